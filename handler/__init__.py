@@ -1,0 +1,1 @@
+"""ami-upgrade's Lambda package: a thin entrypoint (``main``) over a pure engine."""

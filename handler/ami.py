@@ -1,0 +1,99 @@
+"""The AMI a run converges on: read from the parameter, validated before anything changes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from botocore.exceptions import ClientError
+
+from .settings import AMI_ID_RE
+
+
+class AmiError(ValueError):
+    """The parameter does not hold an available AMI; the message names the value."""
+
+
+@dataclass(frozen=True)
+class Image:
+    id: str
+    architecture: str
+    platform: str            # "windows" or "linux"
+    state: str
+    name: str = ""
+    platform_details: str = ""
+    root_device_name: str = ""
+
+    @classmethod
+    def from_aws(cls, data: dict) -> Image:
+        return cls(id=data["ImageId"], architecture=data.get("Architecture", ""),
+                   platform=(data.get("Platform") or "linux").lower(),
+                   state=data.get("State", ""), name=data.get("Name", ""),
+                   platform_details=data.get("PlatformDetails", ""),
+                   root_device_name=data.get("RootDeviceName", ""))
+
+
+@dataclass(frozen=True)
+class ParameterValue:
+    name: str
+    value: str
+    version: int
+
+
+def read_parameter(ssm, name: str) -> ParameterValue:
+    try:
+        data = ssm.get_parameter(Name=name)["Parameter"]
+    except ClientError as exc:
+        code = exc.response["Error"]["Code"]
+        raise AmiError(f"cannot read parameter {name}: {code}") from None
+    return ParameterValue(name, data["Value"].strip(), int(data.get("Version", 0)))
+
+
+def validate_ami(ec2, ami_id: str, source: str) -> Image:
+    """The image ``ami_id`` if it exists and is available; AmiError otherwise."""
+    if not AMI_ID_RE.match(ami_id):
+        raise AmiError(f"{source} holds {ami_id[:100]!r}, which is not an AMI ID")
+    images = describe_images(ec2, [ami_id])
+    image = images.get(ami_id)
+    if image is None:
+        raise AmiError(f"{source} holds {ami_id}, which does not exist or is not visible")
+    if image.state != "available":
+        raise AmiError(f"{source} holds {ami_id}, whose state is {image.state!r}, "
+                       "not 'available'")
+    return image
+
+
+def describe_images(ec2, ids: Iterable[str]) -> dict[str, Image]:
+    """Images by ID, batched; IDs that do not exist are simply absent from the result."""
+    wanted = sorted(set(ids))
+    found: dict[str, Image] = {}
+    for start in range(0, len(wanted), 100):
+        batch = wanted[start:start + 100]
+        try:
+            images = ec2.describe_images(ImageIds=batch)["Images"]
+        except ClientError as exc:
+            if not exc.response["Error"]["Code"].startswith("InvalidAMIID"):
+                raise
+            images = []
+            for image_id in batch:   # one bad ID fails the batch: fall back to one by one
+                try:
+                    images += ec2.describe_images(ImageIds=[image_id])["Images"]
+                except ClientError as inner:
+                    if not inner.response["Error"]["Code"].startswith("InvalidAMIID"):
+                        raise
+        found.update({i["ImageId"]: Image.from_aws(i) for i in images})
+    return found
+
+
+def incompatibility(current: Image | None, current_id: str, new: Image) -> str | None:
+    """Why a resource on ``current`` cannot move to ``new``, or None when it can."""
+    if current is None:
+        return (f"current image {current_id} is not visible, so its architecture and platform "
+                "cannot be checked")
+    if current.architecture != new.architecture:
+        return (f"architecture differs: current image {current.id} is {current.architecture}, "
+                f"{new.id} is {new.architecture}")
+    if current.platform != new.platform:
+        return (f"platform differs: current image {current.id} is {current.platform}, "
+                f"{new.id} is {new.platform}")
+    return None

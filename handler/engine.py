@@ -1,0 +1,151 @@
+"""The engine: from a parsed request to a report, through plan-then-apply.
+
+It owns the run-level steps (the AMI, exclusions, continuation, notification)
+and delegates the per-resource work to ``asg`` (instance refreshes) and
+``standalone`` (instance replacement). Clients come through the constructor.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, replace
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from . import asg, standalone
+from .ami import AmiError, Image, ParameterValue, read_parameter, validate_ami
+from .clients import Clients
+from .events import Request, continuation_event
+from .log import log_event
+from .report import FAILED, IGNORED, PLANNED, Report, overall_status
+from .runtime import Clock, Deadline
+from .settings import Exclusions, Settings, SettingsError, parse_exclusions_document
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """Everything a rollout needs for one run; frozen, built once the AMI is validated."""
+
+    settings: Settings
+    clients: Clients
+    image: Image
+    parameter: ParameterValue | None
+    exclusions: Exclusions
+    dry_run: bool
+    clock: Clock
+    deadline: Deadline
+    attempt: int = 0
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What applying a plan did; ``continue_reason`` set when work is left for later."""
+
+    entries: tuple = ()
+    continue_reason: str | None = None
+
+
+class Engine:
+    def __init__(self, settings: Settings, clients: Clients, clock: Clock, deadline: Deadline,
+                 function_arn: str | None = None) -> None:
+        self.settings = settings
+        self.clients = clients
+        self.clock = clock
+        self.deadline = deadline
+        self.function_arn = function_arn
+
+    # ------------------------------------------------------------------ the run
+    def run(self, request: Request) -> Report:
+        dry_run = self.settings.dry_run if request.dry_run is None else request.dry_run
+        base = Report(parameter=self.settings.parameter_name, ami_id=None, dry_run=dry_run,
+                      status=FAILED)
+        if request.ignored_reason:
+            log_event("ignored", reason=request.ignored_reason, kind=request.kind)
+            return self._finish(replace(base, status=IGNORED, reason=request.ignored_reason))
+        if request.failure_reason:
+            log_event("rejected", reason=request.failure_reason, kind=request.kind)
+            return self._finish(replace(base, reason=request.failure_reason))
+        try:
+            ctx = self._context(request, dry_run)
+        except (AmiError, SettingsError) as exc:
+            log_event("invalid_input", reason=str(exc))
+            return self._finish(replace(base, reason=str(exc)))
+        base = replace(base, ami_id=ctx.image.id)
+
+        asg_plans = asg.plan_asgs(ctx)
+        instance_plans = standalone.plan_instances(ctx)
+        if dry_run:
+            asg_entries = tuple(p.entry() for p in asg_plans)
+            instance_entries = tuple(p.entry() for p in instance_plans)
+            log_event("dry_run", asgs=sum(e.action == PLANNED for e in asg_entries),
+                      instances=sum(e.action == PLANNED for e in instance_entries))
+            return self._finish(replace(base, status=overall_status(asg_entries,
+                                                                    instance_entries),
+                                        asgs=asg_entries, instances=instance_entries))
+
+        asg_outcome = asg.apply_asgs(ctx, asg_plans)
+        instance_outcome = standalone.apply_instances(ctx, instance_plans)
+        report = replace(base, asgs=tuple(asg_outcome.entries),
+                         instances=tuple(instance_outcome.entries),
+                         status=overall_status(tuple(asg_outcome.entries),
+                                               tuple(instance_outcome.entries)))
+        reasons = [r for r in (asg_outcome.continue_reason, instance_outcome.continue_reason) if r]
+        if reasons:
+            report = replace(report, continuation=self._continue(request, dry_run, reasons))
+        return self._finish(report)
+
+    # ------------------------------------------------------------------ steps
+    def _context(self, request: Request, dry_run: bool) -> RunContext:
+        parameter = None
+        if request.ami_id:
+            image = validate_ami(self.clients.ec2, request.ami_id, "the invocation's ami_id")
+        else:
+            parameter = read_parameter(self.clients.ssm, self.settings.parameter_name)
+            log_event("parameter_read", parameter=parameter.name, value=parameter.value,
+                      version=parameter.version, event_version=request.event_version)
+            image = validate_ami(self.clients.ec2, parameter.value,
+                                 f"parameter {parameter.name} (version {parameter.version})")
+        return RunContext(settings=self.settings, clients=self.clients, image=image,
+                          parameter=parameter, exclusions=self._exclusions(), dry_run=dry_run,
+                          clock=self.clock, deadline=self.deadline, attempt=request.attempt)
+
+    def _exclusions(self) -> Exclusions:
+        """Static lists plus the exclusions parameter, read at every run."""
+        static = Exclusions(self.settings.excluded_instances, self.settings.excluded_asgs)
+        name = self.settings.exclusions_parameter_name
+        if not name:
+            return static
+        try:
+            text = self.clients.ssm.get_parameter(Name=name)["Parameter"]["Value"]
+        except ClientError as exc:
+            raise SettingsError(f"EXCLUSIONS_PARAMETER_NAME: cannot read {name}: "
+                                f"{exc.response['Error']['Code']}") from None
+        dynamic = parse_exclusions_document(text, f"exclusions parameter {name}")
+        return Exclusions(static.instances | dynamic.instances, static.asgs | dynamic.asgs)
+
+    def _continue(self, request: Request, dry_run: bool, reasons: list[str]) -> int | None:
+        """Invoke our own alias asynchronously so unfinished work is never forgotten."""
+        attempt = request.attempt + 1
+        if not self.function_arn:
+            log_event("continuation_unavailable", reasons=reasons)
+            return None
+        payload = continuation_event(self.settings.parameter_name, attempt, dry_run)
+        self.clients.lambda_.invoke(FunctionName=self.function_arn, InvocationType="Event",
+                                    Payload=json.dumps(payload).encode())
+        log_event("continuation_sent", attempt=attempt, reasons=reasons,
+                  function=self.function_arn)
+        return attempt
+
+    def _finish(self, report: Report) -> Report:
+        summary = report.to_dict()
+        log_event("report", **summary)
+        topic = self.settings.notification_topic_arn
+        if topic and report.status != IGNORED:
+            try:
+                self.clients.sns.publish(
+                    TopicArn=topic,
+                    Subject=f"ami-upgrade {report.status}: {report.parameter}"[:100],
+                    Message=json.dumps(summary, indent=2, default=str))
+            except (ClientError, BotoCoreError) as exc:   # the report matters more than the mail
+                log_event("notification_failed", topic=topic, error=str(exc))
+        return report

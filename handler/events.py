@@ -1,0 +1,141 @@
+"""What an invocation asks for, parsed from the event (the contract's event shapes).
+
+Neither EventBridge event carries the AMI value, and events can arrive late or
+twice, so a request only says *which* parameter changed; the engine then reads
+the parameter's current value.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from .settings import AMI_ID_RE
+
+CLOUDTRAIL = "cloudtrail"
+PARAMETER_STORE_CHANGE = "parameter-store-change"
+DIRECT = "direct"
+CONTINUATION = "continuation"
+
+CONTINUATION_KEY = "ami-upgrade:continuation"
+MAX_CONTINUATIONS = 100
+
+
+class EventError(ValueError):
+    """The event is not one the function accepts; nothing is touched."""
+
+
+@dataclass(frozen=True)
+class Request:
+    kind: str
+    parameter_name: str | None = None
+    dry_run: bool | None = None          # None: use the DRY_RUN setting
+    ami_id: str | None = None            # pinned by an operator (direct invocations only)
+    event_version: int | None = None     # the parameter version the event names, if any
+    ignored_reason: str | None = None
+    failure_reason: str | None = None
+    attempt: int = 0                     # continuation number (0 for the first invocation)
+
+
+def _normalise_name(name: str) -> str:
+    """A parameter named by ARN or without its leading slash, as SSM names it."""
+    if name.startswith("arn:") and ":parameter" in name:
+        name = name.split(":parameter", 1)[1]
+    return name if name.startswith("/") or "/" not in name else f"/{name}"
+
+
+def parse_event(event: Any, configured_parameter: str) -> Request:
+    """Classify ``event``; raises EventError for shapes the function does not accept."""
+    if not isinstance(event, dict):
+        raise EventError(f"unsupported event: expected a JSON object, got {type(event).__name__}")
+    if "detail-type" in event:
+        request = _parse_eventbridge(event)
+    elif CONTINUATION_KEY in event:
+        request = _parse_continuation(event)
+    elif set(event) <= {"parameter_name", "dry_run", "ami_id"}:
+        request = _parse_direct(event)
+    else:
+        raise EventError(f"unsupported event: unknown keys {sorted(event)[:10]}")
+    if request.parameter_name is None:
+        return Request(**{**request.__dict__, "parameter_name": configured_parameter})
+    if (request.ignored_reason is None
+            and _normalise_name(request.parameter_name) != configured_parameter):
+        return Request(**{**request.__dict__, "ignored_reason":
+                          f"event is for parameter {request.parameter_name!r}, this deployment "
+                          f"follows {configured_parameter!r}"})
+    return request
+
+
+def _parse_eventbridge(event: dict) -> Request:
+    detail_type = event.get("detail-type")
+    detail = event.get("detail")
+    if event.get("source") != "aws.ssm" or not isinstance(detail, dict):
+        raise EventError(f"unsupported event: source {event.get('source')!r}, detail-type "
+                         f"{detail_type!r}")
+    if detail_type == "AWS API Call via CloudTrail":
+        if detail.get("eventSource") != "ssm.amazonaws.com" or \
+                detail.get("eventName") != "PutParameter":
+            raise EventError(f"unsupported CloudTrail event: {detail.get('eventSource')!r} "
+                             f"{detail.get('eventName')!r} (only ssm PutParameter)")
+        name = (detail.get("requestParameters") or {}).get("name")
+        if not isinstance(name, str) or not name:
+            raise EventError("CloudTrail PutParameter event without requestParameters.name")
+        version = (detail.get("responseElements") or {}).get("version")
+        if detail.get("errorCode"):
+            return Request(CLOUDTRAIL, name, ignored_reason=(
+                f"PutParameter failed ({detail['errorCode']}): nothing changed"))
+        return Request(CLOUDTRAIL, name, event_version=version if isinstance(version, int)
+                       else None)
+    if detail_type == "Parameter Store Change":
+        name = detail.get("name")
+        operation = detail.get("operation")
+        if not isinstance(name, str) or not name:
+            raise EventError("Parameter Store Change event without detail.name")
+        if detail.get("exception"):
+            return Request(PARAMETER_STORE_CHANGE, name, failure_reason=(
+                f"SSM rejected the new value of {name}: {detail['exception']}"))
+        if operation in ("Create", "Update"):
+            return Request(PARAMETER_STORE_CHANGE, name)
+        if operation in ("Delete", "LabelParameterVersion"):
+            return Request(PARAMETER_STORE_CHANGE, name,
+                           ignored_reason=f"operation {operation} does not change the AMI")
+        raise EventError(f"unsupported Parameter Store Change operation {operation!r}")
+    raise EventError(f"unsupported event: detail-type {detail_type!r}")
+
+
+def _check_direct_fields(event: dict) -> tuple[str | None, bool | None, str | None]:
+    name, dry_run, ami_id = event.get("parameter_name"), event.get("dry_run"), event.get("ami_id")
+    if name is not None and (not isinstance(name, str) or not name.strip()):
+        raise EventError(f"parameter_name: expected a parameter name, got {name!r}")
+    if dry_run is not None and not isinstance(dry_run, bool):
+        raise EventError(f"dry_run: expected true or false, got {dry_run!r}")
+    if ami_id is not None and (not isinstance(ami_id, str) or not AMI_ID_RE.match(ami_id)):
+        raise EventError(f"ami_id: not an AMI ID: {ami_id!r}")
+    return name, dry_run, ami_id
+
+
+def _parse_direct(event: dict) -> Request:
+    name, dry_run, ami_id = _check_direct_fields(event)
+    return Request(DIRECT, name, dry_run=dry_run, ami_id=ami_id)
+
+
+def _parse_continuation(event: dict) -> Request:
+    """``{"ami-upgrade:continuation": {"attempt": n}, "parameter_name": ..., "dry_run": ...}``."""
+    body = event[CONTINUATION_KEY]
+    attempt = body.get("attempt") if isinstance(body, dict) else None
+    if isinstance(attempt, bool) or not isinstance(attempt, int) or attempt < 1:
+        raise EventError(f"{CONTINUATION_KEY}: expected {{\"attempt\": n >= 1}}, got {body!r}")
+    rest = {k: v for k, v in event.items() if k != CONTINUATION_KEY}
+    if set(rest) - {"parameter_name", "dry_run"}:
+        raise EventError(f"continuation event: unknown keys {sorted(set(rest))}")
+    name, dry_run, _ = _check_direct_fields(rest)
+    if attempt > MAX_CONTINUATIONS:
+        return Request(CONTINUATION, name, dry_run=dry_run, attempt=attempt, failure_reason=(
+            f"gave up after {MAX_CONTINUATIONS} continuations; invoke again to resume"))
+    return Request(CONTINUATION, name, dry_run=dry_run, attempt=attempt)
+
+
+def continuation_event(parameter_name: str, attempt: int, dry_run: bool) -> dict:
+    """The event a run sends its own alias to continue unfinished work."""
+    return {CONTINUATION_KEY: {"attempt": attempt}, "parameter_name": parameter_name,
+            "dry_run": dry_run}
