@@ -336,7 +336,7 @@ def parse_exclusions_document(text: str, name: str) -> Exclusions:
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise SettingsError(f"{name}: the parameter's value is not valid JSON ({exc.msg})") from None
+        raise SettingsError(f"{name}: the value is not valid JSON ({exc.msg})") from None
     if not isinstance(data, dict) or set(data) - {"instances", "asgs"}:
         raise SettingsError(f'{name}: expected {{"instances": [...], "asgs": [...]}}, got '
                             f"{text[:200]!r}")
