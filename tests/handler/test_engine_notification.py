@@ -66,4 +66,4 @@ def test_unreachable_topic_still_returns_the_report(aws):
     report = function.invoke({})
 
     assert report["status"] == "failed"
-    assert "cannot read parameter /ami/linux/test: ParameterNotFound" == report["reason"]
+    assert report["reason"] == "cannot read parameter /ami/linux/test: ParameterNotFound"

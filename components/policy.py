@@ -1,0 +1,214 @@
+"""The Lambda role's least-privilege policy as a pure function (no Pulumi import).
+
+:func:`lambda_policy_document` returns the IAM policy document for one
+deployment; the permissions component renders it once the account and partition
+are known, and tests inspect it directly for both scopes.
+
+Rules it keeps:
+
+* No wildcard action (``*``, ``ec2:*``, ``kms:ReEncrypt*``): every action is named.
+* ``Resource: "*"`` only for the read-only ``Describe*`` calls, which support no
+  resource-level permissions.
+* Every mutating EC2 / Auto Scaling statement names its resource types; in
+  ``tagged`` scope it also requires the resource's tag ``ami-upgrade:parameter`` to
+  equal the parameter (``aws:ResourceTag``), and new instances must carry it
+  (``aws:RequestTag``) unless they are launched from a launch template, which
+  then must carry it. So in ``tagged`` scope, tag the launch templates of the
+  groups as well as the groups.
+* Volumes are not required to carry the tag (data volumes rarely do): attaching
+  and detaching also authorise the instance, which must carry it; tag writes on
+  existing instances, volumes and groups are limited to the engine's own
+  ``ami-upgrade:`` progress keys and can never set or remove the tags users steer it with
+  (``ami-upgrade:parameter``, ``ami-upgrade:exclude``, ``ami-upgrade:strategy``).
+* ``iam:PassRole`` only to ``ec2.amazonaws.com`` (instance profiles); KMS only
+  through EC2 (``kms:ViaService``) on the configured keys, grants only for AWS
+  resources.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from handler import tags as vocabulary
+
+SCOPE_TAG = vocabulary.PARAMETER
+# The tags users set to steer the engine: the engine may read them, never write them.
+USER_TAGS = (vocabulary.EXCLUDE, vocabulary.PARAMETER, vocabulary.STRATEGY)
+ENGINE_TAG_PATTERN = f"{vocabulary.PREFIX}*"
+
+DESCRIBE_ACTIONS = (
+    "autoscaling:DescribeAutoScalingGroups",
+    "autoscaling:DescribeInstanceRefreshes",
+    "ec2:DescribeAddresses",
+    "ec2:DescribeImages",
+    "ec2:DescribeInstanceAttribute",
+    "ec2:DescribeInstanceCreditSpecifications",
+    "ec2:DescribeInstanceStatus",
+    "ec2:DescribeInstances",
+    "ec2:DescribeLaunchTemplateVersions",
+    "ec2:DescribeLaunchTemplates",
+    "ec2:DescribeReplaceRootVolumeTasks",
+    "ec2:DescribeVolumes",
+)
+REFRESH_ACTIONS = (
+    "autoscaling:CancelInstanceRefresh",
+    "autoscaling:RollbackInstanceRefresh",
+    "autoscaling:StartInstanceRefresh",
+)
+INSTANCE_ACTIONS = (
+    "ec2:AttachVolume",
+    "ec2:CreateReplaceRootVolumeTask",
+    "ec2:DetachVolume",
+    "ec2:ModifyInstanceAttribute",
+    "ec2:StartInstances",
+    "ec2:StopInstances",
+    "ec2:TerminateInstances",
+)
+KMS_ACTIONS = (
+    "kms:Decrypt",
+    "kms:DescribeKey",
+    "kms:GenerateDataKeyWithoutPlaintext",
+    "kms:ReEncryptFrom",
+    "kms:ReEncryptTo",
+)
+
+
+def parameter_arn(partition: str, region: str, account: str, name: str) -> str:
+    return f"arn:{partition}:ssm:{region}:{account}:parameter/{name.lstrip('/')}"
+
+
+def lambda_policy_document(
+    *,
+    partition: str,
+    dns_suffix: str,
+    region: str,
+    account: str,
+    parameter_name: str,
+    scope: str,
+    function_name: str,
+    log_group_name: str,
+    exclusions_parameter_name: str | None = None,
+    kms_key_arns: Sequence[str] = (),
+    notification_topic_arn: str | None = None,
+) -> dict[str, Any]:
+    """The role policy document for one deployment (see the module docstring)."""
+    if scope not in ("tagged", "all"):
+        raise ValueError(f"scope: expected tagged or all, got {scope!r}")
+    tagged = scope == "tagged"
+
+    def ec2(resource: str, *, account_scoped: bool = True) -> str:
+        return f"arn:{partition}:ec2:{region}:{account if account_scoped else ''}:{resource}"
+
+    def when_tagged(condition: dict[str, Any] | None = None) -> dict[str, Any]:
+        """``condition`` plus, in tagged scope, the resource's scope tag."""
+        merged = dict(condition or {})
+        if tagged:
+            merged.setdefault("StringEquals", {})[f"aws:ResourceTag/{SCOPE_TAG}"] = parameter_name
+        return merged
+
+    def statement(sid: str, actions: Sequence[str], resources: Sequence[str] | str,
+                  condition: dict[str, Any] | None = None) -> dict[str, Any]:
+        stmt: dict[str, Any] = {
+            "Sid": sid,
+            "Effect": "Allow",
+            "Action": sorted(actions),
+            "Resource": resources if isinstance(resources, str) else list(resources),
+        }
+        if condition:
+            stmt["Condition"] = condition
+        return stmt
+
+    engine_tag_keys_only = {
+        "Null": {"aws:TagKeys": "false"},
+        "ForAllValues:StringLike": {"aws:TagKeys": [ENGINE_TAG_PATTERN]},
+        "ForAllValues:StringNotEquals": {"aws:TagKeys": list(USER_TAGS)},
+    }
+    parameters = [parameter_arn(partition, region, account, parameter_name)]
+    if exclusions_parameter_name:
+        parameters.append(parameter_arn(partition, region, account, exclusions_parameter_name))
+    function_arn = f"arn:{partition}:lambda:{region}:{account}:function:{function_name}"
+    log_group_arn = f"arn:{partition}:logs:{region}:{account}:log-group:{log_group_name}"
+
+    groups = [f"arn:{partition}:autoscaling:{region}:{account}:autoScalingGroup:*"
+              ":autoScalingGroupName/*"]
+
+    statements = [
+        statement("ReadParameters", ["ssm:GetParameter", "ssm:GetParameters"], parameters),
+        statement("Describe", DESCRIBE_ACTIONS, "*"),
+        statement("InstanceRefresh", REFRESH_ACTIONS, groups, when_tagged()),
+        statement("EngineTagsOnGroups",
+                  ["autoscaling:CreateOrUpdateTags", "autoscaling:DeleteTags"],
+                  groups, when_tagged(engine_tag_keys_only)),
+        statement(
+            "LaunchTemplates", ["ec2:CreateLaunchTemplateVersion", "ec2:RunInstances"],
+            [ec2("launch-template/*")], when_tagged()),
+        statement(
+            "LaunchResources", ["ec2:RunInstances"],
+            [ec2("image/*", account_scoped=False), ec2("snapshot/*", account_scoped=False),
+             ec2("key-pair/*"), ec2("network-interface/*"), ec2("placement-group/*"),
+             ec2("security-group/*"), ec2("subnet/*"), ec2("volume/*")]),
+    ]
+    if tagged:
+        statements += [
+            statement("LaunchTaggedInstances", ["ec2:RunInstances"], [ec2("instance/*")],
+                      {"StringEquals": {f"aws:RequestTag/{SCOPE_TAG}": parameter_name}}),
+            statement("LaunchFromTaggedTemplates", ["ec2:RunInstances"], [ec2("instance/*")],
+                      {"Null": {"ec2:LaunchTemplate": "false"}}),
+        ]
+    else:
+        statements.append(statement("LaunchInstances", ["ec2:RunInstances"], [ec2("instance/*")]))
+    statements += [
+        statement(
+            "TagOnCreate", ["ec2:CreateTags"],
+            [ec2("instance/*"), ec2("network-interface/*"), ec2("replace-root-volume-task/*"),
+             ec2("volume/*")],
+            {"StringEquals": {"ec2:CreateAction": ["CreateReplaceRootVolumeTask",
+                                                   "RunInstances"]}}),
+        statement("ManageInstances", INSTANCE_ACTIONS, [ec2("instance/*")], when_tagged()),
+        statement(
+            "VolumesOfManagedInstances",
+            ["ec2:AttachVolume", "ec2:CreateReplaceRootVolumeTask", "ec2:DetachVolume",
+             "ec2:ModifyInstanceAttribute"],
+            [ec2("volume/*")]),
+        statement(
+            "ReplaceRootVolumeSources", ["ec2:CreateReplaceRootVolumeTask"],
+            [ec2("image/*", account_scoped=False), ec2("replace-root-volume-task/*"),
+             ec2("snapshot/*", account_scoped=False)]),
+        statement("EngineTagsOnInstances", ["ec2:CreateTags", "ec2:DeleteTags"],
+                  [ec2("instance/*")], when_tagged(engine_tag_keys_only)),
+        statement("EngineTagsOnVolumes", ["ec2:CreateTags", "ec2:DeleteTags"],
+                  [ec2("volume/*")], engine_tag_keys_only),
+        statement("PassInstanceProfileRoles", ["iam:PassRole"],
+                  [f"arn:{partition}:iam::{account}:role/*"],
+                  {"StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}}),
+    ]
+    if kms_key_arns:
+        via_ec2 = {"kms:ViaService": f"ec2.{region}.{dns_suffix}"}
+        statements += [
+            statement("KmsGrantsForEc2", ["kms:CreateGrant"], list(kms_key_arns),
+                      {"StringEquals": via_ec2, "Bool": {"kms:GrantIsForAWSResource": "true"}}),
+            statement("KmsUseThroughEc2", KMS_ACTIONS, list(kms_key_arns),
+                      {"StringEquals": via_ec2}),
+        ]
+    statements += [
+        statement("InvokeSelfForContinuations", ["lambda:InvokeFunction"],
+                  [function_arn, f"{function_arn}:*"]),
+        statement("WriteOwnLogs", ["logs:CreateLogStream", "logs:PutLogEvents"],
+                  [log_group_arn, f"{log_group_arn}:log-stream:*"]),
+    ]
+    if notification_topic_arn:
+        statements.append(statement("PublishSummary", ["sns:Publish"], [notification_topic_arn]))
+    return {"Version": "2012-10-17", "Statement": statements}
+
+
+def lambda_trust_policy() -> dict[str, Any]:
+    """Who may assume the role: the Lambda service only."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Effect": "Allow",
+            "Principal": {"Service": "lambda.amazonaws.com"},
+            "Action": "sts:AssumeRole",
+        }],
+    }

@@ -1,0 +1,77 @@
+"""The EventBridge rule, its target (the function's alias) and the invoke permission."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+import pulumi
+import pulumi_aws as aws
+
+from components.event_pattern import TRIGGERS, event_pattern
+
+
+@dataclass(frozen=True)
+class TriggerArgs:
+    trigger: str
+    parameter_name: str
+    function_name: pulumi.Input[str]
+    alias_name: pulumi.Input[str]
+    alias_arn: pulumi.Input[str]
+    tags: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+
+    def __post_init__(self) -> None:
+        if self.trigger not in TRIGGERS:
+            raise ValueError(f"TriggerArgs.trigger: expected one of {', '.join(TRIGGERS)}, "
+                             f"got {self.trigger!r}")
+        if not self.parameter_name:
+            raise ValueError("TriggerArgs.parameter_name: required")
+        if isinstance(self.alias_name, str) and not self.alias_name:
+            raise ValueError("TriggerArgs.alias_name: required")
+
+
+class Trigger(pulumi.ComponentResource):
+    """``<name>-rule``, ``<name>-permission`` (events -> alias) and ``<name>-target``."""
+
+    rule: aws.cloudwatch.EventRule
+    permission: aws.lambda_.Permission
+    target: aws.cloudwatch.EventTarget
+    rule_arn: pulumi.Output[str]
+
+    def __init__(self, name: str, args: TriggerArgs,
+                 opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("ami-upgrade:components:Trigger", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        described = {
+            "cloudtrail": "PutParameter (CloudTrail)",
+            "parameter-store-change": "Parameter Store Change",
+        }[args.trigger]
+
+        self.rule = aws.cloudwatch.EventRule(
+            f"{name}-rule",
+            description=f"ami-upgrade: {described} of {args.parameter_name}",
+            event_pattern=json.dumps(event_pattern(args.trigger, args.parameter_name)),
+            tags=dict(args.tags),
+            opts=child,
+        )
+        self.permission = aws.lambda_.Permission(
+            f"{name}-permission",
+            action="lambda:InvokeFunction",
+            function=args.function_name,
+            qualifier=args.alias_name,
+            principal="events.amazonaws.com",
+            source_arn=self.rule.arn,
+            opts=child,
+        )
+        # After the permission: a target without it would drop the first events.
+        self.target = aws.cloudwatch.EventTarget(
+            f"{name}-target",
+            rule=self.rule.name,
+            arn=args.alias_arn,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.permission]),
+        )
+
+        self.rule_arn = self.rule.arn
+        self.register_outputs({"rule_arn": self.rule.arn, "rule_name": self.rule.name})

@@ -1,0 +1,95 @@
+"""AmiUpgradeWorkflow: the whole deployment for one stack, composed of the components."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+
+from components.function import Function, FunctionArgs
+from components.monitoring import Monitoring, MonitoringArgs
+from components.permissions import Permissions, PermissionsArgs
+from components.stack_settings import StackSettings
+from components.tags import standard_tags
+from components.trigger import Trigger, TriggerArgs
+
+
+@dataclass(frozen=True)
+class AmiUpgradeWorkflowArgs:
+    settings: StackSettings
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.settings, StackSettings):
+            raise ValueError("AmiUpgradeWorkflowArgs.settings: expected StackSettings "
+                             "(from components.stack_settings.load_stack_settings)")
+
+
+class AmiUpgradeWorkflow(pulumi.ComponentResource):
+    """Permissions -> function (+ alias) -> trigger on the alias, plus monitoring."""
+
+    permissions: Permissions
+    function: Function
+    trigger: Trigger
+    monitoring: Monitoring
+    function_name: pulumi.Output[str]
+    alias_arn: pulumi.Output[str]
+    rule_arn: pulumi.Output[str]
+    role_arn: pulumi.Output[str]
+
+    def __init__(self, name: str, args: AmiUpgradeWorkflowArgs,
+                 opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("ami-upgrade:components:AmiUpgradeWorkflow", name, None, opts)
+        s = args.settings
+        tags = standard_tags(s.project, s.stack, s.tags)
+        child = pulumi.ResourceOptions(parent=self)
+
+        self.permissions = Permissions(f"{name}-permissions", PermissionsArgs(
+            parameter_name=s.parameter_name,
+            scope=s.scope,
+            function_name=s.function_name,
+            log_group_name=s.log_group_name,
+            region=s.region,
+            exclusions_parameter_name=s.exclusions_parameter_name,
+            kms_key_arns=s.kms_key_arns,
+            notification_topic_arn=s.notification_topic_arn,
+            tags=tags,
+        ), child)
+        self.function = Function(f"{name}-function", FunctionArgs(
+            function_name=s.function_name,
+            alias_name=s.alias_name,
+            role_arn=self.permissions.role_arn,
+            environment=s.environment(),
+            log_group_name=s.log_group_name,
+            log_retention_days=s.log_retention_days,
+            timeout_seconds=s.timeout_seconds,
+            memory_size=s.memory_size,
+            reserved_concurrency=s.reserved_concurrency,
+            on_failure_destination_arn=s.notification_topic_arn,
+            tags=tags,
+            depends_on=(self.permissions.policy,),
+        ), child)
+        self.trigger = Trigger(f"{name}-trigger", TriggerArgs(
+            trigger=s.trigger,
+            parameter_name=s.parameter_name,
+            function_name=self.function.function_name,
+            # Outputs, not the plain name: the permission must wait for the alias.
+            alias_name=self.function.alias_name,
+            alias_arn=self.function.alias_arn,
+            tags=tags,
+        ), child)
+        self.monitoring = Monitoring(f"{name}-monitoring", MonitoringArgs(
+            function_name=self.function.function_name,
+            notification_topic_arn=s.notification_topic_arn,
+            tags=tags,
+        ), child)
+
+        self.function_name = self.function.function_name
+        self.alias_arn = self.function.alias_arn
+        self.rule_arn = self.trigger.rule_arn
+        self.role_arn = self.permissions.role_arn
+        self.register_outputs({
+            "function_name": self.function_name,
+            "alias_arn": self.alias_arn,
+            "rule_arn": self.rule_arn,
+            "role_arn": self.role_arn,
+        })

@@ -1,0 +1,35 @@
+"""Shared test fixtures. Keep this small: suite-specific fixtures live beside their tests."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+# The shared fixtures sit beside the repository (<repo>/../shared), here and in CI.
+FIXTURES_DIR = (REPO / ".." / "shared" / "fixtures").resolve()
+
+if str(REPO) not in sys.path:  # `pytest` run from anywhere imports handler/, components/...
+    sys.path.insert(0, str(REPO))
+
+
+@pytest.fixture(scope="session")
+def fixtures_dir() -> Path:
+    """``<repo>/../shared/fixtures`` (events/ holds sample EventBridge events)."""
+    assert FIXTURES_DIR.is_dir(), f"shared fixtures not found at {FIXTURES_DIR}"
+    return FIXTURES_DIR
+
+
+@pytest.fixture(scope="session")
+def load_event(fixtures_dir: Path) -> Callable[[str], dict]:
+    """``load_event("cloudtrail-put-parameter")``: a fixture event as a fresh dict."""
+
+    def load(name: str) -> dict:
+        path = fixtures_dir / "events" / f"{name.removesuffix('.json')}.json"
+        return json.loads(path.read_text())
+
+    return load
