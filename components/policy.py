@@ -36,6 +36,7 @@ SCOPE_TAG = vocabulary.PARAMETER
 # The tags users set to steer the engine: the engine may read them, never write them.
 USER_TAGS = (vocabulary.EXCLUDE, vocabulary.PARAMETER, vocabulary.STRATEGY)
 ENGINE_TAG_PATTERN = f"{vocabulary.PREFIX}*"
+IN_FLIGHT_TAG = vocabulary.IN_FLIGHT
 
 DESCRIBE_ACTIONS = (
     "autoscaling:DescribeAutoScalingGroups",
@@ -45,6 +46,7 @@ DESCRIBE_ACTIONS = (
     "ec2:DescribeInstanceAttribute",
     "ec2:DescribeInstanceCreditSpecifications",
     "ec2:DescribeInstanceStatus",
+    "ec2:DescribeInstanceTypes",
     "ec2:DescribeInstances",
     "ec2:DescribeLaunchTemplateVersions",
     "ec2:DescribeLaunchTemplates",
@@ -57,6 +59,7 @@ REFRESH_ACTIONS = (
     "autoscaling:StartInstanceRefresh",
 )
 INSTANCE_ACTIONS = (
+    "ec2:AssociateAddress",
     "ec2:AttachVolume",
     "ec2:CreateReplaceRootVolumeTask",
     "ec2:DetachVolume",
@@ -161,11 +164,22 @@ def lambda_policy_document(
     statements += [
         statement(
             "TagOnCreate", ["ec2:CreateTags"],
-            [ec2("instance/*"), ec2("network-interface/*"), ec2("replace-root-volume-task/*"),
-             ec2("volume/*")],
-            {"StringEquals": {"ec2:CreateAction": ["CreateReplaceRootVolumeTask",
+            [ec2("instance/*"), ec2("launch-template/*"), ec2("network-interface/*"),
+             ec2("replace-root-volume-task/*"), ec2("volume/*")],
+            {"StringEquals": {"ec2:CreateAction": ["CreateLaunchTemplate",
+                                                   "CreateReplaceRootVolumeTask",
                                                    "RunInstances"]}}),
         statement("ManageInstances", INSTANCE_ACTIONS, [ec2("instance/*")], when_tagged()),
+        statement("MoveElasticIps", ["ec2:AssociateAddress"],
+                  [ec2("elastic-ip/*"), ec2("network-interface/*")]),
+        # Private-IP preservation keeps the old instance's shape in a launch template of
+        # the engine's own, marked in flight for this parameter, and launches from it.
+        statement("CreateShapeTemplates", ["ec2:CreateLaunchTemplate"],
+                  [ec2("launch-template/*")],
+                  {"StringEquals": {f"aws:RequestTag/{IN_FLIGHT_TAG}": parameter_name}}),
+        statement("UseShapeTemplates", ["ec2:DeleteLaunchTemplate", "ec2:RunInstances"],
+                  [ec2("launch-template/*")],
+                  {"StringEquals": {f"aws:ResourceTag/{IN_FLIGHT_TAG}": parameter_name}}),
         statement(
             "VolumesOfManagedInstances",
             ["ec2:AttachVolume", "ec2:CreateReplaceRootVolumeTask", "ec2:DetachVolume",

@@ -23,14 +23,24 @@ class Image:
     name: str = ""
     platform_details: str = ""
     root_device_name: str = ""
+    virtualization_type: str = ""
+    usage_operation: str = ""
+    product_codes: tuple[str, ...] = ()
 
     @classmethod
     def from_aws(cls, data: dict) -> Image:
         return cls(id=data["ImageId"], architecture=data.get("Architecture", ""),
-                   platform=(data.get("Platform") or "linux").lower(),
+                   # AWS sets Platform only for Windows ("windows"); moto also says
+                   # "Linux/UNIX" (the PlatformDetails value) for some Linux images.
+                   platform=("windows" if str(data.get("Platform") or "").lower() == "windows"
+                             else "linux"),
                    state=data.get("State", ""), name=data.get("Name", ""),
                    platform_details=data.get("PlatformDetails", ""),
-                   root_device_name=data.get("RootDeviceName", ""))
+                   root_device_name=data.get("RootDeviceName", ""),
+                   virtualization_type=data.get("VirtualizationType", ""),
+                   usage_operation=data.get("UsageOperation", ""),
+                   product_codes=tuple(sorted(p.get("ProductCodeId", "")
+                                              for p in data.get("ProductCodes") or [])))
 
 
 @dataclass(frozen=True)

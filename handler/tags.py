@@ -2,6 +2,20 @@
 
 Scope tags are set by users; progress tags are written by the engine so that an
 interrupted invocation can be finished or rolled back by the next one.
+
+Standalone replacements write, on the old instance: ``in-flight`` (the parameter
+driving it), ``target-ami``, ``attempt``, ``launch-token``, ``health-waited``,
+``rollback`` while one runs; ``failed-ami`` and ``failure-reason`` after a
+rollback (that AMI is not retried until removed); ``replaced-by`` when it is kept
+stopped; ``root-volume-ami`` for an in-place replacement. On each data volume
+being moved: ``in-flight``, ``home-instance``, ``home-device``,
+``home-delete-on-termination``. On the new instance, at launch: ``in-flight`` and
+``replaces``. With ``preserve_private_ip``, a launch template ``ami-upgrade-<old id>``
+holds the old instance's shape between its termination and the launch (tagged
+``in-flight``, ``replaces``, ``launch-token``, ``elastic-ips``, ``source-dest-check``)
+and is deleted at the end. All but ``attempt``, ``failed-ami``, ``failure-reason`` and
+``replaced-by`` are removed when the replacement finishes. None is ever copied
+onto a replacement (``PROGRESS_TAGS``).
 """
 
 PREFIX = "ami-upgrade:"
@@ -13,6 +27,44 @@ STRATEGY = f"{PREFIX}strategy"     # per-instance override: relaunch | replace-r
 
 # Set by AWS: an instance that belongs to an Auto Scaling group.
 ASG_MEMBER = "aws:autoscaling:groupName"
+
+# On an Auto Scaling group (handler/asg.py), not propagated to its instances: the last
+# instance refresh the engine started and the AMI it heads to. A template whose ImageId
+# is resolve:ssm:<parameter> does not say which AMI a running refresh launches; these do.
+REFRESH_ID = f"{PREFIX}refresh-id"
+REFRESH_AMI = f"{PREFIX}refresh-ami"
+
+# Progress of a standalone replacement (handler/replacement.py, handler/root_volume.py).
+# Written by the engine, in this order; each step's tags are the record from which
+# the next invocation continues or rolls back. O = the old instance, N = the new one.
+IN_FLIGHT = f"{PREFIX}in-flight"          # on O, N and moved volumes: the parameter whose
+                                          # run is driving them (found even out of scope)
+TARGET_AMI = f"{PREFIX}target-ami"        # on O: intent, the AMI it is being moved to
+ATTEMPT = f"{PREFIX}attempt"              # on O: 1, 2, ... (a new attempt after a rollback)
+HOME_INSTANCE = f"{PREFIX}home-instance"  # on a data volume, before it is detached: O
+HOME_DEVICE = f"{PREFIX}home-device"      # ... its device there, e.g. /dev/sdf
+HOME_DELETE_ON_TERMINATION = f"{PREFIX}home-delete-on-termination"   # ... "true"/"false"
+LAUNCH_TOKEN = f"{PREFIX}launch-token"    # on O: the launch's ClientToken; from here on the
+                                          # target AMI is fixed (the launch may have happened)
+REPLACES = f"{PREFIX}replaces"            # on N, applied at launch: O
+HEALTH_WAITED = f"{PREFIX}health-waited"  # on O: seconds earlier invocations waited for N's
+                                          # status checks (the bound spans invocations)
+ROLLBACK = f"{PREFIX}rollback"            # on O: the replacement is being rolled back; why
+REPLACED_BY = f"{PREFIX}replaced-by"      # on O kept stopped (keep_old_instance): N
+FAILED_AMI = f"{PREFIX}failed-ami"        # on O after a rollback: the AMI that failed; it is
+FAILURE_REASON = f"{PREFIX}failure-reason"  # not retried until the tag is removed
+ROOT_VOLUME_AMI = f"{PREFIX}root-volume-ami"  # on O: in-place root volume replacement intent
+# With preserve_private_ip, O's shape is kept in a launch template (ami-upgrade-<O>) while O
+# is terminated and N not yet launched; the template carries in-flight, replaces,
+# launch-token, health-waited and:
+ELASTIC_IPS = f"{PREFIX}elastic-ips"      # O's Elastic IP allocation IDs, comma-separated
+SOURCE_DEST_CHECK = f"{PREFIX}source-dest-check"   # O's source/dest check, "true"/"false"
+
+# Never copied onto a replacement (they describe this instance's replacement, not it).
+PROGRESS_TAGS = frozenset({
+    IN_FLIGHT, TARGET_AMI, ATTEMPT, HOME_INSTANCE, HOME_DEVICE, HOME_DELETE_ON_TERMINATION,
+    LAUNCH_TOKEN, REPLACES, HEALTH_WAITED, ROLLBACK, REPLACED_BY, FAILED_AMI, FAILURE_REASON,
+    ROOT_VOLUME_AMI, ELASTIC_IPS, SOURCE_DEST_CHECK})
 
 
 def tag_map(tags: list[dict] | None) -> dict[str, str]:

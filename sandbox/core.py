@@ -23,6 +23,12 @@ ACCOUNT_ID = DEFAULT_ACCOUNT_ID
 # Modules that emulate what moto lacks or gets wrong; each has install(aws) -> undo.
 EMULATIONS = (
     "sandbox.lambda_invoke",
+    "sandbox.launch_templates",
+    "sandbox.instance_refresh",
+    "sandbox.faults",
+    "sandbox.client_token",
+    "sandbox.root_volume",
+    "sandbox.private_ip",
 )
 
 _FAKE_ENV = {

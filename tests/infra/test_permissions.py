@@ -133,6 +133,8 @@ def test_tagged_scope_requires_the_scope_tag_to_change_instances_groups_and_temp
         scoped = (
             SCOPE_TAG in equals                                       # existing, tagged
             or "aws:RequestTag/ami-upgrade:parameter" in equals       # new, tagged at launch
+            or "aws:RequestTag/ami-upgrade:in-flight" in equals       # the engine's own template
+            or "aws:ResourceTag/ami-upgrade:in-flight" in equals      # ... used and deleted
             or "ec2:CreateAction" in equals                           # tags written at launch
             or condition.get("Null") == {"ec2:LaunchTemplate": "false"}  # from a tagged template
         )
@@ -162,8 +164,8 @@ def test_new_instances_without_a_template_must_be_tagged_for_the_parameter():
 
 def test_all_scope_has_no_tag_conditions_but_keeps_resource_types():
     statements = document("all")
-    assert "ResourceTag" not in json.dumps(statements)
-    assert "RequestTag" not in json.dumps(statements)
+    assert f"ResourceTag/{SCOPE_TAG}" not in json.dumps(statements)
+    assert "RequestTag/ami-upgrade:parameter" not in json.dumps(statements)
     (refresh,) = granting(statements, "autoscaling:StartInstanceRefresh")
     assert refresh["Resource"] == [
         f"arn:aws:autoscaling:us-east-1:{ACCOUNT}:autoScalingGroup:*:autoScalingGroupName/*"]
@@ -185,7 +187,16 @@ def test_tags_on_create_only_while_launching_or_replacing_a_root_volume(statemen
     (statement,) = [s for s in granting(statements, "ec2:CreateTags")
                     if "ec2:CreateAction" in s.get("Condition", {}).get("StringEquals", {})]
     assert statement["Condition"]["StringEquals"]["ec2:CreateAction"] == [
-        "CreateReplaceRootVolumeTask", "RunInstances"]
+        "CreateLaunchTemplate", "CreateReplaceRootVolumeTask", "RunInstances"]
+
+
+def test_engine_launch_templates_are_only_its_own_in_flight_ones(statements):
+    (create,) = granting(statements, "ec2:CreateLaunchTemplate")
+    (delete,) = granting(statements, "ec2:DeleteLaunchTemplate")
+    assert list(create["Condition"]["StringEquals"]) == ["aws:RequestTag/ami-upgrade:in-flight"]
+    assert list(delete["Condition"]["StringEquals"]) == ["aws:ResourceTag/ami-upgrade:in-flight"]
+    assert (create["Condition"]["StringEquals"]["aws:RequestTag/ami-upgrade:in-flight"]
+            == delete["Condition"]["StringEquals"]["aws:ResourceTag/ami-upgrade:in-flight"])
 
 
 def test_parameters_readable_are_only_the_followed_and_exclusions_parameters():

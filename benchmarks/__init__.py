@@ -1,0 +1,1 @@
+"""Repeatable measurements of ami-upgrade on the embedded AWS (``python -m benchmarks``)."""

@@ -1,0 +1,122 @@
+"""``python -m benchmarks``: time the demo's default run and larger fleets; record RESULTS.md.
+
+Each case runs the whole workflow in process (``sandbox.demo.run_demo``: estate
+build, event routing, every invocation, emulated refreshes, verification) a few
+times and keeps the median. Absolute times depend on the machine; what the
+results are for is the ratios: how the run grows with the estate, per resource.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import io
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from rich.console import Console
+
+from sandbox import embedded_aws
+from sandbox.demo import DemoOptions, run_demo
+
+RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
+CASES = (("default (dev, fleet size 2)", 2), ("fleet size 10", 10), ("fleet size 25", 25))
+
+
+@dataclass(frozen=True)
+class Measurement:
+    case: str
+    fleet_size: int
+    instances: int          # every instance of the estate (group members and standalone)
+    in_scope: int           # groups and standalone instances the run must move
+    invocations: int
+    mutating_calls: int     # successful mutating AWS calls during the run
+    emulated_seconds: float
+    seconds: float          # median wall-clock time of run_demo
+    exit_code: int
+
+
+def measure(case: str, fleet_size: int, repeat: int, stack: str) -> Measurement:
+    times, last = [], None
+    for _ in range(repeat):
+        with tempfile.TemporaryDirectory() as tmp, embedded_aws() as aws:
+            options = DemoOptions(stack=stack, fleet_size=fleet_size,
+                                  json_path=Path(tmp) / "report.json")
+            started = time.perf_counter()
+            result = run_demo(options, aws, Console(file=io.StringIO(), width=150))
+            times.append(time.perf_counter() - started)
+            calls = len(aws.faults.mutating_calls)
+            last = (result, calls)
+    assert last is not None
+    result, calls = last
+    estate = result.estate
+    return Measurement(
+        case=case, fleet_size=fleet_size,
+        instances=sum(g.capacity for g in estate.groups) + len(estate.instances),
+        in_scope=len(estate.groups_in("in scope")) + len(estate.instances_in("in scope")),
+        invocations=len(result.invocations), mutating_calls=calls,
+        emulated_seconds=result.emulated_seconds, seconds=statistics.median(times),
+        exit_code=result.exit_code)
+
+
+def render(measurements: list[Measurement], repeat: int, stack: str) -> str:
+    base = measurements[0]
+    lines = [
+        "# Benchmark results",
+        "",
+        "`python -m benchmarks` (or `make bench`) runs the whole demo workflow in process",
+        f"(`sandbox.demo.run_demo`, stack `{stack}`) for each case, {repeat} times, and keeps the",
+        "median wall-clock time. Absolute times depend on the machine; compare the ratios.",
+        "",
+        f"- recorded: {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC",
+        f"- machine: {platform.machine()}, {os.cpu_count()} CPU(s), Python "
+        f"{platform.python_version()}, {platform.system()}",
+        "",
+        "| case | instances | in scope | invocations | mutating calls | emulated time "
+        "| wall time (median) | time ratio | instance ratio | ms per instance | exit |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for m in measurements:
+        lines.append(
+            f"| {m.case} | {m.instances} | {m.in_scope} | {m.invocations} | {m.mutating_calls} "
+            f"| {m.emulated_seconds / 60:.1f} min | {m.seconds:.2f} s "
+            f"| {m.seconds / base.seconds:.2f} | {m.instances / base.instances:.2f} "
+            f"| {1000 * m.seconds / m.instances:.0f} | {m.exit_code} |")
+    lines += [
+        "",
+        "time ratio / instance ratio below 1 means the fixed cost (moto start-up, images,",
+        "trigger) dominates; close to 1 means the run grows linearly with the estate.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    parser.add_argument("--repeat", type=int, default=3, help="runs per case (default 3)")
+    parser.add_argument("--stack", default="dev", help="stack to run (default dev)")
+    parser.add_argument("--no-record", action="store_true",
+                        help="print the results without writing benchmarks/RESULTS.md")
+    args = parser.parse_args(argv)
+    measurements = []
+    for case, size in CASES:
+        measurement = measure(case, size, args.repeat, args.stack)
+        print(f"{case}: {measurement.seconds:.2f} s, {measurement.instances} instances, "
+              f"exit {measurement.exit_code}", flush=True)
+        measurements.append(measurement)
+    text = render(measurements, args.repeat, args.stack)
+    print(text)
+    if not args.no_record:
+        RESULTS.write_text(text)
+        print(f"recorded in {RESULTS}")
+    return 0 if all(m.exit_code == 0 for m in measurements) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,215 @@
+"""What AWS says about replacements in flight, read in batches once per round.
+
+The replacement state machines decide only from these snapshots (plus the tags
+they wrote), never from memory of an earlier invocation: that is what makes an
+invocation killed after any call resumable by the next one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from .tags import (
+    HOME_DELETE_ON_TERMINATION,
+    HOME_DEVICE,
+    HOME_INSTANCE,
+    REPLACES,
+    tag_map,
+)
+
+LIVE_STATES = ("pending", "running", "stopping", "stopped")
+BATCH = 100   # values per filter (AWS allows 200)
+
+
+@dataclass(frozen=True)
+class Attachment:
+    volume_id: str
+    device: str
+    delete_on_termination: bool
+    state: str          # attaching | attached | detaching
+
+
+@dataclass(frozen=True)
+class InstanceView:
+    id: str
+    state: str
+    image_id: str
+    tags: Mapping[str, str]
+    root_device_name: str
+    attachments: tuple[Attachment, ...]
+    source_dest_check: bool = True
+    state_reason: str = ""
+    client_token: str = ""
+
+    @classmethod
+    def from_aws(cls, data: dict) -> InstanceView:
+        root = data.get("RootDeviceName", "")
+        return cls(
+            id=data["InstanceId"], state=data["State"]["Name"], image_id=data.get("ImageId", ""),
+            tags=tag_map(data.get("Tags")), root_device_name=root,
+            attachments=tuple(
+                Attachment(m["Ebs"]["VolumeId"], m["DeviceName"],
+                           bool(m["Ebs"].get("DeleteOnTermination", False)),
+                           m["Ebs"].get("Status", "attached"))
+                for m in data.get("BlockDeviceMappings", [])
+                if "Ebs" in m and m["DeviceName"] != root),
+            source_dest_check=bool(data.get("SourceDestCheck", True)),
+            state_reason=(data.get("StateReason") or {}).get("Message", ""),
+            client_token=data.get("ClientToken", ""))
+
+    def attachment(self, volume_id: str) -> Attachment | None:
+        return next((a for a in self.attachments if a.volume_id == volume_id), None)
+
+
+@dataclass(frozen=True)
+class VolumeView:
+    """A data volume of the old instance: tagged with its home, or still untagged on it."""
+
+    id: str
+    state: str                        # available | in-use | creating | ...
+    attached_to: str | None
+    device: str | None
+    attach_state: str | None
+    home_instance: str | None
+    home_device: str | None
+    home_delete_on_termination: bool
+
+    @property
+    def tagged(self) -> bool:
+        return self.home_instance is not None
+
+    @classmethod
+    def from_aws(cls, data: dict) -> VolumeView:
+        tags = tag_map(data.get("Tags"))
+        attachment = (data.get("Attachments") or [None])[0] or {}
+        return cls(
+            id=data["VolumeId"], state=data.get("State", ""),
+            attached_to=attachment.get("InstanceId"), device=attachment.get("Device"),
+            attach_state=attachment.get("State"),
+            home_instance=tags.get(HOME_INSTANCE), home_device=tags.get(HOME_DEVICE),
+            home_delete_on_termination=tags.get(HOME_DELETE_ON_TERMINATION) == "true")
+
+
+@dataclass(frozen=True)
+class Template:
+    """The launch template keeping an old instance's shape (private IP preservation)."""
+
+    id: str
+    tags: Mapping[str, str]
+    data: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class Observation:
+    old_id: str
+    old: InstanceView | None              # None once it is gone
+    new: tuple[InstanceView, ...]         # live instances tagged as replacing it
+    dead_new: tuple[InstanceView, ...]    # ... and those terminated or terminating
+    volumes: tuple[VolumeView, ...]       # its data volumes, tagged or still attached to it
+    statuses: Mapping[str, tuple[str, str]] = field(default_factory=dict)   # id -> (inst, sys)
+    addresses: tuple[dict, ...] = ()      # Elastic IPs associated with the old instance
+    new_addresses: tuple[dict, ...] = ()  # ... and with the new one (moved, or to move back)
+    template: Template | None = None      # its shape, kept while it is terminated (preserve IP)
+
+    def untagged_volumes(self) -> tuple[VolumeView, ...]:
+        return tuple(v for v in self.volumes if not v.tagged)
+
+    def tagged_volumes(self) -> tuple[VolumeView, ...]:
+        return tuple(v for v in self.volumes if v.tagged)
+
+
+def _batches(ids: Iterable[str]) -> Iterable[list[str]]:
+    ordered = sorted(set(ids))
+    for start in range(0, len(ordered), BATCH):
+        yield ordered[start:start + BATCH]
+
+
+def describe_instances(ec2, filters: list[dict]) -> list[dict]:
+    pages = ec2.get_paginator("describe_instances").paginate(Filters=filters)
+    return [i for page in pages for r in page["Reservations"] for i in r["Instances"]]
+
+
+def observe(ec2, old_ids: Iterable[str], with_addresses: bool = False
+            ) -> dict[str, Observation]:
+    """One snapshot of every replacement in ``old_ids`` (a handful of batched reads)."""
+    olds: dict[str, InstanceView] = {}
+    news: dict[str, list[InstanceView]] = {}
+    dead: dict[str, list[InstanceView]] = {}
+    volumes: dict[str, dict[str, VolumeView]] = {}
+    addresses: dict[str, list[dict]] = {}
+    ids = sorted(set(old_ids))
+    for batch in _batches(ids):
+        for data in describe_instances(ec2, [{"Name": "instance-id", "Values": batch}]):
+            olds[data["InstanceId"]] = InstanceView.from_aws(data)
+        for data in describe_instances(ec2, [{"Name": f"tag:{REPLACES}", "Values": batch}]):
+            view = InstanceView.from_aws(data)
+            group = news if view.state in LIVE_STATES else dead
+            group.setdefault(view.tags[REPLACES], []).append(view)
+        pages = ec2.get_paginator("describe_volumes").paginate(
+            Filters=[{"Name": f"tag:{HOME_INSTANCE}", "Values": batch}])
+        for page in pages:
+            for data in page["Volumes"]:
+                view = VolumeView.from_aws(data)
+                volumes.setdefault(view.home_instance or "", {})[view.id] = view
+    templates = _templates(ec2, ids)
+    if with_addresses:
+        holders = [*ids, *(n.id for group in news.values() for n in group)]
+        for batch in _batches(holders):
+            found = ec2.describe_addresses(
+                Filters=[{"Name": "instance-id", "Values": batch}])["Addresses"]
+            for address in found:
+                addresses.setdefault(address.get("InstanceId", ""), []).append(address)
+    running_new = [n.id for group in news.values() for n in group if n.state == "running"]
+    statuses = instance_statuses(ec2, running_new)
+    result = {}
+    for old_id in ids:
+        old = olds.get(old_id)
+        if old is not None and old.state == "terminated":
+            old = None
+        mine = dict(volumes.get(old_id, {}))
+        if old is not None:
+            for a in old.attachments:     # still on the old instance, not yet tagged
+                if a.volume_id not in mine:
+                    mine[a.volume_id] = VolumeView(
+                        a.volume_id, "in-use", old_id, a.device, a.state, None, None,
+                        a.delete_on_termination)
+        result[old_id] = Observation(
+            old_id, old, tuple(sorted(news.get(old_id, []), key=lambda n: n.id)),
+            tuple(sorted(dead.get(old_id, []), key=lambda n: n.id)),
+            tuple(sorted(mine.values(), key=lambda v: (v.home_device or v.device or "", v.id))),
+            statuses, tuple(addresses.get(old_id, [])),
+            tuple(a for n in news.get(old_id, []) for a in addresses.get(n.id, [])),
+            templates.get(old_id))
+    return result
+
+
+def _templates(ec2, old_ids: list[str]) -> dict[str, Template]:
+    """The launch templates keeping the shapes of ``old_ids`` (normally none)."""
+    found: dict[str, Template] = {}
+    for batch in _batches(old_ids):
+        pages = ec2.get_paginator("describe_launch_templates").paginate(
+            Filters=[{"Name": f"tag:{REPLACES}", "Values": batch}])
+        for page in pages:
+            for template in page["LaunchTemplates"]:
+                tags = tag_map(template.get("Tags"))
+                version = ec2.describe_launch_template_versions(
+                    LaunchTemplateId=template["LaunchTemplateId"],
+                    Versions=["$Default"])["LaunchTemplateVersions"][0]
+                found[tags[REPLACES]] = Template(template["LaunchTemplateId"], tags,
+                                                 version["LaunchTemplateData"])
+    return found
+
+
+def instance_statuses(ec2, instance_ids: list[str]) -> dict[str, tuple[str, str]]:
+    """Instance id -> (instance status, system status), e.g. ("ok", "ok")."""
+    out: dict[str, tuple[str, str]] = {}
+    for batch in _batches(instance_ids):
+        pages = ec2.get_paginator("describe_instance_status").paginate(
+            InstanceIds=batch, IncludeAllInstances=True)
+        for page in pages:
+            for s in page["InstanceStatuses"]:
+                out[s["InstanceId"]] = (s.get("InstanceStatus", {}).get("Status", ""),
+                                        s.get("SystemStatus", {}).get("Status", ""))
+    return out

@@ -1,0 +1,58 @@
+"""Instance refreshes as the engine reads and drives them (one active per group, in AWS)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from .launch_template import TemplateRef, desired_template
+
+# A refresh in one of these blocks StartInstanceRefresh (InstanceRefreshInProgress).
+ACTIVE_STATUSES = frozenset({"Pending", "InProgress", "Cancelling", "RollbackInProgress",
+                             "Baking"})
+IN_PROGRESS_ERROR = "InstanceRefreshInProgress"
+NOT_ACTIVE_ERROR = "ActiveInstanceRefreshNotFound"
+
+
+@dataclass(frozen=True)
+class Refresh:
+    id: str
+    status: str
+    percentage: int | None
+    template: TemplateRef | None        # from DesiredConfiguration; None: the group's own
+    desired_json: str | None = None
+
+    @classmethod
+    def from_aws(cls, data: Mapping[str, Any]) -> Refresh:
+        desired = data.get("DesiredConfiguration") or None
+        return cls(data["InstanceRefreshId"], data.get("Status", ""),
+                   data.get("PercentageComplete"), desired_template(desired),
+                   json.dumps(desired, sort_keys=True) if desired else None)
+
+    @property
+    def active(self) -> bool:
+        return self.status in ACTIVE_STATUSES
+
+
+def latest_refresh(autoscaling, group_name: str) -> Refresh | None:
+    """The group's most recent refresh, the only one that can be active.
+
+    AWS returns refreshes newest first and allows one active refresh per group,
+    so the first record answers "is one running, and toward what" without paging.
+    """
+    items = autoscaling.describe_instance_refreshes(
+        AutoScalingGroupName=group_name, MaxRecords=1).get("InstanceRefreshes", [])
+    return Refresh.from_aws(items[0]) if items else None
+
+
+def error_code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def describe_error(operation: str, exc: ClientError) -> str:
+    error = exc.response.get("Error", {})
+    return f"{operation} failed: {error.get('Code', '')}: {error.get('Message', '')}".rstrip(": ")

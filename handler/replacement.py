@@ -1,0 +1,516 @@
+"""Relaunching one standalone instance, as a resumable state machine.
+
+Each ``step`` looks at a fresh :class:`~handler.observation.Observation` and
+makes at most one mutating call. The tags written along the way (see
+``handler/tags.py``) plus what AWS shows (states, attachments) are the whole
+state: an invocation killed after any call leaves a situation from which the
+next ``decide`` continues or rolls back. The order of the steps keeps the rule
+"a data volume is always attached to an instance or tagged with where it
+belongs":
+
+1. intent on the old instance O (``in-flight``, ``target-ami``, ``attempt``);
+2. each data volume tagged with its home (O, device, DeleteOnTermination);
+3. O stopped; 4. each volume detached (``InstanceId`` always given);
+5. ``launch-token`` on O: from here the AMI is fixed, since the launch may have
+   happened even if it is not visible yet (a newer AMI never strands it);
+6. ``RunInstances`` with the captured shape, the AMI, the original tags plus
+   ``replaces`` (applied at launch, atomically) and the deterministic token;
+7. source/dest check as before; each volume attached at its original device;
+8. status checks ``ok`` (bounded by ``health_check_timeout_seconds``, which
+   spans invocations through ``health-waited``); DeleteOnTermination restored;
+   the old instance's Elastic IP moved;
+9. O terminated (or tagged ``replaced-by`` and kept stopped); the progress tags
+   removed from N and the volumes.
+
+Any failure before 9 writes ``rollback`` on O, then: N stopped, the volumes
+detached from it and attached back to O at their devices (DeleteOnTermination
+restored), O started, N terminated, ``failed-ami`` recorded (that AMI is not
+retried for O until the tag is removed), the progress tags removed. An
+instance is never terminated while a data volume is attached to it.
+
+With ``preserve_private_ip`` the old instance holds its private IP until it is
+terminated, so after step 5 the launch request is kept in a launch template, O
+is terminated, and N is launched from the template with O's IP: from the
+termination on, failures roll forward instead of back (see ``standalone.py``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from .instance_shape import InstanceShape, from_template_data, to_template_data
+from .log import log_event
+from .observation import Attachment, InstanceView, Observation, VolumeView
+from .report import ACTION_FAILED, IN_PROGRESS, REPLACED, SKIPPED, InstanceEntry
+from .tags import (
+    ATTEMPT,
+    ELASTIC_IPS,
+    FAILED_AMI,
+    FAILURE_REASON,
+    HEALTH_WAITED,
+    HOME_DELETE_ON_TERMINATION,
+    HOME_DEVICE,
+    HOME_INSTANCE,
+    IN_FLIGHT,
+    LAUNCH_TOKEN,
+    REPLACED_BY,
+    REPLACES,
+    ROLLBACK,
+    SOURCE_DEST_CHECK,
+    TARGET_AMI,
+)
+
+# Removed from N, the volumes (and a kept O) once a replacement is done.
+DONE_KEYS = (IN_FLIGHT, REPLACES, HOME_INSTANCE, HOME_DEVICE, HOME_DELETE_ON_TERMINATION,
+             TARGET_AMI, LAUNCH_TOKEN, ATTEMPT, HEALTH_WAITED, ROLLBACK)
+# Removed from O and the volumes once a rollback is done (ATTEMPT stays: the next
+# attempt gets a new launch token).
+ROLLED_BACK_KEYS = (IN_FLIGHT, TARGET_AMI, LAUNCH_TOKEN, HEALTH_WAITED, ROLLBACK, HOME_INSTANCE,
+                    HOME_DEVICE, HOME_DELETE_ON_TERMINATION)
+
+# What to do when a call fails.
+ROLL_BACK, FAIL = "roll back", "fail"
+
+
+@dataclass(frozen=True)
+class Call:
+    operation: str          # boto3 method name
+    kwargs: dict[str, Any]
+    on_error: str           # ROLL_BACK or FAIL
+    step: str               # what it does, for the log
+
+
+@dataclass(frozen=True)
+class Wait:
+    reason: str
+    health: bool = False    # waiting for status checks (counted against the health timeout)
+
+
+@dataclass(frozen=True)
+class Finish:
+    entry: InstanceEntry
+    ami_id: str | None = None   # the AMI the instance ended on, when replaced
+
+
+def template_name(old_id: str) -> str:
+    """The launch template that keeps ``old_id``'s shape (private IP preservation)."""
+    return f"ami-upgrade-{old_id}"
+
+
+def launch_token(old_id: str, ami_id: str, attempt: str) -> str:
+    """The ClientToken of attempt ``attempt`` to relaunch ``old_id`` on ``ami_id``."""
+    digest = hashlib.sha256(f"{old_id}|{ami_id}|{attempt}".encode()).hexdigest()[:16]
+    return f"ami-upgrade-{old_id}-{attempt}-{digest}"   # at most 64 characters
+
+
+def _tags(mapping: dict[str, str]) -> list[dict[str, str]]:
+    return [{"Key": k, "Value": v[:256]} for k, v in mapping.items()]
+
+
+def _reason(error: ClientError, operation: str) -> str:
+    """AWS's own words: ``RunInstances failed: InsufficientInstanceCapacity: ...``."""
+    e = error.response.get("Error", {})
+    name = getattr(error, "operation_name", None) or operation
+    return f"{name} failed: {e.get('Code', 'Error')}: {e.get('Message', '')}".strip()
+
+
+@dataclass
+class Relaunch:
+    """The replacement of one old instance by a relaunched one."""
+
+    old_id: str
+    parameter: str
+    goal_ami: str
+    shape: InstanceShape | None
+    root_device_for: Any                 # callable: AMI ID -> its root device name
+    keep_old_instance: bool = False
+    health_timeout: float = 600.0
+    resume: bool = False                 # found in flight: never starts a new replacement
+    preserve_private_ip: bool = False
+    health_resource: str | None = None   # where the time waited is recorded (O, or the template)
+    pending_rollback: str | None = None
+    health_waited: float | None = None
+    waiting: Wait | None = None
+    volumes_seen: tuple[str, ...] = ()
+    new_id: str | None = None
+    health_since: float | None = None    # clock reading when this invocation began waiting
+    health_base: float = 0.0             # waited before that (earlier invocations)
+
+    # ------------------------------------------------------------ the decision
+    def decide(self, obs: Observation) -> Call | Wait | Finish:
+        self.volumes_seen = tuple(sorted({*self.volumes_seen, *(v.id for v in obs.volumes)}))
+        if len(obs.new) > 1:
+            return self._fail(f"instances {', '.join(n.id for n in obs.new)} are all tagged as "
+                              f"replacing {self.old_id}; resolve by hand (progress tags kept)")
+        new = obs.new[0] if obs.new else None
+        if new is not None:
+            self.new_id = new.id
+        old = obs.old
+        if old is None or old.state in ("shutting-down", "terminated"):
+            return self._old_gone(obs, old, new)
+        tags = old.tags
+        if self.health_waited is None:
+            self.health_waited = float(tags.get(HEALTH_WAITED, "0") or 0)
+        if REPLACED_BY in tags:
+            return self._cleanup_kept(obs, old, new)
+        if ROLLBACK not in tags and self.pending_rollback and TARGET_AMI in tags:
+            return Call("create_tags", {"Resources": [old.id], "Tags": _tags(
+                {ROLLBACK: self.pending_rollback})}, FAIL, "record the rollback")
+        if ROLLBACK in tags:
+            return self._rollback(obs, old, new, tags[ROLLBACK])
+        if self.pending_rollback:     # the intent itself failed: nothing was changed
+            return self._fail(self.pending_rollback)
+        if TARGET_AMI not in tags:
+            if self.resume:
+                return self._fail(f"tagged as in flight, but {old.id} records no intent "
+                                  f"({TARGET_AMI}); not touched")
+            if old.state != "running":
+                return Finish(InstanceEntry(old.id, SKIPPED,
+                                            f"state changed to {old.state} before the "
+                                            "replacement started; nothing was changed"))
+            attempt = str(int(tags.get(ATTEMPT, "0") or 0) + 1)
+            return Call("create_tags", {"Resources": [old.id], "Tags": _tags(
+                {IN_FLIGHT: self.parameter, TARGET_AMI: self.goal_ami, ATTEMPT: attempt})},
+                ROLL_BACK, "record the intent")
+        step = self._forward(obs, old, new, tags)
+        if self.pending_rollback:     # decided just now: record it before anything else
+            return Call("create_tags", {"Resources": [old.id], "Tags": _tags(
+                {ROLLBACK: self.pending_rollback})}, FAIL, "record the rollback")
+        return step
+
+    def _forward(self, obs: Observation, old: InstanceView, new: InstanceView | None,
+                 tags: dict) -> Call | Wait | Finish:
+        token = tags.get(LAUNCH_TOKEN)
+        volumes = obs.volumes
+        if new is None and not token:
+            for v in obs.untagged_volumes():
+                return Call("create_tags", {"Resources": [v.id], "Tags": _tags({
+                    IN_FLIGHT: self.parameter, HOME_INSTANCE: old.id,
+                    HOME_DEVICE: v.device or "",
+                    HOME_DELETE_ON_TERMINATION: str(v.home_delete_on_termination).lower()})},
+                    ROLL_BACK, f"record the home of {v.id}")
+            if old.state == "running":
+                return Call("stop_instances", {"InstanceIds": [old.id]}, ROLL_BACK,
+                            "stop the old instance")
+            if old.state != "stopped":
+                return Wait(f"old instance {old.id} is {old.state}")
+            for v in volumes:
+                if v.attached_to not in (None, old.id):
+                    return self._fail(f"volume {v.id} is attached to {v.attached_to}, not "
+                                      f"{old.id}; resolve by hand (it keeps its tags)")
+                if v.attached_to == old.id and v.attach_state == "attached":
+                    return Call("detach_volume", {"VolumeId": v.id, "InstanceId": old.id,
+                                                  "Device": v.home_device or v.device},
+                                ROLL_BACK, f"detach {v.id}")
+            busy = [v for v in volumes if v.state != "available"]
+            if busy:
+                return Wait(f"volume {busy[0].id} is {busy[0].attach_state or busy[0].state}")
+            token = launch_token(old.id, self.goal_ami, tags.get(ATTEMPT, "1"))
+            return Call("create_tags", {"Resources": [old.id], "Tags": _tags(
+                {TARGET_AMI: self.goal_ami, LAUNCH_TOKEN: token})}, ROLL_BACK,
+                "fix the AMI and the launch token")
+        target = tags[TARGET_AMI]
+        died = [d for d in obs.dead_new if token and d.client_token == token]
+        if new is None and died:      # launched, then gone (e.g. failed to boot)
+            self.pending_rollback = (f"new instance {died[0].id} is {died[0].state}"
+                                     + (f": {died[0].state_reason}" if died[0].state_reason
+                                        else ""))
+            return Wait("rolling back")
+        if new is None:
+            if obs.template is not None:      # shape kept: O goes, freeing its private IP
+                if old.attachments:
+                    return self._fail(f"volume {old.attachments[0].volume_id} is attached "
+                                      f"to {old.id}, which is therefore not terminated")
+                return Call("terminate_instances", {"InstanceIds": [old.id]}, ROLL_BACK,
+                            "terminate the old instance to free its private IP")
+            if self.shape is None:
+                return self._fail(f"the shape of {old.id} could not be captured")
+            kwargs = self.shape.run_instances_kwargs(
+                target, self.root_device_for(target), token or "",
+                {IN_FLIGHT: self.parameter, REPLACES: old.id},
+                data_devices=sorted(v.home_device or "" for v in obs.tagged_volumes()),
+                preserve_private_ip=self.preserve_private_ip)
+            if self.preserve_private_ip:
+                return self._keep_shape(old, obs, kwargs, token or "")
+            return Call("run_instances", kwargs, ROLL_BACK, f"launch on {target}")
+        if new.state == "pending":
+            return Wait(f"new instance {new.id} is pending")
+        if new.state != "running":
+            self.pending_rollback = (f"new instance {new.id} is {new.state}"
+                                     + (f": {new.state_reason}" if new.state_reason else ""))
+            return Wait("rolling back")
+        if self.shape is not None and new.source_dest_check != self.shape.source_dest_check:
+            return Call("modify_instance_attribute", {
+                "InstanceId": new.id, "SourceDestCheck": {"Value": self.shape.source_dest_check}},
+                ROLL_BACK, "set source/dest check")
+        step = self._move_volumes(volumes, new)
+        if step is not None:
+            return step
+        unhealthy = self._health(obs, new)
+        if unhealthy is not None:
+            if unhealthy.health:
+                return unhealthy
+            self.pending_rollback = unhealthy.reason
+            return Wait("rolling back")
+        restore = [{"DeviceName": v.home_device, "Ebs": {"DeleteOnTermination": True}}
+                   for v in volumes if v.home_delete_on_termination
+                   and not (new.attachment(v.id) or _NO).delete_on_termination]
+        if restore:
+            return Call("modify_instance_attribute", {"InstanceId": new.id,
+                                                      "BlockDeviceMappings": restore},
+                        ROLL_BACK, "restore DeleteOnTermination")
+        for address in obs.addresses:
+            if address.get("AllocationId"):
+                return Call("associate_address", {
+                    "AllocationId": address["AllocationId"], "InstanceId": new.id,
+                    "AllowReassociation": True}, ROLL_BACK, "move the Elastic IP")
+        if self.keep_old_instance:
+            return Call("create_tags", {"Resources": [old.id], "Tags": _tags(
+                {REPLACED_BY: new.id})}, FAIL, "mark the old instance as replaced")
+        if old.attachments:
+            return self._fail(f"volume {old.attachments[0].volume_id} is attached to the old "
+                              f"instance {old.id}, which is therefore not terminated")
+        return Call("terminate_instances", {"InstanceIds": [old.id]}, FAIL,
+                    "terminate the old instance")
+
+    def _health(self, obs: Observation, new: InstanceView) -> Wait | None:
+        """None when N passes its status checks; a health Wait while it may still pass;
+        otherwise a Wait (not ``health``) whose reason says why it failed."""
+        status = obs.statuses.get(new.id, ("", ""))
+        if "impaired" in status:
+            return Wait(f"status checks of {new.id} failed: instance {status[0]}, "
+                        f"system {status[1]}")
+        if status == ("ok", "ok"):
+            return None
+        if (self.health_waited or 0.0) >= self.health_timeout:
+            return Wait(f"status checks of {new.id} did not pass within "
+                        f"{int(self.health_timeout)} s (instance {status[0]}, "
+                        f"system {status[1]})")
+        return Wait(f"status checks of {new.id}: {status[0] or 'unknown'}", health=True)
+
+    def _keep_shape(self, old: InstanceView, obs: Observation, kwargs: dict[str, Any],
+                    token: str) -> Call:
+        """Private IP preservation: the launch request, kept in a launch template."""
+        tags = {IN_FLIGHT: self.parameter, REPLACES: old.id, LAUNCH_TOKEN: token,
+                ELASTIC_IPS: ",".join(sorted(a["AllocationId"] for a in obs.addresses
+                                             if a.get("AllocationId"))),
+                SOURCE_DEST_CHECK: str(old.source_dest_check).lower()}
+        return Call("create_launch_template", {
+            "LaunchTemplateName": template_name(old.id), "ClientToken": token,
+            "LaunchTemplateData": to_template_data(kwargs),
+            "TagSpecifications": [{"ResourceType": "launch-template", "Tags": _tags(tags)}]},
+            ROLL_BACK, "keep the shape in a launch template")
+
+    def _move_volumes(self, volumes: tuple[VolumeView, ...], new: InstanceView
+                      ) -> Call | Wait | Finish | None:
+        """Attach every volume to ``new`` at its home device; None once all are attached."""
+        for v in volumes:
+            if v.attached_to == new.id:
+                continue
+            if v.attached_to is not None:
+                return self._fail(f"volume {v.id} is attached to {v.attached_to}, not "
+                                  f"{new.id}; resolve by hand (it keeps its tags)")
+            if v.state != "available":
+                return Wait(f"volume {v.id} is {v.state}")
+            return Call("attach_volume", {"VolumeId": v.id, "InstanceId": new.id,
+                                          "Device": v.home_device}, ROLL_BACK,
+                        f"attach {v.id} at {v.home_device}")
+        attaching = [v for v in volumes if v.attach_state != "attached"]
+        if attaching:
+            return Wait(f"volume {attaching[0].id} is {attaching[0].attach_state}")
+        return None
+
+    def _old_gone(self, obs: Observation, old: InstanceView | None,
+                  new: InstanceView | None) -> Call | Wait | Finish:
+        """O terminated: finish moving onto N, then remove the progress tags."""
+        if old is not None and old.state == "shutting-down":
+            return Wait(f"old instance {old.id} is shutting down")
+        volumes = obs.tagged_volumes()
+        template = obs.template
+        if new is None:
+            token = template.tags.get(LAUNCH_TOKEN, "") if template is not None else ""
+            died = [d for d in obs.dead_new if token and d.client_token == token]
+            if died:
+                return self._fail(
+                    f"new instance {died[0].id} is {died[0].state} and the old instance is "
+                    "terminated (private IP preservation): the volumes are kept, tagged with "
+                    f"their home, and launch template {template_name(self.old_id)} keeps the "
+                    "shape")
+            if template is not None:          # private IP preservation: launch, no way back
+                kwargs = from_template_data(dict(template.data),
+                                            template.tags.get(LAUNCH_TOKEN, ""))
+                return Call("run_instances", kwargs, FAIL,
+                            f"launch on {kwargs.get('ImageId')} with the old private IP")
+            if volumes:
+                return self._fail(
+                    f"old instance {self.old_id} is gone and no replacement exists; volumes "
+                    f"{', '.join(v.id for v in volumes)} are kept, tagged with their home")
+            return Finish(InstanceEntry(self.old_id, ACTION_FAILED,
+                                        "the instance is gone and nothing was left in flight"))
+        if template is not None:
+            self.health_resource = template.id
+            if self.health_waited is None:
+                self.health_waited = float(template.tags.get(HEALTH_WAITED, "0") or 0)
+        if new.state == "pending":
+            return Wait(f"new instance {new.id} is pending")
+        if template is not None and new.state != "running":
+            return self._fail(f"new instance {new.id} is {new.state}; the old instance is "
+                              "terminated (private IP preservation), so check it by hand")
+        if new.state not in ("running", "stopped"):
+            return Wait(f"new instance {new.id} is {new.state}")
+        wanted_check = (template.tags.get(SOURCE_DEST_CHECK) != "false" if template is not None
+                        else new.source_dest_check)
+        if new.source_dest_check != wanted_check:
+            return Call("modify_instance_attribute", {
+                "InstanceId": new.id, "SourceDestCheck": {"Value": wanted_check}}, FAIL,
+                "set source/dest check")
+        step = self._move_volumes(volumes, new)
+        if step is not None:
+            return step
+        if template is not None:
+            unhealthy = self._health(obs, new)
+            if unhealthy is not None and unhealthy.health:
+                return unhealthy
+            if unhealthy is not None:
+                return self._fail(f"{unhealthy.reason}; the old instance is terminated (private "
+                                  f"IP preservation), so {new.id} keeps the volumes: check it")
+        restore = [{"DeviceName": v.home_device, "Ebs": {"DeleteOnTermination": True}}
+                   for v in volumes if v.home_delete_on_termination
+                   and not (new.attachment(v.id) or _NO).delete_on_termination]
+        if restore:
+            return Call("modify_instance_attribute", {"InstanceId": new.id,
+                                                      "BlockDeviceMappings": restore},
+                        FAIL, "restore DeleteOnTermination")
+        if template is not None:
+            moved = {a.get("AllocationId") for a in obs.new_addresses}
+            for allocation in filter(None, template.tags.get(ELASTIC_IPS, "").split(",")):
+                if allocation not in moved:
+                    return Call("associate_address", {
+                        "AllocationId": allocation, "InstanceId": new.id,
+                        "AllowReassociation": True}, FAIL, "move the Elastic IP")
+            return Call("delete_launch_template", {"LaunchTemplateId": template.id}, FAIL,
+                        "delete the launch template that kept the shape")
+        return Call("delete_tags", {"Resources": [new.id, *(v.id for v in volumes)],
+                                    "Tags": [{"Key": k} for k in DONE_KEYS]}, FAIL,
+                    "remove the progress tags")
+
+    def _cleanup_kept(self, obs: Observation, old: InstanceView,
+                      new: InstanceView | None) -> Call | Wait | Finish:
+        resources = [old.id, *([new.id] if new else []), *(v.id for v in obs.tagged_volumes())]
+        return Call("delete_tags", {"Resources": resources,
+                                    "Tags": [{"Key": k} for k in DONE_KEYS]}, FAIL,
+                    "remove the progress tags")
+
+    def _rollback(self, obs: Observation, old: InstanceView, new: InstanceView | None,
+                  reason: str) -> Call | Wait | Finish:
+        volumes = obs.tagged_volumes()
+        on_new = [v for v in volumes if new is not None and v.attached_to == new.id]
+        if new is not None and on_new:
+            if new.state == "running":
+                return Call("stop_instances", {"InstanceIds": [new.id]}, FAIL,
+                            "stop the new instance")
+            if new.state != "stopped":
+                return Wait(f"new instance {new.id} is {new.state}")
+            for v in on_new:
+                if v.attach_state == "attached":
+                    return Call("detach_volume", {"VolumeId": v.id, "InstanceId": new.id,
+                                                  "Device": v.device}, FAIL,
+                                f"detach {v.id} from the new instance")
+            return Wait(f"volume {on_new[0].id} is {on_new[0].attach_state}")
+        if old.state not in ("running", "stopped"):
+            return Wait(f"old instance {old.id} is {old.state}")
+        step = self._move_volumes(volumes, old)
+        if step is not None:
+            return step
+        restore = [{"DeviceName": v.home_device, "Ebs": {"DeleteOnTermination": True}}
+                   for v in volumes if v.home_delete_on_termination
+                   and not (old.attachment(v.id) or _NO).delete_on_termination]
+        if restore:
+            return Call("modify_instance_attribute", {"InstanceId": old.id,
+                                                      "BlockDeviceMappings": restore},
+                        FAIL, "restore DeleteOnTermination on the old instance")
+        for address in obs.new_addresses:
+            if address.get("AllocationId"):
+                return Call("associate_address", {
+                    "AllocationId": address["AllocationId"], "InstanceId": old.id,
+                    "AllowReassociation": True}, FAIL, "move the Elastic IP back")
+        if old.state == "stopped":
+            return Call("start_instances", {"InstanceIds": [old.id]}, FAIL,
+                        "start the old instance")
+        if new is not None:
+            return Call("terminate_instances", {"InstanceIds": [new.id]}, FAIL,
+                        "terminate the new instance")
+        if obs.template is not None:
+            return Call("delete_launch_template", {"LaunchTemplateId": obs.template.id}, FAIL,
+                        "delete the launch template that kept the shape")
+        target = old.tags.get(TARGET_AMI, "")
+        if old.tags.get(FAILED_AMI) != target or old.tags.get(FAILURE_REASON) != reason[:256]:
+            return Call("create_tags", {"Resources": [old.id], "Tags": _tags(
+                {FAILED_AMI: target, FAILURE_REASON: reason})}, FAIL, "record the failure")
+        return Call("delete_tags", {"Resources": [old.id, *(v.id for v in volumes)],
+                                    "Tags": [{"Key": k} for k in ROLLED_BACK_KEYS]}, FAIL,
+                    "remove the progress tags")
+
+    def _fail(self, reason: str) -> Finish:
+        return Finish(InstanceEntry(self.old_id, ACTION_FAILED, reason,
+                                    new_instance_id=self.new_id, volumes=self.volumes_seen))
+
+    # ------------------------------------------------------------ the effects
+    def completed(self, call: Call, obs: Observation, response: dict) -> Finish | None:
+        """After a successful call: the final entry when that call finished the work."""
+        if call.operation != "delete_tags":
+            return None
+        old = obs.old
+        rolled_back = old is not None and ROLLBACK in old.tags and REPLACED_BY not in old.tags
+        if rolled_back:
+            return Finish(InstanceEntry(self.old_id, ACTION_FAILED,
+                                        f"rolled back: {old.tags[ROLLBACK]}",
+                                        new_instance_id=self.new_id, volumes=self.volumes_seen))
+        new = obs.new[0] if obs.new else None
+        ami = new.image_id if new else None
+        return Finish(InstanceEntry(
+            self.old_id, REPLACED,
+            f"replaced by {self.new_id} on {ami}"
+            + (f"; {self.old_id} kept stopped" if old is not None else ""),
+            new_instance_id=self.new_id, volumes=self.volumes_seen), ami_id=ami)
+
+    def failed(self, call: Call, error: ClientError, obs: Observation) -> Finish | None:
+        reason = _reason(error, call.operation)
+        log_event("replacement_call_failed", instance=self.old_id, step=call.step,
+                  reason=reason)
+        old = obs.old
+        in_rollback = old is not None and ROLLBACK in old.tags
+        if call.on_error == ROLL_BACK and not in_rollback:
+            self.pending_rollback = reason
+            return None
+        where = "rollback" if in_rollback else "replacement"
+        return self._fail(f"{where} stopped at '{call.step}': {reason}; the next invocation "
+                          "resumes it (progress tags kept)")
+
+    def progress_entry(self) -> InstanceEntry:
+        waiting = self.waiting.reason if self.waiting else "started"
+        return InstanceEntry(self.old_id, IN_PROGRESS,
+                             f"in progress ({waiting}); continues in the next invocation",
+                             new_instance_id=self.new_id, volumes=self.volumes_seen)
+
+    def note_health_wait(self, now: float) -> None:
+        """Count the time waited for status checks by the clock, across rounds."""
+        if self.health_since is None:
+            self.health_since, self.health_base = now, self.health_waited or 0.0
+        self.health_waited = self.health_base + (now - self.health_since)
+
+    def health_tag(self) -> Call | None:
+        """When yielding while waiting for status checks: carry the time waited over."""
+        if self.waiting is None or not self.waiting.health:
+            return None
+        return Call("create_tags", {"Resources": [self.health_resource or self.old_id],
+                                    "Tags": _tags({HEALTH_WAITED: str(int(self.health_waited
+                                                                          or 0))})}, FAIL,
+            "record the time waited for status checks")
+
+
+_NO = Attachment("", "", False, "")

@@ -1,0 +1,178 @@
+"""The in-place strategy: EC2's root volume replacement from the new AMI.
+
+``CreateReplaceRootVolumeTask`` with ``ImageId`` keeps the instance ID, its
+network interfaces, IPs and data volumes; AWS restarts the instance on a new
+root volume. The replaced root volume is kept (``DeleteReplacedRootVolume``
+false, AWS's default), so nothing on it is lost; delete it when no longer
+needed.
+
+Preconditions (AWS's): the instance is running and EBS-backed, and the AMI has
+the same key characteristics: architecture, virtualization type, platform and
+billing product (platform details / usage operation, product codes).
+``precondition_failure`` names the first one that fails; the planner then
+falls back to relaunching (``fallback_to_relaunch``) or skips with that reason.
+
+Progress tags: ``in-flight`` and ``root-volume-ami`` (intent) and ``attempt``
+on the instance; the task is tagged with the attempt, so a resumed invocation
+finds it (and the ClientToken makes a repeated request return the same task).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+from botocore.exceptions import ClientError
+
+from .ami import Image
+from .log import log_event
+from .observation import InstanceView
+from .replacement import FAIL, Call, Finish, Wait, _reason, _tags
+from .report import ACTION_FAILED, IN_PROGRESS, REPLACED, SKIPPED, InstanceEntry
+from .tags import ATTEMPT, FAILED_AMI, FAILURE_REASON, IN_FLIGHT, ROOT_VOLUME_AMI
+
+ACTIVE = ("pending", "in-progress", "failing")
+INTENT_KEYS = (IN_FLIGHT, ROOT_VOLUME_AMI)
+
+
+def precondition_failure(instance: dict, current: Image | None, new: Image) -> str | None:
+    """Why ``instance`` cannot get its root volume replaced from ``new``; None when it can."""
+    state = instance["State"]["Name"]
+    if state != "running":
+        return f"root volume replacement needs a running instance (it is {state})"
+    if instance.get("RootDeviceType", "ebs") != "ebs":
+        return "root volume replacement needs an EBS-backed instance"
+    if current is None:
+        return f"current image {instance['ImageId']} is not visible, so cannot be compared"
+    for label, mine, theirs in (
+            ("architecture", instance.get("Architecture") or current.architecture,
+             new.architecture),
+            ("virtualization type", instance.get("VirtualizationType"),
+             new.virtualization_type),
+            ("platform details", instance.get("PlatformDetails") or current.platform_details,
+             new.platform_details),
+            ("usage operation", instance.get("UsageOperation") or current.usage_operation,
+             new.usage_operation)):
+        if mine and theirs and mine != theirs:
+            return (f"root volume replacement needs the same {label}: the instance has "
+                    f"{mine}, {new.id} has {theirs}")
+    if set(current.product_codes) != set(new.product_codes):
+        return (f"root volume replacement needs the same product codes: "
+                f"{sorted(current.product_codes)} vs {sorted(new.product_codes)}")
+    return None
+
+
+def task_token(instance_id: str, ami_id: str, attempt: str) -> str:
+    digest = hashlib.sha256(f"root|{instance_id}|{ami_id}|{attempt}".encode()).hexdigest()[:16]
+    return f"ami-upgrade-root-{instance_id}-{attempt}-{digest}"
+
+
+@dataclass
+class RootVolumeReplacement:
+    """One instance's root volume replaced in place; resumable through its tags."""
+
+    old_id: str
+    parameter: str
+    goal_ami: str
+    pending_failure: str | None = None
+    resume: bool = False                 # found in flight: never starts a new replacement
+    waiting: Wait | None = None
+    task_id: str | None = None
+
+    def decide(self, old: InstanceView | None, tasks: list[dict]) -> Call | Wait | Finish:
+        if old is None:
+            return Finish(InstanceEntry(self.old_id, ACTION_FAILED,
+                                        "the instance is gone; nothing left in flight"))
+        tags = old.tags
+        target = tags.get(ROOT_VOLUME_AMI)
+        if target is None:
+            if self.resume and self.pending_failure is None:
+                return Finish(InstanceEntry(self.old_id, ACTION_FAILED,
+                                            f"tagged as in flight, but records no intent "
+                                            f"({ROOT_VOLUME_AMI}); not touched"))
+            if self.pending_failure:
+                return Finish(InstanceEntry(self.old_id, ACTION_FAILED, self.pending_failure))
+            if old.state != "running":
+                return Finish(InstanceEntry(self.old_id, SKIPPED,
+                                            f"state changed to {old.state} before the "
+                                            "replacement started; nothing was changed"))
+            attempt = str(int(tags.get(ATTEMPT, "0") or 0) + 1)
+            return Call("create_tags", {"Resources": [old.id], "Tags": _tags(
+                {IN_FLIGHT: self.parameter, ROOT_VOLUME_AMI: self.goal_ami,
+                 ATTEMPT: attempt})}, FAIL, "record the intent")
+        attempt = tags.get(ATTEMPT, "1")
+        mine = [t for t in tasks if t.get("ImageId") == target
+                and {"Key": ATTEMPT, "Value": attempt} in (t.get("Tags") or [])]
+        task = max(mine, key=lambda t: t.get("StartTime", ""), default=None)
+        if self.pending_failure is None and task is None and old.image_id != target:
+            if old.state != "running":
+                return Wait(f"instance {old.id} is {old.state}")
+            return Call("create_replace_root_volume_task", {
+                "InstanceId": old.id, "ImageId": target, "DeleteReplacedRootVolume": False,
+                "ClientToken": task_token(old.id, target, attempt),
+                "TagSpecifications": [{"ResourceType": "replace-root-volume-task",
+                                       "Tags": _tags({ATTEMPT: attempt,
+                                                      IN_FLIGHT: self.parameter})}]},
+                FAIL, f"replace the root volume from {target}")
+        if task is not None:
+            self.task_id = task["ReplaceRootVolumeTaskId"]
+            if task["TaskState"] in ACTIVE:
+                return Wait(f"root volume task {self.task_id} is {task['TaskState']}")
+            if task["TaskState"] != "succeeded" and self.pending_failure is None:
+                self.pending_failure = (f"root volume replacement task {self.task_id} "
+                                        f"{task['TaskState']}")
+        if self.pending_failure and tags.get(FAILED_AMI) != target:
+            return Call("create_tags", {"Resources": [old.id], "Tags": _tags(
+                {FAILED_AMI: target, FAILURE_REASON: self.pending_failure})}, FAIL,
+                "record the failure")
+        return Call("delete_tags", {"Resources": [old.id],
+                                    "Tags": [{"Key": k} for k in INTENT_KEYS]}, FAIL,
+                    "remove the progress tags")
+
+    def completed(self, call: Call, old: InstanceView | None, response: dict) -> Finish | None:
+        if call.operation != "delete_tags" or old is None:
+            return None
+        if self.pending_failure:
+            return Finish(InstanceEntry(self.old_id, ACTION_FAILED, self.pending_failure))
+        return Finish(InstanceEntry(
+            self.old_id, REPLACED,
+            f"root volume replaced in place from {old.tags.get(ROOT_VOLUME_AMI)} "
+            f"(task {self.task_id}); the replaced root volume is kept",
+            details={"strategy": "replace-root-volume"}),
+            ami_id=old.tags.get(ROOT_VOLUME_AMI))
+
+    def failed(self, call: Call, error: ClientError, old: InstanceView | None) -> Finish | None:
+        reason = _reason(error, call.operation)
+        log_event("replacement_call_failed", instance=self.old_id, step=call.step,
+                  reason=reason)
+        if call.operation == "create_replace_root_volume_task" and self.pending_failure is None:
+            self.pending_failure = reason      # AWS refused: record it, clear the intent
+            return None
+        return Finish(InstanceEntry(self.old_id, ACTION_FAILED,
+                                    f"stopped at '{call.step}': {reason}; the next invocation "
+                                    "resumes it (progress tags kept)"))
+
+    def progress_entry(self) -> InstanceEntry:
+        waiting = self.waiting.reason if self.waiting else "started"
+        return InstanceEntry(self.old_id, IN_PROGRESS,
+                             f"in progress ({waiting}); continues in the next invocation",
+                             details={"strategy": "replace-root-volume"})
+
+    def note_health_wait(self, now: float) -> None:
+        """No status-check wait in this strategy (AWS's task reports the outcome)."""
+
+    def health_tag(self) -> Call | None:
+        return None
+
+
+def describe_tasks(ec2, instance_ids: list[str]) -> dict[str, list[dict]]:
+    """Root volume replacement tasks by instance."""
+    out: dict[str, list[dict]] = {i: [] for i in instance_ids}
+    if not instance_ids:
+        return out
+    pages = ec2.get_paginator("describe_replace_root_volume_tasks").paginate(
+        Filters=[{"Name": "instance-id", "Values": sorted(instance_ids)}])
+    for page in pages:
+        for task in page["ReplaceRootVolumeTasks"]:
+            out.setdefault(task["InstanceId"], []).append(task)
+    return out

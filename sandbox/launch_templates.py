@@ -1,0 +1,102 @@
+"""Emulation: launch-template behaviour that moto 5.2.5 lacks and the engine relies on.
+
+- ``CreateLaunchTemplateVersion`` with ``SourceVersion``: AWS makes the new version
+  from the source's data, each key sent in ``LaunchTemplateData`` replacing the
+  inherited one; moto keeps only the data sent (a version with nothing but an
+  ImageId).
+- ``CreateLaunchTemplateVersion`` with ``ClientToken``: AWS returns the version the
+  token already created (idempotency), and ``IdempotentParameterMismatch`` when the
+  same token comes with other parameters; moto creates another version.
+- An ``ImageId`` of ``resolve:ssm:<parameter>`` is resolved to the parameter's value
+  when an Auto Scaling group launches instances, as AWS does; moto launches
+  instances whose ImageId is the literal alias.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Callable
+from typing import Any
+
+from moto.autoscaling.models import FakeAutoScalingGroup
+from moto.core.responses import ActionResult
+from moto.ec2.exceptions import EC2ClientError
+from moto.ec2.responses.launch_templates import LaunchTemplates
+from moto.ec2.utils import parse_user_data
+from moto.ssm.models import ssm_backends
+
+from .core import EmbeddedAws, patch_method
+
+STATE_KEY = "launch_template_client_tokens"
+SSM_ALIAS = "resolve:ssm:"
+
+
+def resolve_image_alias(image_id: str, account_id: str, region: str) -> str:
+    """The AMI a ``resolve:ssm:`` ImageId names now (unchanged when it is not an alias)."""
+    if not image_id.startswith(SSM_ALIAS):
+        return image_id
+    name = image_id[len(SSM_ALIAS):]
+    parameter = ssm_backends[account_id][region].get_parameter(name)
+    return parameter.value if parameter is not None else image_id
+
+
+def install(aws: EmbeddedAws) -> Callable[[], None]:
+    tokens: dict[tuple[str, str, str, str], tuple[int, str]] = aws.state.setdefault(STATE_KEY, {})
+
+    def create_launch_template_version(self):  # type: ignore[no-untyped-def]
+        name = self._get_param("LaunchTemplateName")
+        template_id = self._get_param("LaunchTemplateId")
+        template = (self.ec2_backend.get_launch_template(template_id) if template_id
+                    else self.ec2_backend.get_launch_template_by_name(name))
+        description = self._get_param("VersionDescription")
+        data = self._get_param("LaunchTemplateData", {}) or {}
+        if self._get_param("LaunchTemplateData.UserData") is not None:
+            data["UserData"] = parse_user_data(self._get_param("LaunchTemplateData.UserData"))
+        source = self._get_param("SourceVersion")
+        token = self._get_param("ClientToken")
+        self.error_on_dryrun()
+
+        fingerprint = json.dumps([source, description, data], sort_keys=True, default=str)
+        key = (self.current_account, self.region, template.id, token or "")
+        if token and key in tokens:
+            number, seen = tokens[key]
+            if seen != fingerprint:
+                raise EC2ClientError(
+                    "IdempotentParameterMismatch",
+                    f"Client token {token} was already used with different parameters.")
+            version = template.get_version(number)
+        else:
+            if source is not None:
+                merged = copy.deepcopy(template.get_version(source).data)
+                merged.update(data)
+                data = merged
+            version = template.create_version(data, description)
+            if token:
+                tokens[key] = (version.number, fingerprint)
+
+        return ActionResult({"LaunchTemplateVersion": {
+            "CreateTime": version.create_time,
+            "CreatedBy": f"arn:{self.partition}:iam::{self.current_account}:root",
+            "DefaultVersion": template.is_default(version),
+            "LaunchTemplateData": version.data,
+            "LaunchTemplateId": template.id,
+            "LaunchTemplateName": template.name,
+            "VersionDescription": version.description,
+            "VersionNumber": version.number,
+        }})
+
+    original_image_id: Any = FakeAutoScalingGroup.__dict__["image_id"]
+
+    def image_id(self: FakeAutoScalingGroup) -> str:
+        return resolve_image_alias(original_image_id.fget(self), self.account_id, self.region)
+
+    undo = [patch_method(LaunchTemplates, "create_launch_template_version",
+                         create_launch_template_version),
+            patch_method(FakeAutoScalingGroup, "image_id", property(image_id))]
+
+    def uninstall() -> None:
+        for step in reversed(undo):
+            step()
+        tokens.clear()
+    return uninstall

@@ -1,0 +1,119 @@
+"""Discovery: every page of groups, the scope (tagged or all), and exclusions."""
+
+import json
+
+import boto3
+
+
+def test_all_pages_of_groups_are_discovered(estate, images, function, api_calls):
+    template = estate.template("shared")
+    names = [f"group-{n:02d}" for n in range(55)]
+    for name in names:
+        estate.group(name, template, capacity=0)
+    estate.publish(images.new)
+
+    report = function().invoke({})
+
+    assert [e["name"] for e in report["asgs"]] == names
+    assert {e["action"] for e in report["asgs"]} == {"refresh_started"}
+    assert len(api_calls.of("DescribeAutoScalingGroups")) == 2      # 50 per page
+    assert len(api_calls.of("CreateLaunchTemplateVersion")) == 1    # one source, one version
+
+
+def test_tagged_scope_filters_on_the_tag_server_side(estate, images, function, api_calls):
+    estate.group("web")
+    estate.publish(images.new)
+
+    function().invoke({})
+
+    assert api_calls.of("DescribeAutoScalingGroups") == [{"Filters": [
+        {"Name": "tag:ami-upgrade:parameter", "Values": ["/ami/linux/test"]}]}]
+
+
+def test_scope_all_takes_every_group_except_the_excluded(estate, images, function):
+    estate.group("untagged", parameter=None)
+    estate.group("other-team", parameter="/ami/linux/other-team")
+    estate.group("pinned", parameter=None, tags={"ami-upgrade:exclude": "true"})
+    estate.publish(images.new)
+
+    report = function(SCOPE="all").invoke({})
+
+    assert {e["name"]: e["action"] for e in report["asgs"]} == {
+        "other-team": "refresh_started", "pinned": "skipped", "untagged": "refresh_started"}
+
+
+def test_dynamic_exclusions_are_read_at_every_run(estate, images, function):
+    estate.group("web")
+    ssm = boto3.client("ssm")
+    ssm.put_parameter(Name="/ami-upgrade/exclusions", Type="String",
+                      Value=json.dumps({"asgs": ["web"]}))
+    estate.publish(images.new)
+    ours = function(EXCLUSIONS_PARAMETER_NAME="/ami-upgrade/exclusions")
+    excluded = ours.invoke({})
+    ssm.put_parameter(Name="/ami-upgrade/exclusions", Type="String", Overwrite=True,
+                      Value=json.dumps({"asgs": []}))
+
+    included = ours.invoke({})
+
+    assert excluded["asgs"][0]["action"] == "skipped"
+    assert included["asgs"][0]["action"] == "refresh_started"
+
+
+def test_static_and_dynamic_exclusion_lists_are_merged(estate, images, function):
+    for name in ("static", "dynamic", "kept"):
+        estate.group(name)
+    boto3.client("ssm").put_parameter(Name="/ami-upgrade/exclusions", Type="String",
+                                      Value=json.dumps({"asgs": ["dynamic"]}))
+    estate.publish(images.new)
+
+    report = function(EXCLUDED_ASGS='["static"]',
+                      EXCLUSIONS_PARAMETER_NAME="/ami-upgrade/exclusions").invoke({})
+
+    assert {e["name"]: e["action"] for e in report["asgs"]} == {
+        "dynamic": "skipped", "kept": "refresh_started", "static": "skipped"}
+
+
+def test_a_pinned_ami_id_is_applied_instead_of_the_parameter(estate, images, function):
+    estate.group("web")
+    estate.publish(images.new)
+
+    report = function().invoke({"ami_id": images.newer})
+
+    assert report["ami_id"] == images.newer
+    assert estate.versions(estate.template_id("web"))[2]["ImageId"] == images.newer
+
+
+def test_a_pinned_ami_id_skips_a_template_that_resolves_the_parameter(estate, images, function):
+    estate.group("alias", estate.template("alias-lt", "resolve:ssm:/ami/linux/test"))
+
+    report = function().invoke({"ami_id": images.newer})
+
+    assert report["asgs"][0]["action"] == "skipped"
+    assert "an ami_id pinned by the invocation cannot be applied" in report["asgs"][0]["reason"]
+    assert estate.refreshes("alias") == []
+
+
+def test_tagged_scope_skips_a_group_whose_template_lacks_the_scope_tag(estate, images,
+                                                                        function):
+    template = estate.template("untagged-lt", parameter=None)
+    estate.group("web", template)
+    estate.publish(images.new)
+
+    report = function().invoke({})
+
+    assert report["asgs"][0]["action"] == "skipped"
+    assert "launch template untagged-lt is not tagged ami-upgrade:parameter=/ami/linux/test" \
+        in report["asgs"][0]["reason"]
+    assert sorted(estate.versions(template)) == [1]
+    assert estate.refreshes("web") == []
+
+
+def test_scope_all_does_not_need_the_template_tag(estate, images, function):
+    template = estate.template("untagged-lt", parameter=None)
+    estate.group("web", template, parameter=None)
+    estate.publish(images.new)
+
+    report = function(SCOPE="all").invoke({})
+
+    assert report["asgs"][0]["action"] == "refresh_started"
+    assert estate.versions(template)[2]["ImageId"] == images.new
