@@ -256,18 +256,13 @@ class Relaunch:
                 return unhealthy
             self.pending_rollback = unhealthy.reason
             return Wait("rolling back")
-        restore = [{"DeviceName": v.home_device, "Ebs": {"DeleteOnTermination": True}}
-                   for v in volumes if v.home_delete_on_termination
-                   and not (new.attachment(v.id) or _NO).delete_on_termination]
-        if restore:
-            return Call("modify_instance_attribute", {"InstanceId": new.id,
-                                                      "BlockDeviceMappings": restore},
-                        ROLL_BACK, "restore DeleteOnTermination")
+        step = _restore_delete_on_termination(volumes, new, ROLL_BACK)
+        if step is not None:
+            return step
         for address in obs.addresses:
             if address.get("AllocationId"):
-                return Call("associate_address", {
-                    "AllocationId": address["AllocationId"], "InstanceId": new.id,
-                    "AllowReassociation": True}, ROLL_BACK, "move the Elastic IP")
+                return _associate(address["AllocationId"], new.id, ROLL_BACK,
+                                  "move the Elastic IP")
         if self.keep_old_instance:
             return Call("create_tags", {"Resources": [old.id], "Tags": _tags(
                 {REPLACED_BY: new.id})}, FAIL, "mark the old instance as replaced")
@@ -378,20 +373,14 @@ class Relaunch:
             if unhealthy is not None:
                 return self._fail(f"{unhealthy.reason}; the old instance is terminated (private "
                                   f"IP preservation), so {new.id} keeps the volumes: check it")
-        restore = [{"DeviceName": v.home_device, "Ebs": {"DeleteOnTermination": True}}
-                   for v in volumes if v.home_delete_on_termination
-                   and not (new.attachment(v.id) or _NO).delete_on_termination]
-        if restore:
-            return Call("modify_instance_attribute", {"InstanceId": new.id,
-                                                      "BlockDeviceMappings": restore},
-                        FAIL, "restore DeleteOnTermination")
+        step = _restore_delete_on_termination(volumes, new, FAIL)
+        if step is not None:
+            return step
         if template is not None:
             moved = {a.get("AllocationId") for a in obs.new_addresses}
             for allocation in filter(None, template.tags.get(ELASTIC_IPS, "").split(",")):
                 if allocation not in moved:
-                    return Call("associate_address", {
-                        "AllocationId": allocation, "InstanceId": new.id,
-                        "AllowReassociation": True}, FAIL, "move the Elastic IP")
+                    return _associate(allocation, new.id, FAIL, "move the Elastic IP")
             return Call("delete_launch_template", {"LaunchTemplateId": template.id}, FAIL,
                         "delete the launch template that kept the shape")
         return Call("delete_tags", {"Resources": [new.id, *(v.id for v in volumes)],
@@ -426,18 +415,13 @@ class Relaunch:
         step = self._move_volumes(volumes, old)
         if step is not None:
             return step
-        restore = [{"DeviceName": v.home_device, "Ebs": {"DeleteOnTermination": True}}
-                   for v in volumes if v.home_delete_on_termination
-                   and not (old.attachment(v.id) or _NO).delete_on_termination]
-        if restore:
-            return Call("modify_instance_attribute", {"InstanceId": old.id,
-                                                      "BlockDeviceMappings": restore},
-                        FAIL, "restore DeleteOnTermination on the old instance")
+        step = _restore_delete_on_termination(volumes, old, FAIL)
+        if step is not None:
+            return step
         for address in obs.new_addresses:
             if address.get("AllocationId"):
-                return Call("associate_address", {
-                    "AllocationId": address["AllocationId"], "InstanceId": old.id,
-                    "AllowReassociation": True}, FAIL, "move the Elastic IP back")
+                return _associate(address["AllocationId"], old.id, FAIL,
+                                  "move the Elastic IP back")
         if old.state == "stopped":
             return Call("start_instances", {"InstanceIds": [old.id]}, FAIL,
                         "start the old instance")
@@ -514,3 +498,21 @@ class Relaunch:
 
 
 _NO = Attachment("", "", False, "")
+
+
+def _restore_delete_on_termination(volumes: tuple[VolumeView, ...], instance: InstanceView,
+                                   on_error: str) -> Call | None:
+    """Moved volumes get back the DeleteOnTermination they had at home (attach clears it)."""
+    restore = [{"DeviceName": v.home_device, "Ebs": {"DeleteOnTermination": True}}
+               for v in volumes if v.home_delete_on_termination
+               and not (instance.attachment(v.id) or _NO).delete_on_termination]
+    if not restore:
+        return None
+    return Call("modify_instance_attribute", {"InstanceId": instance.id,
+                                              "BlockDeviceMappings": restore},
+                on_error, f"restore DeleteOnTermination on {instance.id}")
+
+
+def _associate(allocation_id: str, instance_id: str, on_error: str, why: str) -> Call:
+    return Call("associate_address", {"AllocationId": allocation_id, "InstanceId": instance_id,
+                                      "AllowReassociation": True}, on_error, why)

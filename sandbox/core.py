@@ -11,7 +11,7 @@ import contextlib
 import datetime as dt
 import importlib
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 from moto import mock_aws
@@ -96,10 +96,12 @@ class EmbeddedAws:
 
 
 @contextlib.contextmanager
-def _fake_credentials() -> Iterator[None]:
-    saved = {k: os.environ.get(k) for k in (*_FAKE_ENV, *_CLEARED_ENV)}
-    os.environ.update(_FAKE_ENV)
-    for key in _CLEARED_ENV:
+def environment(variables: Mapping[str, str], cleared: Iterable[str] = ()) -> Iterator[None]:
+    """``os.environ`` with ``variables`` set and ``cleared`` removed, restored afterwards."""
+    cleared = tuple(cleared)
+    saved = {k: os.environ.get(k) for k in (*variables, *cleared)}
+    os.environ.update(variables)
+    for key in cleared:
         os.environ.pop(key, None)
     try:
         yield
@@ -116,7 +118,7 @@ def embedded_aws() -> Iterator[EmbeddedAws]:
     """moto with the sandbox's emulations; boto3 clients created inside reach it."""
     aws = EmbeddedAws()
     undo: list[Callable[[], None]] = []
-    with _fake_credentials(), mock_aws():
+    with environment(_FAKE_ENV, _CLEARED_ENV), mock_aws():
         try:
             for module_name in EMULATIONS:
                 undo.append(importlib.import_module(module_name).install(aws))

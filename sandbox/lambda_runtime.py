@@ -7,14 +7,12 @@ function (continuations) are delivered by ``drain``.
 
 from __future__ import annotations
 
-import contextlib
-import os
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .core import EmbeddedAws, EmulatedClock
+from .core import EmbeddedAws, EmulatedClock, environment
 from .lambda_invoke import STATE_KEY
 
 
@@ -43,20 +41,6 @@ class LambdaContext:
         return max(0, int((self.timeout_seconds - elapsed) * 1000))
 
 
-@contextlib.contextmanager
-def _environment(variables: Mapping[str, str]) -> Iterator[None]:
-    saved = {k: os.environ.get(k) for k in variables}
-    os.environ.update(variables)
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-
-
 class LambdaFunction:
     """Our function, deployed to the sandbox with an alias and environment variables."""
 
@@ -80,7 +64,7 @@ class LambdaFunction:
         """One synchronous invocation, as Lambda runs it; returns the handler's report."""
         from handler.main import lambda_handler
 
-        with _environment(self.environment):
+        with environment(self.environment):
             report = lambda_handler(event, self.context())
         self.reports.append(report)
         return report
