@@ -447,6 +447,7 @@ class _Run:
     deferred: list[str] = field(default_factory=list)
     written: dict[tuple[str, int], int] = field(default_factory=dict)   # groups sharing a
                                                                         # source share a version
+    order: tuple[str, ...] = ()          # the groups in plan order, for the report
 
     def advance(self, plan: AsgPlan, may_replan: bool = True) -> None:
         """Start the plan's refresh, or hold it behind the refresh in its way."""
@@ -519,14 +520,12 @@ class _Run:
                       policy=plan.policy)
 
 
-def apply_asgs(ctx, plans: Sequence[AsgPlan]):
-    """Start the planned refreshes; cancel or wait for the refreshes in their way.
+def start_asgs(ctx, plans: Sequence[AsgPlan]) -> _Run:
+    """Start the planned refreshes; cancel (or note) the refreshes in their way.
 
-    Waiting polls within this invocation's deadline; what is still blocked then is
-    left to a follow-up invocation (the engine sends it when ``continue_reason`` is set).
+    Quick by design: the waiting is left to ``finish_asgs``, so that the engine can
+    replace standalone instances meanwhile instead of spending the invocation polling.
     """
-    from .engine import Outcome
-
     run = _Run(ctx)
     for plan in plans:
         if plan.action != PLANNED:
@@ -540,6 +539,21 @@ def apply_asgs(ctx, plans: Sequence[AsgPlan]):
             run.advance(plan)
     if run.waiting:
         run.poll()     # a cancelled refresh with nothing in flight has ended already
+    run.order = tuple(p.name for p in plans)
+    return run
+
+
+def finish_asgs(run: _Run):
+    """Wait, within the deadline, for the refreshes in the way; then report every group.
+
+    What is still blocked then is left to a follow-up invocation (the engine sends
+    it when ``continue_reason`` is set).
+    """
+    from .engine import Outcome
+
+    ctx = run.ctx
+    if run.waiting:
+        run.poll()     # time has passed since start_asgs (standalone replacements)
     while run.waiting and ctx.deadline.has_time_for(POLL_SECONDS + START_BUDGET_SECONDS):
         ctx.clock.sleep(POLL_SECONDS)
         run.poll()
@@ -549,7 +563,7 @@ def apply_asgs(ctx, plans: Sequence[AsgPlan]):
         reasons.append("instance refreshes in the way on " + ", ".join(p.name for p in run.waiting))
     if run.deferred:
         reasons.append("groups not started for lack of time: " + ", ".join(run.deferred))
-    return Outcome(tuple(run.entries[p.name] for p in plans),
+    return Outcome(tuple(run.entries[name] for name in run.order),
                    "; ".join(reasons) if reasons else None)
 
 

@@ -83,8 +83,11 @@ class Engine:
                                                                     instance_entries),
                                         asgs=asg_entries, instances=instance_entries))
 
-        asg_outcome = asg.apply_asgs(ctx, asg_plans)
+        # Refreshes first (they run on their own), then the standalone replacements, then
+        # whatever waiting the groups need, so a group waited for never starves them.
+        asg_run = asg.start_asgs(ctx, asg_plans)
         instance_outcome = standalone.apply_instances(ctx, instance_plans)
+        asg_outcome = asg.finish_asgs(asg_run)
         report = replace(base, asgs=tuple(asg_outcome.entries),
                          instances=tuple(instance_outcome.entries),
                          status=overall_status(tuple(asg_outcome.entries),
