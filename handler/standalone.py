@@ -159,8 +159,8 @@ class _Planner:
             return InstancePlan(iid, SKIP, reason)
 
         if ASG_MEMBER in tags:
-            return skip(f"belongs to Auto Scaling group {tags[ASG_MEMBER]} (its instance "
-                        "refresh replaces it)")
+            return skip(f"belongs to Auto Scaling group {tags[ASG_MEMBER]} (the group's entry "
+                        "says what happens to it)")
         out = skip_reason(settings, ctx.exclusions, "instance", iid, tags)
         if out:
             return skip(out)

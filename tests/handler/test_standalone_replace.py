@@ -123,7 +123,7 @@ def test_scope_all_reports_untagged_instances_too(aws, estate):
 
 
 @pytest.mark.parametrize(("kind", "reason"), [
-    ("asg", "belongs to Auto Scaling group web (its instance refresh replaces it)"),
+    ("asg", "belongs to Auto Scaling group web (the group's entry says what happens to it)"),
     ("stopped", "state is stopped: only running instances are replaced"),
     ("arm64", "architecture differs"),
     ("instance-store", "instance type m5d.large has instance-store volumes"),
