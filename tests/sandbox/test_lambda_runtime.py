@@ -1,6 +1,7 @@
 """The sandbox runs the handler as Lambda would: environment, context, async queue."""
 
 import json
+import os
 
 import boto3
 import pytest
@@ -29,7 +30,6 @@ def test_invoke_sets_environment_only_for_the_call(aws, monkeypatch):
 
     assert report["parameter"] == PARAMETER
     assert report["status"] == "succeeded"
-    import os
     assert "AMI_PARAMETER_NAME" not in os.environ
 
 
