@@ -2,7 +2,7 @@
 
 AWS produces the event itself (CloudTrail records the API call, or SSM emits
 ``Parameter Store Change``); the sandbox produces the same event, shaped like
-the recorded ones in ``shared/fixtures/events``, and publishes it on moto's
+the recorded ones in ``tests/fixtures/events``, and publishes it on moto's
 EventBridge. The rule carries the very pattern the Pulumi trigger deploys
 (``components.event_pattern``), so an event the stack would not route never
 reaches the function here either. The rule's target is an SQS queue standing in

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-# The shared fixtures sit beside the repository (<repo>/../shared), here and in CI.
-FIXTURES_DIR = (REPO / ".." / "shared" / "fixtures").resolve()
+# Recorded EventBridge events live in the repository, so a fresh clone tests on its own.
+FIXTURES_DIR = REPO / "tests" / "fixtures"
 
 if str(REPO) not in sys.path:  # `pytest` run from anywhere imports handler/, components/...
     sys.path.insert(0, str(REPO))
@@ -19,8 +19,8 @@ if str(REPO) not in sys.path:  # `pytest` run from anywhere imports handler/, co
 
 @pytest.fixture(scope="session")
 def fixtures_dir() -> Path:
-    """``<repo>/../shared/fixtures`` (events/ holds sample EventBridge events)."""
-    assert FIXTURES_DIR.is_dir(), f"shared fixtures not found at {FIXTURES_DIR}"
+    """``tests/fixtures`` (events/ holds recorded EventBridge events)."""
+    assert FIXTURES_DIR.is_dir(), f"event fixtures not found at {FIXTURES_DIR}"
     return FIXTURES_DIR
 
 
