@@ -257,3 +257,21 @@ def test_topic_receives_failed_async_invocations_and_alarms():
         "aws:cloudwatch/metricAlarm:MetricAlarm")] == [[TOPIC], [TOPIC]]
     assert stack.one("aws:lambda/function:Function").inputs["environment"]["variables"][
         "NOTIFICATION_TOPIC_ARN"] == TOPIC
+
+
+@pytest.mark.parametrize("scope", ["tagged", "all"])
+def test_the_policy_is_the_one_pinned_before_strategies_declared_their_own(scope):
+    """The strategies' statements, rendered from the registry, give the policy as it was
+    when it was written by hand (order aside): same statements, same conditions."""
+    doc = lambda_policy_document(
+        partition="aws", dns_suffix="amazonaws.com", region="us-east-1", account=ACCOUNT,
+        parameter_name="/ami/linux/test", scope=scope, function_name="ami-upgrade-dev",
+        log_group_name="/aws/lambda/ami-upgrade-dev",
+        exclusions_parameter_name="/ami/exclusions",
+        kms_key_arns=["arn:aws:kms:us-east-1:123456789012:key/k1"],
+        notification_topic_arn="arn:aws:sns:us-east-1:123456789012:t")
+    pinned = json.loads((REPO / "tests" / "fixtures" / "policy" / f"{scope}.json").read_text())
+    assert doc["Version"] == pinned["Version"]
+    by_sid = {s["Sid"]: s for s in doc["Statement"]}
+    assert by_sid == {s["Sid"]: s for s in pinned["Statement"]}
+    assert len(doc["Statement"]) == len(pinned["Statement"])
