@@ -4,10 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
+from .aws import batches, describe, error_code
 from .settings import AMI_ID_RE
+
+if TYPE_CHECKING:
+    from types_boto3_ec2.client import EC2Client
+    from types_boto3_ssm.client import SSMClient
 
 
 class AmiError(ValueError):
@@ -28,7 +34,7 @@ class Image:
     product_codes: tuple[str, ...] = ()
 
     @classmethod
-    def from_aws(cls, data: dict) -> Image:
+    def from_aws(cls, data: dict[str, Any]) -> Image:
         return cls(id=data["ImageId"], architecture=data.get("Architecture", ""),
                    # AWS sets Platform only for Windows ("windows"); moto also says
                    # "Linux/UNIX" (the PlatformDetails value) for some Linux images.
@@ -50,16 +56,15 @@ class ParameterValue:
     version: int
 
 
-def read_parameter(ssm, name: str) -> ParameterValue:
+def read_parameter(ssm: SSMClient, name: str) -> ParameterValue:
     try:
         data = ssm.get_parameter(Name=name)["Parameter"]
     except ClientError as exc:
-        code = exc.response["Error"]["Code"]
-        raise AmiError(f"cannot read parameter {name}: {code}") from None
+        raise AmiError(f"cannot read parameter {name}: {error_code(exc)}") from None
     return ParameterValue(name, data["Value"].strip(), int(data.get("Version", 0)))
 
 
-def validate_ami(ec2, ami_id: str, source: str) -> Image:
+def validate_ami(ec2: EC2Client, ami_id: str, source: str) -> Image:
     """The image ``ami_id`` if it exists and is available; AmiError otherwise."""
     if not AMI_ID_RE.match(ami_id):
         raise AmiError(f"{source} holds {ami_id[:100]!r}, which is not an AMI ID")
@@ -73,26 +78,28 @@ def validate_ami(ec2, ami_id: str, source: str) -> Image:
     return image
 
 
-def describe_images(ec2, ids: Iterable[str]) -> dict[str, Image]:
+def describe_images(ec2: EC2Client, ids: Iterable[str]) -> dict[str, Image]:
     """Images by ID, batched; IDs that do not exist are simply absent from the result."""
-    wanted = sorted(set(ids))
     found: dict[str, Image] = {}
-    for start in range(0, len(wanted), 100):
-        batch = wanted[start:start + 100]
+    for batch in batches(ids):
         try:
-            images = ec2.describe_images(ImageIds=batch)["Images"]
+            images = _images(ec2, batch)
         except ClientError as exc:
-            if not exc.response["Error"]["Code"].startswith("InvalidAMIID"):
+            if not error_code(exc).startswith("InvalidAMIID"):
                 raise
             images = []
             for image_id in batch:   # one bad ID fails the batch: fall back to one by one
                 try:
-                    images += ec2.describe_images(ImageIds=[image_id])["Images"]
+                    images += _images(ec2, [image_id])
                 except ClientError as inner:
-                    if not inner.response["Error"]["Code"].startswith("InvalidAMIID"):
+                    if not error_code(inner).startswith("InvalidAMIID"):
                         raise
         found.update({i["ImageId"]: Image.from_aws(i) for i in images})
     return found
+
+
+def _images(ec2: EC2Client, ids: list[str]) -> list[dict[str, Any]]:
+    return describe(ec2, "describe_images", "Images", ImageIds=ids)
 
 
 def incompatibility(current: Image | None, current_id: str, new: Image) -> str | None:

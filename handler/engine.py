@@ -2,47 +2,26 @@
 
 It owns the run-level steps (the AMI, exclusions, continuation, notification)
 and delegates the per-resource work to ``asg`` (instance refreshes) and
-``standalone`` (instance replacement). Clients come through the constructor.
+``standalone`` (instance replacement), which take the :class:`~handler.run.RunContext`
+it builds and return :class:`~handler.run.Outcome`s. Clients come through the
+constructor.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from . import asg, standalone
-from .ami import AmiError, Image, ParameterValue, read_parameter, validate_ami
-from .clients import Clients
+from .ami import AmiError, read_parameter, validate_ami
+from .aws import Clients, error_code
 from .events import Request, continuation_event
 from .log import log_event
-from .report import FAILED, IGNORED, PLANNED, Report, overall_status
-from .runtime import Clock, Deadline
+from .report import Report, overall_status
+from .run import Action, Clock, Deadline, RunContext, Status
 from .settings import Exclusions, Settings, SettingsError, parse_exclusions_document
-
-
-@dataclass(frozen=True)
-class RunContext:
-    """Everything a rollout needs for one run; frozen, built once the AMI is validated."""
-
-    settings: Settings
-    clients: Clients
-    image: Image
-    parameter: ParameterValue | None
-    exclusions: Exclusions
-    dry_run: bool
-    clock: Clock
-    deadline: Deadline
-    attempt: int = 0
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """What applying a plan did; ``continue_reason`` set when work is left for later."""
-
-    entries: tuple = ()
-    continue_reason: str | None = None
 
 
 class Engine:
@@ -58,10 +37,10 @@ class Engine:
     def run(self, request: Request) -> Report:
         dry_run = self.settings.dry_run if request.dry_run is None else request.dry_run
         base = Report(parameter=self.settings.parameter_name, ami_id=None, dry_run=dry_run,
-                      status=FAILED)
+                      status=Status.FAILED)
         if request.ignored_reason:
             log_event("ignored", reason=request.ignored_reason, kind=request.kind)
-            return self._finish(replace(base, status=IGNORED, reason=request.ignored_reason))
+            return self._finish(replace(base, status=Status.IGNORED, reason=request.ignored_reason))
         if request.failure_reason:
             log_event("rejected", reason=request.failure_reason, kind=request.kind)
             return self._finish(replace(base, reason=request.failure_reason))
@@ -77,8 +56,8 @@ class Engine:
         if dry_run:
             asg_entries = tuple(p.entry() for p in asg_plans)
             instance_entries = tuple(p.entry() for p in instance_plans)
-            log_event("dry_run", asgs=sum(e.action == PLANNED for e in asg_entries),
-                      instances=sum(e.action == PLANNED for e in instance_entries))
+            log_event("dry_run", asgs=sum(e.action == Action.PLANNED for e in asg_entries),
+                      instances=sum(e.action == Action.PLANNED for e in instance_entries))
             return self._finish(replace(base, status=overall_status(asg_entries,
                                                                     instance_entries),
                                         asgs=asg_entries, instances=instance_entries))
@@ -122,7 +101,7 @@ class Engine:
             text = self.clients.ssm.get_parameter(Name=name)["Parameter"]["Value"]
         except ClientError as exc:
             raise SettingsError(f"EXCLUSIONS_PARAMETER_NAME: cannot read {name}: "
-                                f"{exc.response['Error']['Code']}") from None
+                                f"{error_code(exc)}") from None
         dynamic = parse_exclusions_document(text, f"exclusions parameter {name}")
         return Exclusions(static.instances | dynamic.instances, static.asgs | dynamic.asgs)
 
@@ -143,7 +122,7 @@ class Engine:
         summary = report.to_dict()
         log_event("report", **summary)
         topic = self.settings.notification_topic_arn
-        if topic and report.status != IGNORED:
+        if topic and report.status != Status.IGNORED:
             try:
                 self.clients.sns.publish(
                     TopicArn=topic,

@@ -8,16 +8,16 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from .clients import Clients
+from .aws import Clients
 from .engine import Engine
 from .events import EventError, parse_event
 from .log import log_event
-from .report import FAILED, Report
-from .runtime import Deadline, clock_for
+from .report import Report
+from .run import Deadline, Status, clock_for
 from .settings import Settings, SettingsError
 
 
-def lambda_handler(event: Any, context: Any) -> dict:
+def lambda_handler(event: Any, context: Any) -> dict[str, Any]:
     try:
         settings = Settings.from_env(os.environ)
     except SettingsError as exc:
@@ -29,7 +29,7 @@ def lambda_handler(event: Any, context: Any) -> dict:
     except EventError as exc:
         log_event("invalid_event", error=str(exc))
         return Report(parameter=settings.parameter_name, ami_id=None, dry_run=settings.dry_run,
-                      status=FAILED, reason=str(exc)).to_dict()
+                      status=Status.FAILED, reason=str(exc)).to_dict()
     clock = clock_for(context)
     engine = Engine(settings, Clients.create(), clock, Deadline.from_context(context, clock),
                     function_arn=getattr(context, "invoked_function_arn", None))

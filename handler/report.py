@@ -5,24 +5,20 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-SUCCEEDED, PARTIAL, FAILED, IGNORED = "succeeded", "partial", "failed", "ignored"
-
-# Entry actions.
-REFRESH_STARTED, REPLACED, PLANNED, SKIPPED, ACTION_FAILED, IN_PROGRESS = (
-    "refresh_started", "replaced", "planned", "skipped", "failed", "in_progress")
+from .run import Action, Status
 
 
 @dataclass(frozen=True)
 class AsgEntry:
     name: str
-    action: str
+    action: Action
     reason: str = ""
     refresh_id: str | None = None
     launch_template_version: str | None = None
     details: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"name": self.name, "action": self.action, "reason": self.reason}
+        out: dict[str, Any] = {"name": self.name, "action": str(self.action), "reason": self.reason}
         if self.refresh_id is not None:
             out["refresh_id"] = self.refresh_id
         if self.launch_template_version is not None:
@@ -34,14 +30,14 @@ class AsgEntry:
 @dataclass(frozen=True)
 class InstanceEntry:
     id: str
-    action: str
+    action: Action
     reason: str = ""
     new_instance_id: str | None = None
     volumes: tuple[str, ...] = ()
     details: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"id": self.id, "action": self.action, "reason": self.reason,
+        out: dict[str, Any] = {"id": self.id, "action": str(self.action), "reason": self.reason,
                                "volumes": list(self.volumes)}
         if self.new_instance_id is not None:
             out["new_instance_id"] = self.new_instance_id
@@ -54,7 +50,7 @@ class Report:
     parameter: str
     ami_id: str | None
     dry_run: bool
-    status: str
+    status: Status
     reason: str | None = None
     asgs: tuple[AsgEntry, ...] = ()
     instances: tuple[InstanceEntry, ...] = ()
@@ -63,7 +59,7 @@ class Report:
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
             "parameter": self.parameter, "ami_id": self.ami_id, "dry_run": self.dry_run,
-            "status": self.status,
+            "status": str(self.status),
             "asgs": [a.to_dict() for a in self.asgs],
             "instances": [i.to_dict() for i in self.instances],
         }
@@ -74,10 +70,10 @@ class Report:
         return out
 
 
-def overall_status(asgs: tuple[AsgEntry, ...], instances: tuple[InstanceEntry, ...]) -> str:
+def overall_status(asgs: tuple[AsgEntry, ...], instances: tuple[InstanceEntry, ...]) -> Status:
     """``failed`` when every acted-on entry failed, ``partial`` when some did."""
-    actions = [e.action for e in (*asgs, *instances) if e.action != SKIPPED]
-    failures = actions.count(ACTION_FAILED)
+    actions = [e.action for e in (*asgs, *instances) if e.action != Action.SKIPPED]
+    failures = actions.count(Action.FAILED)
     if failures and failures == len(actions):
-        return FAILED
-    return PARTIAL if failures else SUCCEEDED
+        return Status.FAILED
+    return Status.PARTIAL if failures else Status.SUCCEEDED

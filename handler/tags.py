@@ -18,6 +18,8 @@ and is deleted at the end. All but ``attempt``, ``failed-ami``, ``failure-reason
 onto a replacement (``PROGRESS_TAGS``).
 """
 
+from .aws import tag_list, tag_map  # noqa: F401  (the helpers live with the AWS helpers)
+
 PREFIX = "ami-upgrade:"
 
 # Set by users (contract).
@@ -28,13 +30,14 @@ STRATEGY = f"{PREFIX}strategy"     # per-instance override: relaunch | replace-r
 # Set by AWS: an instance that belongs to an Auto Scaling group.
 ASG_MEMBER = "aws:autoscaling:groupName"
 
-# On an Auto Scaling group (handler/asg.py), not propagated to its instances: the last
+# On an Auto Scaling group (handler/asg/), not propagated to its instances: the last
 # instance refresh the engine started and the AMI it heads to. A template whose ImageId
 # is resolve:ssm:<parameter> does not say which AMI a running refresh launches; these do.
 REFRESH_ID = f"{PREFIX}refresh-id"
 REFRESH_AMI = f"{PREFIX}refresh-ami"
 
-# Progress of a standalone replacement (handler/replacement.py, handler/root_volume.py).
+# Progress of a standalone replacement (handler/standalone/relaunch.py,
+# handler/standalone/replace_root_volume.py).
 # Written by the engine, in this order; each step's tags are the record from which
 # the next invocation continues or rolls back. O = the old instance, N = the new one.
 IN_FLIGHT = f"{PREFIX}in-flight"          # on O, N and moved volumes: the parameter whose
@@ -65,11 +68,6 @@ PROGRESS_TAGS = frozenset({
     IN_FLIGHT, TARGET_AMI, ATTEMPT, HOME_INSTANCE, HOME_DEVICE, HOME_DELETE_ON_TERMINATION,
     LAUNCH_TOKEN, REPLACES, HEALTH_WAITED, ROLLBACK, REPLACED_BY, FAILED_AMI, FAILURE_REASON,
     ROOT_VOLUME_AMI, ELASTIC_IPS, SOURCE_DEST_CHECK})
-
-
-def tag_map(tags: list[dict] | None) -> dict[str, str]:
-    """AWS's ``[{"Key": k, "Value": v}]`` as a dict."""
-    return {t["Key"]: t.get("Value", "") for t in tags or []}
 
 
 def is_excluded_by_tag(tags: dict[str, str]) -> bool:

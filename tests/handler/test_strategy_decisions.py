@@ -12,20 +12,17 @@ import pytest
 from botocore.exceptions import ClientError
 
 from handler import tags as t
-from handler.instance_shape import InstanceShape, RootVolume
-from handler.observation import Attachment, InstanceView, Observation, Template, VolumeView
-from handler.replacement import (
-    DONE_KEYS,
-    FAIL,
-    ROLL_BACK,
-    ROLLED_BACK_KEYS,
-    Call,
-    Finish,
-    Relaunch,
-    Wait,
-    launch_token,
+from handler.standalone.core import FAIL, ROLL_BACK, Call, Finish, Wait
+from handler.standalone.observation import (
+    Attachment,
+    InstanceView,
+    Observation,
+    Template,
+    VolumeView,
 )
-from handler.root_volume import INTENT_KEYS, RootVolumeReplacement, task_token
+from handler.standalone.relaunch import DONE_KEYS, ROLLED_BACK_KEYS, Relaunch, launch_token
+from handler.standalone.replace_root_volume import INTENT_KEYS, RootVolumeReplacement, task_token
+from handler.standalone.shape import InstanceShape, RootVolume
 
 P = "/ami/linux/test"
 OLD, NEW, GOAL, CURRENT = "i-old", "i-new", "ami-goal", "ami-current"

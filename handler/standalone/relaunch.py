@@ -1,4 +1,6 @@
-"""Relaunching one standalone instance, as a resumable state machine.
+"""The ``relaunch`` strategy: a new instance from the new AMI takes over the data volumes.
+
+``Relaunch`` is one instance's replacement, as a resumable state machine.
 
 Each ``step`` looks at a fresh :class:`~handler.observation.Observation` and
 makes at most one mutating call. The tags written along the way (see
@@ -31,22 +33,26 @@ instance is never terminated while a data volume is attached to it.
 With ``preserve_private_ip`` the old instance holds its private IP until it is
 terminated, so after step 5 the launch request is kept in a launch template, O
 is terminated, and N is launched from the template with O's IP: from the
-termination on, failures roll forward instead of back (see ``standalone.py``).
+termination on, failures roll forward instead of back (see ``plan.py``).
+
+``STRATEGY`` is this module's entry in the registry: how it plans an instance
+(``relaunch_blocker``), what it resumes with (the captured shape), its IAM.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from .instance_shape import InstanceShape, from_template_data, to_template_data
-from .log import log_event
-from .observation import Attachment, InstanceView, Observation, VolumeView
-from .report import ACTION_FAILED, IN_PROGRESS, REPLACED, SKIPPED, InstanceEntry
-from .tags import (
+from ..aws import describe_error, tag_list
+from ..log import log_event
+from ..report import InstanceEntry
+from ..run import Action, RunContext
+from ..tags import (
     ATTEMPT,
     ELASTIC_IPS,
     FAILED_AMI,
@@ -63,6 +69,26 @@ from .tags import (
     SOURCE_DEST_CHECK,
     TARGET_AMI,
 )
+from .core import (
+    FAIL,
+    ROLL_BACK,
+    Call,
+    Finish,
+    Grant,
+    InstancePlan,
+    OnError,
+    Permissions,
+    PlanAction,
+    PlanInputs,
+    Wait,
+)
+from .observation import Attachment, InstanceView, Observation, VolumeView
+from .shape import InstanceShape, capture, from_template_data, relaunch_blocker, to_template_data
+
+if TYPE_CHECKING:
+    from types_boto3_ec2.client import EC2Client
+
+NAME = "relaunch"
 
 # Removed from N, the volumes (and a kept O) once a replacement is done.
 DONE_KEYS = (IN_FLIGHT, REPLACES, HOME_INSTANCE, HOME_DEVICE, HOME_DELETE_ON_TERMINATION,
@@ -71,30 +97,6 @@ DONE_KEYS = (IN_FLIGHT, REPLACES, HOME_INSTANCE, HOME_DEVICE, HOME_DELETE_ON_TER
 # attempt gets a new launch token).
 ROLLED_BACK_KEYS = (IN_FLIGHT, TARGET_AMI, LAUNCH_TOKEN, HEALTH_WAITED, ROLLBACK, HOME_INSTANCE,
                     HOME_DEVICE, HOME_DELETE_ON_TERMINATION)
-
-# What to do when a call fails.
-ROLL_BACK, FAIL = "roll back", "fail"
-
-
-@dataclass(frozen=True)
-class Call:
-    operation: str          # boto3 method name
-    kwargs: dict[str, Any]
-    on_error: str           # ROLL_BACK or FAIL
-    step: str               # what it does, for the log
-
-
-@dataclass(frozen=True)
-class Wait:
-    reason: str
-    health: bool = False    # waiting for status checks (counted against the health timeout)
-
-
-@dataclass(frozen=True)
-class Finish:
-    entry: InstanceEntry
-    ami_id: str | None = None   # the AMI the instance ended on, when replaced
-
 
 def template_name(old_id: str) -> str:
     """The launch template that keeps ``old_id``'s shape (private IP preservation)."""
@@ -107,17 +109,6 @@ def launch_token(old_id: str, ami_id: str, attempt: str) -> str:
     return f"ami-upgrade-{old_id}-{attempt}-{digest}"   # at most 64 characters
 
 
-def _tags(mapping: dict[str, str]) -> list[dict[str, str]]:
-    return [{"Key": k, "Value": v[:256]} for k, v in mapping.items()]
-
-
-def _reason(error: ClientError, operation: str) -> str:
-    """AWS's own words: ``RunInstances failed: InsufficientInstanceCapacity: ...``."""
-    e = error.response.get("Error", {})
-    name = getattr(error, "operation_name", None) or operation
-    return f"{name} failed: {e.get('Code', 'Error')}: {e.get('Message', '')}".strip()
-
-
 @dataclass
 class Relaunch:
     """The replacement of one old instance by a relaunched one."""
@@ -126,7 +117,7 @@ class Relaunch:
     parameter: str
     goal_ami: str
     shape: InstanceShape | None
-    root_device_for: Any                 # callable: AMI ID -> its root device name
+    root_device_for: Callable[[str], str]   # AMI ID -> its root device name
     keep_old_instance: bool = False
     health_timeout: float = 600.0
     resume: bool = False                 # found in flight: never starts a new replacement
@@ -158,7 +149,7 @@ class Relaunch:
         if REPLACED_BY in tags:
             return self._cleanup_kept(obs, old, new)
         if ROLLBACK not in tags and self.pending_rollback and TARGET_AMI in tags:
-            return Call("create_tags", {"Resources": [old.id], "Tags": _tags(
+            return Call("create_tags", {"Resources": [old.id], "Tags": tag_list(
                 {ROLLBACK: self.pending_rollback})}, FAIL, "record the rollback")
         if ROLLBACK in tags:
             return self._rollback(obs, old, new, tags[ROLLBACK])
@@ -169,26 +160,26 @@ class Relaunch:
                 return self._fail(f"tagged as in flight, but {old.id} records no intent "
                                   f"({TARGET_AMI}); not touched")
             if old.state != "running":
-                return Finish(InstanceEntry(old.id, SKIPPED,
+                return Finish(InstanceEntry(old.id, Action.SKIPPED,
                                             f"state changed to {old.state} before the "
                                             "replacement started; nothing was changed"))
             attempt = str(int(tags.get(ATTEMPT, "0") or 0) + 1)
-            return Call("create_tags", {"Resources": [old.id], "Tags": _tags(
+            return Call("create_tags", {"Resources": [old.id], "Tags": tag_list(
                 {IN_FLIGHT: self.parameter, TARGET_AMI: self.goal_ami, ATTEMPT: attempt})},
                 ROLL_BACK, "record the intent")
         step = self._forward(obs, old, new, tags)
         if self.pending_rollback:     # decided just now: record it before anything else
-            return Call("create_tags", {"Resources": [old.id], "Tags": _tags(
+            return Call("create_tags", {"Resources": [old.id], "Tags": tag_list(
                 {ROLLBACK: self.pending_rollback})}, FAIL, "record the rollback")
         return step
 
     def _forward(self, obs: Observation, old: InstanceView, new: InstanceView | None,
-                 tags: dict) -> Call | Wait | Finish:
+                 tags: Mapping[str, str]) -> Call | Wait | Finish:
         token = tags.get(LAUNCH_TOKEN)
         volumes = obs.volumes
         if new is None and not token:
             for v in obs.untagged_volumes():
-                return Call("create_tags", {"Resources": [v.id], "Tags": _tags({
+                return Call("create_tags", {"Resources": [v.id], "Tags": tag_list({
                     IN_FLIGHT: self.parameter, HOME_INSTANCE: old.id,
                     HOME_DEVICE: v.device or "",
                     HOME_DELETE_ON_TERMINATION: str(v.home_delete_on_termination).lower()})},
@@ -210,7 +201,7 @@ class Relaunch:
             if busy:
                 return Wait(f"volume {busy[0].id} is {busy[0].attach_state or busy[0].state}")
             token = launch_token(old.id, self.goal_ami, tags.get(ATTEMPT, "1"))
-            return Call("create_tags", {"Resources": [old.id], "Tags": _tags(
+            return Call("create_tags", {"Resources": [old.id], "Tags": tag_list(
                 {TARGET_AMI: self.goal_ami, LAUNCH_TOKEN: token})}, ROLL_BACK,
                 "fix the AMI and the launch token")
         target = tags[TARGET_AMI]
@@ -264,7 +255,7 @@ class Relaunch:
                 return _associate(address["AllocationId"], new.id, ROLL_BACK,
                                   "move the Elastic IP")
         if self.keep_old_instance:
-            return Call("create_tags", {"Resources": [old.id], "Tags": _tags(
+            return Call("create_tags", {"Resources": [old.id], "Tags": tag_list(
                 {REPLACED_BY: new.id})}, FAIL, "mark the old instance as replaced")
         if old.attachments:
             return self._fail(f"volume {old.attachments[0].volume_id} is attached to the old "
@@ -297,7 +288,7 @@ class Relaunch:
         return Call("create_launch_template", {
             "LaunchTemplateName": template_name(old.id), "ClientToken": token,
             "LaunchTemplateData": to_template_data(kwargs),
-            "TagSpecifications": [{"ResourceType": "launch-template", "Tags": _tags(tags)}]},
+            "TagSpecifications": [{"ResourceType": "launch-template", "Tags": tag_list(tags)}]},
             ROLL_BACK, "keep the shape in a launch template")
 
     def _move_volumes(self, volumes: tuple[VolumeView, ...], new: InstanceView
@@ -344,7 +335,7 @@ class Relaunch:
                 return self._fail(
                     f"old instance {self.old_id} is gone and no replacement exists; volumes "
                     f"{', '.join(v.id for v in volumes)} are kept, tagged with their home")
-            return Finish(InstanceEntry(self.old_id, ACTION_FAILED,
+            return Finish(InstanceEntry(self.old_id, Action.FAILED,
                                         "the instance is gone and nothing was left in flight"))
         if template is not None:
             self.health_resource = template.id
@@ -433,37 +424,48 @@ class Relaunch:
                         "delete the launch template that kept the shape")
         target = old.tags.get(TARGET_AMI, "")
         if old.tags.get(FAILED_AMI) != target or old.tags.get(FAILURE_REASON) != reason[:256]:
-            return Call("create_tags", {"Resources": [old.id], "Tags": _tags(
+            return Call("create_tags", {"Resources": [old.id], "Tags": tag_list(
                 {FAILED_AMI: target, FAILURE_REASON: reason})}, FAIL, "record the failure")
         return Call("delete_tags", {"Resources": [old.id, *(v.id for v in volumes)],
                                     "Tags": [{"Key": k} for k in ROLLED_BACK_KEYS]}, FAIL,
                     "remove the progress tags")
 
     def _fail(self, reason: str) -> Finish:
-        return Finish(InstanceEntry(self.old_id, ACTION_FAILED, reason,
+        return Finish(InstanceEntry(self.old_id, Action.FAILED, reason,
                                     new_instance_id=self.new_id, volumes=self.volumes_seen))
 
     # ------------------------------------------------------------ the effects
-    def completed(self, call: Call, obs: Observation, response: dict) -> Finish | None:
+    def step(self, obs: Observation, records: Sequence[Mapping[str, Any]]) -> Call | Wait | Finish:
+        return self.decide(obs)
+
+    def succeeded(self, call: Call, obs: Observation,
+                  response: Mapping[str, Any]) -> Finish | None:
+        return self.completed(call, obs, response)
+
+    def refused(self, call: Call, error: ClientError, obs: Observation) -> Finish | None:
+        return self.failed(call, error, obs)
+
+    def completed(self, call: Call, obs: Observation, response: Mapping[str, Any]
+                  ) -> Finish | None:
         """After a successful call: the final entry when that call finished the work."""
         if call.operation != "delete_tags":
             return None
         old = obs.old
         rolled_back = old is not None and ROLLBACK in old.tags and REPLACED_BY not in old.tags
         if rolled_back:
-            return Finish(InstanceEntry(self.old_id, ACTION_FAILED,
+            return Finish(InstanceEntry(self.old_id, Action.FAILED,
                                         f"rolled back: {old.tags[ROLLBACK]}",
                                         new_instance_id=self.new_id, volumes=self.volumes_seen))
         new = obs.new[0] if obs.new else None
         ami = new.image_id if new else None
         return Finish(InstanceEntry(
-            self.old_id, REPLACED,
+            self.old_id, Action.REPLACED,
             f"replaced by {self.new_id} on {ami}"
             + (f"; {self.old_id} kept stopped" if old is not None else ""),
             new_instance_id=self.new_id, volumes=self.volumes_seen), ami_id=ami)
 
     def failed(self, call: Call, error: ClientError, obs: Observation) -> Finish | None:
-        reason = _reason(error, call.operation)
+        reason = describe_error(error, call.operation)
         log_event("replacement_call_failed", instance=self.old_id, step=call.step,
                   reason=reason)
         old = obs.old
@@ -477,7 +479,7 @@ class Relaunch:
 
     def progress_entry(self) -> InstanceEntry:
         waiting = self.waiting.reason if self.waiting else "started"
-        return InstanceEntry(self.old_id, IN_PROGRESS,
+        return InstanceEntry(self.old_id, Action.IN_PROGRESS,
                              f"in progress ({waiting}); continues in the next invocation",
                              new_instance_id=self.new_id, volumes=self.volumes_seen)
 
@@ -492,7 +494,7 @@ class Relaunch:
         if self.waiting is None or not self.waiting.health:
             return None
         return Call("create_tags", {"Resources": [self.health_resource or self.old_id],
-                                    "Tags": _tags({HEALTH_WAITED: str(int(self.health_waited
+                                    "Tags": tag_list({HEALTH_WAITED: str(int(self.health_waited
                                                                           or 0))})}, FAIL,
             "record the time waited for status checks")
 
@@ -501,7 +503,7 @@ _NO = Attachment("", "", False, "")
 
 
 def _restore_delete_on_termination(volumes: tuple[VolumeView, ...], instance: InstanceView,
-                                   on_error: str) -> Call | None:
+                                   on_error: OnError) -> Call | None:
     """Moved volumes get back the DeleteOnTermination they had at home (attach clears it)."""
     restore = [{"DeviceName": v.home_device, "Ebs": {"DeleteOnTermination": True}}
                for v in volumes if v.home_delete_on_termination
@@ -513,6 +515,89 @@ def _restore_delete_on_termination(volumes: tuple[VolumeView, ...], instance: In
                 on_error, f"restore DeleteOnTermination on {instance.id}")
 
 
-def _associate(allocation_id: str, instance_id: str, on_error: str, why: str) -> Call:
+def _associate(allocation_id: str, instance_id: str, on_error: OnError, why: str) -> Call:
     return Call("associate_address", {"AllocationId": allocation_id, "InstanceId": instance_id,
                                       "AllowReassociation": True}, on_error, why)
+
+
+# --------------------------------------------------------------- the strategy
+
+
+class RelaunchStrategy:
+    """Plans relaunches and builds their machines (see the module docstring)."""
+
+    name = NAME
+    target_tag = TARGET_AMI
+    needs_addresses = True      # the old instance's Elastic IPs move to the new one
+    permissions = Permissions(
+        describe=("ec2:DescribeAddresses", "ec2:DescribeInstanceAttribute",
+                  "ec2:DescribeInstanceCreditSpecifications", "ec2:DescribeInstanceStatus"),
+        on_instances=("ec2:AssociateAddress", "ec2:AttachVolume", "ec2:DetachVolume",
+                      "ec2:ModifyInstanceAttribute", "ec2:StartInstances", "ec2:StopInstances",
+                      "ec2:TerminateInstances"),
+        on_volumes=("ec2:AttachVolume", "ec2:DetachVolume", "ec2:ModifyInstanceAttribute"),
+        tag_on_create={"RunInstances": ("instance/*", "network-interface/*", "volume/*"),
+                       "CreateLaunchTemplate": ("launch-template/*",)},
+        statements=(
+            Grant("LaunchResources", ("ec2:RunInstances",), (
+                "image/*", "snapshot/*", "key-pair/*", "network-interface/*",
+                "placement-group/*", "security-group/*", "subnet/*", "volume/*")),
+            Grant("LaunchTaggedInstances", ("ec2:RunInstances",), ("instance/*",),
+                  {"StringEquals": {"aws:RequestTag/{scope_tag}": "{parameter}"}},
+                  scope="tagged"),
+            Grant("LaunchFromTaggedTemplates", ("ec2:RunInstances",), ("instance/*",),
+                  {"Null": {"ec2:LaunchTemplate": "false"}}, scope="tagged"),
+            Grant("LaunchInstances", ("ec2:RunInstances",), ("instance/*",), scope="all"),
+            Grant("MoveElasticIps", ("ec2:AssociateAddress",),
+                  ("elastic-ip/*", "network-interface/*")),
+            # Private-IP preservation keeps the old instance's shape in a launch template of
+            # the engine's own, marked in flight for this parameter, and launches from it.
+            Grant("CreateShapeTemplates", ("ec2:CreateLaunchTemplate",), ("launch-template/*",),
+                  {"StringEquals": {"aws:RequestTag/{in_flight_tag}": "{parameter}"}}),
+            Grant("UseShapeTemplates", ("ec2:DeleteLaunchTemplate", "ec2:RunInstances"),
+                  ("launch-template/*",),
+                  {"StringEquals": {"aws:ResourceTag/{in_flight_tag}": "{parameter}"}}),
+            Grant("PassInstanceProfileRoles", ("iam:PassRole",),
+                  ("arn:{partition}:iam::{account}:role/*",),
+                  {"StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}}),
+        ))
+
+    def recognises(self, tags: Mapping[str, str]) -> bool:
+        return TARGET_AMI in tags
+
+    def claims(self, tags: Mapping[str, str]) -> str | None:
+        return tags.get(REPLACES) or tags.get(HOME_INSTANCE) or None
+
+    def plan(self, inputs: PlanInputs, instance: dict[str, Any], note: str = "") -> InstancePlan:
+        settings, goal = inputs.ctx.settings.standalone, inputs.ctx.image
+        iid = instance["InstanceId"]
+        shape = capture(inputs.ctx.clients.ec2, instance)
+        blocker = relaunch_blocker(instance, shape,
+                                   instance["InstanceType"] in inputs.instance_store,
+                                   settings.keep_old_instance, goal.root_device_name)
+        if blocker:
+            return inputs.skip(iid, blocker)
+        if settings.preserve_private_ip and not shape.private_ip:
+            return inputs.skip(iid, "preserve_private_ip is set but the instance has no "
+                               "private IP")
+        volumes = tuple(v.volume_id for v in shape.data_volumes)
+        return InstancePlan(iid, PlanAction.REPLACE, f"relaunch on {goal.id}, moving "
+                            f"{len(volumes)} data volume(s){note}", NAME, shape, volumes)
+
+    def resume_shape(self, ec2: EC2Client, instance: dict[str, Any]) -> InstanceShape | None:
+        return capture(ec2, instance)
+
+    def read(self, ec2: EC2Client, old_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
+        return {}
+
+    def machine(self, ctx: RunContext, plan: InstancePlan,
+                root_device_for: Callable[[str], str]) -> Relaunch:
+        s = ctx.settings
+        return Relaunch(plan.instance_id, s.parameter_name, ctx.image.id, plan.shape,
+                        root_device_for, keep_old_instance=s.standalone.keep_old_instance,
+                        health_timeout=float(s.standalone.health_check_timeout_seconds),
+                        resume=plan.action == PlanAction.RESUME,
+                        preserve_private_ip=s.standalone.preserve_private_ip)
+
+
+STRATEGY = RelaunchStrategy()

@@ -15,11 +15,15 @@ from __future__ import annotations
 
 import base64
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from .tags import PROGRESS_TAGS
+from ..aws import tag_map
+from ..tags import PROGRESS_TAGS
+
+if TYPE_CHECKING:
+    from types_boto3_ec2.client import EC2Client
 
 # Fields of MetadataOptions that RunInstances accepts (State is AWS's own).
 METADATA_FIELDS = ("HttpTokens", "HttpPutResponseHopLimit", "HttpEndpoint", "HttpProtocolIpv6",
@@ -146,7 +150,7 @@ def user_tags(tags: dict[str, str]) -> tuple[tuple[str, str], ...]:
                         if not k.lower().startswith("aws:") and k not in PROGRESS_TAGS))
 
 
-def data_volumes(instance: dict) -> tuple[DataVolume, ...]:
+def data_volumes(instance: dict[str, Any]) -> tuple[DataVolume, ...]:
     root = instance.get("RootDeviceName")
     return tuple(
         DataVolume(m["Ebs"]["VolumeId"], m["DeviceName"],
@@ -155,13 +159,13 @@ def data_volumes(instance: dict) -> tuple[DataVolume, ...]:
         if "Ebs" in m and m["DeviceName"] != root)
 
 
-def _attribute(ec2, instance_id: str, name: str) -> Any:
+def _attribute(ec2: EC2Client, instance_id: str, name: str) -> Any:
     key = name[0].upper() + name[1:]
     value = ec2.describe_instance_attribute(InstanceId=instance_id, Attribute=name).get(key)
     return value.get("Value") if isinstance(value, dict) else value
 
 
-def _credits(ec2, instance: dict) -> str | None:
+def _credits(ec2: EC2Client, instance: dict[str, Any]) -> str | None:
     if instance["InstanceType"].split(".")[0] not in BURSTABLE_FAMILIES:
         return None
     try:
@@ -172,7 +176,7 @@ def _credits(ec2, instance: dict) -> str | None:
     return specs[0]["CpuCredits"] if specs else None
 
 
-def _root_volume(ec2, instance: dict) -> RootVolume:
+def _root_volume(ec2: EC2Client, instance: dict[str, Any]) -> RootVolume:
     root = next((m for m in instance.get("BlockDeviceMappings", [])
                  if m["DeviceName"] == instance.get("RootDeviceName") and "Ebs" in m), None)
     if root is None:
@@ -187,7 +191,7 @@ def _root_volume(ec2, instance: dict) -> RootVolume:
                       kms_key_id=v.get("KmsKeyId"), delete_on_termination=dot)
 
 
-def capture(ec2, instance: dict) -> InstanceShape:
+def capture(ec2: EC2Client, instance: dict[str, Any]) -> InstanceShape:
     """The whole shape of ``instance`` (a DescribeInstances item); reads only."""
     instance_id = instance["InstanceId"]
     user_data = _attribute(ec2, instance_id, "userData")
@@ -205,7 +209,7 @@ def capture(ec2, instance: dict) -> InstanceShape:
         key_name=instance.get("KeyName"),
         iam_instance_profile_arn=(instance.get("IamInstanceProfile") or {}).get("Arn"),
         user_data=base64.b64decode(user_data) if user_data else None,
-        tags=user_tags({t["Key"]: t.get("Value", "") for t in instance.get("Tags", [])}),
+        tags=user_tags(tag_map(instance.get("Tags"))),
         ebs_optimized=bool(instance.get("EbsOptimized", False)),
         monitoring=instance.get("Monitoring", {}).get("State") in ("enabled", "pending"),
         metadata_options=tuple((k, metadata[k]) for k in METADATA_FIELDS if k in metadata),
@@ -226,7 +230,7 @@ def capture(ec2, instance: dict) -> InstanceShape:
     )
 
 
-def relaunch_blocker(instance: dict, shape: InstanceShape, has_instance_store: bool,
+def relaunch_blocker(instance: dict[str, Any], shape: InstanceShape, has_instance_store: bool,
                      keep_old_instance: bool, new_root_device: str) -> str | None:
     """Why relaunching would lose something or cannot work; None when it is safe."""
     if instance.get("RootDeviceType") == "instance-store":

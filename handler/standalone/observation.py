@@ -9,18 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .tags import (
-    HOME_DELETE_ON_TERMINATION,
-    HOME_DEVICE,
-    HOME_INSTANCE,
-    REPLACES,
-    tag_map,
-)
+from ..aws import describe, describe_instances, tag_map
+from ..tags import HOME_DELETE_ON_TERMINATION, HOME_DEVICE, HOME_INSTANCE, REPLACES
+
+if TYPE_CHECKING:
+    from types_boto3_ec2.client import EC2Client
 
 LIVE_STATES = ("pending", "running", "stopping", "stopped")
-BATCH = 100   # values per filter (AWS allows 200)
 
 
 @dataclass(frozen=True)
@@ -44,7 +41,7 @@ class InstanceView:
     client_token: str = ""
 
     @classmethod
-    def from_aws(cls, data: dict) -> InstanceView:
+    def from_aws(cls, data: Mapping[str, Any]) -> InstanceView:
         root = data.get("RootDeviceName", "")
         return cls(
             id=data["InstanceId"], state=data["State"]["Name"], image_id=data.get("ImageId", ""),
@@ -81,7 +78,7 @@ class VolumeView:
         return self.home_instance is not None
 
     @classmethod
-    def from_aws(cls, data: dict) -> VolumeView:
+    def from_aws(cls, data: Mapping[str, Any]) -> VolumeView:
         tags = tag_map(data.get("Tags"))
         attachment = (data.get("Attachments") or [None])[0] or {}
         return cls(
@@ -109,8 +106,8 @@ class Observation:
     dead_new: tuple[InstanceView, ...]    # ... and those terminated or terminating
     volumes: tuple[VolumeView, ...]       # its data volumes, tagged or still attached to it
     statuses: Mapping[str, tuple[str, str]] = field(default_factory=dict)   # id -> (inst, sys)
-    addresses: tuple[dict, ...] = ()      # Elastic IPs associated with the old instance
-    new_addresses: tuple[dict, ...] = ()  # ... and with the new one (moved, or to move back)
+    addresses: tuple[Mapping[str, Any], ...] = ()      # Elastic IPs on the old instance
+    new_addresses: tuple[Mapping[str, Any], ...] = ()  # ... on the new one (moved, to move back)
     template: Template | None = None      # its shape, kept while it is terminated (preserve IP)
 
     def untagged_volumes(self) -> tuple[VolumeView, ...]:
@@ -120,47 +117,30 @@ class Observation:
         return tuple(v for v in self.volumes if v.tagged)
 
 
-def _batches(ids: Iterable[str]) -> Iterable[list[str]]:
-    ordered = sorted(set(ids))
-    for start in range(0, len(ordered), BATCH):
-        yield ordered[start:start + BATCH]
-
-
-def describe_instances(ec2, filters: list[dict]) -> list[dict]:
-    pages = ec2.get_paginator("describe_instances").paginate(Filters=filters)
-    return [i for page in pages for r in page["Reservations"] for i in r["Instances"]]
-
-
-def observe(ec2, old_ids: Iterable[str], with_addresses: bool = False
+def observe(ec2: EC2Client, old_ids: Iterable[str], with_addresses: bool = False
             ) -> dict[str, Observation]:
     """One snapshot of every replacement in ``old_ids`` (a handful of batched reads)."""
-    olds: dict[str, InstanceView] = {}
     news: dict[str, list[InstanceView]] = {}
     dead: dict[str, list[InstanceView]] = {}
     volumes: dict[str, dict[str, VolumeView]] = {}
-    addresses: dict[str, list[dict]] = {}
+    addresses: dict[str, list[dict[str, Any]]] = {}
     ids = sorted(set(old_ids))
-    for batch in _batches(ids):
-        for data in describe_instances(ec2, [{"Name": "instance-id", "Values": batch}]):
-            olds[data["InstanceId"]] = InstanceView.from_aws(data)
-        for data in describe_instances(ec2, [{"Name": f"tag:{REPLACES}", "Values": batch}]):
-            view = InstanceView.from_aws(data)
-            group = news if view.state in LIVE_STATES else dead
-            group.setdefault(view.tags[REPLACES], []).append(view)
-        pages = ec2.get_paginator("describe_volumes").paginate(
-            Filters=[{"Name": f"tag:{HOME_INSTANCE}", "Values": batch}])
-        for page in pages:
-            for data in page["Volumes"]:
-                view = VolumeView.from_aws(data)
-                volumes.setdefault(view.home_instance or "", {})[view.id] = view
+    olds = {data["InstanceId"]: InstanceView.from_aws(data)
+            for data in describe_instances(ec2, ids=ids)}
+    for data in describe_instances(ec2, ids=ids, id_filter=f"tag:{REPLACES}"):
+        view = InstanceView.from_aws(data)
+        group = news if view.state in LIVE_STATES else dead
+        group.setdefault(view.tags[REPLACES], []).append(view)
+    for data in describe(ec2, "describe_volumes", "Volumes", ids=ids,
+                         id_filter=f"tag:{HOME_INSTANCE}"):
+        volume = VolumeView.from_aws(data)
+        volumes.setdefault(volume.home_instance or "", {})[volume.id] = volume
     templates = _templates(ec2, ids)
     if with_addresses:
         holders = [*ids, *(n.id for group in news.values() for n in group)]
-        for batch in _batches(holders):
-            found = ec2.describe_addresses(
-                Filters=[{"Name": "instance-id", "Values": batch}])["Addresses"]
-            for address in found:
-                addresses.setdefault(address.get("InstanceId", ""), []).append(address)
+        for address in describe(ec2, "describe_addresses", "Addresses", ids=holders,
+                                id_filter="instance-id"):
+            addresses.setdefault(address.get("InstanceId", ""), []).append(address)
     running_new = [n.id for group in news.values() for n in group if n.state == "running"]
     statuses = instance_statuses(ec2, running_new)
     result = {}
@@ -185,31 +165,24 @@ def observe(ec2, old_ids: Iterable[str], with_addresses: bool = False
     return result
 
 
-def _templates(ec2, old_ids: list[str]) -> dict[str, Template]:
+def _templates(ec2: EC2Client, old_ids: list[str]) -> dict[str, Template]:
     """The launch templates keeping the shapes of ``old_ids`` (normally none)."""
     found: dict[str, Template] = {}
-    for batch in _batches(old_ids):
-        pages = ec2.get_paginator("describe_launch_templates").paginate(
-            Filters=[{"Name": f"tag:{REPLACES}", "Values": batch}])
-        for page in pages:
-            for template in page["LaunchTemplates"]:
-                tags = tag_map(template.get("Tags"))
-                version = ec2.describe_launch_template_versions(
-                    LaunchTemplateId=template["LaunchTemplateId"],
-                    Versions=["$Default"])["LaunchTemplateVersions"][0]
-                found[tags[REPLACES]] = Template(template["LaunchTemplateId"], tags,
-                                                 version["LaunchTemplateData"])
+    for template in describe(ec2, "describe_launch_templates", "LaunchTemplates", ids=old_ids,
+                             id_filter=f"tag:{REPLACES}"):
+        tags = tag_map(template.get("Tags"))
+        version = ec2.describe_launch_template_versions(
+            LaunchTemplateId=template["LaunchTemplateId"],
+            Versions=["$Default"])["LaunchTemplateVersions"][0]
+        found[tags[REPLACES]] = Template(template["LaunchTemplateId"], tags,
+                                         dict(version.get("LaunchTemplateData", {})))
     return found
 
 
-def instance_statuses(ec2, instance_ids: list[str]) -> dict[str, tuple[str, str]]:
+def instance_statuses(ec2: EC2Client, instance_ids: list[str]) -> dict[str, tuple[str, str]]:
     """Instance id -> (instance status, system status), e.g. ("ok", "ok")."""
-    out: dict[str, tuple[str, str]] = {}
-    for batch in _batches(instance_ids):
-        pages = ec2.get_paginator("describe_instance_status").paginate(
-            InstanceIds=batch, IncludeAllInstances=True)
-        for page in pages:
-            for s in page["InstanceStatuses"]:
-                out[s["InstanceId"]] = (s.get("InstanceStatus", {}).get("Status", ""),
-                                        s.get("SystemStatus", {}).get("Status", ""))
-    return out
+    return {s["InstanceId"]: (s.get("InstanceStatus", {}).get("Status", ""),
+                              s.get("SystemStatus", {}).get("Status", ""))
+            for s in describe(ec2, "describe_instance_status", "InstanceStatuses",
+                              ids=instance_ids, id_param="InstanceIds",
+                              IncludeAllInstances=True)}

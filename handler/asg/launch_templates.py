@@ -13,9 +13,14 @@ import hashlib
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
+
+from ..aws import describe, error_code
+
+if TYPE_CHECKING:
+    from types_boto3_ec2.client import EC2Client
 
 SSM_ALIAS = "resolve:ssm:"
 LATEST, DEFAULT = "$Latest", "$Default"
@@ -154,7 +159,7 @@ class TemplateVersions:
         return self.by_label.get(label)
 
 
-def read_versions(ec2, ref: TemplateRef, labels: Iterable[str]) -> TemplateVersions:
+def read_versions(ec2: EC2Client, ref: TemplateRef, labels: Iterable[str]) -> TemplateVersions:
     """The versions ``labels`` (numbers, ``$Latest``, ``$Default``) of ``ref``'s template.
 
     ``$Latest`` is always read: it tells whether the version the engine would write
@@ -163,15 +168,13 @@ def read_versions(ec2, ref: TemplateRef, labels: Iterable[str]) -> TemplateVersi
     wanted = sorted({*labels, LATEST})
     kwargs: dict[str, Any] = ({"LaunchTemplateId": ref.template_id} if ref.template_id
                               else {"LaunchTemplateName": ref.template_name})
-    items: list[dict] = []
     try:
-        for page in ec2.get_paginator("describe_launch_template_versions").paginate(
-                Versions=wanted, **kwargs):
-            items += page.get("LaunchTemplateVersions", [])
+        items = describe(ec2, "describe_launch_template_versions", "LaunchTemplateVersions",
+                         Versions=wanted, **kwargs)
     except ClientError as exc:
-        error = exc.response["Error"]
         raise TemplateError(f"cannot read versions {', '.join(wanted)} of launch template "
-                            f"{ref.label}: {error['Code']}: {error.get('Message', '')}") from None
+                            f"{ref.label}: {error_code(exc)}: "
+                            f"{exc.response['Error'].get('Message', '')}") from None
     versions = {int(i["VersionNumber"]): (TemplateVersion.from_aws(i), i) for i in items}
     if not versions:
         raise TemplateError(f"launch template {ref.label} has no version {', '.join(wanted)}")
@@ -195,7 +198,7 @@ def client_token(template_id: str, source_version: int, image_id: str) -> str:
     return f"ami-upgrade-{digest[:40]}"
 
 
-def create_version(ec2, source: TemplateVersion, image_id: str) -> int:
+def create_version(ec2: EC2Client, source: TemplateVersion, image_id: str) -> int:
     """A new version of ``source``'s template: ``source`` with only the ImageId changed."""
     response = ec2.create_launch_template_version(
         LaunchTemplateId=source.template_id, SourceVersion=str(source.number),

@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import ClientError
+from .launch_templates import TemplateRef, desired_template
 
-from .launch_template import TemplateRef, desired_template
+if TYPE_CHECKING:
+    from types_boto3_autoscaling.client import AutoScalingClient
 
 # A refresh in one of these blocks StartInstanceRefresh (InstanceRefreshInProgress).
 ACTIVE_STATUSES = frozenset({"Pending", "InProgress", "Cancelling", "RollbackInProgress",
@@ -38,7 +39,7 @@ class Refresh:
         return self.status in ACTIVE_STATUSES
 
 
-def latest_refresh(autoscaling, group_name: str) -> Refresh | None:
+def latest_refresh(autoscaling: AutoScalingClient, group_name: str) -> Refresh | None:
     """The group's most recent refresh, the only one that can be active.
 
     AWS returns refreshes newest first and allows one active refresh per group,
@@ -46,13 +47,4 @@ def latest_refresh(autoscaling, group_name: str) -> Refresh | None:
     """
     items = autoscaling.describe_instance_refreshes(
         AutoScalingGroupName=group_name, MaxRecords=1).get("InstanceRefreshes", [])
-    return Refresh.from_aws(items[0]) if items else None
-
-
-def error_code(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code", ""))
-
-
-def describe_error(operation: str, exc: ClientError) -> str:
-    error = exc.response.get("Error", {})
-    return f"{operation} failed: {error.get('Code', '')}: {error.get('Message', '')}".rstrip(": ")
+    return Refresh.from_aws(dict(items[0])) if items else None

@@ -1,4 +1,4 @@
-"""Auto Scaling groups: plan instance refreshes onto the new AMI, then start them.
+"""Auto Scaling groups, the plan: which groups refresh toward which template version.
 
 Plan (reads only): discover the groups in scope (paginated; in tagged scope the
 scope tag is filtered server-side), read the launch-template version each group
@@ -7,7 +7,7 @@ decide per group: skip, with the reason, or refresh toward a numbered template
 version with the group's preferences. Apply: write that version (the one in use
 with only ImageId changed; a deterministic ClientToken makes a repeat return the
 same version), start the refresh, and treat a refresh already running on the group
-per its ``OnRefreshInProgress`` policy.
+per its ``OnRefreshInProgress`` policy (``apply.py``).
 
 Tags written on a group when its refresh starts: ``ami-upgrade:refresh-id`` and
 ``ami-upgrade:refresh-ami`` (see ``tags.py``).
@@ -18,13 +18,18 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
-from typing import Any
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import ClientError
-
-from .ami import Image, describe_images, incompatibility
-from .launch_template import (
+from ..ami import Image, describe_images, incompatibility
+from ..aws import describe, describe_instances, tag_map
+from ..log import log_event
+from ..report import AsgEntry
+from ..run import Action, RunContext
+from ..scope import skip_reason
+from ..tags import PARAMETER, REFRESH_AMI, REFRESH_ID
+from .launch_templates import (
     DEFAULT,
     LATEST,
     VIA_MIXED_INSTANCES_POLICY,
@@ -32,27 +37,25 @@ from .launch_template import (
     TemplateRef,
     TemplateVersion,
     TemplateVersions,
-    create_version,
     desired_configuration,
     group_template,
     read_versions,
 )
-from .log import log_event
-from .refreshes import (
-    IN_PROGRESS_ERROR,
-    NOT_ACTIVE_ERROR,
-    Refresh,
-    describe_error,
-    error_code,
-    latest_refresh,
-)
-from .report import ACTION_FAILED, PLANNED, REFRESH_STARTED, SKIPPED, AsgEntry
-from .scope import skip_reason
-from .tags import PARAMETER, REFRESH_AMI, REFRESH_ID, tag_map
+from .refreshes import Refresh, latest_refresh
 
-POLL_SECONDS = 30.0            # between checks of a refresh the engine waits for
-START_BUDGET_SECONDS = 30.0    # time writing a version and starting a refresh may take
-CANCEL, WAIT, SKIP = "cancel-and-restart", "wait", "skip"
+if TYPE_CHECKING:
+    from types_boto3_ec2.client import EC2Client
+
+
+class InProgressPolicy(StrEnum):
+    """``OnRefreshInProgress``: what to do with a refresh already running on a group
+    (the values of ``handler.settings.IN_PROGRESS_POLICIES``)."""
+
+    CANCEL = "cancel-and-restart"
+    WAIT = "wait"
+    SKIP = "skip"
+
+
 GONE_STATES = ("Terminating", "Terminating:Wait", "Terminating:Proceed", "Terminated")
 
 
@@ -78,7 +81,7 @@ class AsgPlan:
     """What the engine does with one group: skip it (``reason``) or refresh it."""
 
     name: str
-    action: str                          # PLANNED, SKIPPED or ACTION_FAILED
+    action: Action                       # PLANNED, SKIPPED or FAILED
     reason: str = ""
     template_id: str = ""
     template_name: str = ""
@@ -89,14 +92,14 @@ class AsgPlan:
     mixed_policy_json: str | None = None
     preferences_json: str = "{}"
     strategy: str = "Rolling"
-    policy: str = CANCEL
+    policy: str = InProgressPolicy.CANCEL
     blocker: Blocker | None = None
     blocker_ended: bool = False          # cancelled or finished: the refresh may start
     notes: tuple[str, ...] = ()
 
     @property
     def creates_version(self) -> bool:
-        return self.action == PLANNED and self.version is None
+        return self.action == Action.PLANNED and self.version is None
 
     @property
     def preferences(self) -> dict[str, Any]:
@@ -126,36 +129,34 @@ class AsgPlan:
 
     def entry(self) -> AsgEntry:
         """The report entry for a dry run: the full plan, nothing done."""
-        if self.action != PLANNED:
+        if self.action != Action.PLANNED:
             return AsgEntry(self.name, self.action, self.reason)
         number = self.version if self.version is not None else self.predicted_version
-        return AsgEntry(self.name, PLANNED, self.reason,
+        return AsgEntry(self.name, Action.PLANNED, self.reason,
                         launch_template_version=str(number) if number else None,
                         details=self.details(number))
 
 
 def _skip(name: str, reason: str) -> AsgPlan:
-    return AsgPlan(name, SKIPPED, reason)
+    return AsgPlan(name, Action.SKIPPED, reason)
 
 
 def _failed(name: str, reason: str) -> AsgPlan:
-    return AsgPlan(name, ACTION_FAILED, reason)
+    return AsgPlan(name, Action.FAILED, reason)
 
 
 # ------------------------------------------------------------------------- discovery
 
 
-def _discover(ctx, names: Sequence[str] | None) -> list[dict]:
+def _discover(ctx: RunContext, names: Sequence[str] | None) -> list[dict[str, Any]]:
     kwargs: dict[str, Any] = {}
     if names:
         kwargs["AutoScalingGroupNames"] = list(names)
     elif ctx.settings.scope == "tagged":
-        kwargs["Filters"] = [{"Name": f"tag:{PARAMETER}",
+        kwargs["filters"] = [{"Name": f"tag:{PARAMETER}",
                               "Values": [ctx.settings.parameter_name]}]
-    groups: list[dict] = []
-    paginator = ctx.clients.autoscaling.get_paginator("describe_auto_scaling_groups")
-    for page in paginator.paginate(**kwargs):
-        groups += page.get("AutoScalingGroups", [])
+    groups = describe(ctx.clients.autoscaling, "describe_auto_scaling_groups",
+                      "AutoScalingGroups", **kwargs)
     return sorted(groups, key=lambda g: g["AutoScalingGroupName"])
 
 
@@ -164,21 +165,11 @@ def _members(group: Mapping[str, Any]) -> list[str]:
             if i.get("LifecycleState") not in GONE_STATES]
 
 
-def _instance_images(ec2, instance_ids: Iterable[str]) -> dict[str, str]:
-    """ImageId by instance, for instances that are not terminated (batched, paginated)."""
-    ids = sorted(set(instance_ids))
-    images: dict[str, str] = {}
-    paginator = ec2.get_paginator("describe_instances")
-    for start in range(0, len(ids), 200):
-        pages = paginator.paginate(Filters=[{"Name": "instance-id",
-                                             "Values": ids[start:start + 200]}])
-        for page in pages:
-            for reservation in page.get("Reservations", []):
-                for instance in reservation.get("Instances", []):
-                    if instance.get("State", {}).get("Name") not in ("terminated",
-                                                                     "shutting-down"):
-                        images[instance["InstanceId"]] = instance.get("ImageId", "")
-    return images
+def _instance_images(ec2: EC2Client, instance_ids: Iterable[str]) -> dict[str, str]:
+    """ImageId by instance, for instances that are not terminated."""
+    return {i["InstanceId"]: i.get("ImageId", "")
+            for i in describe_instances(ec2, ids=instance_ids)
+            if i.get("State", {}).get("Name") not in ("terminated", "shutting-down")}
 
 
 @dataclass
@@ -215,7 +206,7 @@ class _Estate:
         return self.predicted[key]
 
 
-def _read(ctx, groups: list[tuple[dict, TemplateRef]],
+def _read(ctx: RunContext, groups: list[tuple[dict[str, Any], TemplateRef]],
           refreshes: Mapping[str, Refresh | None]) -> _Estate:
     estate = _Estate()
     wanted: dict[str, tuple[TemplateRef, set[str]]] = {}
@@ -244,19 +235,15 @@ def _read(ctx, groups: list[tuple[dict, TemplateRef]],
     return estate
 
 
-def _template_tags(ec2, template_ids: Iterable[str]) -> dict[str, dict[str, str]]:
-    """Tags by launch template (batched, paginated): tagged scope needs the scope tag there."""
-    ids = sorted(set(template_ids))
-    tags: dict[str, dict[str, str]] = {}
-    paginator = ec2.get_paginator("describe_launch_templates")
-    for start in range(0, len(ids), 200):
-        for page in paginator.paginate(LaunchTemplateIds=ids[start:start + 200]):
-            for template in page.get("LaunchTemplates", []):
-                tags[template["LaunchTemplateId"]] = tag_map(template.get("Tags"))
-    return tags
+def _template_tags(ec2: EC2Client, template_ids: Iterable[str]) -> dict[str, dict[str, str]]:
+    """Tags by launch template: tagged scope needs the scope tag there."""
+    return {t["LaunchTemplateId"]: tag_map(t.get("Tags"))
+            for t in describe(ec2, "describe_launch_templates", "LaunchTemplates",
+                              ids=template_ids, id_param="LaunchTemplateIds")}
 
 
-def _in_use(estate: _Estate, groups: list[tuple[dict, TemplateRef]]) -> list[TemplateVersion]:
+def _in_use(estate: _Estate, groups: list[tuple[dict[str, Any], TemplateRef]]
+            ) -> list[TemplateVersion]:
     found = []
     for _, ref in groups:
         with contextlib.suppress(TemplateError):   # reported per group by _decide
@@ -267,10 +254,10 @@ def _in_use(estate: _Estate, groups: list[tuple[dict, TemplateRef]]) -> list[Tem
 # -------------------------------------------------------------------------- decisions
 
 
-def plan_asgs(ctx, names: Sequence[str] | None = None) -> tuple[AsgPlan, ...]:
+def plan_asgs(ctx: RunContext, names: Sequence[str] | None = None) -> tuple[AsgPlan, ...]:
     """One frozen plan per group discovered (all in scope, or just ``names``)."""
     plans: dict[str, AsgPlan] = {}
-    candidates: list[tuple[dict, TemplateRef]] = []
+    candidates: list[tuple[dict[str, Any], TemplateRef]] = []
     for group in _discover(ctx, names):
         name = group["AutoScalingGroupName"]
         reason = skip_reason(ctx.settings, ctx.exclusions, "asg", name,
@@ -294,14 +281,15 @@ def plan_asgs(ctx, names: Sequence[str] | None = None) -> tuple[AsgPlan, ...]:
             plans[name] = _failed(name, str(exc))
     for name in sorted(plans):
         plan = plans[name]
-        log_event("asg_planned" if plan.action == PLANNED else f"asg_{plan.action}",
+        log_event("asg_planned" if plan.action == Action.PLANNED else f"asg_{plan.action}",
                   group=name, reason=plan.reason, source_version=plan.source and
                   plan.source.number, version=plan.version or plan.predicted_version,
                   blocker=plan.blocker and plan.blocker.refresh_id)
     return tuple(plans[name] for name in sorted(plans))
 
 
-def _compatibility(ctx, estate: _Estate, group: dict, in_use: TemplateVersion) -> str | None:
+def _compatibility(ctx: RunContext, estate: _Estate, group: dict[str, Any],
+                   in_use: TemplateVersion) -> str | None:
     """Why the group cannot move to the new AMI (architecture, platform), or None."""
     new = ctx.image
     if in_use.alias is None:
@@ -317,7 +305,7 @@ def _compatibility(ctx, estate: _Estate, group: dict, in_use: TemplateVersion) -
     return None
 
 
-def _heading_to(ctx, estate: _Estate, group: dict, ref: TemplateRef,
+def _heading_to(ctx: RunContext, estate: _Estate, group: dict[str, Any], ref: TemplateRef,
                 refresh: Refresh) -> tuple[str | None, TemplateVersion | None]:
     """(the AMI an active refresh launches, its desired template version)."""
     try:
@@ -333,7 +321,7 @@ def _heading_to(ctx, estate: _Estate, group: dict, ref: TemplateRef,
     return None, source
 
 
-def _decide(ctx, estate: _Estate, group: dict, ref: TemplateRef,
+def _decide(ctx: RunContext, estate: _Estate, group: dict[str, Any], ref: TemplateRef,
             refresh: Refresh | None) -> AsgPlan:
     name = group["AutoScalingGroupName"]
     new = ctx.image.id
@@ -367,7 +355,7 @@ def _decide(ctx, estate: _Estate, group: dict, ref: TemplateRef,
             return _skip(name, f"instance refresh {refresh.id} ({refresh.status}) is already "
                                f"in progress toward {new}")
         blocker = Blocker(refresh.id, refresh.status, heading_to, source)
-        if settings.on_refresh_in_progress == SKIP:
+        if settings.on_refresh_in_progress == InProgressPolicy.SKIP:
             return _skip(name, f"{blocker.describe()} is in progress and OnRefreshInProgress "
                                "is skip")
 
@@ -379,7 +367,7 @@ def _decide(ctx, estate: _Estate, group: dict, ref: TemplateRef,
 
     notes: list[str] = []
     source = in_use
-    if (blocker and settings.on_refresh_in_progress == CANCEL and blocker.source
+    if (blocker and settings.on_refresh_in_progress == InProgressPolicy.CANCEL and blocker.source
             and blocker.status != "RollbackInProgress"
             and blocker.source.template_id == in_use.template_id
             and (blocker.source.alias is None or blocker.source.alias.follows(parameter))):
@@ -404,7 +392,9 @@ def _decide(ctx, estate: _Estate, group: dict, ref: TemplateRef,
         summary = (f"write version {predicted} (version {source.number} with ImageId {new}) "
                    "and refresh toward it")
     if blocker is not None:
-        summary = (f"{'cancel' if settings.on_refresh_in_progress == CANCEL else 'wait for'} "
+        verb = ("cancel" if settings.on_refresh_in_progress == InProgressPolicy.CANCEL
+                else "wait for")
+        summary = (f"{verb} "
                    f"{blocker.describe()}, then {summary}")
     preferences = settings.preferences_dict()
     if follows:   # the version stays: AWS would neither roll back nor replace "matching" ones
@@ -421,188 +411,10 @@ def _decide(ctx, estate: _Estate, group: dict, ref: TemplateRef,
     _, via, _ = group_template(group)
     policy = group.get("MixedInstancesPolicy") if via == VIA_MIXED_INSTANCES_POLICY else None
     return AsgPlan(
-        name=name, action=PLANNED, reason=summary, template_id=in_use.template_id,
+        name=name, action=Action.PLANNED, reason=summary, template_id=in_use.template_id,
         template_name=in_use.template_name, via=via, source=source, version=version,
         predicted_version=predicted,
         mixed_policy_json=json.dumps(policy, sort_keys=True) if policy else None,
         preferences_json=json.dumps(preferences, sort_keys=True),
         strategy=settings.strategy, policy=settings.on_refresh_in_progress, blocker=blocker,
         notes=tuple(notes))
-
-
-# ----------------------------------------------------------------------------- apply
-
-
-class _Raced(Exception):
-    """StartInstanceRefresh met a refresh started since planning (InstanceRefreshInProgress)."""
-
-
-@dataclass
-class _Run:
-    """Apply-time state of one invocation."""
-
-    ctx: Any
-    entries: dict[str, AsgEntry] = field(default_factory=dict)
-    waiting: list[AsgPlan] = field(default_factory=list)
-    deferred: list[str] = field(default_factory=list)
-    written: dict[tuple[str, int], int] = field(default_factory=dict)   # groups sharing a
-                                                                        # source share a version
-    order: tuple[str, ...] = ()          # the groups in plan order, for the report
-
-    def advance(self, plan: AsgPlan, may_replan: bool = True) -> None:
-        """Start the plan's refresh, or hold it behind the refresh in its way."""
-        if plan.blocker is not None and not plan.blocker_ended:
-            self.hold(plan)
-            return
-        try:
-            self.entries[plan.name] = _start(self.ctx, plan, self.written)
-        except _Raced:
-            if may_replan:
-                self.replan(plan.name, may_replan=False)
-            else:
-                self.fail(plan.name, "StartInstanceRefresh failed: InstanceRefreshInProgress")
-        except ClientError as exc:
-            self.fail(plan.name, describe_error(getattr(exc, "operation_name", "call"), exc))
-
-    def replan(self, name: str, may_replan: bool = True) -> None:
-        """Decide again from what the group is now (a refresh ended or another started)."""
-        fresh = plan_asgs(self.ctx, [name])
-        if not fresh:
-            self.entries[name] = AsgEntry(name, SKIPPED, "the group no longer exists")
-        elif fresh[0].action != PLANNED:
-            self.entries[name] = fresh[0].entry()
-        else:
-            self.advance(fresh[0], may_replan)
-
-    def hold(self, plan: AsgPlan) -> None:
-        """Cancel the refresh in the way (cancel-and-restart) and wait for it to end."""
-        blocker = plan.blocker
-        if plan.policy == CANCEL and blocker.status != "Cancelling":
-            try:
-                self.ctx.clients.autoscaling.cancel_instance_refresh(
-                    AutoScalingGroupName=plan.name)
-                log_event("asg_refresh_cancelled", group=plan.name, refresh=blocker.refresh_id,
-                          heading_to=blocker.heading_to, ami=self.ctx.image.id)
-            except ClientError as exc:
-                if error_code(exc) != NOT_ACTIVE_ERROR:   # else it ended meanwhile: fine
-                    self.fail(plan.name, describe_error("CancelInstanceRefresh", exc))
-                    return
-        self.waiting.append(plan)
-
-    def fail(self, name: str, reason: str) -> None:
-        log_event("asg_failed", group=name, reason=reason)
-        self.entries[name] = AsgEntry(name, ACTION_FAILED, reason)
-
-    def poll(self) -> None:
-        """One look at the refreshes waited for; the groups they no longer block move on."""
-        for plan in list(self.waiting):
-            current = latest_refresh(self.ctx.clients.autoscaling, plan.name)
-            if current is not None and current.active and \
-                    current.id == plan.blocker.refresh_id:
-                continue
-            self.waiting.remove(plan)
-            if plan.policy == CANCEL and not (current is not None and current.active):
-                self.advance(replace(plan, blocker_ended=True))
-            else:   # waited for it (the group may have moved on), or another one started
-                self.replan(plan.name)
-
-    def still_waiting(self) -> None:
-        for plan in self.waiting:
-            blocker = plan.blocker
-            verb = "cancelled" if plan.policy == CANCEL else "waiting for"
-            self.entries[plan.name] = AsgEntry(plan.name, SKIPPED, (
-                f"{verb} {blocker.describe()}, which has not ended yet; the refresh toward "
-                f"{self.ctx.image.id} starts in a follow-up invocation"), details={
-                    "active_refresh": {"id": blocker.refresh_id, "status": blocker.status,
-                                       "heading_to": blocker.heading_to},
-                    "on_refresh_in_progress": plan.policy})
-            log_event("asg_waiting", group=plan.name, refresh=blocker.refresh_id,
-                      policy=plan.policy)
-
-
-def start_asgs(ctx, plans: Sequence[AsgPlan]) -> _Run:
-    """Start the planned refreshes; cancel (or note) the refreshes in their way.
-
-    Quick by design: the waiting is left to ``finish_asgs``, so that the engine can
-    replace standalone instances meanwhile instead of spending the invocation polling.
-    """
-    run = _Run(ctx)
-    for plan in plans:
-        if plan.action != PLANNED:
-            run.entries[plan.name] = plan.entry()
-        elif not ctx.deadline.has_time_for(START_BUDGET_SECONDS):
-            run.deferred.append(plan.name)
-            run.entries[plan.name] = AsgEntry(plan.name, SKIPPED, (
-                "not started: too little time left in this invocation; continues in a "
-                "follow-up invocation"))
-        else:
-            run.advance(plan)
-    if run.waiting:
-        run.poll()     # a cancelled refresh with nothing in flight has ended already
-    run.order = tuple(p.name for p in plans)
-    return run
-
-
-def finish_asgs(run: _Run):
-    """Wait, within the deadline, for the refreshes in the way; then report every group.
-
-    What is still blocked then is left to a follow-up invocation (the engine sends
-    it when ``continue_reason`` is set).
-    """
-    from .engine import Outcome
-
-    ctx = run.ctx
-    if run.waiting:
-        run.poll()     # time has passed since start_asgs (standalone replacements)
-    while run.waiting and ctx.deadline.has_time_for(POLL_SECONDS + START_BUDGET_SECONDS):
-        ctx.clock.sleep(POLL_SECONDS)
-        run.poll()
-    run.still_waiting()
-    reasons = []
-    if run.waiting:
-        reasons.append("instance refreshes in the way on " + ", ".join(p.name for p in run.waiting))
-    if run.deferred:
-        reasons.append("groups not started for lack of time: " + ", ".join(run.deferred))
-    return Outcome(tuple(run.entries[name] for name in run.order),
-                   "; ".join(reasons) if reasons else None)
-
-
-def _start(ctx, plan: AsgPlan, written: dict[tuple[str, int], int]) -> AsgEntry:
-    """Write the version (unless it exists), start the refresh, record it on the group."""
-    ami = ctx.image.id
-    version = plan.version
-    if version is None:
-        key = (plan.source.template_id, plan.source.number)
-        if key not in written:
-            written[key] = create_version(ctx.clients.ec2, plan.source, ami)
-            log_event("asg_version_created", group=plan.name, template=plan.template_id,
-                      version=written[key], source_version=plan.source.number, ami=ami)
-        version = written[key]
-    try:
-        refresh_id = ctx.clients.autoscaling.start_instance_refresh(
-            AutoScalingGroupName=plan.name, Strategy=plan.strategy,
-            DesiredConfiguration=plan.desired_configuration(version),
-            Preferences=plan.preferences)["InstanceRefreshId"]
-    except ClientError as exc:
-        if error_code(exc) == IN_PROGRESS_ERROR:
-            raise _Raced() from None
-        raise
-    log_event("asg_refresh_started", group=plan.name, refresh=refresh_id, version=version,
-              ami=ami, preferences=plan.preferences, strategy=plan.strategy)
-    _record(ctx, plan.name, refresh_id, ami)
-    return AsgEntry(plan.name, REFRESH_STARTED, (
-        f"instance refresh toward launch template {plan.template_name or plan.template_id} "
-        f"version {version} ({ami})"), refresh_id=refresh_id,
-        launch_template_version=str(version), details=plan.details(version))
-
-
-def _record(ctx, name: str, refresh_id: str, ami: str) -> None:
-    """Tag the group with the refresh and its AMI (the record for resolve:ssm templates)."""
-    try:
-        ctx.clients.autoscaling.create_or_update_tags(Tags=[
-            {"ResourceId": name, "ResourceType": "auto-scaling-group", "Key": key,
-             "Value": value, "PropagateAtLaunch": False}
-            for key, value in ((REFRESH_ID, refresh_id), (REFRESH_AMI, ami))])
-    except ClientError as exc:   # the refresh runs; only the record is missing
-        log_event("asg_record_failed", group=name, refresh=refresh_id,
-                  error=describe_error("CreateOrUpdateTags", exc))

@@ -1,4 +1,4 @@
-"""The in-place strategy: EC2's root volume replacement from the new AMI.
+"""The ``replace-root-volume`` strategy: EC2's root volume replacement from the new AMI.
 
 ``CreateReplaceRootVolumeTask`` with ``ImageId`` keeps the instance ID, its
 network interfaces, IPs and data volumes; AWS restarts the instance on a new
@@ -15,27 +15,51 @@ falls back to relaunching (``fallback_to_relaunch``) or skips with that reason.
 Progress tags: ``in-flight`` and ``root-volume-ami`` (intent) and ``attempt``
 on the instance; the task is tagged with the attempt, so a resumed invocation
 finds it (and the ClientToken makes a repeated request return the same task).
+
+``STRATEGY`` is this module's entry in the registry.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from .ami import Image
-from .log import log_event
-from .observation import InstanceView
-from .replacement import FAIL, Call, Finish, Wait, _reason, _tags
-from .report import ACTION_FAILED, IN_PROGRESS, REPLACED, SKIPPED, InstanceEntry
-from .tags import ATTEMPT, FAILED_AMI, FAILURE_REASON, IN_FLIGHT, ROOT_VOLUME_AMI
+from ..ami import Image
+from ..aws import describe, describe_error, tag_list
+from ..log import log_event
+from ..report import InstanceEntry
+from ..run import Action, RunContext
+from ..tags import ATTEMPT, FAILED_AMI, FAILURE_REASON, IN_FLIGHT, ROOT_VOLUME_AMI
+from .core import (
+    FAIL,
+    Call,
+    Finish,
+    Grant,
+    InstancePlan,
+    Permissions,
+    PlanAction,
+    PlanInputs,
+    Wait,
+)
+from .observation import InstanceView, Observation
+
+if TYPE_CHECKING:
+    from types_boto3_ec2.client import EC2Client
+
+    from .shape import InstanceShape
+
+NAME = "replace-root-volume"
+FALLBACK = "relaunch"    # with fallback_to_relaunch, when AWS's preconditions fail
 
 ACTIVE = ("pending", "in-progress", "failing")
 INTENT_KEYS = (IN_FLIGHT, ROOT_VOLUME_AMI)
 
 
-def precondition_failure(instance: dict, current: Image | None, new: Image) -> str | None:
+def precondition_failure(instance: dict[str, Any], current: Image | None, new: Image) -> str | None:
     """Why ``instance`` cannot get its root volume replaced from ``new``; None when it can."""
     state = instance["State"]["Name"]
     if state != "running":
@@ -79,25 +103,26 @@ class RootVolumeReplacement:
     waiting: Wait | None = None
     task_id: str | None = None
 
-    def decide(self, old: InstanceView | None, tasks: list[dict]) -> Call | Wait | Finish:
+    def decide(self, old: InstanceView | None, tasks: Sequence[Mapping[str, Any]]
+               ) -> Call | Wait | Finish:
         if old is None:
-            return Finish(InstanceEntry(self.old_id, ACTION_FAILED,
+            return Finish(InstanceEntry(self.old_id, Action.FAILED,
                                         "the instance is gone; nothing left in flight"))
         tags = old.tags
         target = tags.get(ROOT_VOLUME_AMI)
         if target is None:
             if self.resume and self.pending_failure is None:
-                return Finish(InstanceEntry(self.old_id, ACTION_FAILED,
+                return Finish(InstanceEntry(self.old_id, Action.FAILED,
                                             f"tagged as in flight, but records no intent "
                                             f"({ROOT_VOLUME_AMI}); not touched"))
             if self.pending_failure:
-                return Finish(InstanceEntry(self.old_id, ACTION_FAILED, self.pending_failure))
+                return Finish(InstanceEntry(self.old_id, Action.FAILED, self.pending_failure))
             if old.state != "running":
-                return Finish(InstanceEntry(self.old_id, SKIPPED,
+                return Finish(InstanceEntry(self.old_id, Action.SKIPPED,
                                             f"state changed to {old.state} before the "
                                             "replacement started; nothing was changed"))
             attempt = str(int(tags.get(ATTEMPT, "0") or 0) + 1)
-            return Call("create_tags", {"Resources": [old.id], "Tags": _tags(
+            return Call("create_tags", {"Resources": [old.id], "Tags": tag_list(
                 {IN_FLIGHT: self.parameter, ROOT_VOLUME_AMI: self.goal_ami,
                  ATTEMPT: attempt})}, FAIL, "record the intent")
         attempt = tags.get(ATTEMPT, "1")
@@ -111,7 +136,7 @@ class RootVolumeReplacement:
                 "InstanceId": old.id, "ImageId": target, "DeleteReplacedRootVolume": False,
                 "ClientToken": task_token(old.id, target, attempt),
                 "TagSpecifications": [{"ResourceType": "replace-root-volume-task",
-                                       "Tags": _tags({ATTEMPT: attempt,
+                                       "Tags": tag_list({ATTEMPT: attempt,
                                                       IN_FLIGHT: self.parameter})}]},
                 FAIL, f"replace the root volume from {target}")
         if task is not None:
@@ -122,41 +147,42 @@ class RootVolumeReplacement:
                 self.pending_failure = (f"root volume replacement task {self.task_id} "
                                         f"{task['TaskState']}")
         if self.pending_failure and tags.get(FAILED_AMI) != target:
-            return Call("create_tags", {"Resources": [old.id], "Tags": _tags(
+            return Call("create_tags", {"Resources": [old.id], "Tags": tag_list(
                 {FAILED_AMI: target, FAILURE_REASON: self.pending_failure})}, FAIL,
                 "record the failure")
         return Call("delete_tags", {"Resources": [old.id],
                                     "Tags": [{"Key": k} for k in INTENT_KEYS]}, FAIL,
                     "remove the progress tags")
 
-    def completed(self, call: Call, old: InstanceView | None, response: dict) -> Finish | None:
+    def completed(self, call: Call, old: InstanceView | None, response: Mapping[str, Any]
+                  ) -> Finish | None:
         if call.operation != "delete_tags" or old is None:
             return None
         if self.pending_failure:
-            return Finish(InstanceEntry(self.old_id, ACTION_FAILED, self.pending_failure))
+            return Finish(InstanceEntry(self.old_id, Action.FAILED, self.pending_failure))
         return Finish(InstanceEntry(
-            self.old_id, REPLACED,
+            self.old_id, Action.REPLACED,
             f"root volume replaced in place from {old.tags.get(ROOT_VOLUME_AMI)} "
             f"(task {self.task_id}); the replaced root volume is kept",
-            details={"strategy": "replace-root-volume"}),
+            details={"strategy": NAME}),
             ami_id=old.tags.get(ROOT_VOLUME_AMI))
 
     def failed(self, call: Call, error: ClientError, old: InstanceView | None) -> Finish | None:
-        reason = _reason(error, call.operation)
+        reason = describe_error(error, call.operation)
         log_event("replacement_call_failed", instance=self.old_id, step=call.step,
                   reason=reason)
         if call.operation == "create_replace_root_volume_task" and self.pending_failure is None:
             self.pending_failure = reason      # AWS refused: record it, clear the intent
             return None
-        return Finish(InstanceEntry(self.old_id, ACTION_FAILED,
+        return Finish(InstanceEntry(self.old_id, Action.FAILED,
                                     f"stopped at '{call.step}': {reason}; the next invocation "
                                     "resumes it (progress tags kept)"))
 
     def progress_entry(self) -> InstanceEntry:
         waiting = self.waiting.reason if self.waiting else "started"
-        return InstanceEntry(self.old_id, IN_PROGRESS,
+        return InstanceEntry(self.old_id, Action.IN_PROGRESS,
                              f"in progress ({waiting}); continues in the next invocation",
-                             details={"strategy": "replace-root-volume"})
+                             details={"strategy": NAME})
 
     def note_health_wait(self, now: float) -> None:
         """No status-check wait in this strategy (AWS's task reports the outcome)."""
@@ -165,14 +191,71 @@ class RootVolumeReplacement:
         return None
 
 
-def describe_tasks(ec2, instance_ids: list[str]) -> dict[str, list[dict]]:
+    def step(self, obs: Observation, records: Sequence[Mapping[str, Any]]) -> Call | Wait | Finish:
+        return self.decide(obs.old, records)
+
+    def succeeded(self, call: Call, obs: Observation,
+                  response: Mapping[str, Any]) -> Finish | None:
+        return self.completed(call, obs.old, response)
+
+    def refused(self, call: Call, error: ClientError, obs: Observation) -> Finish | None:
+        return self.failed(call, error, obs.old)
+
+
+def describe_tasks(ec2: EC2Client, instance_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
     """Root volume replacement tasks by instance."""
-    out: dict[str, list[dict]] = {i: [] for i in instance_ids}
-    if not instance_ids:
-        return out
-    pages = ec2.get_paginator("describe_replace_root_volume_tasks").paginate(
-        Filters=[{"Name": "instance-id", "Values": sorted(instance_ids)}])
-    for page in pages:
-        for task in page["ReplaceRootVolumeTasks"]:
-            out.setdefault(task["InstanceId"], []).append(task)
+    out: dict[str, list[dict[str, Any]]] = {i: [] for i in instance_ids}
+    for task in describe(ec2, "describe_replace_root_volume_tasks", "ReplaceRootVolumeTasks",
+                         ids=instance_ids, id_filter="instance-id"):
+        out.setdefault(task["InstanceId"], []).append(task)
     return out
+
+
+# --------------------------------------------------------------- the strategy
+
+
+class RootVolumeStrategy:
+    """Plans in-place root volume replacements and builds their machines."""
+
+    name = NAME
+    target_tag = ROOT_VOLUME_AMI
+    needs_addresses = False     # the instance keeps its addresses
+    permissions = Permissions(
+        describe=("ec2:DescribeReplaceRootVolumeTasks",),
+        on_instances=("ec2:CreateReplaceRootVolumeTask",),
+        on_volumes=("ec2:CreateReplaceRootVolumeTask",),
+        tag_on_create={"CreateReplaceRootVolumeTask": ("replace-root-volume-task/*",)},
+        statements=(
+            Grant("ReplaceRootVolumeSources", ("ec2:CreateReplaceRootVolumeTask",),
+                  ("image/*", "replace-root-volume-task/*", "snapshot/*")),
+        ))
+
+    def recognises(self, tags: Mapping[str, str]) -> bool:
+        return ROOT_VOLUME_AMI in tags
+
+    def claims(self, tags: Mapping[str, str]) -> str | None:
+        return None     # it makes and moves nothing that points back at the instance
+
+    def plan(self, inputs: PlanInputs, instance: dict[str, Any], note: str = "") -> InstancePlan:
+        goal, iid = inputs.ctx.image, instance["InstanceId"]
+        failure = precondition_failure(instance, inputs.images.get(instance["ImageId"]), goal)
+        if failure is None:
+            return InstancePlan(iid, PlanAction.REPLACE, f"replace the root volume in place "
+                                f"from {goal.id}", NAME)
+        if not inputs.ctx.settings.standalone.fallback_to_relaunch:
+            return inputs.skip(iid, failure)
+        return inputs.strategies[FALLBACK].plan(inputs, instance, f" (fallback: {failure})")
+
+    def resume_shape(self, ec2: EC2Client, instance: dict[str, Any]) -> InstanceShape | None:
+        return None     # the instance stays: nothing to carry over
+
+    def read(self, ec2: EC2Client, old_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
+        return describe_tasks(ec2, old_ids)
+
+    def machine(self, ctx: RunContext, plan: InstancePlan,
+                root_device_for: Callable[[str], str]) -> RootVolumeReplacement:
+        return RootVolumeReplacement(plan.instance_id, ctx.settings.parameter_name,
+                                     ctx.image.id, resume=plan.action == PlanAction.RESUME)
+
+
+STRATEGY = RootVolumeStrategy()

@@ -1,0 +1,200 @@
+"""Auto Scaling groups, the apply: start the planned refreshes, handle the ones in the way.
+
+Write the planned version (the one in use with only ImageId changed; a deterministic
+ClientToken makes a repeat return the same version), start the refresh, and treat a
+refresh already running on the group per its ``OnRefreshInProgress`` policy:
+cancel it and restart, wait for it, or skip the group (decided in ``plan.py``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+
+from botocore.exceptions import ClientError
+
+from ..aws import describe_error, error_code
+from ..log import log_event
+from ..report import AsgEntry
+from ..run import Action, Outcome, RunContext
+from ..tags import REFRESH_AMI, REFRESH_ID
+from .launch_templates import create_version
+from .plan import AsgPlan, InProgressPolicy, plan_asgs
+from .refreshes import IN_PROGRESS_ERROR, NOT_ACTIVE_ERROR, latest_refresh
+
+POLL_SECONDS = 30.0            # between checks of a refresh the engine waits for
+START_BUDGET_SECONDS = 30.0    # time writing a version and starting a refresh may take
+
+
+class _Raced(Exception):
+    """StartInstanceRefresh met a refresh started since planning (InstanceRefreshInProgress)."""
+
+
+@dataclass
+class _Run:
+    """Apply-time state of one invocation."""
+
+    ctx: RunContext
+    entries: dict[str, AsgEntry] = field(default_factory=dict)
+    waiting: list[AsgPlan] = field(default_factory=list)
+    deferred: list[str] = field(default_factory=list)
+    written: dict[tuple[str, int], int] = field(default_factory=dict)   # groups sharing a
+                                                                        # source share a version
+    order: tuple[str, ...] = ()          # the groups in plan order, for the report
+
+    def advance(self, plan: AsgPlan, may_replan: bool = True) -> None:
+        """Start the plan's refresh, or hold it behind the refresh in its way."""
+        if plan.blocker is not None and not plan.blocker_ended:
+            self.hold(plan)
+            return
+        try:
+            self.entries[plan.name] = _start(self.ctx, plan, self.written)
+        except _Raced:
+            if may_replan:
+                self.replan(plan.name, may_replan=False)
+            else:
+                self.fail(plan.name, "StartInstanceRefresh failed: InstanceRefreshInProgress")
+        except ClientError as exc:
+            self.fail(plan.name, describe_error(exc))
+
+    def replan(self, name: str, may_replan: bool = True) -> None:
+        """Decide again from what the group is now (a refresh ended or another started)."""
+        fresh = plan_asgs(self.ctx, [name])
+        if not fresh:
+            self.entries[name] = AsgEntry(name, Action.SKIPPED, "the group no longer exists")
+        elif fresh[0].action != Action.PLANNED:
+            self.entries[name] = fresh[0].entry()
+        else:
+            self.advance(fresh[0], may_replan)
+
+    def hold(self, plan: AsgPlan) -> None:
+        """Cancel the refresh in the way (cancel-and-restart) and wait for it to end."""
+        blocker = plan.blocker
+        if plan.policy == InProgressPolicy.CANCEL and blocker.status != "Cancelling":
+            try:
+                self.ctx.clients.autoscaling.cancel_instance_refresh(
+                    AutoScalingGroupName=plan.name)
+                log_event("asg_refresh_cancelled", group=plan.name, refresh=blocker.refresh_id,
+                          heading_to=blocker.heading_to, ami=self.ctx.image.id)
+            except ClientError as exc:
+                if error_code(exc) != NOT_ACTIVE_ERROR:   # else it ended meanwhile: fine
+                    self.fail(plan.name, describe_error(exc, "CancelInstanceRefresh"))
+                    return
+        self.waiting.append(plan)
+
+    def fail(self, name: str, reason: str) -> None:
+        log_event("asg_failed", group=name, reason=reason)
+        self.entries[name] = AsgEntry(name, Action.FAILED, reason)
+
+    def poll(self) -> None:
+        """One look at the refreshes waited for; the groups they no longer block move on."""
+        for plan in list(self.waiting):
+            current = latest_refresh(self.ctx.clients.autoscaling, plan.name)
+            if current is not None and current.active and \
+                    current.id == plan.blocker.refresh_id:
+                continue
+            self.waiting.remove(plan)
+            if plan.policy == InProgressPolicy.CANCEL and not (
+                    current is not None and current.active):
+                self.advance(replace(plan, blocker_ended=True))
+            else:   # waited for it (the group may have moved on), or another one started
+                self.replan(plan.name)
+
+    def still_waiting(self) -> None:
+        for plan in self.waiting:
+            blocker = plan.blocker
+            verb = "cancelled" if plan.policy == InProgressPolicy.CANCEL else "waiting for"
+            self.entries[plan.name] = AsgEntry(plan.name, Action.SKIPPED, (
+                f"{verb} {blocker.describe()}, which has not ended yet; the refresh toward "
+                f"{self.ctx.image.id} starts in a follow-up invocation"), details={
+                    "active_refresh": {"id": blocker.refresh_id, "status": blocker.status,
+                                       "heading_to": blocker.heading_to},
+                    "on_refresh_in_progress": plan.policy})
+            log_event("asg_waiting", group=plan.name, refresh=blocker.refresh_id,
+                      policy=plan.policy)
+
+
+def start_asgs(ctx: RunContext, plans: Sequence[AsgPlan]) -> _Run:
+    """Start the planned refreshes; cancel (or note) the refreshes in their way.
+
+    Quick by design: the waiting is left to ``finish_asgs``, so that the engine can
+    replace standalone instances meanwhile instead of spending the invocation polling.
+    """
+    run = _Run(ctx)
+    for plan in plans:
+        if plan.action != Action.PLANNED:
+            run.entries[plan.name] = plan.entry()
+        elif not ctx.deadline.has_time_for(START_BUDGET_SECONDS):
+            run.deferred.append(plan.name)
+            run.entries[plan.name] = AsgEntry(plan.name, Action.SKIPPED, (
+                "not started: too little time left in this invocation; continues in a "
+                "follow-up invocation"))
+        else:
+            run.advance(plan)
+    if run.waiting:
+        run.poll()     # a cancelled refresh with nothing in flight has ended already
+    run.order = tuple(p.name for p in plans)
+    return run
+
+
+def finish_asgs(run: _Run) -> Outcome[AsgEntry]:
+    """Wait, within the deadline, for the refreshes in the way; then report every group.
+
+    What is still blocked then is left to a follow-up invocation (the engine sends
+    it when ``continue_reason`` is set).
+    """
+    ctx = run.ctx
+    if run.waiting:
+        run.poll()     # time has passed since start_asgs (standalone replacements)
+    while run.waiting and ctx.deadline.has_time_for(POLL_SECONDS + START_BUDGET_SECONDS):
+        ctx.clock.sleep(POLL_SECONDS)
+        run.poll()
+    run.still_waiting()
+    reasons = []
+    if run.waiting:
+        reasons.append("instance refreshes in the way on " + ", ".join(p.name for p in run.waiting))
+    if run.deferred:
+        reasons.append("groups not started for lack of time: " + ", ".join(run.deferred))
+    return Outcome(tuple(run.entries[name] for name in run.order),
+                   "; ".join(reasons) if reasons else None)
+
+
+def _start(ctx: RunContext, plan: AsgPlan, written: dict[tuple[str, int], int]) -> AsgEntry:
+    """Write the version (unless it exists), start the refresh, record it on the group."""
+    ami = ctx.image.id
+    version = plan.version
+    if version is None:
+        key = (plan.source.template_id, plan.source.number)
+        if key not in written:
+            written[key] = create_version(ctx.clients.ec2, plan.source, ami)
+            log_event("asg_version_created", group=plan.name, template=plan.template_id,
+                      version=written[key], source_version=plan.source.number, ami=ami)
+        version = written[key]
+    try:
+        refresh_id = ctx.clients.autoscaling.start_instance_refresh(
+            AutoScalingGroupName=plan.name, Strategy=plan.strategy,
+            DesiredConfiguration=plan.desired_configuration(version),
+            Preferences=plan.preferences)["InstanceRefreshId"]
+    except ClientError as exc:
+        if error_code(exc) == IN_PROGRESS_ERROR:
+            raise _Raced() from None
+        raise
+    log_event("asg_refresh_started", group=plan.name, refresh=refresh_id, version=version,
+              ami=ami, preferences=plan.preferences, strategy=plan.strategy)
+    _record(ctx, plan.name, refresh_id, ami)
+    return AsgEntry(plan.name, Action.REFRESH_STARTED, (
+        f"instance refresh toward launch template {plan.template_name or plan.template_id} "
+        f"version {version} ({ami})"), refresh_id=refresh_id,
+        launch_template_version=str(version), details=plan.details(version))
+
+
+def _record(ctx: RunContext, name: str, refresh_id: str, ami: str) -> None:
+    """Tag the group with the refresh and its AMI (the record for resolve:ssm templates)."""
+    try:
+        ctx.clients.autoscaling.create_or_update_tags(Tags=[
+            {"ResourceId": name, "ResourceType": "auto-scaling-group", "Key": key,
+             "Value": value, "PropagateAtLaunch": False}
+            for key, value in ((REFRESH_ID, refresh_id), (REFRESH_AMI, ami))])
+    except ClientError as exc:   # the refresh runs; only the record is missing
+        log_event("asg_record_failed", group=name, refresh=refresh_id,
+                  error=describe_error(exc, "CreateOrUpdateTags"))

@@ -1,0 +1,180 @@
+"""What every standalone strategy speaks: steps, plans, and the two protocols.
+
+A strategy (one module: ``relaunch.py``, ``replace_root_volume.py``) is a
+:class:`Strategy`: it recognises its own replacements in flight, plans an instance,
+builds a :class:`Machine` that drives one replacement, and declares the IAM
+permissions it needs (:class:`Permissions`, rendered by ``components/policy.py``).
+``registry.py`` lists them; ``plan.py`` and ``runner.py`` only go through it.
+
+A machine decides from a snapshot (the :class:`~.observation.Observation` plus the
+records its strategy read this round) and returns one step: a :class:`Call` (at
+most one mutating call), a :class:`Wait`, or a :class:`Finish` with the entry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any, Protocol
+
+from ..report import InstanceEntry
+from ..run import Action
+
+if TYPE_CHECKING:
+    from botocore.exceptions import ClientError
+    from types_boto3_ec2.client import EC2Client
+
+    from ..ami import Image
+    from ..run import RunContext
+    from .observation import Observation
+    from .shape import InstanceShape
+
+
+class OnError(StrEnum):
+    """What a failed call leads to."""
+
+    ROLL_BACK = "roll back"
+    FAIL = "fail"
+
+
+ROLL_BACK, FAIL = OnError.ROLL_BACK, OnError.FAIL
+
+
+@dataclass(frozen=True)
+class Call:
+    operation: str          # boto3 method name
+    kwargs: dict[str, Any]
+    on_error: OnError
+    step: str               # what it does, for the log
+
+
+@dataclass(frozen=True)
+class Wait:
+    reason: str
+    health: bool = False    # waiting for status checks (counted against the health timeout)
+
+
+@dataclass(frozen=True)
+class Finish:
+    entry: InstanceEntry
+    ami_id: str | None = None   # the AMI the instance ended on, when replaced
+
+
+Step = Call | Wait | Finish
+
+
+class PlanAction(StrEnum):
+    """What the runner does with an instance."""
+
+    REPLACE = "replace"
+    RESUME = "resume"
+    SKIP = "skip"
+
+
+@dataclass(frozen=True)
+class InstancePlan:
+    instance_id: str
+    action: PlanAction
+    reason: str
+    strategy: str = "relaunch"
+    shape: InstanceShape | None = None
+    volumes: tuple[str, ...] = ()
+
+    def entry(self) -> InstanceEntry:
+        if self.action == PlanAction.SKIP:
+            return InstanceEntry(self.instance_id, Action.SKIPPED, self.reason)
+        return InstanceEntry(self.instance_id, Action.PLANNED, self.reason,
+                             volumes=self.volumes, details={"strategy": self.strategy})
+
+
+@dataclass
+class PlanInputs:
+    """What planning read once for every candidate, and the strategies to plan with."""
+
+    ctx: RunContext
+    strategies: Mapping[str, Strategy]
+    images: dict[str, Image] = field(default_factory=dict)
+    instance_store: set[str] = field(default_factory=set)
+
+    def skip(self, instance_id: str, reason: str) -> InstancePlan:
+        return InstancePlan(instance_id, PlanAction.SKIP, reason)
+
+
+class Machine(Protocol):
+    """One replacement in flight, resumable from what AWS shows."""
+
+    old_id: str
+    waiting: Wait | None
+
+    def step(self, obs: Observation, records: Sequence[Mapping[str, Any]]) -> Step: ...
+    def succeeded(self, call: Call, obs: Observation,
+                  response: Mapping[str, Any]) -> Finish | None: ...
+    def refused(self, call: Call, error: ClientError, obs: Observation) -> Finish | None: ...
+    def progress_entry(self) -> InstanceEntry: ...
+    def note_health_wait(self, now: float) -> None: ...
+    def health_tag(self) -> Call | None: ...
+
+
+class Strategy(Protocol):
+    """One way of moving a standalone instance onto the new AMI."""
+
+    name: str                 # the value of ``ami-upgrade:strategy`` / ``strategy`` setting
+    target_tag: str           # on the old instance: the AMI its replacement heads to
+    needs_addresses: bool     # its machines read Elastic IPs in the round's observation
+    permissions: Permissions
+
+    def recognises(self, tags: Mapping[str, str]) -> bool:
+        """True when an in-flight old instance's tags record this strategy's intent."""
+        ...
+
+    def claims(self, tags: Mapping[str, str]) -> str | None:
+        """The old instance a resource it made or moved (new instance, volume) belongs to."""
+        ...
+
+    def plan(self, inputs: PlanInputs, instance: dict[str, Any], note: str = "") -> InstancePlan:
+        """Replace (with what it needs) or skip, with the reason; reads only."""
+        ...
+
+    def resume_shape(self, ec2: EC2Client, instance: dict[str, Any]) -> InstanceShape | None:
+        """What a resumed replacement needs captured from the live old instance."""
+        ...
+
+    def read(self, ec2: EC2Client, old_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
+        """Records its machines decide from besides the observation (batched, per round)."""
+        ...
+
+    def machine(self, ctx: RunContext, plan: InstancePlan,
+                root_device_for: Callable[[str], str]) -> Machine: ...
+
+
+# ------------------------------------------------------------------ IAM, as data
+
+
+@dataclass(frozen=True)
+class Grant:
+    """One IAM statement a strategy needs; ``components/policy.py`` renders it.
+
+    ``resources`` are EC2 resource types (``"instance/*"``; ``image/`` and ``snapshot/``
+    are rendered without an account) or ARN templates naming ``{partition}`` and
+    ``{account}``. Condition keys and values may name ``{parameter}``, ``{scope_tag}``
+    and ``{in_flight_tag}``. ``scope``: only in that SCOPE (``tagged`` or ``all``).
+    """
+
+    sid: str
+    actions: tuple[str, ...]
+    resources: tuple[str, ...]
+    condition: Mapping[str, Mapping[str, Any]] | None = None
+    scope: str | None = None
+
+
+@dataclass(frozen=True)
+class Permissions:
+    """The IAM a strategy adds to the role, beyond what every run needs."""
+
+    describe: tuple[str, ...] = ()       # read-only, on every resource
+    on_instances: tuple[str, ...] = ()   # on instance/*, in tagged scope only tagged ones
+    on_volumes: tuple[str, ...] = ()     # on volume/* (the instance authorises the call)
+    tag_on_create: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    # ^ creating call -> resource types it tags at creation (TagSpecifications)
+    statements: tuple[Grant, ...] = ()

@@ -1,0 +1,195 @@
+"""Standalone instances, the plan: which to replace with which strategy, which to resume.
+
+Planning (reads only) finds the instances in scope and the replacements already
+in flight. In-flight work is found by its tags (``ami-upgrade:in-flight`` on the
+old instance, the new one and moved volumes), so it is resumed even when the old
+instance no longer looks in scope or was excluded meanwhile (stopping halfway
+would leave it down). Every other instance gets a reason when it is skipped
+(terminated instances are not reported): Auto Scaling member, excluded, out of
+scope, terminating, kept after an earlier replacement, already on the AMI, other
+architecture or platform, an earlier failure on this AMI, not running,
+instance-store data, Spot, several network interfaces, protection flags; for
+``replace-root-volume``, AWS's preconditions (with ``fallback_to_relaunch``, a
+relaunch instead).
+
+Applying (``runner.py``) runs the per-instance state machines (``relaunch.Relaunch``,
+``replace_root_volume.RootVolumeReplacement``: one module per strategy, listed in
+``registry.py``) round-robin in one thread: each round
+reads the state of every replacement in flight in a few batched calls, then
+each machine makes at most one mutating call. So at most
+``StandaloneSettings.parallelism`` replacements are in flight, the order of
+calls is deterministic (fault injection and crash points are reproducible),
+and stopping between any two calls is safe. After the first, new replacements
+start only while ``START_BUDGET_SECONDS`` remain before the deadline's margin,
+and up to ``max_per_run`` per invocation; what is left is reported
+``in_progress`` and continues in the follow-up invocation the engine sends.
+Two invocations running at once could both drive the same replacement; the
+deterministic ClientToken keeps that from launching twice, but the function is
+meant to run one invocation at a time (reserved concurrency 1).
+
+Private IP preservation (``preserve_private_ip``): the new instance can take the
+old one's primary private IP only once the old instance is terminated, which
+removes the way back. So the order changes: after the volumes are detached, the
+launch request (the captured shape with the IP) is kept in a launch template
+``ami-upgrade-<old id>``, the old instance is terminated, then the new one is
+launched from that request. Up to the termination a failure still rolls back;
+after it, a failure cannot: the replacement rolls forward (a failed launch is
+retried by the next invocation, from the template; a new instance that fails its
+status checks keeps the volumes and is reported for an operator). Without it (the
+default) the old instance stays stopped, with its IP, until the new one is
+healthy, and every failure rolls back. ``replace-root-volume`` keeps the instance
+and so every IP, with no such trade-off.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ..ami import describe_images, incompatibility
+from ..aws import describe, describe_instances, tag_map
+from ..log import log_event
+from ..run import RunContext
+from ..scope import skip_reason
+from ..settings import Settings
+from ..tags import (
+    ASG_MEMBER,
+    FAILED_AMI,
+    FAILURE_REASON,
+    IN_FLIGHT,
+    PARAMETER,
+    REPLACED_BY,
+    STRATEGY,
+)
+from .core import InstancePlan, PlanAction, PlanInputs
+from .observation import LIVE_STATES
+from .registry import IN_FLIGHT_FALLBACK, STRATEGIES
+
+if TYPE_CHECKING:
+    from types_boto3_ec2.client import EC2Client
+
+
+def _in_flight(ec2: EC2Client, parameter: str) -> dict[str, str]:
+    """Old instance ID -> strategy, for every replacement this deployment has in flight.
+
+    The old instance's own tags say which strategy (or the fallback); a resource
+    another strategy made or moved (a new instance, a volume) only points at it.
+    """
+    found: dict[str, str] = {}
+    marked = [{"Name": f"tag:{IN_FLIGHT}", "Values": [parameter]}]
+    for data in describe_instances(ec2, [*marked, {"Name": "instance-state-name",
+                                                   "Values": [*LIVE_STATES, "shutting-down"]}]):
+        tags = tag_map(data.get("Tags"))
+        claim = _claim(tags)
+        if claim is not None:
+            found.setdefault(*claim)
+        else:
+            found[data["InstanceId"]] = next(
+                (s.name for s in STRATEGIES.values()
+                 if s.name != IN_FLIGHT_FALLBACK and s.recognises(tags)), IN_FLIGHT_FALLBACK)
+    for volume in describe(ec2, "describe_volumes", "Volumes", filters=marked):
+        claim = _claim(tag_map(volume.get("Tags")))
+        if claim is not None:
+            found.setdefault(*claim)
+    return found
+
+
+def _claim(tags: dict[str, str]) -> tuple[str, str] | None:
+    """(old instance, strategy) when these are the tags of a resource pointing at one."""
+    for strategy in STRATEGIES.values():
+        old_id = strategy.claims(tags)
+        if old_id:
+            return old_id, strategy.name
+    return None
+
+
+def _candidates(ec2: EC2Client, settings: Settings) -> list[dict[str, Any]]:
+    filters = [{"Name": "instance-state-name", "Values": [*LIVE_STATES, "shutting-down"]}]
+    if settings.scope == "tagged":
+        filters.append({"Name": f"tag:{PARAMETER}", "Values": [settings.parameter_name]})
+    return sorted(describe_instances(ec2, filters), key=lambda i: i["InstanceId"])
+
+
+def _instance_store_types(ec2: EC2Client, types: set[str]) -> set[str]:
+    return {t["InstanceType"] for t in describe(ec2, "describe_instance_types", "InstanceTypes",
+                                                 ids=types, id_param="InstanceTypes")
+            if t.get("InstanceStorageSupported")}
+
+
+def evaluate(inputs: PlanInputs, inst: dict[str, Any]) -> InstancePlan:
+    """The checks every strategy shares, then the chosen strategy's own."""
+    ctx = inputs.ctx
+    settings = ctx.settings
+    goal = ctx.image
+    iid, tags = inst["InstanceId"], tag_map(inst.get("Tags"))
+    state = inst["State"]["Name"]
+
+    def skip(reason: str) -> InstancePlan:
+        return inputs.skip(iid, reason)
+
+    if ASG_MEMBER in tags:
+        return skip(f"belongs to Auto Scaling group {tags[ASG_MEMBER]} (the group's entry "
+                    "says what happens to it)")
+    out = skip_reason(settings, ctx.exclusions, "instance", iid, tags)
+    if out:
+        return skip(out)
+    if state == "shutting-down":
+        return skip("terminating")
+    if REPLACED_BY in tags:
+        return skip(f"kept stopped after being replaced by {tags[REPLACED_BY]}")
+    if inst["ImageId"] == goal.id:
+        return skip(f"already on {goal.id}")
+    why = incompatibility(inputs.images.get(inst["ImageId"]), inst["ImageId"], goal)
+    if why:
+        return skip(why)
+    if tags.get(FAILED_AMI) == goal.id:
+        return skip(f"an earlier replacement onto {goal.id} failed and was rolled back "
+                    f"({tags.get(FAILURE_REASON, 'no reason recorded')}); remove tag "
+                    f"{FAILED_AMI} to retry")
+    if state != "running":
+        return skip(f"state is {state}: only running instances are replaced")
+    name = (tags.get(STRATEGY) or settings.standalone.strategy).strip()
+    strategy = inputs.strategies.get(name)
+    if strategy is None:
+        return skip(f"tag {STRATEGY} has unknown value {name!r} (expected "
+                    f"{' or '.join(inputs.strategies)})")
+    return strategy.plan(inputs, inst)
+
+
+def plan_instances(ctx: RunContext) -> tuple[InstancePlan, ...]:
+    """Resumes of replacements in flight first, then every other instance considered."""
+    ec2 = ctx.clients.ec2
+    in_flight = _in_flight(ec2, ctx.settings.parameter_name)
+    candidates = _candidates(ec2, ctx.settings)
+    by_id = {i["InstanceId"]: i for i in candidates}
+    missing = sorted(set(in_flight) - set(by_id))
+    if missing:   # in flight but no longer in scope (or gone): still ours to finish
+        for data in describe_instances(ec2, ids=missing):
+            by_id.setdefault(data["InstanceId"], data)
+    made_in_flight = {i["InstanceId"] for i in candidates
+                      if tag_map(i.get("Tags")).get(IN_FLIGHT) == ctx.settings.parameter_name
+                      and _claim(tag_map(i.get("Tags"))) is not None}
+    inputs = PlanInputs(ctx, STRATEGIES)
+    inputs.images = describe_images(ec2, {i["ImageId"] for i in by_id.values()})
+    inputs.instance_store = _instance_store_types(ec2, {i["InstanceType"]
+                                                        for i in candidates})
+    plans = []
+    for old_id, name in sorted(in_flight.items()):
+        inst = by_id.get(old_id)
+        strategy = STRATEGIES[name]
+        alive = inst is not None and inst["State"]["Name"] in LIVE_STATES
+        shape = strategy.resume_shape(ec2, inst) if inst is not None and alive else None
+        tags = tag_map(inst.get("Tags")) if inst else {}
+        target = next((tags[s.target_tag] for s in STRATEGIES.values()
+                       if tags.get(s.target_tag)), "its target AMI")
+        plans.append(InstancePlan(old_id, PlanAction.RESUME, f"resume the {name} onto "
+                                  f"{target} already in flight", name, shape,
+                                  tuple(v.volume_id for v in shape.data_volumes) if shape
+                                  else ()))
+    for inst in candidates:
+        iid = inst["InstanceId"]
+        if iid in in_flight or iid in made_in_flight:
+            continue
+        plan = evaluate(inputs, inst)
+        log_event("instance_planned", instance=iid, action=plan.action, reason=plan.reason)
+        plans.append(plan)
+    return tuple(plans)
