@@ -23,6 +23,11 @@ Rules it keeps:
 * ``iam:PassRole`` only to ``ec2.amazonaws.com`` (instance profiles); KMS only
   through EC2 (``kms:ViaService``) on the configured keys, grants only for AWS
   resources.
+
+What each standalone strategy needs is declared in its own module
+(``STRATEGY.permissions``, plain data) and rendered here from the registry: its
+Describe calls, its actions on instances and volumes, what it tags at creation, and
+its own statements. A new strategy brings its IAM with it.
 """
 
 from __future__ import annotations
@@ -31,6 +36,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from handler import tags as vocabulary
+from handler.standalone.core import Grant
+from handler.standalone.registry import STRATEGIES
 
 SCOPE_TAG = vocabulary.PARAMETER
 # The tags users set to steer the engine: the engine may read them, never write them.
@@ -38,35 +45,21 @@ USER_TAGS = (vocabulary.EXCLUDE, vocabulary.PARAMETER, vocabulary.STRATEGY)
 ENGINE_TAG_PATTERN = f"{vocabulary.PREFIX}*"
 IN_FLIGHT_TAG = vocabulary.IN_FLIGHT
 
+# What every run reads (the planners', the observation's); strategies add their own.
 DESCRIBE_ACTIONS = (
     "autoscaling:DescribeAutoScalingGroups",
     "autoscaling:DescribeInstanceRefreshes",
-    "ec2:DescribeAddresses",
     "ec2:DescribeImages",
-    "ec2:DescribeInstanceAttribute",
-    "ec2:DescribeInstanceCreditSpecifications",
-    "ec2:DescribeInstanceStatus",
     "ec2:DescribeInstanceTypes",
     "ec2:DescribeInstances",
     "ec2:DescribeLaunchTemplateVersions",
     "ec2:DescribeLaunchTemplates",
-    "ec2:DescribeReplaceRootVolumeTasks",
     "ec2:DescribeVolumes",
 )
 REFRESH_ACTIONS = (
     "autoscaling:CancelInstanceRefresh",
     "autoscaling:RollbackInstanceRefresh",
     "autoscaling:StartInstanceRefresh",
-)
-INSTANCE_ACTIONS = (
-    "ec2:AssociateAddress",
-    "ec2:AttachVolume",
-    "ec2:CreateReplaceRootVolumeTask",
-    "ec2:DetachVolume",
-    "ec2:ModifyInstanceAttribute",
-    "ec2:StartInstances",
-    "ec2:StopInstances",
-    "ec2:TerminateInstances",
 )
 KMS_ACTIONS = (
     "kms:Decrypt",
@@ -127,6 +120,37 @@ def lambda_policy_document(
         "ForAllValues:StringLike": {"aws:TagKeys": [ENGINE_TAG_PATTERN]},
         "ForAllValues:StringNotEquals": {"aws:TagKeys": list(USER_TAGS)},
     }
+    strategies = [s.permissions for s in STRATEGIES.values()]
+    names = {"parameter": parameter_name, "scope_tag": SCOPE_TAG, "in_flight_tag": IN_FLIGHT_TAG,
+             "partition": partition, "account": account}
+
+    def fill(value: Any) -> Any:
+        """A Grant's condition or resource with this deployment's names filled in."""
+        if isinstance(value, str):
+            return value.format(**names)
+        if isinstance(value, dict):
+            return {fill(k): fill(v) for k, v in value.items()}
+        return [fill(v) for v in value] if isinstance(value, list | tuple) else value
+
+    def resource(pattern: str) -> str:
+        if pattern.startswith("arn:"):
+            return fill(pattern)
+        return ec2(pattern, account_scoped=pattern.split("/")[0] not in ("image", "snapshot"))
+
+    def grant(g: Grant) -> dict[str, Any]:
+        return statement(g.sid, g.actions, [resource(r) for r in g.resources],
+                         fill(dict(g.condition)) if g.condition else None)
+
+    def union(field: str) -> list[str]:
+        return sorted({a for p in strategies for a in getattr(p, field)})
+
+    created: dict[str, set[str]] = {}
+    for p in strategies:
+        for action, types in p.tag_on_create.items():
+            created.setdefault(action, set()).update(types)
+    own_statements = [grant(g) for p in strategies for g in p.statements
+                      if g.scope in (None, scope)]
+
     parameters = [parameter_arn(partition, region, account, parameter_name)]
     if exclusions_parameter_name:
         parameters.append(parameter_arn(partition, region, account, exclusions_parameter_name))
@@ -138,7 +162,7 @@ def lambda_policy_document(
 
     statements = [
         statement("ReadParameters", ["ssm:GetParameter", "ssm:GetParameters"], parameters),
-        statement("Describe", DESCRIBE_ACTIONS, "*"),
+        statement("Describe", [*DESCRIBE_ACTIONS, *union("describe")], "*"),
         statement("InstanceRefresh", REFRESH_ACTIONS, groups, when_tagged()),
         statement("EngineTagsOnGroups",
                   ["autoscaling:CreateOrUpdateTags", "autoscaling:DeleteTags"],
@@ -146,56 +170,17 @@ def lambda_policy_document(
         statement(
             "LaunchTemplates", ["ec2:CreateLaunchTemplateVersion", "ec2:RunInstances"],
             [ec2("launch-template/*")], when_tagged()),
-        statement(
-            "LaunchResources", ["ec2:RunInstances"],
-            [ec2("image/*", account_scoped=False), ec2("snapshot/*", account_scoped=False),
-             ec2("key-pair/*"), ec2("network-interface/*"), ec2("placement-group/*"),
-             ec2("security-group/*"), ec2("subnet/*"), ec2("volume/*")]),
-    ]
-    if tagged:
-        statements += [
-            statement("LaunchTaggedInstances", ["ec2:RunInstances"], [ec2("instance/*")],
-                      {"StringEquals": {f"aws:RequestTag/{SCOPE_TAG}": parameter_name}}),
-            statement("LaunchFromTaggedTemplates", ["ec2:RunInstances"], [ec2("instance/*")],
-                      {"Null": {"ec2:LaunchTemplate": "false"}}),
-        ]
-    else:
-        statements.append(statement("LaunchInstances", ["ec2:RunInstances"], [ec2("instance/*")]))
-    statements += [
-        statement(
-            "TagOnCreate", ["ec2:CreateTags"],
-            [ec2("instance/*"), ec2("launch-template/*"), ec2("network-interface/*"),
-             ec2("replace-root-volume-task/*"), ec2("volume/*")],
-            {"StringEquals": {"ec2:CreateAction": ["CreateLaunchTemplate",
-                                                   "CreateReplaceRootVolumeTask",
-                                                   "RunInstances"]}}),
-        statement("ManageInstances", INSTANCE_ACTIONS, [ec2("instance/*")], when_tagged()),
-        statement("MoveElasticIps", ["ec2:AssociateAddress"],
-                  [ec2("elastic-ip/*"), ec2("network-interface/*")]),
-        # Private-IP preservation keeps the old instance's shape in a launch template of
-        # the engine's own, marked in flight for this parameter, and launches from it.
-        statement("CreateShapeTemplates", ["ec2:CreateLaunchTemplate"],
-                  [ec2("launch-template/*")],
-                  {"StringEquals": {f"aws:RequestTag/{IN_FLIGHT_TAG}": parameter_name}}),
-        statement("UseShapeTemplates", ["ec2:DeleteLaunchTemplate", "ec2:RunInstances"],
-                  [ec2("launch-template/*")],
-                  {"StringEquals": {f"aws:ResourceTag/{IN_FLIGHT_TAG}": parameter_name}}),
-        statement(
-            "VolumesOfManagedInstances",
-            ["ec2:AttachVolume", "ec2:CreateReplaceRootVolumeTask", "ec2:DetachVolume",
-             "ec2:ModifyInstanceAttribute"],
-            [ec2("volume/*")]),
-        statement(
-            "ReplaceRootVolumeSources", ["ec2:CreateReplaceRootVolumeTask"],
-            [ec2("image/*", account_scoped=False), ec2("replace-root-volume-task/*"),
-             ec2("snapshot/*", account_scoped=False)]),
+        # The strategies': what each adds to the shared statements, then its own.
+        statement("TagOnCreate", ["ec2:CreateTags"],
+                  [ec2(t) for t in sorted(set().union(*created.values()))],
+                  {"StringEquals": {"ec2:CreateAction": sorted(created)}}),
+        statement("ManageInstances", union("on_instances"), [ec2("instance/*")], when_tagged()),
+        statement("VolumesOfManagedInstances", union("on_volumes"), [ec2("volume/*")]),
+        *own_statements,
         statement("EngineTagsOnInstances", ["ec2:CreateTags", "ec2:DeleteTags"],
                   [ec2("instance/*")], when_tagged(engine_tag_keys_only)),
         statement("EngineTagsOnVolumes", ["ec2:CreateTags", "ec2:DeleteTags"],
                   [ec2("volume/*")], engine_tag_keys_only),
-        statement("PassInstanceProfileRoles", ["iam:PassRole"],
-                  [f"arn:{partition}:iam::{account}:role/*"],
-                  {"StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}}),
     ]
     if kms_key_arns:
         via_ec2 = {"kms:ViaService": f"ec2.{region}.{dns_suffix}"}

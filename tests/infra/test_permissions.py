@@ -70,7 +70,8 @@ def handler_aws_calls() -> dict[str, set[str]]:
     """The AWS operations ``handler/`` calls, as IAM actions: method name -> candidates.
 
     Found by name in the source (``client.describe_volumes(``, ``get_paginator(
-    "describe_...")``) against botocore's models of the clients the engine builds.
+    "describe_...")``, an operation named in a string: ``describe(ec2, "describe_volumes"``,
+    ``Call("stop_instances"``) against botocore's models of the clients the engine builds.
     """
     session = botocore.session.get_session()
     operations: dict[str, set[str]] = {}
@@ -81,6 +82,8 @@ def handler_aws_calls() -> dict[str, set[str]]:
     source = "\n".join(p.read_text() for p in (REPO / "handler").rglob("*.py"))
     called = set(re.findall(r"\.([a-z][a-z0-9_]*)\(", source))
     called |= set(re.findall(r"get_paginator\(\s*[\"']([a-z0-9_]+)", source))
+    # Operations named as data: describe(ec2, "describe_volumes", ...), Call("stop_instances", ...)
+    called |= set(re.findall(r"[\"']([a-z][a-z0-9_]+)[\"']", source))
     return {name: operations[name] for name in called if name in operations}
 
 

@@ -1,0 +1,30 @@
+"""The standalone strategy registry is the one list of strategies the code knows."""
+
+from __future__ import annotations
+
+from handler.asg.plan import InProgressPolicy
+from handler.settings import IN_PROGRESS_POLICIES, STANDALONE_STRATEGIES
+from handler.standalone.registry import IN_FLIGHT_FALLBACK, STRATEGIES
+
+
+def test_the_registry_holds_exactly_the_strategies_settings_accept():
+    assert set(STRATEGIES) == set(STANDALONE_STRATEGIES)
+    assert all(name == strategy.name for name, strategy in STRATEGIES.items())
+    assert IN_FLIGHT_FALLBACK in STRATEGIES
+
+
+def test_every_strategy_declares_its_iam_and_its_target_tag():
+    for strategy in STRATEGIES.values():
+        permissions = strategy.permissions
+        assert permissions.on_instances, strategy.name
+        assert permissions.tag_on_create, strategy.name
+        assert strategy.target_tag.startswith("ami-upgrade:"), strategy.name
+
+
+def test_target_tags_are_distinct_so_a_resumed_replacement_names_its_own():
+    tags = [s.target_tag for s in STRATEGIES.values()]
+    assert len(set(tags)) == len(tags)
+
+
+def test_the_refresh_in_progress_policies_are_the_settings_ones():
+    assert {str(p) for p in InProgressPolicy} == set(IN_PROGRESS_POLICIES)
