@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from types_boto3_sns.client import SNSClient
     from types_boto3_ssm.client import SSMClient
 
-RETRY_CONFIG = {"retries": {"mode": "adaptive", "max_attempts": 10}}
+RETRY_CONFIG: dict[str, Any] = {"retries": {"mode": "adaptive", "max_attempts": 10}}
 BATCH = 100   # values per request: AWS allows 200 per filter, 100 for DescribeInstanceTypes
 
 # botocore's data loader, kept while the process lives (a warm Lambda reuses it).
@@ -86,7 +86,8 @@ def batches(values: Iterable[str], size: int = BATCH) -> Iterator[list[str]]:
         yield ordered[start:start + size]
 
 
-def describe(client: Any, operation: str, key: str, *, ids: Iterable[str] | None = None,
+def describe(client: EC2Client | AutoScalingClient, operation: str, key: str, *,
+             ids: Iterable[str] | None = None,
              id_param: str | None = None, id_filter: str | None = None,
              filters: Sequence[Mapping[str, Any]] = (), **params: Any) -> list[dict[str, Any]]:
     """Every item under ``key`` that ``operation`` returns, over all pages and batches.
@@ -95,6 +96,7 @@ def describe(client: Any, operation: str, key: str, *, ids: Iterable[str] | None
     (``InstanceIds=[...]``) or as the filter ``id_filter`` (``instance-id``); no
     ids, no request. ``filters`` go to every request.
     """
+    pager: Any = client   # the operation is named at run time: past the stubs' overloads
     if ids is None:
         groups: Iterable[list[str] | None] = [None]
     else:
@@ -109,11 +111,11 @@ def describe(client: Any, operation: str, key: str, *, ids: Iterable[str] | None
             kwargs[id_param] = batch
         if request_filters:
             kwargs["Filters"] = request_filters
-        if client.can_paginate(operation):
-            pages: Iterable[Mapping[str, Any]] = client.get_paginator(operation).paginate(
+        if pager.can_paginate(operation):
+            pages: Iterable[Mapping[str, Any]] = pager.get_paginator(operation).paginate(
                 **kwargs)
         else:
-            pages = [getattr(client, operation)(**kwargs)]
+            pages = [getattr(pager, operation)(**kwargs)]
         for page in pages:
             found += page.get(key, [])
     return found

@@ -72,7 +72,8 @@ class Report:
 
 def overall_status(asgs: tuple[AsgEntry, ...], instances: tuple[InstanceEntry, ...]) -> Status:
     """``failed`` when every acted-on entry failed, ``partial`` when some did."""
-    actions = [e.action for e in (*asgs, *instances) if e.action != Action.SKIPPED]
+    entries: list[AsgEntry | InstanceEntry] = [*asgs, *instances]
+    actions = [e.action for e in entries if e.action != Action.SKIPPED]
     failures = actions.count(Action.FAILED)
     if failures and failures == len(actions):
         return Status.FAILED

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from botocore.exceptions import ClientError
 
@@ -69,7 +70,7 @@ class _Run:
 
     def hold(self, plan: AsgPlan) -> None:
         """Cancel the refresh in the way (cancel-and-restart) and wait for it to end."""
-        blocker = plan.blocker
+        blocker = plan.in_the_way
         if plan.policy == InProgressPolicy.CANCEL and blocker.status != "Cancelling":
             try:
                 self.ctx.clients.autoscaling.cancel_instance_refresh(
@@ -91,7 +92,7 @@ class _Run:
         for plan in list(self.waiting):
             current = latest_refresh(self.ctx.clients.autoscaling, plan.name)
             if current is not None and current.active and \
-                    current.id == plan.blocker.refresh_id:
+                    current.id == plan.in_the_way.refresh_id:
                 continue
             self.waiting.remove(plan)
             if plan.policy == InProgressPolicy.CANCEL and not (
@@ -102,7 +103,7 @@ class _Run:
 
     def still_waiting(self) -> None:
         for plan in self.waiting:
-            blocker = plan.blocker
+            blocker = plan.in_the_way
             verb = "cancelled" if plan.policy == InProgressPolicy.CANCEL else "waiting for"
             self.entries[plan.name] = AsgEntry(plan.name, Action.SKIPPED, (
                 f"{verb} {blocker.describe()}, which has not ended yet; the refresh toward "
@@ -164,17 +165,19 @@ def _start(ctx: RunContext, plan: AsgPlan, written: dict[tuple[str, int], int]) 
     ami = ctx.image.id
     version = plan.version
     if version is None:
-        key = (plan.source.template_id, plan.source.number)
+        key = (plan.base.template_id, plan.base.number)
         if key not in written:
-            written[key] = create_version(ctx.clients.ec2, plan.source, ami)
+            written[key] = create_version(ctx.clients.ec2, plan.base, ami)
             log_event("asg_version_created", group=plan.name, template=plan.template_id,
-                      version=written[key], source_version=plan.source.number, ami=ami)
+                      version=written[key], source_version=plan.base.number, ami=ami)
         version = written[key]
+    request: dict[str, Any] = {   # the settings' strings, checked when they were read
+        "AutoScalingGroupName": plan.name, "Strategy": plan.strategy,
+        "DesiredConfiguration": plan.desired_configuration(version),
+        "Preferences": plan.preferences}
     try:
-        refresh_id = ctx.clients.autoscaling.start_instance_refresh(
-            AutoScalingGroupName=plan.name, Strategy=plan.strategy,
-            DesiredConfiguration=plan.desired_configuration(version),
-            Preferences=plan.preferences)["InstanceRefreshId"]
+        refresh_id = ctx.clients.autoscaling.start_instance_refresh(**request)[
+            "InstanceRefreshId"]
     except ClientError as exc:
         if error_code(exc) == IN_PROGRESS_ERROR:
             raise _Raced() from None

@@ -128,7 +128,8 @@ class TemplateVersion:
 
     @property
     def data(self) -> dict[str, Any]:
-        return json.loads(self.data_json)
+        data: dict[str, Any] = json.loads(self.data_json)
+        return data
 
     @property
     def image_id(self) -> str:

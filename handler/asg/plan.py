@@ -103,7 +103,22 @@ class AsgPlan:
 
     @property
     def preferences(self) -> dict[str, Any]:
-        return json.loads(self.preferences_json)
+        preferences: dict[str, Any] = json.loads(self.preferences_json)
+        return preferences
+
+    @property
+    def in_the_way(self) -> Blocker:
+        """The refresh a held plan waits for (only plans with one are held)."""
+        if self.blocker is None:
+            raise ValueError(f"the plan for {self.name} has no refresh in its way")
+        return self.blocker
+
+    @property
+    def base(self) -> TemplateVersion:
+        """The version a written version copies (every planned refresh has one)."""
+        if self.source is None:
+            raise ValueError(f"the plan for {self.name} has no source version")
+        return self.source
 
     def desired_configuration(self, version: int | None) -> dict[str, Any]:
         policy = json.loads(self.mixed_policy_json) if self.mixed_policy_json else None

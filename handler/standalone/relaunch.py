@@ -451,8 +451,7 @@ class Relaunch:
         if call.operation != "delete_tags":
             return None
         old = obs.old
-        rolled_back = old is not None and ROLLBACK in old.tags and REPLACED_BY not in old.tags
-        if rolled_back:
+        if old is not None and ROLLBACK in old.tags and REPLACED_BY not in old.tags:
             return Finish(InstanceEntry(self.old_id, Action.FAILED,
                                         f"rolled back: {old.tags[ROLLBACK]}",
                                         new_instance_id=self.new_id, volumes=self.volumes_seen))

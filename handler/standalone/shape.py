@@ -24,6 +24,7 @@ from ..tags import PROGRESS_TAGS
 
 if TYPE_CHECKING:
     from types_boto3_ec2.client import EC2Client
+    from types_boto3_ec2.literals import InstanceAttributeNameType
 
 # Fields of MetadataOptions that RunInstances accepts (State is AWS's own).
 METADATA_FIELDS = ("HttpTokens", "HttpPutResponseHopLimit", "HttpEndpoint", "HttpProtocolIpv6",
@@ -159,7 +160,7 @@ def data_volumes(instance: dict[str, Any]) -> tuple[DataVolume, ...]:
         if "Ebs" in m and m["DeviceName"] != root)
 
 
-def _attribute(ec2: EC2Client, instance_id: str, name: str) -> Any:
+def _attribute(ec2: EC2Client, instance_id: str, name: InstanceAttributeNameType) -> Any:
     key = name[0].upper() + name[1:]
     value = ec2.describe_instance_attribute(InstanceId=instance_id, Attribute=name).get(key)
     return value.get("Value") if isinstance(value, dict) else value
