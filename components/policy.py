@@ -36,7 +36,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from handler import tags as vocabulary
-from handler.standalone.core import Grant
+from handler.standalone.iam import Grant
 from handler.standalone.registry import STRATEGIES
 
 SCOPE_TAG = vocabulary.PARAMETER

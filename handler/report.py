@@ -8,8 +8,16 @@ from typing import Any
 from .run import Action, Status
 
 
+def _entry(required: dict[str, Any], optional: dict[str, Any],
+           details: dict[str, Any]) -> dict[str, Any]:
+    """An entry as the contract has it: optional keys only when set, then the details."""
+    return {**required, **{k: v for k, v in optional.items() if v is not None}, **details}
+
+
 @dataclass(frozen=True)
 class AsgEntry:
+    """One Auto Scaling group's line in the report."""
+
     name: str
     action: Action
     reason: str = ""
@@ -18,17 +26,16 @@ class AsgEntry:
     details: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"name": self.name, "action": str(self.action), "reason": self.reason}
-        if self.refresh_id is not None:
-            out["refresh_id"] = self.refresh_id
-        if self.launch_template_version is not None:
-            out["launch_template_version"] = self.launch_template_version
-        out.update(self.details)
-        return out
+        return _entry({"name": self.name, "action": str(self.action), "reason": self.reason},
+                      {"refresh_id": self.refresh_id,
+                       "launch_template_version": self.launch_template_version}, self.details)
 
 
 @dataclass(frozen=True)
 class InstanceEntry:
+    """One standalone instance's line in the report: ``volumes`` are its data volumes,
+    ``new_instance_id`` its replacement once launched."""
+
     id: str
     action: Action
     reason: str = ""
@@ -37,12 +44,9 @@ class InstanceEntry:
     details: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"id": self.id, "action": str(self.action), "reason": self.reason,
-                               "volumes": list(self.volumes)}
-        if self.new_instance_id is not None:
-            out["new_instance_id"] = self.new_instance_id
-        out.update(self.details)
-        return out
+        return _entry({"id": self.id, "action": str(self.action), "reason": self.reason,
+                       "volumes": list(self.volumes)},
+                      {"new_instance_id": self.new_instance_id}, self.details)
 
 
 @dataclass(frozen=True)

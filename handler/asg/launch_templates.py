@@ -31,6 +31,12 @@ class TemplateError(Exception):
     """A launch template (version) the engine needs cannot be read; the message says which."""
 
 
+def json_object(text: str) -> dict[str, Any]:
+    """A JSON object kept as canonical text in a frozen plan, as a fresh dict."""
+    value: dict[str, Any] = json.loads(text)
+    return value
+
+
 @dataclass(frozen=True)
 class TemplateRef:
     """A launch template as a group or a refresh's desired configuration names it."""
@@ -128,8 +134,7 @@ class TemplateVersion:
 
     @property
     def data(self) -> dict[str, Any]:
-        data: dict[str, Any] = json.loads(self.data_json)
-        return data
+        return json_object(self.data_json)
 
     @property
     def image_id(self) -> str:

@@ -39,6 +39,7 @@ from .launch_templates import (
     TemplateVersions,
     desired_configuration,
     group_template,
+    json_object,
     read_versions,
 )
 from .refreshes import Refresh, latest_refresh
@@ -103,8 +104,7 @@ class AsgPlan:
 
     @property
     def preferences(self) -> dict[str, Any]:
-        preferences: dict[str, Any] = json.loads(self.preferences_json)
-        return preferences
+        return json_object(self.preferences_json)
 
     @property
     def in_the_way(self) -> Blocker:

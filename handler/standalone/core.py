@@ -18,8 +18,10 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Protocol
 
+from ..aws import tag_list
 from ..report import InstanceEntry
 from ..run import Action
+from ..tags import ATTEMPT
 
 if TYPE_CHECKING:
     from botocore.exceptions import ClientError
@@ -27,7 +29,8 @@ if TYPE_CHECKING:
 
     from ..ami import Image
     from ..run import RunContext
-    from .observation import Observation
+    from .iam import Permissions
+    from .observation import InstanceView, Observation
     from .shape import InstanceShape
 
 
@@ -62,6 +65,18 @@ class Finish:
 
 
 Step = Call | Wait | Finish
+
+
+def record_intent(old: InstanceView, intent: Mapping[str, str], on_error: OnError
+                  ) -> Call | Finish:
+    """A replacement's first step: its intent and the next attempt number on the old
+    instance, unless it stopped running since it was planned (then nothing is done)."""
+    if old.state != "running":
+        return Finish(InstanceEntry(old.id, Action.SKIPPED, f"state changed to {old.state} "
+                                    "before the replacement started; nothing was changed"))
+    attempt = str(int(old.tags.get(ATTEMPT, "0") or 0) + 1)
+    return Call("create_tags", {"Resources": [old.id], "Tags": tag_list(
+        {**intent, ATTEMPT: attempt})}, on_error, "record the intent")
 
 
 class PlanAction(StrEnum):
@@ -122,7 +137,7 @@ class Strategy(Protocol):
     name: str                 # the value of ``ami-upgrade:strategy`` / ``strategy`` setting
     target_tag: str           # on the old instance: the AMI its replacement heads to
     needs_addresses: bool     # its machines read Elastic IPs in the round's observation
-    permissions: Permissions
+    permissions: Permissions  # the IAM it needs (``iam.py``), rendered into the role
 
     def recognises(self, tags: Mapping[str, str]) -> bool:
         """True when an in-flight old instance's tags record this strategy's intent."""
@@ -146,35 +161,3 @@ class Strategy(Protocol):
 
     def machine(self, ctx: RunContext, plan: InstancePlan,
                 root_device_for: Callable[[str], str]) -> Machine: ...
-
-
-# ------------------------------------------------------------------ IAM, as data
-
-
-@dataclass(frozen=True)
-class Grant:
-    """One IAM statement a strategy needs; ``components/policy.py`` renders it.
-
-    ``resources`` are EC2 resource types (``"instance/*"``; ``image/`` and ``snapshot/``
-    are rendered without an account) or ARN templates naming ``{partition}`` and
-    ``{account}``. Condition keys and values may name ``{parameter}``, ``{scope_tag}``
-    and ``{in_flight_tag}``. ``scope``: only in that SCOPE (``tagged`` or ``all``).
-    """
-
-    sid: str
-    actions: tuple[str, ...]
-    resources: tuple[str, ...]
-    condition: Mapping[str, Mapping[str, Any]] | None = None
-    scope: str | None = None
-
-
-@dataclass(frozen=True)
-class Permissions:
-    """The IAM a strategy adds to the role, beyond what every run needs."""
-
-    describe: tuple[str, ...] = ()       # read-only, on every resource
-    on_instances: tuple[str, ...] = ()   # on instance/*, in tagged scope only tagged ones
-    on_volumes: tuple[str, ...] = ()     # on volume/* (the instance authorises the call)
-    tag_on_create: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
-    # ^ creating call -> resource types it tags at creation (TagSpecifications)
-    statements: tuple[Grant, ...] = ()

@@ -22,6 +22,9 @@ LIVE_STATES = ("pending", "running", "stopping", "stopped")
 
 @dataclass(frozen=True)
 class Attachment:
+    """A volume's attachment as the instance it is on shows it (its block device
+    mapping), so one DescribeInstances tells where every data volume sits."""
+
     volume_id: str
     device: str
     delete_on_termination: bool

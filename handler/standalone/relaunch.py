@@ -74,14 +74,14 @@ from .core import (
     ROLL_BACK,
     Call,
     Finish,
-    Grant,
     InstancePlan,
     OnError,
-    Permissions,
     PlanAction,
     PlanInputs,
     Wait,
+    record_intent,
 )
+from .iam import Grant, Permissions
 from .observation import Attachment, InstanceView, Observation, VolumeView
 from .shape import InstanceShape, capture, from_template_data, relaunch_blocker, to_template_data
 
@@ -159,14 +159,8 @@ class Relaunch:
             if self.resume:
                 return self._fail(f"tagged as in flight, but {old.id} records no intent "
                                   f"({TARGET_AMI}); not touched")
-            if old.state != "running":
-                return Finish(InstanceEntry(old.id, Action.SKIPPED,
-                                            f"state changed to {old.state} before the "
-                                            "replacement started; nothing was changed"))
-            attempt = str(int(tags.get(ATTEMPT, "0") or 0) + 1)
-            return Call("create_tags", {"Resources": [old.id], "Tags": tag_list(
-                {IN_FLIGHT: self.parameter, TARGET_AMI: self.goal_ami, ATTEMPT: attempt})},
-                ROLL_BACK, "record the intent")
+            return record_intent(old, {IN_FLIGHT: self.parameter, TARGET_AMI: self.goal_ami},
+                                 ROLL_BACK)
         step = self._forward(obs, old, new, tags)
         if self.pending_rollback:     # decided just now: record it before anything else
             return Call("create_tags", {"Resources": [old.id], "Tags": tag_list(
@@ -184,11 +178,9 @@ class Relaunch:
                     HOME_DEVICE: v.device or "",
                     HOME_DELETE_ON_TERMINATION: str(v.home_delete_on_termination).lower()})},
                     ROLL_BACK, f"record the home of {v.id}")
-            if old.state == "running":
-                return Call("stop_instances", {"InstanceIds": [old.id]}, ROLL_BACK,
-                            "stop the old instance")
-            if old.state != "stopped":
-                return Wait(f"old instance {old.id} is {old.state}")
+            stopping = _stop(old, "old", ROLL_BACK)
+            if stopping is not None:
+                return stopping
             for v in volumes:
                 if v.attached_to not in (None, old.id):
                     return self._fail(f"volume {v.id} is attached to {v.attached_to}, not "
@@ -247,13 +239,9 @@ class Relaunch:
                 return unhealthy
             self.pending_rollback = unhealthy.reason
             return Wait("rolling back")
-        step = _restore_delete_on_termination(volumes, new, ROLL_BACK)
+        step = _settle(volumes, new, obs.addresses, ROLL_BACK, "move the Elastic IP")
         if step is not None:
             return step
-        for address in obs.addresses:
-            if address.get("AllocationId"):
-                return _associate(address["AllocationId"], new.id, ROLL_BACK,
-                                  "move the Elastic IP")
         if self.keep_old_instance:
             return Call("create_tags", {"Resources": [old.id], "Tags": tag_list(
                 {REPLACED_BY: new.id})}, FAIL, "mark the old instance as replaced")
@@ -390,11 +378,9 @@ class Relaunch:
         volumes = obs.tagged_volumes()
         on_new = [v for v in volumes if new is not None and v.attached_to == new.id]
         if new is not None and on_new:
-            if new.state == "running":
-                return Call("stop_instances", {"InstanceIds": [new.id]}, FAIL,
-                            "stop the new instance")
-            if new.state != "stopped":
-                return Wait(f"new instance {new.id} is {new.state}")
+            stopping = _stop(new, "new", FAIL)
+            if stopping is not None:
+                return stopping
             for v in on_new:
                 if v.attach_state == "attached":
                     return Call("detach_volume", {"VolumeId": v.id, "InstanceId": new.id,
@@ -406,13 +392,9 @@ class Relaunch:
         step = self._move_volumes(volumes, old)
         if step is not None:
             return step
-        step = _restore_delete_on_termination(volumes, old, FAIL)
+        step = _settle(volumes, old, obs.new_addresses, FAIL, "move the Elastic IP back")
         if step is not None:
             return step
-        for address in obs.new_addresses:
-            if address.get("AllocationId"):
-                return _associate(address["AllocationId"], old.id, FAIL,
-                                  "move the Elastic IP back")
         if old.state == "stopped":
             return Call("start_instances", {"InstanceIds": [old.id]}, FAIL,
                         "start the old instance")
@@ -512,6 +494,29 @@ def _restore_delete_on_termination(volumes: tuple[VolumeView, ...], instance: In
     return Call("modify_instance_attribute", {"InstanceId": instance.id,
                                               "BlockDeviceMappings": restore},
                 on_error, f"restore DeleteOnTermination on {instance.id}")
+
+
+def _stop(instance: InstanceView, which: str, on_error: OnError) -> Call | Wait | None:
+    """None once ``instance`` (the ``which`` one, old or new) is stopped."""
+    if instance.state == "running":
+        return Call("stop_instances", {"InstanceIds": [instance.id]}, on_error,
+                    f"stop the {which} instance")
+    if instance.state != "stopped":
+        return Wait(f"{which} instance {instance.id} is {instance.state}")
+    return None
+
+
+def _settle(volumes: tuple[VolumeView, ...], instance: InstanceView,
+            addresses: Sequence[Mapping[str, Any]], on_error: OnError, why: str) -> Call | None:
+    """With the volumes on ``instance``: their DeleteOnTermination back, then the Elastic
+    IPs (held by the other instance) onto it; None when nothing is left to do."""
+    step = _restore_delete_on_termination(volumes, instance, on_error)
+    if step is not None:
+        return step
+    for address in addresses:
+        if address.get("AllocationId"):
+            return _associate(address["AllocationId"], instance.id, on_error, why)
+    return None
 
 
 def _associate(allocation_id: str, instance_id: str, on_error: OnError, why: str) -> Call:

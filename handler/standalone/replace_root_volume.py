@@ -38,13 +38,13 @@ from .core import (
     FAIL,
     Call,
     Finish,
-    Grant,
     InstancePlan,
-    Permissions,
     PlanAction,
     PlanInputs,
     Wait,
+    record_intent,
 )
+from .iam import Grant, Permissions
 from .observation import InstanceView, Observation
 
 if TYPE_CHECKING:
@@ -117,14 +117,8 @@ class RootVolumeReplacement:
                                             f"({ROOT_VOLUME_AMI}); not touched"))
             if self.pending_failure:
                 return Finish(InstanceEntry(self.old_id, Action.FAILED, self.pending_failure))
-            if old.state != "running":
-                return Finish(InstanceEntry(self.old_id, Action.SKIPPED,
-                                            f"state changed to {old.state} before the "
-                                            "replacement started; nothing was changed"))
-            attempt = str(int(tags.get(ATTEMPT, "0") or 0) + 1)
-            return Call("create_tags", {"Resources": [old.id], "Tags": tag_list(
-                {IN_FLIGHT: self.parameter, ROOT_VOLUME_AMI: self.goal_ami,
-                 ATTEMPT: attempt})}, FAIL, "record the intent")
+            return record_intent(old, {IN_FLIGHT: self.parameter,
+                                       ROOT_VOLUME_AMI: self.goal_ami}, FAIL)
         attempt = tags.get(ATTEMPT, "1")
         mine = [t for t in tasks if t.get("ImageId") == target
                 and {"Key": ATTEMPT, "Value": attempt} in (t.get("Tags") or [])]

@@ -43,6 +43,8 @@ class DataVolume:
 
 @dataclass(frozen=True)
 class RootVolume:
+    """The old root volume's size and kind: the new one is made at least as big."""
+
     size: int | None = None
     volume_type: str | None = None
     iops: int | None = None
@@ -54,6 +56,9 @@ class RootVolume:
 
 @dataclass(frozen=True)
 class InstanceShape:
+    """What a relaunch must carry over from the old instance, captured before any change
+    (see the module docstring); ``run_instances_kwargs`` turns it into the launch."""
+
     instance_id: str
     image_id: str
     instance_type: str
