@@ -2,7 +2,7 @@
 
 ``Relaunch`` is one instance's replacement, as a resumable state machine.
 
-Each ``step`` looks at a fresh :class:`~handler.observation.Observation` and
+Each ``step`` looks at a fresh :class:`~handler.standalone.observation.Observation` and
 makes at most one mutating call. The tags written along the way (see
 ``handler/tags.py``) plus what AWS shows (states, attachments) are the whole
 state: an invocation killed after any call leaves a situation from which the
