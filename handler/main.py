@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from . import log, metrics
 from .clients import Clients
 from .engine import Engine
 from .events import EventError, parse_event
@@ -18,12 +19,23 @@ from .settings import Settings, SettingsError
 
 
 def lambda_handler(event: Any, context: Any) -> dict:
+    # Every log line of the invocation carries its request id (handler/log.py).
+    with log.invocation(request_id=getattr(context, "aws_request_id", None)):
+        clock = clock_for(context)
+        started = clock.monotonic()
+        report = _handle(event, context)
+        metrics.publish(report, clock.monotonic() - started)
+        return report
+
+
+def _handle(event: Any, context: Any) -> dict:
     try:
         settings = Settings.from_env(os.environ)
     except SettingsError as exc:
         # A deployment error: fail the invocation loudly, before any AWS call.
         log_event("invalid_settings", error=str(exc))
         raise
+    log.bind(parameter=settings.parameter_name)
     try:
         request = parse_event(event, settings.parameter_name)
     except EventError as exc:
