@@ -3,7 +3,8 @@
 Every line of a run carries the run's context (``request_id``, ``attempt``,
 ``parameter``, ``ami``) from a context variable: the entrypoint opens the
 invocation (:func:`invocation`) and the engine adds each field where it becomes
-known (:func:`scope`, :func:`bind`), so no code in between passes them around. A field set to None is left out of the lines.
+known (:func:`scope`, :func:`bind`), so no code in between passes them around.
+A field set to None is left out of the lines.
 """
 
 from __future__ import annotations
