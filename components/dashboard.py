@@ -129,19 +129,16 @@ class Dashboard(pulumi.ComponentResource):
             dashboard_body=pulumi.Output.json_dumps(body),
             opts=child,
         )
-        folder = args.dashboard_name
-        self.last_report = aws.cloudwatch.QueryDefinition(
-            f"{name}-last-report",
-            name=f"{folder}/last run's report",
-            log_group_names=[args.log_group_name],
-            query_string=LAST_REPORT_QUERY,
-            opts=child,
-        )
-        self.failures = aws.cloudwatch.QueryDefinition(
-            f"{name}-failures",
-            name=f"{folder}/every failure with its reason",
-            log_group_names=[args.log_group_name],
-            query_string=FAILURES_QUERY,
-            opts=child,
-        )
+        queries = {}
+        for role, title, query in (("last-report", "last run's report", LAST_REPORT_QUERY),
+                                   ("failures", "every failure with its reason",
+                                    FAILURES_QUERY)):
+            queries[role] = aws.cloudwatch.QueryDefinition(
+                f"{name}-{role}",
+                name=f"{args.dashboard_name}/{title}",   # a folder per stack in the console
+                log_group_names=[args.log_group_name],
+                query_string=query,
+                opts=child,
+            )
+        self.last_report, self.failures = queries["last-report"], queries["failures"]
         self.register_outputs({"dashboard_name": self.dashboard.dashboard_name})
