@@ -79,3 +79,10 @@ def test_reconcile_needs_the_schedule(tmp_path, monkeypatch):
     with pytest.raises(StackError, match="--reconcile needs ami-upgrade:reconcileSchedule"), \
             demo_run(tmp_path, reconcile=True):
         pass
+
+
+def test_the_cli_passes_reconcile_on():
+    from sandbox.__main__ import parse_args
+
+    assert parse_args(["--reconcile"]).reconcile is True
+    assert parse_args([]).reconcile is False

@@ -173,3 +173,37 @@ def test_the_emf_document_is_valid_emf_with_bounded_dimensions():
         {"kind": "asg", "resource": "bad", "reason": "no template tag"},
         {"kind": "instance", "resource": "i-2", "reason": "rolled back: x"},
         {"kind": "instance", "resource": "i-3", "reason": "stopped at attach"}]
+
+
+def test_in_lambda_the_lines_and_the_emf_document_go_to_stdout_as_json(
+        aws, estate, capsys, monkeypatch):
+    # As in Lambda: no handler yet, so the function's own stdout handler is installed.
+    logger = logging.getLogger("ami-upgrade")
+    monkeypatch.setattr(logger, "handlers", [])
+    monkeypatch.setattr(logger, "level", logging.NOTSET)
+    estate.launch("app")
+    ours = function(aws)
+    context = ours.context()
+
+    with environment(ours.environment):
+        report = lambda_handler({}, context)
+
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert lines and {line["request_id"] for line in lines} == {context.aws_request_id}
+    (emf,) = [line for line in lines if "_aws" in line]
+    assert emf[metrics.INSTANCES_REPLACED] == 1 == len(report["instances"])
+
+
+def test_a_scope_outside_an_invocation_ends_with_its_block():
+    from handler import log
+
+    with log.scope(parameter="/p", attempt=2):
+        log.bind(ami="ami-1")
+        assert log.context() == {"parameter": "/p", "attempt": 2, "ami": "ami-1"}
+    assert log.context() == {}
+    with log.invocation(request_id="r-1"):
+        with log.scope(parameter="/p"):
+            pass
+        # Inside an invocation the run's fields stay for the lines written after the run.
+        assert log.context() == {"request_id": "r-1", "parameter": "/p"}
+    assert log.context() == {}
