@@ -1,6 +1,7 @@
 """The Lambda entrypoint (contract): ``handler.main.lambda_handler(event, context)``.
 
-Thin on purpose: parse settings and event, build clients, call the engine.
+Thin on purpose: parse settings and event, build clients, call the engine, then write
+the run's metrics (EMF, ``handler.metrics``); every line carries the request id.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from .engine import Engine
 from .events import EventError, parse_event
 from .log import log_event
 from .report import FAILED, Report
-from .runtime import Deadline, clock_for
+from .runtime import Clock, Deadline, clock_for
 from .settings import Settings, SettingsError
 
 
@@ -23,12 +24,12 @@ def lambda_handler(event: Any, context: Any) -> dict:
     with log.invocation(request_id=getattr(context, "aws_request_id", None)):
         clock = clock_for(context)
         started = clock.monotonic()
-        report = _handle(event, context)
+        report = _handle(event, context, clock)
         metrics.publish(report, clock.monotonic() - started)
         return report
 
 
-def _handle(event: Any, context: Any) -> dict:
+def _handle(event: Any, context: Any, clock: Clock) -> dict:
     try:
         settings = Settings.from_env(os.environ)
     except SettingsError as exc:
@@ -42,7 +43,6 @@ def _handle(event: Any, context: Any) -> dict:
         log_event("invalid_event", error=str(exc))
         return Report(parameter=settings.parameter_name, ami_id=None, dry_run=settings.dry_run,
                       status=FAILED, reason=str(exc)).to_dict()
-    clock = clock_for(context)
     engine = Engine(settings, Clients.create(), clock, Deadline.from_context(context, clock),
                     function_arn=getattr(context, "invoked_function_arn", None))
     return engine.run(request).to_dict()
