@@ -24,6 +24,7 @@ from types import MappingProxyType
 from typing import Any
 
 from components.event_pattern import TRIGGERS
+from components.reconcile import DEFAULT_SCHEDULE, parse_reconcile_schedule
 from components.tags import TagError, check_tags
 from handler.settings import (
     ASG_NAME_RE,
@@ -73,6 +74,7 @@ DEFAULTS: Mapping[str, Any] = MappingProxyType({
     "timeoutSeconds": 900,
     "memorySize": 512,
     "reservedConcurrency": 1,
+    "reconcileSchedule": DEFAULT_SCHEDULE,  # "off" turns the scheduled reconcile off
 })
 KNOWN_KEYS = tuple(DEFAULTS)
 
@@ -123,6 +125,7 @@ class StackSettings:
     timeout_seconds: int = 900
     memory_size: int = 512
     reserved_concurrency: int | None = 1  # None: no reservation
+    reconcile_schedule: str | None = DEFAULT_SCHEDULE  # None: no scheduled reconcile
 
     @property
     def log_group_name(self) -> str:
@@ -298,6 +301,8 @@ def load_stack_settings(values: Mapping[str, Any], *, stack: str, region: str | 
         memory_size=_integer(get("memorySize"), "memorySize", DEFAULTS["memorySize"],
                              range(128, 10241)),
         reserved_concurrency=_reserved_concurrency(get("reservedConcurrency")),
+        reconcile_schedule=parse_reconcile_schedule(get("reconcileSchedule"),
+                                                    key_name("reconcileSchedule")),
     )
     # What the function will parse at start: it must accept exactly what we deploy.
     Settings.from_env(settings.environment())

@@ -6,9 +6,12 @@ from dataclasses import dataclass
 
 import pulumi
 
+from components.dashboard import Dashboard, DashboardArgs
 from components.function import Function, FunctionArgs
 from components.monitoring import Monitoring, MonitoringArgs
 from components.permissions import Permissions, PermissionsArgs
+from components.refresh_events import RefreshEvents, RefreshEventsArgs
+from components.schedule import Schedule, ScheduleArgs
 from components.stack_settings import StackSettings
 from components.tags import standard_tags
 from components.trigger import Trigger, TriggerArgs
@@ -30,7 +33,10 @@ class AmiUpgradeWorkflow(pulumi.ComponentResource):
     permissions: Permissions
     function: Function
     trigger: Trigger
+    schedule: Schedule | None
+    refresh_events: RefreshEvents
     monitoring: Monitoring
+    dashboard: Dashboard
     function_name: pulumi.Output[str]
     alias_arn: pulumi.Output[str]
     rule_arn: pulumi.Output[str]
@@ -77,11 +83,7 @@ class AmiUpgradeWorkflow(pulumi.ComponentResource):
             alias_arn=self.function.alias_arn,
             tags=tags,
         ), child)
-        self.monitoring = Monitoring(f"{name}-monitoring", MonitoringArgs(
-            function_name=self.function.function_name,
-            notification_topic_arn=s.notification_topic_arn,
-            tags=tags,
-        ), child)
+        self._observe(name, s, tags)
 
         self.function_name = self.function.function_name
         self.alias_arn = self.function.alias_arn
@@ -93,3 +95,45 @@ class AmiUpgradeWorkflow(pulumi.ComponentResource):
             "rule_arn": self.rule_arn,
             "role_arn": self.role_arn,
         })
+
+    def _observe(self, name: str, s: StackSettings, tags: dict[str, str]) -> None:
+        """The scheduled reconcile, refresh outcomes, alarms and dashboard (issue 11)."""
+        child = pulumi.ResourceOptions(parent=self)
+        self.schedule = None
+        if s.reconcile_schedule:
+            self.schedule = Schedule(f"{name}-schedule", ScheduleArgs(
+                schedule_expression=s.reconcile_schedule,
+                parameter_name=s.parameter_name,
+                dry_run=s.dry_run,
+                function_name=self.function.function_name,
+                alias_name=self.function.alias_name,
+                alias_arn=self.function.alias_arn,
+                tags=tags,
+            ), child)
+        self.refresh_events = RefreshEvents(f"{name}-refresh-events", RefreshEventsArgs(
+            stack=s.stack,
+            parameter_name=s.parameter_name,
+            scope=s.scope,
+            excluded_asgs=s.excluded_asgs,
+            notification_topic_arn=s.notification_topic_arn,
+            tags=tags,
+        ), child)
+        rule_names = {"trigger": self.trigger.rule.name,
+                      **({"schedule": self.schedule.rule.name} if self.schedule else {})}
+        self.monitoring = Monitoring(f"{name}-monitoring", MonitoringArgs(
+            function_name=self.function.function_name,
+            alias_name=self.function.alias_name,
+            parameter_name=s.parameter_name,
+            rule_names=rule_names,
+            notification_topic_arn=s.notification_topic_arn,
+            tags=tags,
+        ), child)
+        self.dashboard = Dashboard(f"{name}-dashboard", DashboardArgs(
+            dashboard_name=s.function_name,
+            region=s.region,
+            parameter_name=s.parameter_name,
+            function_name=self.function.function_name,
+            log_group_name=s.log_group_name,
+            refresh_rule_name=self.refresh_events.rule.name,
+            rule_names=rule_names,
+        ), child)

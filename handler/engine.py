@@ -14,10 +14,11 @@ from dataclasses import replace
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from . import asg, standalone
+from . import asg, log, standalone
 from .ami import AmiError, read_parameter, validate_ami
 from .aws import Clients, error_code
 from .events import Request, continuation_event
+from .freshness import check_not_behind
 from .log import log_event
 from .report import Report, overall_status
 from .run import Action, Clock, Deadline, RunContext, Status
@@ -35,6 +36,11 @@ class Engine:
 
     # ------------------------------------------------------------------ the run
     def run(self, request: Request) -> Report:
+        # Every line of the run carries these (handler/log.py); the AMI is bound once known.
+        with log.scope(parameter=self.settings.parameter_name, attempt=request.attempt):
+            return self._run(request)
+
+    def _run(self, request: Request) -> Report:
         dry_run = self.settings.dry_run if request.dry_run is None else request.dry_run
         base = Report(parameter=self.settings.parameter_name, ami_id=None, dry_run=dry_run,
                       status=Status.FAILED)
@@ -50,6 +56,7 @@ class Engine:
             log_event("invalid_input", reason=str(exc))
             return self._finish(replace(base, reason=str(exc)))
         base = replace(base, ami_id=ctx.image.id)
+        log.bind(ami=ctx.image.id)
 
         asg_plans = asg.plan_asgs(ctx)
         instance_plans = standalone.plan_instances(ctx)
@@ -85,6 +92,8 @@ class Engine:
             parameter = read_parameter(self.clients.ssm, self.settings.parameter_name)
             log_event("parameter_read", parameter=parameter.name, value=parameter.value,
                       version=parameter.version, event_version=request.event_version)
+            # A read older than the event: raise, so Lambda's async retry runs it again.
+            check_not_behind(parameter.name, request.event_version, parameter.version)
             image = validate_ami(self.clients.ec2, parameter.value,
                                  f"parameter {parameter.name} (version {parameter.version})")
         return RunContext(settings=self.settings, clients=self.clients, image=image,

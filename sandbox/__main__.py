@@ -43,6 +43,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="seed for the estate's shape and moto's IDs (default 0)")
     parser.add_argument("--fault", metavar="NAME",
                         help=f"inject a failure: {', '.join(NAMES)}")
+    parser.add_argument("--reconcile", action="store_true",
+                        help="lose the change event (EventBridge delivers on a best-effort "
+                             "basis): the stack's scheduled reconcile converges the fleet at "
+                             "its next time, and the one after must change nothing")
     parser.add_argument("--json", type=Path, metavar="PATH",
                         help="where to write the JSON report (default reports/demo-<stack>.json;"
                              " the function's logs go beside it, .log)")
@@ -77,7 +81,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     console = make_console()
     options = DemoOptions(stack=args.stack, dry_run=args.dry_run, fleet_size=args.fleet_size,
-                          seed=args.seed, fault=args.fault, json_path=args.json)
+                          seed=args.seed, fault=args.fault, json_path=args.json,
+                          reconcile=args.reconcile)
     from .core import embedded_aws
 
     with embedded_aws() as aws:

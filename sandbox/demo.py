@@ -4,7 +4,10 @@
 2. Deploy the trigger the stack deploys (``routing``): the same EventBridge pattern.
 3. ``PutParameter`` the new AMI, publish the event AWS would emit, and deliver
    what the rule routes to ``handler.main.lambda_handler`` as Lambda would
-   (retries on failure, continuations).
+   (retries on failure, continuations). With ``reconcile``, the event is lost
+   (EventBridge delivers on a best-effort basis) and the stack's scheduled rule
+   delivers its reconcile event at the next scheduled time instead; once the
+   fleet has converged, the next reconcile must make no mutating call.
 4. Drive emulated time until every instance refresh has settled and no
    invocation is pending, with live progress (``progress``).
 5. Compare the estate before and after (``convergence``), print the tables and
@@ -29,6 +32,8 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+
+from components.stack_settings import StackSettings
 
 from .convergence import (
     CONVERGE,
@@ -55,7 +60,8 @@ from .routing import (
     receive,
 )
 from .scenarios import Scenario, scenario
-from .stack import REPO_ROOT, load_stack
+from .schedule import ScheduledRule, fire, install_schedule, period_seconds
+from .stack import REPO_ROOT, StackError, load_stack
 
 EXIT_OK, EXIT_NOT_CONVERGED, EXIT_USAGE = 0, 1, 2
 STEP_SECONDS = 30
@@ -71,6 +77,7 @@ class DemoOptions:
     seed: int = 0
     fault: str | None = None
     json_path: Path | None = None         # default: reports/demo-<stack>.json
+    reconcile: bool = False               # the change event is lost; the schedule catches up
 
     def report_path(self) -> Path:
         return self.json_path or REPO_ROOT / "reports" / f"demo-{self.stack}.json"
@@ -91,6 +98,9 @@ class DemoResult:
     emulated_seconds: float
     real_seconds: float
     report_path: Path
+    # With ``reconcile``: the next scheduled run on the converged fleet, and its mutating calls.
+    reconciled_again: Invocation | None = None
+    mutating_calls_again: int | None = None
 
     @property
     def reports(self) -> list[dict]:
@@ -166,6 +176,8 @@ def _json_report(options: DemoOptions, result: DemoResult, fault: Scenario | Non
         "new_ami": estate.new_image,
         "dry_run": options.dry_run,
         "fault": fault.name if fault else None,
+        "reconcile": options.reconcile,
+        "mutating_calls_of_the_next_reconcile": result.mutating_calls_again,
         "fleet_size": options.fleet_size,
         "seed": options.seed,
         "expectation": result.verdict.expectation,
@@ -175,7 +187,9 @@ def _json_report(options: DemoOptions, result: DemoResult, fault: Scenario | Non
         "emulated_seconds": result.emulated_seconds,
         "report": first,
         "invocations": [{"source": i.source, "attempt": i.attempt, "report": i.report,
-                         "error": i.error} for i in result.invocations],
+                         "error": i.error} for i in (
+                             *result.invocations,
+                             *([result.reconciled_again] if result.reconciled_again else []))],
         "checks": [dataclasses.asdict(c) for c in result.verdict.checks],
         "estate": {
             "groups": [{"name": g.name, "role": g.role,
@@ -203,6 +217,9 @@ def run_demo(options: DemoOptions, aws: EmbeddedAws, console: Console) -> DemoRe
     stack = load_stack(options.stack)
     if options.dry_run:
         stack = dataclasses.replace(stack, dry_run=True)
+    if options.reconcile and not stack.reconcile_schedule:
+        raise StackError(f"stack {stack.stack}: --reconcile needs ami-upgrade:reconcileSchedule "
+                         "(it is off)")
     started = time.perf_counter()
     estate = build_estate(stack, size=options.fleet_size, seed=options.seed)
     function = LambdaFunction(aws, {**estate.environment, "AWS_REGION": stack.region,
@@ -211,32 +228,41 @@ def run_demo(options: DemoOptions, aws: EmbeddedAws, console: Console) -> DemoRe
                               timeout_seconds=stack.timeout_seconds,
                               memory_mb=stack.memory_size)
     trigger = install_trigger(stack)
+    schedule = install_schedule(stack, function.arn) if options.reconcile else None
     before = take_snapshot(stack.region)
     clock_start = aws.clock.monotonic()
 
     with function_logs(options.log_path()):
         version = put_parameter(stack, estate.new_image)
         _header(console, options, estate, fault, version)
-        publish(stack, parameter_change_entry(aws, stack, version))
-        events = receive(stack, trigger)
-        console.print(f"  EventBridge rule {trigger.rule_name} routed {len(events)} event(s) "
-                      f"({', '.join(e['detail-type'] for e in events) or 'none'}) to the "
-                      f"function")
+        if schedule:
+            source, events = "schedule", [_lost_then_scheduled(aws, stack, schedule, console)]
+        else:
+            publish(stack, parameter_change_entry(aws, stack, version))
+            source, events = "event", receive(stack, trigger)
+            console.print(f"  EventBridge rule {trigger.rule_name} routed {len(events)} "
+                          f"event(s) ({', '.join(e['detail-type'] for e in events) or 'none'})"
+                          f" to the function")
         if fault:
             fault.arm(aws, estate)
         title = f"ami-upgrade {stack.stack}: {stack.parameter_name}"
         with FleetProgress(aws, estate, console, title) as progress:
             deliveries = Deliveries(aws, function, on_invocation=progress.note)
             for event in events:
-                deliveries.deliver(event)
+                deliveries.deliver(event, source=source)
             settled = _drive(aws, estate, deliveries)
         if fault:
             aws.faults.clear()
+        expectation = UNCHANGED if options.dry_run else (fault.expectation if fault
+                                                         else CONVERGE)
+        again = (_reconcile_again(aws, estate, schedule, function)
+                 if schedule and settled and expectation in (CONVERGE, UNCHANGED) else None)
 
     after = take_snapshot(stack.region)
     reports = [i.report for i in deliveries.invocations if i.report is not None]
-    expectation = UNCHANGED if options.dry_run else (fault.expectation if fault else CONVERGE)
     verdict = verify(estate, before, after, reports, expectation)
+    if again is not None:
+        verdict = dataclasses.replace(verdict, checks=(*verdict.checks, _reconcile_check(again)))
     if not events:
         verdict = dataclasses.replace(verdict, checks=(*verdict.checks, _problem(
             "the rule routed no event to the function")))
@@ -250,11 +276,16 @@ def run_demo(options: DemoOptions, aws: EmbeddedAws, console: Console) -> DemoRe
     result = DemoResult(options, EXIT_OK if verdict.ok else EXIT_NOT_CONVERGED, verdict, estate,
                         before, after, tuple(deliveries.invocations),
                         aws.clock.monotonic() - clock_start, time.perf_counter() - started,
-                        options.report_path())
+                        options.report_path(), *(again or (None, None)))
 
     console.print()
     console.print(group_table(estate, before, after, reports))
     console.print(instance_table(estate, before, after, reports))
+    if again is not None:
+        invocation, calls = again
+        status = (invocation.report or {}).get("status", invocation.error)
+        console.print(f"  next scheduled reconcile on the settled fleet: {status}, {calls} "
+                      "mutating call(s)" + (": nothing to do" if not calls else ""))
     for line in verdict_lines(verdict, fault.name if fault else None, options.dry_run):
         console.print(line)
     path = options.report_path()
@@ -264,6 +295,43 @@ def run_demo(options: DemoOptions, aws: EmbeddedAws, console: Console) -> DemoRe
                   f"{result.real_seconds:.1f}s · report {_shown(path)} · function logs "
                   f"{_shown(options.log_path())} · exit {result.exit_code}")
     return result
+
+
+def _lost_then_scheduled(aws: EmbeddedAws, stack: StackSettings, schedule: ScheduledRule,
+                         console: Console) -> dict:
+    """The change event is lost; the scheduled rule fires at its next time: its event."""
+    wait = period_seconds(schedule.expression)
+    console.print("  [yellow]the change event is lost[/yellow] (EventBridge delivers on a "
+                  "best-effort basis): no run starts")
+    aws.clock.advance(wait, step=wait)       # nothing is in progress: one step
+    event = fire(stack, schedule)
+    console.print(f"  {duration(wait)} later the scheduled rule {schedule.rule_name} "
+                  f"({schedule.expression}) invokes the alias with {json.dumps(event)}")
+    return event
+
+
+def _reconcile_again(aws: EmbeddedAws, estate: Estate, schedule: ScheduledRule,
+                     function: LambdaFunction) -> tuple[Invocation, int]:
+    """The next scheduled run on the settled fleet, and the mutating calls it made."""
+    wait = period_seconds(schedule.expression)
+    aws.clock.advance(wait, step=wait)
+    calls = len(aws.faults.mutating_calls)
+    deliveries = Deliveries(aws, function)
+    invocation = deliveries.deliver(fire(estate.stack, schedule), source="schedule")
+    _drive(aws, estate, deliveries)
+    return invocation, len(aws.faults.mutating_calls) - calls
+
+
+def _reconcile_check(again: tuple[Invocation, int]) -> Check:
+    invocation, calls = again
+    problems = []
+    if invocation.error:
+        problems.append(f"the next reconcile failed: {invocation.error}")
+    if calls:
+        problems.append(f"the next reconcile made {calls} mutating call(s) on a converged "
+                        "fleet")
+    return Check("estate", "next reconcile", "idempotent" if not problems else "changed",
+                 tuple(problems))
 
 
 def _problem(text: str) -> Check:

@@ -70,8 +70,9 @@ class Rendered:
     def of_type(self, type_: str) -> list[Registration]:
         return [r for r in self.resources if r.type == type_]
 
-    def one(self, type_: str) -> Registration:
-        found = self.of_type(type_)
+    def one(self, type_: str, under: str = "") -> Registration:
+        """The only resource of ``type_`` (whose name starts with ``under``, when given)."""
+        found = [r for r in self.of_type(type_) if r.name.startswith(under)]
         assert len(found) == 1, f"expected one {type_}, got {[r.name for r in found]}"
         return found[0]
 

@@ -23,6 +23,9 @@ ASYNC = "aws:lambda/functionEventInvokeConfig:FunctionEventInvokeConfig"
 ROLE = "aws:iam/role:Role"
 POLICY = "aws:iam/rolePolicy:RolePolicy"
 ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
+DASHBOARD = "aws:cloudwatch/dashboard:Dashboard"
+QUERY = "aws:cloudwatch/queryDefinition:QueryDefinition"
+TRIGGER = "ami-upgrade-trigger-"      # the trigger's resources (other rules: test_observability)
 
 
 @pytest.fixture(params=STACKS)
@@ -43,49 +46,54 @@ def test_project_runs_python_from_the_repositorys_virtualenv():
 def test_program_reads_the_config_the_cli_passes_in_its_environment():
     from_environment, from_runtime = render("prod", via_environment=True), rendered_stack("prod")
     for type_ in (FUNCTION, RULE, POLICY, LOG_GROUP):
-        assert ({k: v for k, v in from_environment.one(type_).inputs.items() if k != "code"}
-                == {k: v for k, v in from_runtime.one(type_).inputs.items() if k != "code"})
+        under = TRIGGER if type_ == RULE else ""
+        assert ({k: v for k, v in from_environment.one(type_, under).inputs.items()
+                 if k != "code"}
+                == {k: v for k, v in from_runtime.one(type_, under).inputs.items()
+                    if k != "code"})
 
 
 def test_each_stack_creates_exactly_the_expected_resources(stack):
     assert sorted(r.type for r in stack.custom) == sorted([
-        ROLE, POLICY, LOG_GROUP, FUNCTION, ALIAS, ASYNC, RULE, PERMISSION, TARGET, ALARM, ALARM])
+        ROLE, POLICY, LOG_GROUP, FUNCTION, ALIAS, ASYNC, RULE, PERMISSION, TARGET,
+        # issue 11: the reconcile schedule, the refresh-events rule, alarms, dashboard, queries
+        RULE, PERMISSION, TARGET, RULE, *[ALARM] * 8, DASHBOARD, QUERY, QUERY])
 
 
 def test_exports_function_name_alias_rule_and_role_arns(stack):
     assert stack.exports == {
         "function_name": f"ami-upgrade-{stack.stack}",
         "alias_arn": stack.one(ALIAS).outputs["arn"],
-        "rule_arn": stack.one(RULE).outputs["arn"],
+        "rule_arn": stack.one(RULE, TRIGGER).outputs["arn"],
         "role_arn": stack.one(ROLE).outputs["arn"],
     }
 
 
 def test_rule_target_is_the_alias_not_the_function(stack):
-    target = stack.one(TARGET)
+    target = stack.one(TARGET, TRIGGER)
     assert target.inputs["arn"] == stack.one(ALIAS).outputs["arn"]
     assert target.inputs["arn"].endswith(f":function:ami-upgrade-{stack.stack}:{stack.stack}")
-    assert target.inputs["rule"] == stack.one(RULE).outputs["name"]
+    assert target.inputs["rule"] == stack.one(RULE, TRIGGER).outputs["name"]
 
 
 def test_permission_lets_only_this_rule_invoke_only_the_alias(stack):
-    permission = stack.one(PERMISSION).inputs
+    permission = stack.one(PERMISSION, TRIGGER).inputs
     assert (permission["action"], permission["principal"], permission["function"],
             permission["qualifier"], permission["sourceArn"]) == (
         "lambda:InvokeFunction", "events.amazonaws.com", f"ami-upgrade-{stack.stack}",
-        cfg(stack, "aliasName"), stack.one(RULE).outputs["arn"])
+        cfg(stack, "aliasName"), stack.one(RULE, TRIGGER).outputs["arn"])
 
 
 def test_target_waits_for_the_permission(stack):
-    assert stack.one(PERMISSION).urn in stack.one(TARGET).dependencies
+    assert stack.one(PERMISSION, TRIGGER).urn in stack.one(TARGET, TRIGGER).dependencies
 
 
 def test_permission_waits_for_the_alias(stack):
-    assert stack.one(ALIAS).urn in stack.one(PERMISSION).dependencies
+    assert stack.one(ALIAS).urn in stack.one(PERMISSION, TRIGGER).dependencies
 
 
 def test_rule_pattern_is_the_stacks_trigger_on_its_parameter(stack):
-    assert json.loads(stack.one(RULE).inputs["eventPattern"]) == event_pattern(
+    assert json.loads(stack.one(RULE, TRIGGER).inputs["eventPattern"]) == event_pattern(
         cfg(stack, "trigger"), cfg(stack, "parameterName"))
 
 
@@ -198,14 +206,17 @@ def test_function_uses_the_role(stack):
     assert stack.one(POLICY).inputs["role"] == f"{stack.one(ROLE).outputs['name']}-id"
 
 
-def test_alarms_watch_errors_and_dropped_events_of_the_function(stack):
-    alarms = {a.inputs["metricName"]: a.inputs for a in stack.of_type(ALARM)}
-    assert sorted(alarms) == ["AsyncEventsDropped", "Errors"]
-    for alarm in alarms.values():
-        assert (alarm["namespace"], alarm["dimensions"], alarm["threshold"],
-                alarm["comparisonOperator"]) == (
-            "AWS/Lambda", {"FunctionName": f"ami-upgrade-{stack.stack}"}, 0,
-            "GreaterThanThreshold")
+def test_lambda_alarms_watch_the_function_and_its_alias(stack):
+    alarms = {a.inputs["metricName"]: a.inputs for a in stack.of_type(ALARM)
+              if a.inputs["namespace"] == "AWS/Lambda"}
+    assert sorted(alarms) == ["AsyncEventsDropped", "DestinationDeliveryFailures", "Errors"]
+    function = f"ami-upgrade-{stack.stack}"
+    for name, alarm in alarms.items():
+        assert (alarm["dimensions"], alarm["threshold"], alarm["comparisonOperator"]) == (
+            {"FunctionName": function,
+             **({"Resource": f"{function}:{cfg(stack, 'aliasName')}"}
+                if name == "DestinationDeliveryFailures" else {})},
+            0, "GreaterThanThreshold")
 
 
 def test_alarms_have_no_actions_without_a_topic(stack):

@@ -1,0 +1,74 @@
+"""The scheduled reconcile: a rule on a schedule invoking the alias with the direct event."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+import pulumi
+import pulumi_aws as aws
+
+from components.reconcile import parse_reconcile_schedule, reconcile_event
+
+
+@dataclass(frozen=True)
+class ScheduleArgs:
+    schedule_expression: str
+    parameter_name: str
+    function_name: pulumi.Input[str]
+    alias_name: pulumi.Input[str]
+    alias_arn: pulumi.Input[str]
+    dry_run: bool = False
+    tags: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+
+    def __post_init__(self) -> None:
+        if parse_reconcile_schedule(self.schedule_expression,
+                                    "ScheduleArgs.schedule_expression") is None:
+            raise ValueError("ScheduleArgs.schedule_expression: the reconcile is off; create "
+                             "no Schedule instead")
+        if not self.parameter_name:
+            raise ValueError("ScheduleArgs.parameter_name: required")
+
+
+class Schedule(pulumi.ComponentResource):
+    """``<name>-rule`` (schedule), ``<name>-permission`` (rule -> alias), ``<name>-target``.
+
+    The target's input is :func:`components.reconcile.reconcile_event`: the direct
+    event of the contract, with the stack's ``dryRun`` (a dry-run stack stays one).
+    """
+
+    rule: aws.cloudwatch.EventRule
+    permission: aws.lambda_.Permission
+    target: aws.cloudwatch.EventTarget
+
+    def __init__(self, name: str, args: ScheduleArgs,
+                 opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("ami-upgrade:components:Schedule", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        self.rule = aws.cloudwatch.EventRule(
+            f"{name}-rule",
+            description=f"ami-upgrade: reconcile {args.parameter_name} "
+                        f"({args.schedule_expression})",
+            schedule_expression=args.schedule_expression,
+            tags=dict(args.tags),
+            opts=child,
+        )
+        self.permission = aws.lambda_.Permission(
+            f"{name}-permission",
+            action="lambda:InvokeFunction",
+            function=args.function_name,
+            qualifier=args.alias_name,
+            principal="events.amazonaws.com",
+            source_arn=self.rule.arn,
+            opts=child,
+        )
+        self.target = aws.cloudwatch.EventTarget(
+            f"{name}-target",
+            rule=self.rule.name,
+            arn=args.alias_arn,
+            input=json.dumps(reconcile_event(args.parameter_name, args.dry_run)),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.permission]),
+        )
+        self.register_outputs({"rule_arn": self.rule.arn, "rule_name": self.rule.name})
