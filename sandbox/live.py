@@ -25,6 +25,7 @@ import dataclasses
 import io
 import json
 import logging
+import time
 import uuid
 import zipfile
 from collections.abc import Callable, Iterator, Mapping
@@ -67,7 +68,9 @@ class DeployedFunction(LambdaFunction):
         stream = f"{now:%Y/%m/%d}/[1]{uuid.uuid4().hex}"
         group = f"/aws/lambda/{self.name}"
         logs.create_log_stream(logGroupName=group, logStreamName=stream)
-        stamp = int(now.timestamp() * 1000)
+        # Real time: CloudWatch Logs rejects events more than 2 h ahead of it, and emulated
+        # time runs ahead; real time also orders the streams as the invocations ran.
+        stamp = int(time.time() * 1000)
         if lines:
             logs.put_log_events(logGroupName=group, logStreamName=stream,
                                 logEvents=[{"timestamp": stamp, "message": line}
