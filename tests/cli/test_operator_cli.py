@@ -325,3 +325,27 @@ def test_python_m_ami_upgrade_cli_status_as_a_user_runs_it(dev):
     assert result.returncode == EXIT_OK, result.stderr
     status = json.loads(result.stdout)
     assert {r["group"] for r in status["refreshes"]} == set(in_scope_groups(dev))
+
+
+def test_plan_exits_1_when_the_deployed_function_fails(capsys):
+    with embedded_aws() as aws:
+        stack = load_stack("dev")
+        live = LiveStack(aws, stack, {**stack.environment(), "SCOPE": "some"})
+        served = Served(aws, port=0, on_tick=live.pump)
+        try:
+            code = main(["plan", "--endpoint-url", served.endpoint_url],
+                        console=Console(file=io.StringIO()))
+        finally:
+            served.stop()
+            live.close()
+    assert code == 1
+    assert "the function failed" in capsys.readouterr().err
+
+
+def test_the_readme_documents_every_exit_code():
+    from ami_upgrade_cli import EXIT_CODES
+
+    readme = (ROOT / "README.md").read_text()
+    operating = readme[readme.index("## Operating"):]
+    for code in EXIT_CODES:
+        assert f"\n| {code} | " in operating, code
