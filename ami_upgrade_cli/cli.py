@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 from rich.console import Console
 
-from components.stack_settings import REGION_RE, StackSettings
+from components.stack_settings import StackSettings
 
 from . import (
     EXIT_ABORTED,
@@ -41,6 +42,7 @@ from .stack import load, project_dir, stack_names
 INVOKE_MARGIN_SECONDS = 60        # beyond the function's timeout, for plan's synchronous call
 CLIENT_CONFIG = Config(connect_timeout=10, read_timeout=60,
                        retries={"mode": "standard", "max_attempts": 3})
+REGION_RE = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
 WIDTH = 160                       # table width when stdout is not a terminal
 
 

@@ -6,13 +6,13 @@ from pathlib import Path
 
 import yaml
 
-from components.stack_settings import NAMESPACE, StackSettings, load_stack_settings
-from handler.settings import SettingsError
+from components.stack_settings import StackSettings, load_stack_settings
 
 from . import EXIT_USAGE
 from .errors import CliError
 
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent
+NAMESPACE = "ami-upgrade"      # the config namespace of Pulumi.<stack>.yaml
 
 
 def project_dir(given: Path | None) -> Path:
@@ -47,5 +47,5 @@ def load(stack: str, root: Path) -> StackSettings:
     try:
         return load_stack_settings(values, stack=stack, region=config.get("aws:region"),
                                    project=project)
-    except SettingsError as exc:
+    except ValueError as exc:       # handler.settings.SettingsError names the key
         raise CliError(EXIT_USAGE, f"{path.name}: {exc}") from None
