@@ -92,13 +92,17 @@ def main(argv: list[str] | None = None) -> int:
             console.print(f"[red]error[/red]: {exc}")
             return EXIT_USAGE
         if args.serve:
+            from .live import LiveStack
             from .serve import Served, serve_until_stopped, usage
 
-            served = Served(aws, port=args.port)
-            for line in usage(served.endpoint_url, result.estate.stack.region):
+            live = LiveStack(aws, result.estate.stack, result.estate.environment)
+            served = Served(aws, port=args.port, on_tick=live.pump)
+            for line in (*usage(served.endpoint_url, result.estate.stack.region),
+                         *live.usage(served.endpoint_url)):
                 console.print(line, highlight=False, soft_wrap=True)
             sys.stdout.flush()
             serve_until_stopped(served, threading.Event())
+            live.close()
             console.print("stopped serving")
     return result.exit_code
 

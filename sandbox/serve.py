@@ -51,8 +51,10 @@ class LockedMotoServer(ThreadedMotoServer):
 class Served:
     """A running server: its endpoint, and ``tick``/``stop`` for the owner's loop."""
 
-    def __init__(self, aws: EmbeddedAws, host: str = "127.0.0.1", port: int = 5000) -> None:
+    def __init__(self, aws: EmbeddedAws, host: str = "127.0.0.1", port: int = 5000,
+                 on_tick: Callable[[], object] | None = None) -> None:
         self.aws = aws
+        self.on_tick = on_tick      # e.g. LiveStack.pump: runs after each tick, under the lock
         self.lock = threading.Lock()
         self.server = LockedMotoServer(self.lock, host, port)
         self.server.start()
@@ -62,6 +64,8 @@ class Served:
     def tick(self, real_seconds: float = TICK_SECONDS) -> None:
         with self.lock:
             self.aws.advance(real_seconds * SERVE_TIME_SCALE)
+            if self.on_tick:
+                self.on_tick()
 
     def stop(self) -> None:
         self.server.stop()

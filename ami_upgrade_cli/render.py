@@ -1,0 +1,71 @@
+"""Tables (rich) for a report, refreshes and replacements, as the demo shows them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from rich.table import Table
+from rich.text import Text
+
+from .fleet import ACTIVE, FAILED, Refresh, Replacement
+
+ACTION_STYLE = {"refresh_started": "green", "replaced": "green", "planned": "cyan",
+                "skipped": "dim", "failed": "red", "in_progress": "yellow"}
+
+
+def _action(action: str) -> Text:
+    return Text(action, style=ACTION_STYLE.get(action, ""))
+
+
+def report_summary(report: dict) -> str:
+    ami = report.get("ami_id") or "(none)"
+    line = (f"parameter {report.get('parameter')} -> {ami} · status {report.get('status')}"
+            + (" · dry run" if report.get("dry_run") else ""))
+    if report.get("reason"):
+        line += f" · {report['reason']}"
+    return line
+
+
+def report_tables(report: dict) -> list[Table]:
+    """Groups and instances with the action and the reason for each."""
+    groups = Table(title="Auto Scaling groups", title_justify="left", expand=False)
+    for column in ("group", "action", "reason", "refresh", "template version"):
+        groups.add_column(column)
+    for entry in report.get("asgs", []):
+        groups.add_row(entry["name"], _action(entry["action"]), entry.get("reason", ""),
+                       entry.get("refresh_id") or "", entry.get("launch_template_version") or "")
+    instances = Table(title="Standalone instances", title_justify="left", expand=False)
+    for column in ("instance", "action", "reason", "new instance"):
+        instances.add_column(column)
+    for entry in report.get("instances", []):
+        instances.add_row(entry["id"], _action(entry["action"]), entry.get("reason", ""),
+                          entry.get("new_instance_id") or "")
+    return [groups, instances]
+
+
+def refresh_table(rows: Iterable[Refresh]) -> Table:
+    table = Table(title="Instance refreshes (in progress or ended in the last 24 h)",
+                  title_justify="left")
+    for column in ("group", "refresh", "by", "status", "done", "checkpoint", "status reason",
+                   "target AMI"):
+        table.add_column(column)
+    for r in rows:
+        style = "yellow" if r.status in ACTIVE else "red" if r.status in FAILED else "green"
+        done = "" if r.percentage is None else f"{r.percentage}%"
+        if r.instances_to_update:
+            done += f" ({r.instances_to_update} to go)"
+        table.add_row(r.group, r.refresh_id, "ami-upgrade" if r.ours else "other",
+                      Text(r.status, style=style), done, r.checkpoint, r.status_reason,
+                      r.target_ami or "")
+    return table
+
+
+def replacement_table(rows: Iterable[Replacement]) -> Table:
+    table = Table(title="Standalone replacements (engine progress tags)", title_justify="left")
+    for column in ("instance", "state", "phase", "target AMI", "detail"):
+        table.add_column(column)
+    for r in rows:
+        style = "red" if r.failed else "dim" if r.phase == "kept" else "yellow"
+        table.add_row(r.instance, r.state, Text(r.phase, style=style), r.target_ami or "",
+                      r.detail)
+    return table
