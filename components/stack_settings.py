@@ -23,8 +23,11 @@ from dataclasses import dataclass, field, fields
 from types import MappingProxyType
 from typing import Any
 
-from components.tags import TagError, check_tags
+from components import limits
+from components.tags import STANDARD_TAG_KEYS, TagError, check_tags
+from handler.schema import compact_json
 from handler.settings import (
+    CONFIGURATION_PARAMETER_VARIABLE,
     ENVIRONMENT,
     ENVIRONMENT_VARIABLES,
     KMS_KEY_ARN_RE,
@@ -32,7 +35,9 @@ from handler.settings import (
     SCHEMA,
     Settings,
     SettingsError,
+    settings_from_document,
 )
+from handler.triggers import trigger
 
 NAMESPACE = "ami-upgrade"
 KNOWN_KEYS = tuple(s.key for s in SCHEMA)
@@ -40,6 +45,13 @@ REGION_RE = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
 
 __all__ = ["ENVIRONMENT_VARIABLES", "KNOWN_KEYS", "LOG_RETENTION_DAYS", "NAMESPACE",
            "StackSettings", "key_name", "load_stack_settings"]
+
+
+def read_policy(parameter_arn: str) -> dict[str, Any]:
+    """The inline policy letting the function read its configuration parameter."""
+    return {"Version": "2012-10-17", "Statement": [{
+        "Sid": "ReadOwnConfiguration", "Effect": "Allow", "Action": ["ssm:GetParameter"],
+        "Resource": [parameter_arn]}]}
 
 
 def key_name(key: str) -> str:
@@ -95,6 +107,41 @@ class StackSettings:
                                 else self.values.get(s.key))
                 for s in ENVIRONMENT if s.env}
 
+    @property
+    def configuration_parameter_name(self) -> str:
+        """Where a configuration too large for the environment goes (the stack writes it)."""
+        return f"/ami-upgrade/{self.function_name}/configuration"
+
+    def configuration_document(self) -> str | None:
+        """The contract's variables as JSON when they exceed Lambda's 4 KB, else None."""
+        env = self.environment()
+        if limits.environment_size(env) <= limits.LAMBDA_ENVIRONMENT_LIMIT:
+            return None
+        return compact_json(env)
+
+    def lambda_environment(self) -> dict[str, str]:
+        """The function's environment: the contract, or the name of the parameter holding it."""
+        if self.configuration_document() is None:
+            return self.environment()
+        return {CONFIGURATION_PARAMETER_VARIABLE: self.configuration_parameter_name}
+
+    def role_description(self) -> str:
+        """The role's description (components/permissions.py renders the same text)."""
+        return f"ami-upgrade: follows {self.parameter_name} ({self.scope} scope)"
+
+    def role_policies(self) -> list[dict[str, Any]]:
+        """The role's inline policies as rendered (placeholder account: same size)."""
+        policies = [limits.role_policy(
+            region=self.region, parameter_name=self.parameter_name, scope=self.scope,
+            function_name=self.function_name, log_group_name=self.log_group_name,
+            exclusions_parameter_name=self.exclusions_parameter_name,
+            kms_key_arns=self.kms_key_arns, notification_topic_arn=self.notification_topic_arn)]
+        if self.configuration_document() is not None:
+            policies.append(read_policy(
+                f"arn:{limits.partition_of(self.region)}:ssm:{self.region}:"
+                f"{limits.PLACEHOLDER_ACCOUNT}:parameter{self.configuration_parameter_name}"))
+        return policies
+
 
 _FIELDS = frozenset(f.name for f in fields(StackSettings))
 DEFAULTS: Mapping[str, Any] = MappingProxyType({
@@ -140,4 +187,57 @@ def load_stack_settings(values: Mapping[str, Any], *, stack: str, region: str | 
                              values=MappingProxyType(parsed), **typed)
     # What the function will parse at start: it must accept exactly what we deploy.
     Settings.from_env(settings.environment())
+    check_limits(settings)
     return settings
+
+
+def check_limits(settings: StackSettings) -> None:
+    """Refuse, naming the key, what AWS would refuse at ``up`` (see components/limits.py)."""
+    s = settings
+    for key in ("parameterName", "exclusionsParameterName"):
+        name = s.values.get(key)
+        if name and limits.parameter_arn_length(s.region, name) > limits.PARAMETER_ARN_LIMIT:
+            raise SettingsError(
+                f"{key_name(key)}: the parameter's ARN would be "
+                f"{limits.parameter_arn_length(s.region, name)} characters; SSM allows "
+                f"{limits.PARAMETER_ARN_LIMIT} for the name including its ARN")
+    if len(s.role_description()) > limits.ROLE_DESCRIPTION_LIMIT:
+        raise SettingsError(f"{key_name('parameterName')}: too long for the role's description "
+                            f"({len(s.role_description())} of IAM's "
+                            f"{limits.ROLE_DESCRIPTION_LIMIT} characters)")
+    if len(trigger(s.trigger).rule_description(s.parameter_name)) > 512:
+        raise SettingsError(f"{key_name('parameterName')}: too long for the rule's description "
+                            "(EventBridge allows 512 characters)")
+    if not limits.LOG_GROUP_NAME_RE.match(s.log_group_name):
+        raise SettingsError(f"{key_name('functionName')}: the log group {s.log_group_name!r} "
+                            "is not a valid CloudWatch Logs name")
+    if len(s.tags) + len(STANDARD_TAG_KEYS) > 50:   # also checked by check_tags
+        raise SettingsError(f"{key_name('tags')}: more than 50 tags with the standard ones")
+
+    document = s.configuration_document()
+    if document is not None:
+        env = s.environment()
+        sizes = {var: len(var) + len(value.encode()) for var, value in env.items()}
+        keys = {setting.env: setting.key for setting in ENVIRONMENT}
+        try:
+            limits.configuration_tier(document)
+        except SettingsError:
+            named = ", ".join(key_name(keys[v]) for v in limits.largest(sizes))
+            raise SettingsError(
+                f"{named}: the configuration is {len(document.encode())} bytes: more than "
+                f"Lambda's environment ({limits.LAMBDA_ENVIRONMENT_LIMIT} bytes) and than the "
+                f"SSM parameter that carries larger ones "
+                f"({limits.PARAMETER_VALUE_LIMITS['Advanced']} bytes); move long exclusion "
+                f"lists to {key_name('exclusionsParameterName')} and share settings through "
+                f"the 'default' entry") from None
+        # The function reads the parameter with the very parser it uses at run time.
+        settings_from_document(document, s.configuration_parameter_name)
+
+    size = limits.policy_size(*s.role_policies())
+    if size > limits.INLINE_POLICY_LIMIT:
+        culprit = "kmsKeyArns" if s.kms_key_arns else "parameterName"
+        raise SettingsError(
+            f"{key_name(culprit)}: the role's inline policy would be {size} characters "
+            f"(whitespace excluded); IAM allows {limits.INLINE_POLICY_LIMIT} per role "
+            f"({len(s.kms_key_arns)} KMS keys, parameter names of "
+            f"{len(s.parameter_name)} and {len(s.exclusions_parameter_name or '')} characters)")

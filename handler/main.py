@@ -14,12 +14,13 @@ from .events import EventError, parse_event
 from .log import log_event
 from .report import FAILED, Report
 from .runtime import Deadline, clock_for
-from .settings import Settings, SettingsError
+from .settings import SettingsError, load_settings
 
 
 def lambda_handler(event: Any, context: Any) -> dict:
+    clients = Clients.create()
     try:
-        settings = Settings.from_env(os.environ)
+        settings = load_settings(os.environ, clients.ssm)
     except SettingsError as exc:
         # A deployment error: fail the invocation loudly, before any AWS call.
         log_event("invalid_settings", error=str(exc))
@@ -31,6 +32,6 @@ def lambda_handler(event: Any, context: Any) -> dict:
         return Report(parameter=settings.parameter_name, ami_id=None, dry_run=settings.dry_run,
                       status=FAILED, reason=str(exc)).to_dict()
     clock = clock_for(context)
-    engine = Engine(settings, Clients.create(), clock, Deadline.from_context(context, clock),
+    engine = Engine(settings, clients, clock, Deadline.from_context(context, clock),
                     function_arn=getattr(context, "invoked_function_arn", None))
     return engine.run(request).to_dict()

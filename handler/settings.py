@@ -19,6 +19,7 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import Any
 
+from . import refresh_preferences
 from .schema import (
     Setting,
     SettingsError,
@@ -108,38 +109,12 @@ def _one_of(*choices: str):
     return check
 
 
-def _checkpoints(key: str, v: Any) -> Any:
-    if (not isinstance(v, list) or not v
-            or not all(isinstance(p, int) and not isinstance(p, bool) and 1 <= p <= 100 for p in v)
-            or v != sorted(set(v))):
-        raise SettingsError(f"{key}: expected a strictly increasing list of integers from 1 to "
-                            f"100, got {v!r}")
-    return list(v)
-
-
-def _alarms(key: str, v: Any) -> Any:
-    if (not isinstance(v, dict) or set(v) != {"Alarms"} or not isinstance(v["Alarms"], list)
-            or not all(isinstance(a, str) and a for a in v["Alarms"])):
-        raise SettingsError(f'{key}: expected {{"Alarms": ["alarm-name", ...]}}, got {v!r}')
-    return {"Alarms": list(v["Alarms"])}
-
-
-# AWS's RefreshPreferences fields (StartInstanceRefresh) with their documented ranges.
-REFRESH_PREFERENCE_CHECKS = {
-    "MinHealthyPercentage": _int_in(0, 100),
-    "MaxHealthyPercentage": _int_in(100, 200),
-    "InstanceWarmup": _int_in(0, 86_400),
-    "CheckpointPercentages": _checkpoints,
-    "CheckpointDelay": _int_in(0, 172_800),
-    "SkipMatching": _bool,
-    "AutoRollback": _bool,
-    "AlarmSpecification": _alarms,
-    "ScaleInProtectedInstances": _one_of("Refresh", "Ignore", "Wait"),
-    "StandbyInstances": _one_of("Terminate", "Ignore", "Wait"),
-    "BakeTime": _int_in(0, 172_800),
-}
 ENGINE_KEYS = ("Strategy", "OnRefreshInProgress")
-ASG_CONFIGURATION_KEYS = (*REFRESH_PREFERENCE_CHECKS, *ENGINE_KEYS)
+
+
+def asg_configuration_keys() -> tuple[str, ...]:
+    """AWS's RefreshPreferences fields (from botocore's model) plus the engine's own keys."""
+    return (*refresh_preferences.fields(), *ENGINE_KEYS)
 
 
 @dataclass(frozen=True)
@@ -158,11 +133,11 @@ def _check_entry(entry_name: str, entry: Any, name: str) -> dict[str, Any]:
     where = f"{name}[{entry_name!r}]"
     if not isinstance(entry, Mapping):
         raise SettingsError(f"{where}: expected an object of refresh settings, got {entry!r}")
-    unknown = sorted(set(entry) - set(ASG_CONFIGURATION_KEYS))
+    known = asg_configuration_keys()
+    unknown = sorted(set(entry) - set(known))
     if unknown:
         raise SettingsError(
-            f"{where}: unknown key(s) {', '.join(unknown)}; known keys are "
-            f"{', '.join(ASG_CONFIGURATION_KEYS)}")
+            f"{where}: unknown key(s) {', '.join(unknown)}; known keys are {', '.join(known)}")
     checked: dict[str, Any] = {}
     for key, value in entry.items():
         if key == "Strategy":
@@ -171,17 +146,8 @@ def _check_entry(entry_name: str, entry: Any, name: str) -> dict[str, Any]:
             checked[key] = InProgressPolicy(
                 _one_of(*IN_PROGRESS_POLICIES)(f"{where}.{key}", value))
         else:
-            checked[key] = REFRESH_PREFERENCE_CHECKS[key](f"{where}.{key}", value)
+            checked[key] = refresh_preferences.checks()[key](f"{where}.{key}", value)
     return checked
-
-
-def _check_merged(where: str, merged: dict[str, Any]) -> None:
-    lo, hi = merged.get("MinHealthyPercentage"), merged.get("MaxHealthyPercentage")
-    if lo is not None and hi is not None and hi - lo > 100:
-        raise SettingsError(f"{where}: MaxHealthyPercentage - MinHealthyPercentage must be at "
-                            f"most 100 (got {hi} - {lo})")
-    if merged.get("CheckpointDelay") is not None and not merged.get("CheckpointPercentages"):
-        raise SettingsError(f"{where}: CheckpointDelay needs CheckpointPercentages")
 
 
 @dataclass(frozen=True)
@@ -208,7 +174,8 @@ def parse_asg_configurations(value: str | Mapping | None,
     entries = {str(k): _check_entry(str(k), v, name) for k, v in data.items()}
     default = entries.get(DEFAULT_KEY, {})
     for entry_name, entry in entries.items():
-        _check_merged(f"{name}[{entry_name!r}]", {**default, **entry})
+        merged = {k: v for k, v in {**default, **entry}.items() if k not in ENGINE_KEYS}
+        refresh_preferences.check_combination(merged, f"{name}[{entry_name!r}]")
     return AsgConfigurations(MappingProxyType(
         {k: MappingProxyType(v) for k, v in entries.items()}))
 
@@ -296,10 +263,63 @@ class Settings:
                       for s in ENVIRONMENT})
 
 
+MAX_PARAMETER_LEVELS = 15
+
+
 def check_parameter_name(value: str, name: str) -> str:
+    """SSM's rules for a parameter name this deployment can follow or read."""
     if not PARAMETER_NAME_RE.match(value) or "//" in value:
         raise SettingsError(f"{name}: not a valid SSM parameter name: {value!r}")
+    if value.lstrip("/").lower().startswith(("aws", "ssm")):
+        raise SettingsError(
+            f"{name}: {value!r} begins with 'aws' or 'ssm', which SSM reserves: AWS's public "
+            "parameters (/aws/service/...) live outside your account, have no account-scoped "
+            "ARN the role can be granted and emit no change events in your account; copy the "
+            "value into a parameter of your own (e.g. from your image pipeline) and follow that")
+    if value.strip("/").count("/") + 1 > MAX_PARAMETER_LEVELS:
+        raise SettingsError(f"{name}: {value!r} has more than {MAX_PARAMETER_LEVELS} levels "
+                            "of hierarchy (SSM's limit)")
     return value
+
+
+# ----------------------------------------------------- configuration in a parameter
+# When the configuration does not fit Lambda's 4 KB environment, the stack writes the
+# contract's variables as one JSON object into an SSM parameter it owns and sets only
+# CONFIGURATION_PARAMETER_NAME; the function reads it at start, then parses as usual.
+
+CONFIGURATION_PARAMETER_VARIABLE = "CONFIGURATION_PARAMETER_NAME"
+
+
+def parse_configuration_document(text: str, name: str) -> dict[str, str]:
+    """The parameter's value: ``{"AMI_PARAMETER_NAME": "...", ...}`` (contract variables)."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise SettingsError(f"{name}: the value is not valid JSON ({exc.msg})") from None
+    if not isinstance(data, dict) or not all(isinstance(v, str) for v in data.values()):
+        raise SettingsError(f"{name}: expected a JSON object of variable -> text")
+    unknown = sorted(set(data) - set(ENVIRONMENT_VARIABLES))
+    if unknown:
+        raise SettingsError(f"{name}: unknown variable(s) {', '.join(unknown)}")
+    return data
+
+
+def load_settings(env: Mapping[str, str], ssm: Any = None) -> Settings:
+    """The invocation's settings: from ``env``, or from the parameter it names (``ssm``)."""
+    parameter = (env.get(CONFIGURATION_PARAMETER_VARIABLE) or "").strip()
+    if not parameter:
+        return Settings.from_env(env)
+    where = f"{CONFIGURATION_PARAMETER_VARIABLE} ({parameter})"
+    try:
+        text = ssm.get_parameter(Name=parameter)["Parameter"]["Value"]
+    except Exception as exc:  # botocore's ClientError: denied, missing, throttled
+        raise SettingsError(f"{where}: cannot read the configuration: {exc}") from None
+    return settings_from_document(text, where)
+
+
+def settings_from_document(text: str, where: str) -> Settings:
+    """What :func:`load_settings` makes of the parameter's value (preview checks the same)."""
+    return Settings.from_env(parse_configuration_document(text, where))
 
 
 @dataclass(frozen=True)
