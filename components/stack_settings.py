@@ -17,6 +17,7 @@ stack deploys is exactly what the function accepts.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
@@ -117,7 +118,9 @@ class StackSettings:
         env = self.environment()
         if limits.environment_size(env) <= limits.LAMBDA_ENVIRONMENT_LIMIT:
             return None
-        return compact_json(env)
+        # JSON values embedded as JSON (not as escaped text): the function re-renders them.
+        return compact_json({k: json.loads(v) if v[:1] in ("[", "{") else v
+                             for k, v in env.items()})
 
     def lambda_environment(self) -> dict[str, str]:
         """The function's environment: the contract, or the name of the parameter holding it."""

@@ -23,6 +23,7 @@ from . import refresh_preferences
 from .schema import (
     Setting,
     SettingsError,
+    compact_json,
     load_json,
     parse_bool,
     parse_choice,
@@ -260,7 +261,7 @@ class Settings:
     def from_env(cls, env: Mapping[str, str]) -> Settings:
         """Parse the contract's environment variables; raise SettingsError naming the bad one."""
         return cls(**{s.attr: s.build(s.parse(env.get(s.env), s.env))
-                      for s in ENVIRONMENT})
+                      for s in ENVIRONMENT if s.env})
 
 
 MAX_PARAMETER_LEVELS = 15
@@ -291,17 +292,19 @@ CONFIGURATION_PARAMETER_VARIABLE = "CONFIGURATION_PARAMETER_NAME"
 
 
 def parse_configuration_document(text: str, name: str) -> dict[str, str]:
-    """The parameter's value: ``{"AMI_PARAMETER_NAME": "...", ...}`` (contract variables)."""
+    """The parameter's value: ``{"AMI_PARAMETER_NAME": "...", "EXCLUDED_ASGS": [...], ...}``."""
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise SettingsError(f"{name}: the value is not valid JSON ({exc.msg})") from None
-    if not isinstance(data, dict) or not all(isinstance(v, str) for v in data.values()):
-        raise SettingsError(f"{name}: expected a JSON object of variable -> text")
+    if not isinstance(data, dict):
+        raise SettingsError(f"{name}: expected a JSON object of variable -> value")
     unknown = sorted(set(data) - set(ENVIRONMENT_VARIABLES))
     if unknown:
         raise SettingsError(f"{name}: unknown variable(s) {', '.join(unknown)}")
-    return data
+    # Lists and objects are stored as JSON, not as JSON text (no escaped quotes): the
+    # variable's text is their compact JSON, exactly what the environment would hold.
+    return {k: v if isinstance(v, str) else compact_json(v) for k, v in data.items()}
 
 
 def load_settings(env: Mapping[str, str], ssm: Any = None) -> Settings:

@@ -116,7 +116,7 @@ def test_a_configuration_over_4_kb_goes_into_a_parameter_the_function_may_read()
     document = json.loads(secret["value"])
     assert (parameter["name"], parameter["type"], parameter["tier"]) == (
         "/ami-upgrade/ami-upgrade-prod/configuration", "String", "Advanced")
-    assert json.loads(document["EXCLUDED_INSTANCES"]) == sorted(excluded)
+    assert document["EXCLUDED_INSTANCES"] == sorted(excluded)   # JSON, not escaped text
     reads = [json.loads(p.inputs["policy"]) for p in rendered.of_type(ROLE_POLICY)
              if "ReadOwnConfiguration" in p.inputs["policy"]]
     assert reads[0]["Statement"][0]["Resource"] == [rendered.one(PARAMETER).outputs["arn"]]
