@@ -5,7 +5,10 @@ with the stack's settings, so a configuration AWS would reject fails the preview
 a message naming the key to change. Tags are checked in ``components/tags.py``,
 refresh preferences in ``handler/refresh_preferences.py``, names and values of single
 keys by their parsers in the settings schema; the rules here span several keys or the
-rendered resources (the environment, the role policy, derived names).
+rendered resources (the environment, the role policy, derived names). The function,
+alias and log group names need no rule here: the function name's pattern (64 letters,
+digits, ``-``, ``_``) keeps ``/aws/lambda/<name>`` valid, and the rule and role are
+auto-named from fixed logical names.
 """
 
 from __future__ import annotations
@@ -23,7 +26,6 @@ PARAMETER_VALUE_LIMITS = {"Standard": 4096, "Advanced": 8192}
 INLINE_POLICY_LIMIT = 10_240           # characters, whitespace excluded, all inline policies
 PARAMETER_ARN_LIMIT = 1011             # SSM: the name including its full ARN
 ROLE_DESCRIPTION_LIMIT = 1000
-LOG_GROUP_NAME_RE = re.compile(r"^[.\-_/#A-Za-z0-9]{1,512}$")
 PLACEHOLDER_ACCOUNT = "123456789012"   # every account ID has 12 digits: sizes are exact
 
 

@@ -25,7 +25,7 @@ from types import MappingProxyType
 from typing import Any
 
 from components import limits
-from components.tags import STANDARD_TAG_KEYS, TagError, check_tags
+from components.tags import TagError, check_tags
 from handler.schema import compact_json
 from handler.settings import (
     CONFIGURATION_PARAMETER_VARIABLE,
@@ -211,11 +211,6 @@ def check_limits(settings: StackSettings) -> None:
     if len(trigger(s.trigger).rule_description(s.parameter_name)) > 512:
         raise SettingsError(f"{key_name('parameterName')}: too long for the rule's description "
                             "(EventBridge allows 512 characters)")
-    if not limits.LOG_GROUP_NAME_RE.match(s.log_group_name):
-        raise SettingsError(f"{key_name('functionName')}: the log group {s.log_group_name!r} "
-                            "is not a valid CloudWatch Logs name")
-    if len(s.tags) + len(STANDARD_TAG_KEYS) > 50:   # also checked by check_tags
-        raise SettingsError(f"{key_name('tags')}: more than 50 tags with the standard ones")
 
     document = s.configuration_document()
     if document is not None:

@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from functools import cache
 from typing import Any
 
-from .schema import SettingsError
+from .schema import SettingsError, check_bool, check_one_of
 
 Check = Callable[[str, Any], Any]
 
@@ -49,20 +49,6 @@ def _integer(shape: dict[str, Any]) -> Check:
         if (isinstance(v, bool) or not isinstance(v, int) or (lo is not None and v < lo)
                 or (hi is not None and v > hi)):
             raise SettingsError(f"{key}: expected {expected}, got {v!r}")
-        return v
-    return check
-
-
-def _boolean(key: str, v: Any) -> Any:
-    if not isinstance(v, bool):
-        raise SettingsError(f"{key}: expected true or false, got {v!r}")
-    return v
-
-
-def _enum(choices: list[str]) -> Check:
-    def check(key: str, v: Any) -> Any:
-        if v not in choices:
-            raise SettingsError(f"{key}: expected one of {', '.join(choices)}, got {v!r}")
         return v
     return check
 
@@ -100,9 +86,9 @@ def _check_for(shape: dict[str, Any]) -> Check:
     if kind == "integer":
         return _integer(shape)
     if kind == "boolean":
-        return _boolean
+        return check_bool
     if kind == "string" and "enum" in shape:
-        return _enum(shape["enum"])
+        return check_one_of(*shape["enum"])
     if kind == "list" and shape["member"]["type"] == "integer":
         return _integer_list(shape)
     if kind == "structure" and set(shape["members"]) == {"Alarms"}:

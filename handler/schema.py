@@ -125,6 +125,32 @@ def parse_object(value: Any, name: str) -> dict[str, Any]:
     return dict(data)
 
 
+# Checks of values inside JSON objects (ASG_CONFIGURATIONS, STANDALONE_CONFIGURATION):
+# strict JSON types, no text coercion. ``check(key, value)`` returns the value.
+
+
+def check_int_in(lo: int, hi: int) -> Callable[[str, Any], Any]:
+    def check(key: str, v: Any) -> Any:
+        if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
+            raise SettingsError(f"{key}: expected an integer from {lo} to {hi}, got {v!r}")
+        return v
+    return check
+
+
+def check_bool(key: str, v: Any) -> Any:
+    if not isinstance(v, bool):
+        raise SettingsError(f"{key}: expected true or false, got {v!r}")
+    return v
+
+
+def check_one_of(*choices: str) -> Callable[[str, Any], Any]:
+    def check(key: str, v: Any) -> Any:
+        if v not in choices:
+            raise SettingsError(f"{key}: expected one of {', '.join(choices)}, got {v!r}")
+        return v
+    return check
+
+
 def compact_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"))
 

@@ -23,6 +23,9 @@ from . import refresh_preferences
 from .schema import (
     Setting,
     SettingsError,
+    check_bool,
+    check_int_in,
+    check_one_of,
     compact_json,
     load_json,
     parse_bool,
@@ -88,28 +91,6 @@ DEFAULT_KEY = "default"
 # ------------------------------------------------------------- refresh preferences
 
 
-def _int_in(lo: int, hi: int):
-    def check(key: str, v: Any) -> Any:
-        if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
-            raise SettingsError(f"{key}: expected an integer from {lo} to {hi}, got {v!r}")
-        return v
-    return check
-
-
-def _bool(key: str, v: Any) -> Any:
-    if not isinstance(v, bool):
-        raise SettingsError(f"{key}: expected true or false, got {v!r}")
-    return v
-
-
-def _one_of(*choices: str):
-    def check(key: str, v: Any) -> Any:
-        if v not in choices:
-            raise SettingsError(f"{key}: expected one of {', '.join(choices)}, got {v!r}")
-        return v
-    return check
-
-
 ENGINE_KEYS = ("Strategy", "OnRefreshInProgress")
 
 
@@ -142,10 +123,11 @@ def _check_entry(entry_name: str, entry: Any, name: str) -> dict[str, Any]:
     checked: dict[str, Any] = {}
     for key, value in entry.items():
         if key == "Strategy":
-            checked[key] = RefreshStrategy(_one_of(*REFRESH_STRATEGIES)(f"{where}.{key}", value))
+            checked[key] = RefreshStrategy(
+                check_one_of(*REFRESH_STRATEGIES)(f"{where}.{key}", value))
         elif key == "OnRefreshInProgress":
             checked[key] = InProgressPolicy(
-                _one_of(*IN_PROGRESS_POLICIES)(f"{where}.{key}", value))
+                check_one_of(*IN_PROGRESS_POLICIES)(f"{where}.{key}", value))
         else:
             checked[key] = refresh_preferences.checks()[key](f"{where}.{key}", value)
     return checked
@@ -209,13 +191,13 @@ class StandaloneSettings:
 
 
 _STANDALONE_CHECKS = {
-    "strategy": _one_of(*STANDALONE_STRATEGIES),
-    "parallelism": _int_in(1, 20),
-    "max_per_run": _int_in(1, 500),
-    "health_check_timeout_seconds": _int_in(30, 3_600),
-    "keep_old_instance": _bool,
-    "preserve_private_ip": _bool,
-    "fallback_to_relaunch": _bool,
+    "strategy": check_one_of(*STANDALONE_STRATEGIES),
+    "parallelism": check_int_in(1, 20),
+    "max_per_run": check_int_in(1, 500),
+    "health_check_timeout_seconds": check_int_in(30, 3_600),
+    "keep_old_instance": check_bool,
+    "preserve_private_ip": check_bool,
+    "fallback_to_relaunch": check_bool,
 }
 
 

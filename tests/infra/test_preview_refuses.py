@@ -100,6 +100,13 @@ def test_a_parameter_name_too_long_for_the_rules_description_is_refused():
     assert message.startswith("ami-upgrade:parameterName: too long for the rule's description")
 
 
+def test_a_parameter_name_too_long_for_the_roles_description_is_refused():
+    name = "/" + "x" * 966                     # its ARN has SSM's 1011 characters exactly
+    assert limits.parameter_arn_length("us-east-1", name) == limits.PARAMETER_ARN_LIMIT
+    assert refused({"parameterName": name}).startswith(
+        "ami-upgrade:parameterName: too long for the role's description (1003 of IAM's 1000")
+
+
 def test_a_parameter_name_too_long_for_its_arn_is_refused():
     message = refused({"parameterName": "/" + "x" * 1000})
     assert message.startswith("ami-upgrade:parameterName: the parameter's ARN would be")
