@@ -2,17 +2,27 @@
 
 import pulumi
 
-from components.stack_settings import NAMESPACE, load_stack_settings
+from components.stack_settings import KNOWN_KEYS, NAMESPACE, load_stack_settings
 from components.workflow import AmiUpgradeWorkflow, AmiUpgradeWorkflowArgs
 
 
-def configured_values() -> dict[str, str]:
-    """Every ``ami-upgrade:*`` key the stack sets (unknown keys included, so typos fail)."""
-    prefix = f"{NAMESPACE}:"
-    keys = set(pulumi.runtime.get_config_env()) | set(pulumi.runtime.config.CONFIG.get())
+def configured_values() -> dict[str, str | None]:
+    """Every ``ami-upgrade:*`` key the stack sets, through public Pulumi API only.
+
+    Known keys are read with ``pulumi.Config``. A misspelt key must fail the preview,
+    and ``pulumi.Config`` cannot list keys: the CLI hands the program its whole
+    configuration in ``PULUMI_CONFIG`` (``pulumi.runtime.get_config_env``), so the
+    keys of our namespace found there that the schema does not know are passed on
+    and refused by :func:`load_stack_settings`, naming them.
+    """
     config = pulumi.Config(NAMESPACE)
-    return {key[len(prefix):]: config.get(key[len(prefix):])
-            for key in sorted(keys) if key.startswith(prefix)}
+    values = {key: config.get(key) for key in KNOWN_KEYS}
+    prefix = f"{NAMESPACE}:"
+    for full_key in pulumi.runtime.get_config_env():
+        key = full_key.removeprefix(prefix).removeprefix("config:")
+        if full_key.startswith(prefix) and key not in values:
+            values[key] = ""
+    return {key: value for key, value in values.items() if value is not None}
 
 
 settings = load_stack_settings(

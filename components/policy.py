@@ -134,7 +134,7 @@ def lambda_policy_document(
 
     def resource(pattern: str) -> str:
         if pattern.startswith("arn:"):
-            return fill(pattern)
+            return str(fill(pattern))
         return ec2(pattern, account_scoped=pattern.split("/")[0] not in ("image", "snapshot"))
 
     def grant(g: Grant) -> dict[str, Any]:

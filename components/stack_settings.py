@@ -5,13 +5,14 @@
 strings Pulumi hands a program (structured YAML values arrive as JSON text) or
 native Python values.
 
-The Lambda function's own parsers (``handler.settings``) validate every value
-that ends up in its environment, with the config key as the name, so a value
-that would fail in Lambda fails ``pulumi preview`` with the same message naming
-the key (for example ``ami-upgrade:asgConfigurations['default']: unknown key(s)
-MinHealthyPercent; ...``). Finally the rendered environment is parsed back with
-``handler.settings.Settings.from_env``: what the stack deploys is exactly what
-the function accepts.
+Every key is parsed by its entry in the settings schema (``handler.settings.SCHEMA``),
+the very parsers the Lambda function uses, with the config key as the name: a value
+that would fail in Lambda fails ``pulumi preview`` with a message naming the key
+(for example ``ami-upgrade:asgConfigurations['default']: unknown key(s)
+MinHealthyPercent; ...``). Only the checks that involve several keys or the stack
+(region, defaults named after the stack, tags) live here. Finally the rendered
+environment is parsed back with ``handler.settings.Settings.from_env``: what the
+stack deploys is exactly what the function accepts.
 """
 
 from __future__ import annotations
@@ -19,77 +20,40 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from types import MappingProxyType
 from typing import Any
 
-from components.event_pattern import TRIGGERS
-from components.reconcile import DEFAULT_SCHEDULE, parse_reconcile_schedule
+from components import limits
 from components.tags import TagError, check_tags
+from handler.schema import compact_json
 from handler.settings import (
-    ASG_NAME_RE,
-    INSTANCE_ID_RE,
-    SCOPES,
-    TOPIC_ARN_RE,
+    CONFIGURATION_PARAMETER_VARIABLE,
+    DEFAULT_SCHEDULE,
+    ENVIRONMENT,
+    ENVIRONMENT_VARIABLES,
+    KMS_KEY_ARN_RE,
+    LOG_RETENTION_DAYS,
+    SCHEMA,
     Settings,
     SettingsError,
-    check_parameter_name,
-    parse_asg_configurations,
-    parse_bool,
-    parse_id_list,
-    parse_standalone_configuration,
+    settings_from_document,
 )
+from handler.triggers import trigger
 
 NAMESPACE = "ami-upgrade"
-
-# CloudWatch Logs' accepted retention periods (0 = never expire).
-LOG_RETENTION_DAYS = (0, 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096,
-                      1827, 2192, 2557, 2922, 3288, 3653)
-
+KNOWN_KEYS = tuple(s.key for s in SCHEMA)
 REGION_RE = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
-FUNCTION_NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-ALIAS_NAME_RE = re.compile(r"^(?![0-9]+$)[A-Za-z0-9_-]{1,128}$")
-KMS_KEY_ARN_RE = re.compile(
-    r"^arn:aws[a-z-]*:kms:(?P<region>[a-z0-9-]+):\d{12}:key/"
-    r"(?:mrk-[0-9a-f]{32}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$")
 
-# Every key of the ``ami-upgrade`` namespace with its default (None: optional, unset).
-# ``<stack>`` stands for the stack name. The README's configuration table mirrors this.
-DEFAULTS: Mapping[str, Any] = MappingProxyType({
-    "parameterName": None,  # required
-    "aliasName": "<stack>",
-    "functionName": "ami-upgrade-<stack>",
-    "trigger": "parameter-store-change",
-    "scope": "tagged",
-    "excludedInstances": [],
-    "excludedAsgs": [],
-    "asgConfigurations": {},
-    "standaloneConfiguration": {},
-    "dryRun": False,
-    "exclusionsParameterName": None,
-    "notificationTopicArn": None,
-    "kmsKeyArns": [],
-    "logRetentionDays": 30,
-    "tags": {},
-    "timeoutSeconds": 900,
-    "memorySize": 512,
-    "reservedConcurrency": 1,
-    "reconcileSchedule": DEFAULT_SCHEDULE,  # "off" turns the scheduled reconcile off
-})
-KNOWN_KEYS = tuple(DEFAULTS)
+__all__ = ["ENVIRONMENT_VARIABLES", "KNOWN_KEYS", "LOG_RETENTION_DAYS", "NAMESPACE",
+           "StackSettings", "key_name", "load_stack_settings"]
 
-# The environment-variable contract (design.md), in its order.
-ENVIRONMENT_VARIABLES = (
-    "AMI_PARAMETER_NAME",
-    "EXCLUDED_INSTANCES",
-    "EXCLUDED_ASGS",
-    "ASG_CONFIGURATIONS",
-    "SCOPE",
-    "DRY_RUN",
-    "EXCLUSIONS_PARAMETER_NAME",
-    "STANDALONE_CONFIGURATION",
-    "NOTIFICATION_TOPIC_ARN",
-)
+
+def read_policy(parameter_arn: str) -> dict[str, Any]:
+    """The inline policy letting the function read its configuration parameter."""
+    return {"Version": "2012-10-17", "Statement": [{
+        "Sid": "ReadOwnConfiguration", "Effect": "Allow", "Action": ["ssm:GetParameter"],
+        "Resource": [parameter_arn]}]}
 
 
 def key_name(key: str) -> str:
@@ -99,7 +63,11 @@ def key_name(key: str) -> str:
 
 @dataclass(frozen=True)
 class StackSettings:
-    """One stack's validated settings; built by :func:`load_stack_settings`."""
+    """One stack's validated settings; built by :func:`load_stack_settings`.
+
+    ``values`` holds every schema key's canonical value; the typed fields (those the
+    components read) take precedence, so ``dataclasses.replace`` changes what is rendered.
+    """
 
     project: str
     stack: str
@@ -126,102 +94,64 @@ class StackSettings:
     memory_size: int = 512
     reserved_concurrency: int | None = 1  # None: no reservation
     reconcile_schedule: str | None = DEFAULT_SCHEDULE  # None: no scheduled reconcile
+    values: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
 
     @property
     def log_group_name(self) -> str:
         return f"/aws/lambda/{self.function_name}"
 
     def environment(self) -> dict[str, str]:
-        """The Lambda function's environment: exactly the design's contract variables.
+        """The Lambda function's environment: exactly the contract's variables, in order.
 
         Lists and objects are JSON; optional values that are unset are empty strings
         (the function treats an empty value as unset).
         """
-        return {
-            "AMI_PARAMETER_NAME": self.parameter_name,
-            "EXCLUDED_INSTANCES": _json(list(self.excluded_instances)),
-            "EXCLUDED_ASGS": _json(list(self.excluded_asgs)),
-            "ASG_CONFIGURATIONS": _json({k: dict(v) for k, v in self.asg_configurations.items()}),
-            "SCOPE": self.scope,
-            "DRY_RUN": "true" if self.dry_run else "false",
-            "EXCLUSIONS_PARAMETER_NAME": self.exclusions_parameter_name or "",
-            "STANDALONE_CONFIGURATION": (_json(dict(self.standalone_configuration))
-                                         if self.standalone_configuration else ""),
-            "NOTIFICATION_TOPIC_ARN": self.notification_topic_arn or "",
-        }
+        return {s.env: s.to_env(getattr(self, s.stack_attr) if s.stack_attr in _FIELDS
+                                else self.values.get(s.key))
+                for s in ENVIRONMENT if s.env}
 
+    @property
+    def configuration_parameter_name(self) -> str:
+        """Where a configuration too large for the environment goes (the stack writes it)."""
+        return f"/ami-upgrade/{self.function_name}/configuration"
 
-def _json(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"))
-
-
-def _json_value(value: Any, key: str) -> Any:
-    """Structured config arrives from the Pulumi CLI as JSON text; tests pass objects."""
-    if isinstance(value, str):
-        text = value.strip()
-        if not text:
+    def configuration_document(self) -> str | None:
+        """The contract's variables as JSON when they exceed Lambda's 4 KB, else None."""
+        env = self.environment()
+        if limits.environment_size(env) <= limits.LAMBDA_ENVIRONMENT_LIMIT:
             return None
-        try:
-            return json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise SettingsError(f"{key_name(key)}: not valid JSON ({exc.msg})") from None
-    return value
+        # JSON values embedded as JSON (not as escaped text): the function re-renders them.
+        return compact_json({k: json.loads(v) if v[:1] in ("[", "{") else v
+                             for k, v in env.items()})
+
+    def lambda_environment(self) -> dict[str, str]:
+        """The function's environment: the contract, or the name of the parameter holding it."""
+        if self.configuration_document() is None:
+            return self.environment()
+        return {CONFIGURATION_PARAMETER_VARIABLE: self.configuration_parameter_name}
+
+    def role_description(self) -> str:
+        """The role's description (components/permissions.py renders the same text)."""
+        return f"ami-upgrade: follows {self.parameter_name} ({self.scope} scope)"
+
+    def role_policies(self) -> list[dict[str, Any]]:
+        """The role's inline policies as rendered (placeholder account: same size)."""
+        policies = [limits.role_policy(
+            region=self.region, parameter_name=self.parameter_name, scope=self.scope,
+            function_name=self.function_name, log_group_name=self.log_group_name,
+            exclusions_parameter_name=self.exclusions_parameter_name,
+            kms_key_arns=self.kms_key_arns, notification_topic_arn=self.notification_topic_arn)]
+        if self.configuration_document() is not None:
+            policies.append(read_policy(
+                f"arn:{limits.partition_of(self.region)}:ssm:{self.region}:"
+                f"{limits.PLACEHOLDER_ACCOUNT}:parameter{self.configuration_parameter_name}"))
+        return policies
 
 
-def _string(value: Any, key: str) -> str | None:
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise SettingsError(f"{key_name(key)}: expected a string, got {value!r}")
-    return value.strip() or None
-
-
-def _integer(value: Any, key: str, default: int, allowed: range | tuple[int, ...]) -> int:
-    if value is None or (isinstance(value, str) and not value.strip()):
-        return default
-    number: Any = value
-    if isinstance(value, str):
-        try:
-            number = int(value.strip())
-        except ValueError:
-            number = value
-    if isinstance(number, bool) or not isinstance(number, int) or number not in allowed:
-        if isinstance(allowed, range):
-            expected = f"an integer from {allowed.start} to {allowed.stop - 1}"
-        else:
-            expected = f"one of {', '.join(map(str, allowed))}"
-        raise SettingsError(f"{key_name(key)}: expected {expected}, got {value!r}")
-    return number
-
-
-def _choice(value: Any, key: str, default: str, choices: tuple[str, ...]) -> str:
-    text = _string(value, key) or default
-    if text not in choices:
-        raise SettingsError(f"{key_name(key)}: expected one of {', '.join(choices)}, got {text!r}")
-    return text
-
-
-def _reserved_concurrency(value: Any) -> int | None:
-    key = "reservedConcurrency"
-    number = _integer(value, key, 1, range(-1, 1001))
-    if number == 0:
-        raise SettingsError(f"{key_name(key)}: 0 would stop every invocation; use 1 to "
-                            "serialise runs or -1 for no reservation")
-    return None if number == -1 else number
-
-
-def _kms_key_arns(value: Any, region: str) -> tuple[str, ...]:
-    key = "kmsKeyArns"
-    arns = parse_id_list(value, key_name(key))
-    for arn in sorted(arns):
-        match = KMS_KEY_ARN_RE.match(arn)
-        if not match:
-            raise SettingsError(f"{key_name(key)}: not a KMS key ARN (arn:...:kms:<region>:"
-                                f"<account>:key/<key-id>; aliases do not work in IAM): {arn!r}")
-        if match["region"] != region:
-            raise SettingsError(f"{key_name(key)}: key {arn!r} is in {match['region']}, but EBS "
-                                f"in {region} can only use keys of {region}")
-    return tuple(sorted(arns))
+_FIELDS = frozenset(f.name for f in fields(StackSettings))
+DEFAULTS: Mapping[str, Any] = MappingProxyType({
+    s.key: s.parse(None, key_name(s.key)) if s.key != "parameterName" else None
+    for s in SCHEMA})
 
 
 def load_stack_settings(values: Mapping[str, Any], *, stack: str, region: str | None,
@@ -238,72 +168,76 @@ def load_stack_settings(values: Mapping[str, Any], *, stack: str, region: str | 
     if not region or not REGION_RE.match(region):
         raise SettingsError(f"aws:region: required, expected a region such as us-east-1, "
                             f"got {region!r}")
-    get = values.get
+    parsed = {s.key: s.parse(values.get(s.key), key_name(s.key)) for s in SCHEMA}
 
-    parameter = _string(get("parameterName"), "parameterName")
-    if not parameter:
-        raise SettingsError(f"{key_name('parameterName')}: required, not set")
-    check_parameter_name(parameter, key_name("parameterName"))
-
-    alias = _string(get("aliasName"), "aliasName") or stack
-    if not ALIAS_NAME_RE.match(alias):
-        raise SettingsError(f"{key_name('aliasName')}: a Lambda alias name is 1 to 128 letters, "
-                            f"digits, - or _ and not only digits, got {alias!r}")
-    function_name = _string(get("functionName"), "functionName") or f"{project}-{stack}"
-    if not FUNCTION_NAME_RE.match(function_name):
-        raise SettingsError(f"{key_name('functionName')}: a Lambda function name is 1 to 64 "
-                            f"letters, digits, - or _, got {function_name!r}")
-
-    exclusions = _string(get("exclusionsParameterName"), "exclusionsParameterName")
-    if exclusions:
-        check_parameter_name(exclusions, key_name("exclusionsParameterName"))
-        if exclusions == parameter:
-            raise SettingsError(f"{key_name('exclusionsParameterName')}: must differ from "
-                                f"{key_name('parameterName')} ({parameter!r})")
-    topic = _string(get("notificationTopicArn"), "notificationTopicArn")
-    if topic and not TOPIC_ARN_RE.match(topic):
-        raise SettingsError(f"{key_name('notificationTopicArn')}: not an SNS topic ARN: {topic!r}")
-
-    asg_configurations = parse_asg_configurations(
-        _json_value(get("asgConfigurations"), "asgConfigurations"), key_name("asgConfigurations"))
-    standalone_raw = _json_value(get("standaloneConfiguration"), "standaloneConfiguration")
-    parse_standalone_configuration(standalone_raw, key_name("standaloneConfiguration"))
-
+    # Defaults named after the stack, and the checks that involve more than one key.
+    parsed["aliasName"] = parsed["aliasName"] or stack
+    parsed["functionName"] = parsed["functionName"] or f"{project}-{stack}"
+    exclusions = parsed["exclusionsParameterName"]
+    if exclusions and exclusions == parsed["parameterName"]:
+        raise SettingsError(f"{key_name('exclusionsParameterName')}: must differ from "
+                            f"{key_name('parameterName')} ({parsed['parameterName']!r})")
+    for arn in parsed["kmsKeyArns"]:
+        key_region = KMS_KEY_ARN_RE.match(arn)["region"]  # type: ignore[index]
+        if key_region != region:
+            raise SettingsError(f"{key_name('kmsKeyArns')}: key {arn!r} is in {key_region}, "
+                                f"but EBS in {region} can only use keys of {region}")
     try:
-        tags = check_tags(_json_value(get("tags"), "tags"), key_name("tags"))
+        parsed["tags"] = check_tags(parsed["tags"], key_name("tags"))
     except TagError as exc:
         raise SettingsError(str(exc)) from None
 
-    settings = StackSettings(
-        project=project,
-        stack=stack,
-        region=region,
-        parameter_name=parameter,
-        alias_name=alias,
-        function_name=function_name,
-        trigger=_choice(get("trigger"), "trigger", DEFAULTS["trigger"], TRIGGERS),
-        scope=_choice(get("scope"), "scope", DEFAULTS["scope"], SCOPES),
-        excluded_instances=tuple(sorted(parse_id_list(
-            get("excludedInstances"), key_name("excludedInstances"), INSTANCE_ID_RE))),
-        excluded_asgs=tuple(sorted(parse_id_list(
-            get("excludedAsgs"), key_name("excludedAsgs"), ASG_NAME_RE))),
-        asg_configurations=asg_configurations.entries,
-        standalone_configuration=MappingProxyType(dict(standalone_raw or {})),
-        dry_run=parse_bool(get("dryRun"), key_name("dryRun")),
-        exclusions_parameter_name=exclusions,
-        notification_topic_arn=topic,
-        kms_key_arns=_kms_key_arns(get("kmsKeyArns"), region),
-        log_retention_days=_integer(get("logRetentionDays"), "logRetentionDays",
-                                    DEFAULTS["logRetentionDays"], LOG_RETENTION_DAYS),
-        tags=tags,
-        timeout_seconds=_integer(get("timeoutSeconds"), "timeoutSeconds",
-                                 DEFAULTS["timeoutSeconds"], range(60, 901)),
-        memory_size=_integer(get("memorySize"), "memorySize", DEFAULTS["memorySize"],
-                             range(128, 10241)),
-        reserved_concurrency=_reserved_concurrency(get("reservedConcurrency")),
-        reconcile_schedule=parse_reconcile_schedule(get("reconcileSchedule"),
-                                                    key_name("reconcileSchedule")),
-    )
+    typed = {s.stack_attr: parsed[s.key] for s in SCHEMA if s.stack_attr in _FIELDS}
+    settings = StackSettings(project=project, stack=stack, region=region,
+                             values=MappingProxyType(parsed), **typed)
     # What the function will parse at start: it must accept exactly what we deploy.
     Settings.from_env(settings.environment())
+    check_limits(settings)
     return settings
+
+
+def check_limits(settings: StackSettings) -> None:
+    """Refuse, naming the key, what AWS would refuse at ``up`` (see components/limits.py)."""
+    s = settings
+    for key in ("parameterName", "exclusionsParameterName"):
+        name = s.values.get(key)
+        if name and limits.parameter_arn_length(s.region, name) > limits.PARAMETER_ARN_LIMIT:
+            raise SettingsError(
+                f"{key_name(key)}: the parameter's ARN would be "
+                f"{limits.parameter_arn_length(s.region, name)} characters; SSM allows "
+                f"{limits.PARAMETER_ARN_LIMIT} for the name including its ARN")
+    if len(s.role_description()) > limits.ROLE_DESCRIPTION_LIMIT:
+        raise SettingsError(f"{key_name('parameterName')}: too long for the role's description "
+                            f"({len(s.role_description())} of IAM's "
+                            f"{limits.ROLE_DESCRIPTION_LIMIT} characters)")
+    if len(trigger(s.trigger).rule_description(s.parameter_name)) > 512:
+        raise SettingsError(f"{key_name('parameterName')}: too long for the rule's description "
+                            "(EventBridge allows 512 characters)")
+
+    document = s.configuration_document()
+    if document is not None:
+        env = s.environment()
+        sizes = {var: len(var) + len(value.encode()) for var, value in env.items()}
+        keys = {setting.env: setting.key for setting in ENVIRONMENT}
+        try:
+            limits.configuration_tier(document)
+        except SettingsError:
+            named = ", ".join(key_name(keys[v]) for v in limits.largest(sizes))
+            raise SettingsError(
+                f"{named}: the configuration is {len(document.encode())} bytes: more than "
+                f"Lambda's environment ({limits.LAMBDA_ENVIRONMENT_LIMIT} bytes) and than the "
+                f"SSM parameter that carries larger ones "
+                f"({limits.PARAMETER_VALUE_LIMITS['Advanced']} bytes); move long exclusion "
+                f"lists to {key_name('exclusionsParameterName')} and share settings through "
+                f"the 'default' entry") from None
+        # The function reads the parameter with the very parser it uses at run time.
+        settings_from_document(document, s.configuration_parameter_name)
+
+    size = limits.policy_size(*s.role_policies())
+    if size > limits.INLINE_POLICY_LIMIT:
+        culprit = "kmsKeyArns" if s.kms_key_arns else "parameterName"
+        raise SettingsError(
+            f"{key_name(culprit)}: the role's inline policy would be {size} characters "
+            f"(whitespace excluded); IAM allows {limits.INLINE_POLICY_LIMIT} per role "
+            f"({len(s.kms_key_arns)} KMS keys, parameter names of "
+            f"{len(s.parameter_name)} and {len(s.exclusions_parameter_name or '')} characters)")

@@ -8,6 +8,7 @@ ones, so a resource can always be traced back to its project and stack.
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Mapping
 from types import MappingProxyType
 
@@ -15,6 +16,16 @@ STANDARD_TAG_KEYS = ("project", "environment", "managed-by")
 MANAGED_BY = "pulumi"
 MAX_KEY_LENGTH = 128
 MAX_VALUE_LENGTH = 256
+# IAM, Lambda, CloudWatch Logs, EventBridge and CloudWatch all allow 50 tags per resource.
+MAX_TAGS = 50
+# The characters IAM and CloudWatch Logs accept in keys and values: [\p{L}\p{Z}\p{N}_.:/=+\-@]
+ALLOWED_PUNCTUATION = frozenset("_.:/=+-@")
+
+
+def disallowed_characters(text: str) -> list[str]:
+    """The characters of ``text`` outside ``[\\p{L}\\p{Z}\\p{N}_.:/=+\\-@]``, in order."""
+    return [c for c in dict.fromkeys(text) if c not in ALLOWED_PUNCTUATION
+            and unicodedata.category(c)[0] not in ("L", "Z", "N")]
 
 
 class TagError(ValueError):
@@ -27,6 +38,9 @@ def check_tags(tags: object, name: str) -> Mapping[str, str]:
         return MappingProxyType({})
     if not isinstance(tags, Mapping):
         raise TagError(f"{name}: expected an object of tag key -> value, got {tags!r}")
+    if len(tags) + len(STANDARD_TAG_KEYS) > MAX_TAGS:
+        raise TagError(f"{name}: {len(tags)} tags plus the {len(STANDARD_TAG_KEYS)} standard ones "
+                       f"exceed AWS's {MAX_TAGS} tags per resource")
     checked: dict[str, str] = {}
     for key, value in tags.items():
         where = f"{name}.{key}"
@@ -40,6 +54,12 @@ def check_tags(tags: object, name: str) -> Mapping[str, str]:
         if not isinstance(value, str) or len(value) > MAX_VALUE_LENGTH:
             raise TagError(f"{where}: a tag value is a string of at most {MAX_VALUE_LENGTH} "
                            f"characters (quote numbers in YAML), got {value!r}")
+        for what, text in (("key", key), ("value", value)):
+            bad = disallowed_characters(text)
+            if bad:
+                raise TagError(f"{where}: the tag {what} {text!r} has character(s) AWS refuses "
+                               f"({' '.join(map(repr, bad))}); allowed are letters, digits, "
+                               "spaces and _ . : / = + - @")
         checked[key] = value
     return MappingProxyType(checked)
 

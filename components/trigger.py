@@ -10,7 +10,7 @@ from types import MappingProxyType
 import pulumi
 import pulumi_aws as aws
 
-from components.event_pattern import TRIGGERS, event_pattern
+from handler.triggers import TRIGGERS, trigger
 
 
 @dataclass(frozen=True)
@@ -44,15 +44,12 @@ class Trigger(pulumi.ComponentResource):
                  opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("ami-upgrade:components:Trigger", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        described = {
-            "cloudtrail": "PutParameter (CloudTrail)",
-            "parameter-store-change": "Parameter Store Change",
-        }[args.trigger]
+        spec = trigger(args.trigger, "TriggerArgs.trigger")
 
         self.rule = aws.cloudwatch.EventRule(
             f"{name}-rule",
-            description=f"ami-upgrade: {described} of {args.parameter_name}",
-            event_pattern=json.dumps(event_pattern(args.trigger, args.parameter_name)),
+            description=spec.rule_description(args.parameter_name),
+            event_pattern=json.dumps(spec.event_pattern(args.parameter_name)),
             tags=dict(args.tags),
             opts=child,
         )

@@ -6,8 +6,10 @@ from dataclasses import dataclass
 
 import pulumi
 
+from components.configuration import Configuration, ConfigurationArgs
 from components.dashboard import Dashboard, DashboardArgs
 from components.function import Function, FunctionArgs
+from components.limits import configuration_tier
 from components.monitoring import Monitoring, MonitoringArgs
 from components.permissions import Permissions, PermissionsArgs
 from components.refresh_events import RefreshEvents, RefreshEventsArgs
@@ -31,6 +33,7 @@ class AmiUpgradeWorkflow(pulumi.ComponentResource):
     """Permissions -> function (+ alias) -> trigger on the alias, plus monitoring."""
 
     permissions: Permissions
+    configuration: Configuration | None
     function: Function
     trigger: Trigger
     schedule: Schedule | None
@@ -60,11 +63,20 @@ class AmiUpgradeWorkflow(pulumi.ComponentResource):
             notification_topic_arn=s.notification_topic_arn,
             tags=tags,
         ), child)
+        # A configuration too large for Lambda's environment goes into an SSM parameter.
+        document = s.configuration_document()
+        self.configuration = None if document is None else Configuration(
+            f"{name}-configuration", ConfigurationArgs(
+                parameter_name=s.configuration_parameter_name, document=document,
+                tier=configuration_tier(document), role_id=self.permissions.role.id,
+                tags=tags), child)
+        configuration_deps = (() if self.configuration is None else
+                              (self.configuration.parameter, self.configuration.read))
         self.function = Function(f"{name}-function", FunctionArgs(
             function_name=s.function_name,
             alias_name=s.alias_name,
             role_arn=self.permissions.role_arn,
-            environment=s.environment(),
+            environment=s.lambda_environment(),
             log_group_name=s.log_group_name,
             log_retention_days=s.log_retention_days,
             timeout_seconds=s.timeout_seconds,
@@ -72,7 +84,7 @@ class AmiUpgradeWorkflow(pulumi.ComponentResource):
             reserved_concurrency=s.reserved_concurrency,
             on_failure_destination_arn=s.notification_topic_arn,
             tags=tags,
-            depends_on=(self.permissions.policy,),
+            depends_on=(self.permissions.policy, *configuration_deps),
         ), child)
         self.trigger = Trigger(f"{name}-trigger", TriggerArgs(
             trigger=s.trigger,

@@ -1,5 +1,6 @@
 """What an invocation asks for, parsed from the event (the contract's event shapes).
 
+EventBridge events are read by the trigger that routes them (``triggers.REGISTRY``).
 Neither EventBridge event carries the AMI value, and events can arrive late or
 twice, so a request only says *which* parameter changed; the engine then reads
 the parameter's current value.
@@ -11,9 +12,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from .settings import AMI_ID_RE
+from .triggers import REGISTRY, EventError, by_detail_type
 
 CLOUDTRAIL = "cloudtrail"
 PARAMETER_STORE_CHANGE = "parameter-store-change"
+SOURCES = frozenset(spec.source for spec in REGISTRY.values())
 DIRECT = "direct"
 CONTINUATION = "continuation"
 
@@ -21,13 +24,9 @@ CONTINUATION_KEY = "ami-upgrade:continuation"
 MAX_CONTINUATIONS = 100
 
 
-class EventError(ValueError):
-    """The event is not one the function accepts; nothing is touched."""
-
-
 @dataclass(frozen=True)
 class Request:
-    kind: str
+    kind: str                            # a trigger name, "direct" or "continuation"
     parameter_name: str | None = None
     dry_run: bool | None = None          # None: use the DRY_RUN setting
     ami_id: str | None = None            # pinned by an operator (direct invocations only)
@@ -67,40 +66,18 @@ def parse_event(event: Any, configured_parameter: str) -> Request:
 
 
 def _parse_eventbridge(event: dict) -> Request:
+    """An event routed by one of the registered triggers (``triggers.REGISTRY``)."""
     detail_type = event.get("detail-type")
     detail = event.get("detail")
-    if event.get("source") != "aws.ssm" or not isinstance(detail, dict):
+    if event.get("source") not in SOURCES or not isinstance(detail, dict):
         raise EventError(f"unsupported event: source {event.get('source')!r}, detail-type "
                          f"{detail_type!r}")
-    if detail_type == "AWS API Call via CloudTrail":
-        if detail.get("eventSource") != "ssm.amazonaws.com" or \
-                detail.get("eventName") != "PutParameter":
-            raise EventError(f"unsupported CloudTrail event: {detail.get('eventSource')!r} "
-                             f"{detail.get('eventName')!r} (only ssm PutParameter)")
-        name = (detail.get("requestParameters") or {}).get("name")
-        if not isinstance(name, str) or not name:
-            raise EventError("CloudTrail PutParameter event without requestParameters.name")
-        version = (detail.get("responseElements") or {}).get("version")
-        if detail.get("errorCode"):
-            return Request(CLOUDTRAIL, name, ignored_reason=(
-                f"PutParameter failed ({detail['errorCode']}): nothing changed"))
-        return Request(CLOUDTRAIL, name, event_version=version if isinstance(version, int)
-                       else None)
-    if detail_type == "Parameter Store Change":
-        name = detail.get("name")
-        operation = detail.get("operation")
-        if not isinstance(name, str) or not name:
-            raise EventError("Parameter Store Change event without detail.name")
-        if detail.get("exception"):
-            return Request(PARAMETER_STORE_CHANGE, name, failure_reason=(
-                f"SSM rejected the new value of {name}: {detail['exception']}"))
-        if operation in ("Create", "Update"):
-            return Request(PARAMETER_STORE_CHANGE, name)
-        if operation in ("Delete", "LabelParameterVersion"):
-            return Request(PARAMETER_STORE_CHANGE, name,
-                           ignored_reason=f"operation {operation} does not change the AMI")
-        raise EventError(f"unsupported Parameter Store Change operation {operation!r}")
-    raise EventError(f"unsupported event: detail-type {detail_type!r}")
+    spec = by_detail_type(event.get("source"), detail_type)
+    if spec is None:
+        raise EventError(f"unsupported event: detail-type {detail_type!r}")
+    parsed = spec.parse(detail)
+    return Request(spec.name, parsed.parameter_name, event_version=parsed.event_version,
+                   ignored_reason=parsed.ignored_reason, failure_reason=parsed.failure_reason)
 
 
 def _check_direct_fields(event: dict) -> tuple[str | None, bool | None, str | None]:

@@ -16,7 +16,7 @@ from .events import EventError, parse_event
 from .log import log_event
 from .report import Report
 from .run import Clock, Deadline, Status, clock_for
-from .settings import Settings, SettingsError
+from .settings import SettingsError, load_settings
 
 
 def lambda_handler(event: Any, context: Any) -> dict[str, Any]:
@@ -30,8 +30,9 @@ def lambda_handler(event: Any, context: Any) -> dict[str, Any]:
 
 
 def _handle(event: Any, context: Any, clock: Clock) -> dict[str, Any]:
+    clients = Clients.create()
     try:
-        settings = Settings.from_env(os.environ)
+        settings = load_settings(os.environ, clients.ssm)
     except SettingsError as exc:
         # A deployment error: fail the invocation loudly, before any AWS call.
         log_event("invalid_settings", error=str(exc))
@@ -43,6 +44,6 @@ def _handle(event: Any, context: Any, clock: Clock) -> dict[str, Any]:
         log_event("invalid_event", error=str(exc))
         return Report(parameter=settings.parameter_name, ami_id=None, dry_run=settings.dry_run,
                       status=Status.FAILED, reason=str(exc)).to_dict()
-    engine = Engine(settings, Clients.create(), clock, Deadline.from_context(context, clock),
+    engine = Engine(settings, clients, clock, Deadline.from_context(context, clock),
                     function_arn=getattr(context, "invoked_function_arn", None))
     return engine.run(request).to_dict()

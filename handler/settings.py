@@ -1,19 +1,44 @@
-"""Deployment settings, read from the environment once per invocation and validated.
+"""Deployment settings: the vocabularies, the settings schema, and the parsed Settings.
 
 Every value is checked before the engine makes any AWS call that changes
 anything; a bad value raises :class:`SettingsError` naming the variable. The
-same parsers validate the Pulumi stack configuration (``__main__.py``), so a
-value that would fail in Lambda already fails ``pulumi preview``.
+schema (:data:`SCHEMA`) lists every ``ami-upgrade:*`` stack key once, with its
+environment variable, parser, default and documentation: the stack settings
+(``components/stack_settings.py``), the Lambda environment, the contract and the
+README tables are derived from it, so a value that would fail in Lambda already
+fails ``pulumi preview`` with the same parser.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from types import MappingProxyType
 from typing import Any
+
+from . import refresh_preferences
+from .schema import (
+    Setting,
+    SettingsError,
+    check_bool,
+    check_int_in,
+    check_one_of,
+    compact_json,
+    load_json,
+    parse_bool,
+    parse_choice,
+    parse_id_list,
+    parse_int,
+    parse_object,
+    parse_string,
+    render,
+)
+from .triggers import DEFAULT_TRIGGER, TRIGGERS
+
+__all__ = ["SettingsError", "parse_bool", "parse_id_list"]  # re-exported primitives
 
 INSTANCE_ID_RE = re.compile(r"^i-[0-9a-f]{8}(?:[0-9a-f]{9})?$")
 AMI_ID_RE = re.compile(r"^ami-[0-9a-f]{8}(?:[0-9a-f]{9})?$")
@@ -21,129 +46,57 @@ ASG_NAME_RE = re.compile(r"^[^:\s][^:]{0,254}$")
 PARAMETER_NAME_RE = re.compile(r"^/?[A-Za-z0-9_.\-/]{1,1011}$")
 TOPIC_ARN_RE = re.compile(r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}(\.fifo)?$")
 
-SCOPES = ("tagged", "all")
-IN_PROGRESS_POLICIES = ("cancel-and-restart", "wait", "skip")
-REFRESH_STRATEGIES = ("Rolling", "ReplaceRootVolume")
-STANDALONE_STRATEGIES = ("relaunch", "replace-root-volume")
+FUNCTION_NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+ALIAS_NAME_RE = re.compile(r"^(?![0-9]+$)[A-Za-z0-9_-]{1,128}$")
+KMS_KEY_ARN_RE = re.compile(
+    r"^arn:aws[a-z-]*:kms:(?P<region>[a-z0-9-]+):\d{12}:key/"
+    r"(?:mrk-[0-9a-f]{32}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$")
+# CloudWatch Logs' accepted retention periods (0 = never expire).
+LOG_RETENTION_DAYS = (0, 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096,
+                      1827, 2192, 2557, 2922, 3288, 3653)
+
+
+# ------------------------------------------------------------------ vocabularies
+# StrEnums compare and serialise as today's strings; the tuples are kept for callers.
+
+
+class Scope(StrEnum):
+    TAGGED = "tagged"
+    ALL = "all"
+
+
+class InProgressPolicy(StrEnum):
+    CANCEL_AND_RESTART = "cancel-and-restart"
+    WAIT = "wait"
+    SKIP = "skip"
+
+
+class RefreshStrategy(StrEnum):
+    ROLLING = "Rolling"
+    REPLACE_ROOT_VOLUME = "ReplaceRootVolume"
+
+
+class StandaloneStrategy(StrEnum):
+    RELAUNCH = "relaunch"
+    REPLACE_ROOT_VOLUME = "replace-root-volume"
+
+
+SCOPES = tuple(Scope)
+IN_PROGRESS_POLICIES = tuple(InProgressPolicy)
+REFRESH_STRATEGIES = tuple(RefreshStrategy)
+STANDALONE_STRATEGIES = tuple(StandaloneStrategy)
 DEFAULT_KEY = "default"
-
-
-class SettingsError(ValueError):
-    """A configuration value is invalid; the message names the variable or key."""
-
-
-# --------------------------------------------------------------------------- lists
-
-
-def parse_id_list(value: str | list | tuple | None, name: str, pattern: re.Pattern | None = None
-                  ) -> frozenset[str]:
-    """A JSON list or a comma-separated string of IDs/names; empty means none."""
-    if value is None:
-        return frozenset()
-    if isinstance(value, str):
-        text = value.strip()
-        if not text:
-            return frozenset()
-        if text.startswith("["):
-            try:
-                items = json.loads(text)
-            except json.JSONDecodeError as exc:
-                raise SettingsError(f"{name}: not valid JSON ({exc.msg})") from None
-        else:
-            items = [part.strip() for part in text.split(",") if part.strip()]
-    else:
-        items = list(value)
-    if not isinstance(items, list) or not all(isinstance(i, str) and i.strip() for i in items):
-        raise SettingsError(f"{name}: expected a list of non-empty strings, got {value!r}")
-    items = [i.strip() for i in items]
-    if pattern is not None:
-        bad = [i for i in items if not pattern.match(i)]
-        if bad:
-            raise SettingsError(f"{name}: malformed value(s) {', '.join(map(repr, bad))}")
-    return frozenset(items)
-
-
-def parse_bool(value: str | bool | None, name: str, default: bool = False) -> bool:
-    if value is None or (isinstance(value, str) and not value.strip()):
-        return default
-    if isinstance(value, bool):
-        return value
-    text = value.strip().lower()
-    if text in ("true", "1", "yes"):
-        return True
-    if text in ("false", "0", "no"):
-        return False
-    raise SettingsError(f"{name}: expected true or false, got {value!r}")
-
-
-def _load_json(value: str | Mapping | None, name: str) -> Any:
-    if value is None or (isinstance(value, str) and not value.strip()):
-        return None
-    if not isinstance(value, str):
-        return value
-    try:
-        return json.loads(value)
-    except json.JSONDecodeError as exc:
-        raise SettingsError(f"{name}: not valid JSON ({exc.msg})") from None
 
 
 # ------------------------------------------------------------- refresh preferences
 
 
-def _int_in(lo: int, hi: int):
-    def check(key: str, v: Any) -> Any:
-        if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
-            raise SettingsError(f"{key}: expected an integer from {lo} to {hi}, got {v!r}")
-        return v
-    return check
-
-
-def _bool(key: str, v: Any) -> Any:
-    if not isinstance(v, bool):
-        raise SettingsError(f"{key}: expected true or false, got {v!r}")
-    return v
-
-
-def _one_of(*choices: str):
-    def check(key: str, v: Any) -> Any:
-        if v not in choices:
-            raise SettingsError(f"{key}: expected one of {', '.join(choices)}, got {v!r}")
-        return v
-    return check
-
-
-def _checkpoints(key: str, v: Any) -> Any:
-    if (not isinstance(v, list) or not v
-            or not all(isinstance(p, int) and not isinstance(p, bool) and 1 <= p <= 100 for p in v)
-            or v != sorted(set(v))):
-        raise SettingsError(f"{key}: expected a strictly increasing list of integers from 1 to "
-                            f"100, got {v!r}")
-    return list(v)
-
-
-def _alarms(key: str, v: Any) -> Any:
-    if (not isinstance(v, dict) or set(v) != {"Alarms"} or not isinstance(v["Alarms"], list)
-            or not all(isinstance(a, str) and a for a in v["Alarms"])):
-        raise SettingsError(f'{key}: expected {{"Alarms": ["alarm-name", ...]}}, got {v!r}')
-    return {"Alarms": list(v["Alarms"])}
-
-
-# AWS's RefreshPreferences fields (StartInstanceRefresh) with their documented ranges.
-REFRESH_PREFERENCE_CHECKS = {
-    "MinHealthyPercentage": _int_in(0, 100),
-    "MaxHealthyPercentage": _int_in(100, 200),
-    "InstanceWarmup": _int_in(0, 86_400),
-    "CheckpointPercentages": _checkpoints,
-    "CheckpointDelay": _int_in(0, 172_800),
-    "SkipMatching": _bool,
-    "AutoRollback": _bool,
-    "AlarmSpecification": _alarms,
-    "ScaleInProtectedInstances": _one_of("Refresh", "Ignore", "Wait"),
-    "StandbyInstances": _one_of("Terminate", "Ignore", "Wait"),
-    "BakeTime": _int_in(0, 172_800),
-}
 ENGINE_KEYS = ("Strategy", "OnRefreshInProgress")
-ASG_CONFIGURATION_KEYS = (*REFRESH_PREFERENCE_CHECKS, *ENGINE_KEYS)
+
+
+def asg_configuration_keys() -> tuple[str, ...]:
+    """AWS's RefreshPreferences fields (from botocore's model) plus the engine's own keys."""
+    return (*refresh_preferences.fields(), *ENGINE_KEYS)
 
 
 @dataclass(frozen=True)
@@ -151,40 +104,34 @@ class RefreshSettings:
     """How one group is refreshed: AWS preferences plus the engine's own policy."""
 
     preferences: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
-    strategy: str = "Rolling"
-    on_refresh_in_progress: str = "cancel-and-restart"
+    strategy: RefreshStrategy = RefreshStrategy.ROLLING
+    on_refresh_in_progress: InProgressPolicy = InProgressPolicy.CANCEL_AND_RESTART
 
     def preferences_dict(self) -> dict[str, Any]:
-        return json.loads(json.dumps(dict(self.preferences)))
+        copied: dict[str, Any] = json.loads(json.dumps(dict(self.preferences)))
+        return copied
 
 
 def _check_entry(entry_name: str, entry: Any, name: str) -> dict[str, Any]:
     where = f"{name}[{entry_name!r}]"
-    if not isinstance(entry, dict):
+    if not isinstance(entry, Mapping):
         raise SettingsError(f"{where}: expected an object of refresh settings, got {entry!r}")
-    unknown = sorted(set(entry) - set(ASG_CONFIGURATION_KEYS))
+    known = asg_configuration_keys()
+    unknown = sorted(set(entry) - set(known))
     if unknown:
         raise SettingsError(
-            f"{where}: unknown key(s) {', '.join(unknown)}; known keys are "
-            f"{', '.join(ASG_CONFIGURATION_KEYS)}")
+            f"{where}: unknown key(s) {', '.join(unknown)}; known keys are {', '.join(known)}")
     checked: dict[str, Any] = {}
     for key, value in entry.items():
         if key == "Strategy":
-            checked[key] = _one_of(*REFRESH_STRATEGIES)(f"{where}.{key}", value)
+            checked[key] = RefreshStrategy(
+                check_one_of(*REFRESH_STRATEGIES)(f"{where}.{key}", value))
         elif key == "OnRefreshInProgress":
-            checked[key] = _one_of(*IN_PROGRESS_POLICIES)(f"{where}.{key}", value)
+            checked[key] = InProgressPolicy(
+                check_one_of(*IN_PROGRESS_POLICIES)(f"{where}.{key}", value))
         else:
-            checked[key] = REFRESH_PREFERENCE_CHECKS[key](f"{where}.{key}", value)
+            checked[key] = refresh_preferences.checks()[key](f"{where}.{key}", value)
     return checked
-
-
-def _check_merged(where: str, merged: dict[str, Any]) -> None:
-    lo, hi = merged.get("MinHealthyPercentage"), merged.get("MaxHealthyPercentage")
-    if lo is not None and hi is not None and hi - lo > 100:
-        raise SettingsError(f"{where}: MaxHealthyPercentage - MinHealthyPercentage must be at "
-                            f"most 100 (got {hi} - {lo})")
-    if merged.get("CheckpointDelay") is not None and not merged.get("CheckpointPercentages"):
-        raise SettingsError(f"{where}: CheckpointDelay needs CheckpointPercentages")
 
 
 @dataclass(frozen=True)
@@ -195,22 +142,24 @@ class AsgConfigurations:
 
     def for_group(self, group_name: str) -> RefreshSettings:
         merged = {**self.entries.get(DEFAULT_KEY, {}), **self.entries.get(group_name, {})}
-        strategy = merged.pop("Strategy", "Rolling")
-        policy = merged.pop("OnRefreshInProgress", "cancel-and-restart")
+        strategy = RefreshStrategy(merged.pop("Strategy", RefreshStrategy.ROLLING))
+        policy = InProgressPolicy(merged.pop("OnRefreshInProgress",
+                                             InProgressPolicy.CANCEL_AND_RESTART))
         return RefreshSettings(MappingProxyType(merged), strategy, policy)
 
 
 def parse_asg_configurations(value: str | Mapping | None,
                              name: str = "ASG_CONFIGURATIONS") -> AsgConfigurations:
-    data = _load_json(value, name)
+    data = load_json(value, name)
     if data is None:
         return AsgConfigurations()
-    if not isinstance(data, dict):
+    if not isinstance(data, Mapping):
         raise SettingsError(f"{name}: expected a JSON object of ASG name -> settings")
     entries = {str(k): _check_entry(str(k), v, name) for k, v in data.items()}
     default = entries.get(DEFAULT_KEY, {})
     for entry_name, entry in entries.items():
-        _check_merged(f"{name}[{entry_name!r}]", {**default, **entry})
+        merged = {k: v for k, v in {**default, **entry}.items() if k not in ENGINE_KEYS}
+        refresh_preferences.check_combination(merged, f"{name}[{entry_name!r}]")
     return AsgConfigurations(MappingProxyType(
         {k: MappingProxyType(v) for k, v in entries.items()}))
 
@@ -233,7 +182,7 @@ class StandaloneSettings:
     ``replace-root-volume`` preconditions fail, relaunch instead of skipping.
     """
 
-    strategy: str = "relaunch"
+    strategy: StandaloneStrategy = StandaloneStrategy.RELAUNCH
     parallelism: int = 2
     max_per_run: int = 20
     health_check_timeout_seconds: int = 600
@@ -243,28 +192,30 @@ class StandaloneSettings:
 
 
 _STANDALONE_CHECKS = {
-    "strategy": _one_of(*STANDALONE_STRATEGIES),
-    "parallelism": _int_in(1, 20),
-    "max_per_run": _int_in(1, 500),
-    "health_check_timeout_seconds": _int_in(30, 3_600),
-    "keep_old_instance": _bool,
-    "preserve_private_ip": _bool,
-    "fallback_to_relaunch": _bool,
+    "strategy": check_one_of(*STANDALONE_STRATEGIES),
+    "parallelism": check_int_in(1, 20),
+    "max_per_run": check_int_in(1, 500),
+    "health_check_timeout_seconds": check_int_in(30, 3_600),
+    "keep_old_instance": check_bool,
+    "preserve_private_ip": check_bool,
+    "fallback_to_relaunch": check_bool,
 }
 
 
 def parse_standalone_configuration(value: str | Mapping | None,
                                    name: str = "STANDALONE_CONFIGURATION") -> StandaloneSettings:
-    data = _load_json(value, name)
+    data = load_json(value, name)
     if data is None:
         return StandaloneSettings()
-    if not isinstance(data, dict):
+    if not isinstance(data, Mapping):
         raise SettingsError(f"{name}: expected a JSON object")
     unknown = sorted(set(data) - set(_STANDALONE_CHECKS))
     if unknown:
         raise SettingsError(f"{name}: unknown key(s) {', '.join(unknown)}; known keys are "
                             f"{', '.join(_STANDALONE_CHECKS)}")
     checked = {k: _STANDALONE_CHECKS[k](f"{name}.{k}", v) for k, v in data.items()}
+    if "strategy" in checked:
+        checked["strategy"] = StandaloneStrategy(checked["strategy"])
     settings = StandaloneSettings(**checked)
     if settings.preserve_private_ip and settings.keep_old_instance:
         raise SettingsError(f"{name}: preserve_private_ip and keep_old_instance exclude each "
@@ -277,11 +228,13 @@ def parse_standalone_configuration(value: str | Mapping | None,
 
 @dataclass(frozen=True)
 class Settings:
+    """What one invocation runs with; ``from_env`` fills each field from its SCHEMA entry."""
+
     parameter_name: str
     excluded_instances: frozenset[str] = frozenset()
     excluded_asgs: frozenset[str] = frozenset()
     asg_configurations: AsgConfigurations = field(default_factory=AsgConfigurations)
-    scope: str = "tagged"
+    scope: Scope = Scope.TAGGED
     dry_run: bool = False
     exclusions_parameter_name: str | None = None
     standalone: StandaloneSettings = field(default_factory=StandaloneSettings)
@@ -290,37 +243,69 @@ class Settings:
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
         """Parse the contract's environment variables; raise SettingsError naming the bad one."""
-        parameter = (env.get("AMI_PARAMETER_NAME") or "").strip()
-        if not parameter:
-            raise SettingsError("AMI_PARAMETER_NAME: required, not set")
-        check_parameter_name(parameter, "AMI_PARAMETER_NAME")
-        scope = (env.get("SCOPE") or "tagged").strip()
-        if scope not in SCOPES:
-            raise SettingsError(f"SCOPE: expected one of {', '.join(SCOPES)}, got {scope!r}")
-        exclusions = (env.get("EXCLUSIONS_PARAMETER_NAME") or "").strip() or None
-        if exclusions:
-            check_parameter_name(exclusions, "EXCLUSIONS_PARAMETER_NAME")
-        topic = (env.get("NOTIFICATION_TOPIC_ARN") or "").strip() or None
-        if topic and not TOPIC_ARN_RE.match(topic):
-            raise SettingsError(f"NOTIFICATION_TOPIC_ARN: not an SNS topic ARN: {topic!r}")
-        return cls(
-            parameter_name=parameter,
-            excluded_instances=parse_id_list(env.get("EXCLUDED_INSTANCES"), "EXCLUDED_INSTANCES",
-                                             INSTANCE_ID_RE),
-            excluded_asgs=parse_id_list(env.get("EXCLUDED_ASGS"), "EXCLUDED_ASGS", ASG_NAME_RE),
-            asg_configurations=parse_asg_configurations(env.get("ASG_CONFIGURATIONS")),
-            scope=scope,
-            dry_run=parse_bool(env.get("DRY_RUN"), "DRY_RUN"),
-            exclusions_parameter_name=exclusions,
-            standalone=parse_standalone_configuration(env.get("STANDALONE_CONFIGURATION")),
-            notification_topic_arn=topic,
-        )
+        return cls(**{s.attr: s.build(s.parse(env.get(s.env), s.env))
+                      for s in ENVIRONMENT if s.env})
+
+
+MAX_PARAMETER_LEVELS = 15
 
 
 def check_parameter_name(value: str, name: str) -> str:
+    """SSM's rules for a parameter name this deployment can follow or read."""
     if not PARAMETER_NAME_RE.match(value) or "//" in value:
         raise SettingsError(f"{name}: not a valid SSM parameter name: {value!r}")
+    if value.lstrip("/").lower().startswith(("aws", "ssm")):
+        raise SettingsError(
+            f"{name}: {value!r} begins with 'aws' or 'ssm', which SSM reserves: AWS's public "
+            "parameters (/aws/service/...) live outside your account, have no account-scoped "
+            "ARN the role can be granted and emit no change events in your account; copy the "
+            "value into a parameter of your own (e.g. from your image pipeline) and follow that")
+    if value.strip("/").count("/") + 1 > MAX_PARAMETER_LEVELS:
+        raise SettingsError(f"{name}: {value!r} has more than {MAX_PARAMETER_LEVELS} levels "
+                            "of hierarchy (SSM's limit)")
     return value
+
+
+# ----------------------------------------------------- configuration in a parameter
+# When the configuration does not fit Lambda's 4 KB environment, the stack writes the
+# contract's variables as one JSON object into an SSM parameter it owns and sets only
+# CONFIGURATION_PARAMETER_NAME; the function reads it at start, then parses as usual.
+
+CONFIGURATION_PARAMETER_VARIABLE = "CONFIGURATION_PARAMETER_NAME"
+
+
+def parse_configuration_document(text: str, name: str) -> dict[str, str]:
+    """The parameter's value: ``{"AMI_PARAMETER_NAME": "...", "EXCLUDED_ASGS": [...], ...}``."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise SettingsError(f"{name}: the value is not valid JSON ({exc.msg})") from None
+    if not isinstance(data, dict):
+        raise SettingsError(f"{name}: expected a JSON object of variable -> value")
+    unknown = sorted(set(data) - set(ENVIRONMENT_VARIABLES))
+    if unknown:
+        raise SettingsError(f"{name}: unknown variable(s) {', '.join(unknown)}")
+    # Lists and objects are stored as JSON, not as JSON text (no escaped quotes): the
+    # variable's text is their compact JSON, exactly what the environment would hold.
+    return {k: v if isinstance(v, str) else compact_json(v) for k, v in data.items()}
+
+
+def load_settings(env: Mapping[str, str], ssm: Any = None) -> Settings:
+    """The invocation's settings: from ``env``, or from the parameter it names (``ssm``)."""
+    parameter = (env.get(CONFIGURATION_PARAMETER_VARIABLE) or "").strip()
+    if not parameter:
+        return Settings.from_env(env)
+    where = f"{CONFIGURATION_PARAMETER_VARIABLE} ({parameter})"
+    try:
+        text = ssm.get_parameter(Name=parameter)["Parameter"]["Value"]
+    except Exception as exc:  # botocore's ClientError: denied, missing, throttled
+        raise SettingsError(f"{where}: cannot read the configuration: {exc}") from None
+    return settings_from_document(text, where)
+
+
+def settings_from_document(text: str, where: str) -> Settings:
+    """What :func:`load_settings` makes of the parameter's value (preview checks the same)."""
+    return Settings.from_env(parse_configuration_document(text, where))
 
 
 @dataclass(frozen=True)
@@ -344,3 +329,198 @@ def parse_exclusions_document(text: str, name: str) -> Exclusions:
         instances=parse_id_list(data.get("instances") or [], f"{name}.instances", INSTANCE_ID_RE),
         asgs=parse_id_list(data.get("asgs") or [], f"{name}.asgs", ASG_NAME_RE),
     )
+
+
+# ------------------------------------------------------------------------ schema
+# Parsers of the keys that need more than a primitive; each names the key it was given.
+
+
+def _parameter(value: Any, name: str) -> str:
+    text = parse_string(value, name)
+    if not text:
+        raise SettingsError(f"{name}: required, not set")
+    return check_parameter_name(text, name)
+
+
+def _optional_parameter(value: Any, name: str) -> str | None:
+    text = parse_string(value, name)
+    return check_parameter_name(text, name) if text else None
+
+
+def _topic(value: Any, name: str) -> str | None:
+    text = parse_string(value, name)
+    if text and not TOPIC_ARN_RE.match(text):
+        raise SettingsError(f"{name}: not an SNS topic ARN: {text!r}")
+    return text
+
+
+def _named(pattern: re.Pattern, what: str) -> Callable[[Any, str], str | None]:
+    def parse(value: Any, name: str) -> str | None:
+        text = parse_string(value, name)
+        if text and not pattern.match(text):
+            raise SettingsError(f"{name}: {what}, got {text!r}")
+        return text
+    return parse
+
+
+def _ids(pattern: re.Pattern | None) -> Callable[[Any, str], tuple[str, ...]]:
+    def parse(value: Any, name: str) -> tuple[str, ...]:
+        return tuple(sorted(parse_id_list(value, name, pattern)))
+    return parse
+
+
+def _kms_key_arns(value: Any, name: str) -> tuple[str, ...]:
+    arns = tuple(sorted(parse_id_list(value, name)))
+    for arn in arns:
+        if not KMS_KEY_ARN_RE.match(arn):
+            raise SettingsError(f"{name}: not a KMS key ARN (arn:...:kms:<region>:"
+                                f"<account>:key/<key-id>; aliases do not work in IAM): {arn!r}")
+    return arns
+
+
+def _asg_configurations(value: Any, name: str) -> Mapping[str, Mapping[str, Any]]:
+    return parse_asg_configurations(value, name).entries
+
+
+def _standalone(value: Any, name: str) -> Mapping[str, Any]:
+    """The configured object as written (validated), so the environment carries just it."""
+    parse_standalone_configuration(value, name)
+    return MappingProxyType(parse_object(value, name))
+
+
+def _reserved_concurrency(value: Any, name: str) -> int | None:
+    number = parse_int(value, name, 1, range(-1, 1001))
+    if number == 0:
+        raise SettingsError(f"{name}: 0 would stop every invocation; use 1 to "
+                            "serialise runs or -1 for no reservation")
+    return None if number == -1 else number
+
+
+def _choice(choices: tuple[str, ...], default: str,
+            kind: type[StrEnum] | None = None) -> Callable[[Any, str], Any]:
+    def parse(value: Any, name: str) -> Any:
+        chosen = parse_choice(value, name, default, choices)
+        return kind(chosen) if kind else chosen
+    return parse
+
+
+def _int(default: int, allowed: range | tuple[int, ...]) -> Callable[[Any, str], int | None]:
+    return lambda value, name: parse_int(value, name, default, allowed)
+
+
+# The scheduled reconcile (components/schedule.py): an EventBridge schedule expression.
+DEFAULT_SCHEDULE = "rate(1 day)"
+OFF = "off"
+
+RATE_RE = re.compile(r"^rate\((?P<value>[1-9]\d*) (?P<unit>minutes?|hours?|days?)\)$")
+CRON_RE = re.compile(r"^cron\(\S+( \S+){5}\)$")
+
+
+def parse_reconcile_schedule(value: Any, key: str) -> str | None:
+    """An EventBridge schedule expression, or None when the reconcile is turned off.
+
+    Unset means the default (daily); ``off`` (or ``false``) turns it off. EventBridge
+    wants ``rate(1 day)`` but ``rate(2 days)``: the unit is checked against the value.
+    """
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return DEFAULT_SCHEDULE
+    if value is False or (isinstance(value, str) and value.strip().lower() in (OFF, "false")):
+        return None
+    if not isinstance(value, str):
+        raise SettingsError(f"{key}: expected a schedule expression such as "
+                            f"{DEFAULT_SCHEDULE!r}, or 'off', got {value!r}")
+    text = value.strip()
+    rate = RATE_RE.match(text)
+    if rate:
+        singular = rate["value"] == "1"
+        if singular == rate["unit"].endswith("s"):
+            unit = rate["unit"].rstrip("s")
+            expected = f"rate(1 {unit})" if singular else f"rate({rate['value']} {unit}s)"
+            raise SettingsError(f"{key}: EventBridge wants {expected!r}, got {text!r}")
+        return text
+    if CRON_RE.match(text):
+        return text
+    raise SettingsError(f"{key}: expected 'rate(<n> <minute(s)|hour(s)|day(s)>)', "
+                        f"'cron(<6 fields>)' or 'off', got {text!r}")
+
+
+# Every ``ami-upgrade:*`` key, in the README's order. ``env``: the Lambda environment variable.
+SCHEMA: tuple[Setting, ...] = (
+    Setting("parameterName", _parameter, default_doc="required",
+            doc="the SSM parameter the fleet follows (`AMI_PARAMETER_NAME`)",
+            env="AMI_PARAMETER_NAME", env_format="string",
+            env_doc="the parameter this deployment follows"),
+    Setting("aliasName", _named(ALIAS_NAME_RE, "a Lambda alias name is 1 to 128 letters, "
+                                "digits, - or _ and not only digits"),
+            default_doc="`<stack>`", doc="the Lambda alias the trigger invokes (`dev`, `prod`)"),
+    Setting("functionName", _named(FUNCTION_NAME_RE, "a Lambda function name is 1 to 64 "
+                                   "letters, digits, - or _"),
+            default_doc="`ami-upgrade-<stack>`",
+            doc="the Lambda function's name (also names its log group)"),
+    Setting("trigger", _choice(TRIGGERS, DEFAULT_TRIGGER), default_doc=f"`{DEFAULT_TRIGGER}`",
+            doc="`parameter-store-change` (no trail needed) or `cloudtrail` (needs a trail)"),
+    Setting("excludedInstances", _ids(INSTANCE_ID_RE),
+            doc="standalone instance IDs never touched (`EXCLUDED_INSTANCES`)",
+            env="EXCLUDED_INSTANCES", env_format="JSON list or comma-separated IDs",
+            env_doc="standalone instances never touched", build=frozenset),
+    Setting("excludedAsgs", _ids(ASG_NAME_RE),
+            doc="Auto Scaling group names never touched (`EXCLUDED_ASGS`)",
+            env="EXCLUDED_ASGS", env_format="JSON list or comma-separated names",
+            env_doc="Auto Scaling groups never touched", build=frozenset),
+    Setting("asgConfigurations", _asg_configurations, default_doc="none (AWS defaults)",
+            doc="`default` and per-group entries: AWS `RefreshPreferences` fields plus "
+                "`Strategy` and `OnRefreshInProgress` (`ASG_CONFIGURATIONS`)",
+            env="ASG_CONFIGURATIONS",
+            env_format="JSON object: group name (or `default`) -> settings",
+            env_doc="refresh behaviour per group", build=AsgConfigurations),
+    Setting("scope", _choice(SCOPES, Scope.TAGGED, Scope), default_doc="`tagged`",
+            doc="`tagged`: only resources tagged `ami-upgrade:parameter=<parameter>`; `all`: "
+                "every group and standalone instance in the region",
+            env="SCOPE", env_format="`tagged` (default) or `all`",
+            env_doc="which resources follow the parameter"),
+    Setting("dryRun", lambda value, name: parse_bool(value, name), default_doc="`false`",
+            doc="plan and report only (`DRY_RUN`)",
+            env="DRY_RUN", env_format="`true` or `false`", env_doc="plan and report only"),
+    Setting("exclusionsParameterName", _optional_parameter,
+            doc='an SSM parameter holding `{"instances": [...], "asgs": [...]}`, read at each '
+                "run (`EXCLUSIONS_PARAMETER_NAME`); the role may read it",
+            env="EXCLUSIONS_PARAMETER_NAME", env_format="optional string",
+            env_doc='SSM parameter with `{"instances": [...], "asgs": [...]}`, read at each run'),
+    Setting("standaloneConfiguration", _standalone, default_doc="none (engine defaults)",
+            doc="`strategy`, `parallelism`, `max_per_run`, `health_check_timeout_seconds`, "
+                "`keep_old_instance`, `preserve_private_ip`, `fallback_to_relaunch` "
+                "(`STANDALONE_CONFIGURATION`)",
+            env="STANDALONE_CONFIGURATION", env_format="optional JSON",
+            env_doc="strategy and limits for standalone instances",
+            build=lambda value: parse_standalone_configuration(value or None),
+            to_env=lambda value: render(value) if value else "", attr_name="standalone"),
+    Setting("notificationTopicArn", _topic,
+            doc="SNS topic for run summaries, failed async invocations and alarms "
+                "(`NOTIFICATION_TOPIC_ARN`)",
+            env="NOTIFICATION_TOPIC_ARN", env_format="optional ARN",
+            env_doc="where the run summary goes"),
+    Setting("kmsKeyArns", _kms_key_arns,
+            doc="customer-managed KMS keys (ARNs, same region) of encrypted AMIs and volumes; "
+                "EC2 may use them on the function's behalf"),
+    Setting("logRetentionDays", _int(30, LOG_RETENTION_DAYS), default_doc="`30`",
+            doc="log retention; one of CloudWatch's values (1, 3, 5, 7, 14, 30, 60, 90, ... "
+                "3653; 0 = never expire)"),
+    Setting("tags", parse_object,
+            doc="extra tags for every taggable resource (the standard `project`, "
+                "`environment`, `managed-by` cannot be overridden)"),
+    Setting("timeoutSeconds", _int(900, range(60, 901)), default_doc="`900`",
+            doc="function timeout, 60 to 900; work that does not fit continues in a "
+                "follow-up invocation"),
+    Setting("memorySize", _int(512, range(128, 10241)), default_doc="`512`",
+            doc="function memory in MB, 128 to 10240"),
+    Setting("reservedConcurrency", _reserved_concurrency, default_doc="`1`",
+            doc="reserved concurrency; `1` serialises runs, `-1` reserves none"),
+    Setting("reconcileSchedule", parse_reconcile_schedule,
+            default_doc=f"`{DEFAULT_SCHEDULE}`",
+            doc="when the scheduled reconcile invokes the alias with the direct event (an "
+                "EventBridge `rate(...)` or `cron(...)` expression); `off` turns it off. "
+                'See "Watching it"'),
+)
+SCHEMA_BY_KEY: Mapping[str, Setting] = MappingProxyType({s.key: s for s in SCHEMA})
+ENVIRONMENT: tuple[Setting, ...] = tuple(s for s in SCHEMA if s.env)
+ENVIRONMENT_VARIABLES: tuple[str, ...] = tuple(s.env for s in ENVIRONMENT if s.env)

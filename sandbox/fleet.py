@@ -112,7 +112,7 @@ class Estate:
 def refresh_label(refresh: RefreshSettings) -> str:
     """A short description of a group's refresh settings for the table."""
     prefs = refresh.preferences
-    parts = [refresh.strategy]
+    parts: list[str] = [refresh.strategy]
     if "MinHealthyPercentage" in prefs or "MaxHealthyPercentage" in prefs:
         parts.append(f"healthy {prefs.get('MinHealthyPercentage', 90)}-"
                      f"{prefs.get('MaxHealthyPercentage', 100)}%")

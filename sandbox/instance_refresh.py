@@ -54,6 +54,9 @@ from moto.ec2.models.instances import Instance
 from moto.ec2.models.launch_templates import LaunchTemplate, LaunchTemplateVersion
 from moto.moto_api._internal import mock_random as random
 
+from handler.refresh_preferences import check_preferences
+from handler.schema import SettingsError
+
 from .core import EmbeddedAws, patch_method
 from .launch_templates import SSM_ALIAS, resolve_image_alias
 
@@ -552,17 +555,11 @@ class Registry:
 def _preferences(group: FakeAutoScalingGroup, given: dict) -> dict:
     """The preferences as AWS echoes them: what was given plus the documented defaults."""
     prefs = copy.deepcopy(given or {})
-    if "MaxHealthyPercentage" in prefs and "MinHealthyPercentage" not in prefs:
-        raise ValidationError("MinHealthyPercentage must be specified when "
-                              "MaxHealthyPercentage is specified.")
-    lo = prefs.setdefault("MinHealthyPercentage", DEFAULT_MIN_HEALTHY)
-    hi = prefs.get("MaxHealthyPercentage")
-    if hi is not None and (not 100 <= hi <= 200 or hi - lo > 100):
-        raise ValidationError("MaxHealthyPercentage must be from 100 to 200 and at most 100 "
-                              "above MinHealthyPercentage.")
-    if "CheckpointDelay" in prefs and not prefs.get("CheckpointPercentages"):
-        raise ValidationError("CheckpointPercentages must be specified when CheckpointDelay "
-                              "is specified.")
+    try:   # the very rules the stack and the function check (handler/refresh_preferences.py)
+        check_preferences(prefs, "Preferences")
+    except SettingsError as exc:
+        raise ValidationError(str(exc)) from None
+    prefs.setdefault("MinHealthyPercentage", DEFAULT_MIN_HEALTHY)
     if prefs.get("CheckpointPercentages"):
         prefs.setdefault("CheckpointDelay", DEFAULT_CHECKPOINT_DELAY)
     prefs.setdefault("InstanceWarmup", int(group.health_check_grace_period or 0))

@@ -22,7 +22,7 @@ def install(aws: EmbeddedAws) -> Callable[[], None]:
     queue: list[dict] = aws.state.setdefault(STATE_KEY, [])
     original = LambdaResponse.invoke
 
-    def invoke(self):  # type: ignore[no-untyped-def]
+    def invoke(self):
         if self.headers.get("X-Amz-Invocation-Type") != "Event":
             return original(self)
         body = self.body.decode() if isinstance(self.body, bytes) else (self.body or "")

@@ -77,7 +77,7 @@ class LambdaFunction:
     def drain(self, limit: int = 100) -> list[dict]:
         """Deliver queued asynchronous invocations (and those they queue) in order."""
         queue = self.aws.state.setdefault(STATE_KEY, [])
-        reports = []
+        reports: list[dict] = []
         for _ in range(limit):
             item = next((i for i in queue if self._is_ours(i)), None)
             if item is None:

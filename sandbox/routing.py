@@ -16,19 +16,13 @@ asynchronous invocations (continuations) are delivered the same way.
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import boto3
 
-from components.event_pattern import (
-    CLOUDTRAIL_DETAIL_TYPE,
-    PARAMETER_STORE_CHANGE_DETAIL_TYPE,
-    event_pattern,
-)
 from components.stack_settings import StackSettings
+from handler.triggers import Emulation, trigger
 
 from .core import EmbeddedAws
 from .faults import SimulatedCrash
@@ -38,7 +32,6 @@ from .lambda_runtime import LambdaFunction
 # Lambda's asynchronous invocation retries (the function component's maximum_retry_attempts).
 ASYNC_RETRY_ATTEMPTS = 2
 RETRY_DELAYS_SECONDS = (60, 120)
-PIPELINE_ROLE = "arn:aws:sts::{account}:assumed-role/image-release/release-pipeline"
 
 
 @dataclass(frozen=True)
@@ -68,12 +61,12 @@ def install_trigger(stack: StackSettings) -> Trigger:
     """The stack's EventBridge rule with the trigger's pattern and an SQS target."""
     events = boto3.client("events", region_name=stack.region)
     sqs = boto3.client("sqs", region_name=stack.region)
-    pattern = event_pattern(stack.trigger, stack.parameter_name)
+    spec = trigger(stack.trigger)
+    pattern = spec.event_pattern(stack.parameter_name)
     rule_name = f"{stack.function_name}-trigger"
     rule_arn = events.put_rule(Name=rule_name, EventPattern=json.dumps(pattern),
                                State="ENABLED",
-                               Description=f"ami-upgrade: {stack.trigger} of "
-                                           f"{stack.parameter_name}")["RuleArn"]
+                               Description=spec.rule_description(stack.parameter_name))["RuleArn"]
     queue_url = sqs.create_queue(QueueName=f"{stack.function_name}-invocations")["QueueUrl"]
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"]
                                          )["Attributes"]["QueueArn"]
@@ -94,48 +87,17 @@ def parameter_change_entry(aws: EmbeddedAws, stack: StackSettings, version: int,
 
     ``error_code`` makes a failed CloudTrail call (the pattern must not route it).
     """
-    now = aws.clock.now()
-    arn = f"arn:aws:ssm:{stack.region}:{aws.account_id}:parameter{stack.parameter_name}"
-    if stack.trigger == "cloudtrail":
-        detail: dict[str, Any] = {
-            "eventVersion": "1.09",
-            "userIdentity": {"type": "AssumedRole",
-                             "arn": PIPELINE_ROLE.format(account=aws.account_id),
-                             "accountId": aws.account_id},
-            "eventTime": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "eventSource": "ssm.amazonaws.com",
-            "eventName": "PutParameter",
-            "awsRegion": stack.region,
-            "sourceIPAddress": "203.0.113.24",
-            "userAgent": "aws-cli/2.22.4 command/ssm.put-parameter",
-            "requestParameters": {"name": stack.parameter_name, "type": "String",
-                                  "value": "HIDDEN_DUE_TO_SECURITY_REASONS",
-                                  "overwrite": True, "dataType": "aws:ec2:image"},
-            "responseElements": None if error_code else {"version": version,
-                                                         "tier": "Standard"},
-            "requestID": str(uuid.uuid4()),
-            "eventID": str(uuid.uuid4()),
-            "readOnly": False,
-            "eventType": "AwsApiCall",
-            "managementEvent": True,
-            "recipientAccountId": aws.account_id,
-            "eventCategory": "Management",
-        }
-        if error_code:
-            detail["errorCode"] = error_code
-            detail["errorMessage"] = f"{error_code} (emulated)"
-        return {"Source": "aws.ssm", "DetailType": CLOUDTRAIL_DETAIL_TYPE, "Time": now,
-                "Resources": [], "Detail": json.dumps(detail)}
-    detail = {"operation": operation, "name": stack.parameter_name, "type": "String",
-              "dataType": "aws:ec2:image", "description": "the image the fleet follows"}
-    return {"Source": "aws.ssm", "DetailType": PARAMETER_STORE_CHANGE_DETAIL_TYPE,
-            "Time": now, "Resources": [arn], "Detail": json.dumps(detail)}
+    spec, now = trigger(stack.trigger), aws.clock.now()
+    detail, resources = spec.emulate(Emulation(
+        stack.parameter_name, stack.region, aws.account_id, version, now, operation, error_code))
+    return {"Source": spec.source, "DetailType": spec.detail_type, "Time": now,
+            "Resources": resources, "Detail": json.dumps(detail)}
 
 
 def publish(stack: StackSettings, entry: dict) -> str:
     """Put one event on the default bus; returns its ID."""
     events = boto3.client("events", region_name=stack.region)
-    result = events.put_events(Entries=[entry])
+    result = events.put_events(Entries=[entry])  # type: ignore[list-item]
     if result.get("FailedEntryCount"):
         raise RuntimeError(f"PutEvents rejected the event: {result['Entries']}")
     return result["Entries"][0]["EventId"]
@@ -144,7 +106,7 @@ def publish(stack: StackSettings, entry: dict) -> str:
 def receive(stack: StackSettings, trigger: Trigger) -> list[dict]:
     """Every event the rule delivered to its target so far (removed from the queue)."""
     sqs = boto3.client("sqs", region_name=stack.region)
-    events = []
+    events: list[dict] = []
     while True:
         messages = sqs.receive_message(QueueUrl=trigger.queue_url, MaxNumberOfMessages=10,
                                        WaitTimeSeconds=0).get("Messages", [])

@@ -54,4 +54,5 @@ def fire(stack: StackSettings, rule: ScheduledRule) -> dict:
     events = boto3.client("events", region_name=stack.region)
     targets = events.list_targets_by_rule(Rule=rule.rule_name)["Targets"]
     (target,) = [t for t in targets if t["Arn"] == rule.target_arn]
-    return json.loads(target["Input"])
+    event: dict = json.loads(target["Input"])
+    return event

@@ -18,9 +18,10 @@ from ..aws import describe_error, error_code
 from ..log import log_event
 from ..report import AsgEntry
 from ..run import Action, Outcome, RunContext
+from ..settings import InProgressPolicy
 from ..tags import REFRESH_AMI, REFRESH_ID
 from .launch_templates import create_version
-from .plan import AsgPlan, InProgressPolicy, plan_asgs
+from .plan import AsgPlan, plan_asgs
 from .refreshes import IN_PROGRESS_ERROR, NOT_ACTIVE_ERROR, latest_refresh
 
 POLL_SECONDS = 30.0            # between checks of a refresh the engine waits for
@@ -71,7 +72,7 @@ class _Run:
     def hold(self, plan: AsgPlan) -> None:
         """Cancel the refresh in the way (cancel-and-restart) and wait for it to end."""
         blocker = plan.in_the_way
-        if plan.policy == InProgressPolicy.CANCEL and blocker.status != "Cancelling":
+        if plan.policy == InProgressPolicy.CANCEL_AND_RESTART and blocker.status != "Cancelling":
             try:
                 self.ctx.clients.autoscaling.cancel_instance_refresh(
                     AutoScalingGroupName=plan.name)
@@ -95,7 +96,7 @@ class _Run:
                     current.id == plan.in_the_way.refresh_id:
                 continue
             self.waiting.remove(plan)
-            if plan.policy == InProgressPolicy.CANCEL and not (
+            if plan.policy == InProgressPolicy.CANCEL_AND_RESTART and not (
                     current is not None and current.active):
                 self.advance(replace(plan, blocker_ended=True))
             else:   # waited for it (the group may have moved on), or another one started
@@ -104,7 +105,8 @@ class _Run:
     def still_waiting(self) -> None:
         for plan in self.waiting:
             blocker = plan.in_the_way
-            verb = "cancelled" if plan.policy == InProgressPolicy.CANCEL else "waiting for"
+            cancelling = plan.policy == InProgressPolicy.CANCEL_AND_RESTART
+            verb = "cancelled" if cancelling else "waiting for"
             self.entries[plan.name] = AsgEntry(plan.name, Action.SKIPPED, (
                 f"{verb} {blocker.describe()}, which has not ended yet; the refresh toward "
                 f"{self.ctx.image.id} starts in a follow-up invocation"), details={

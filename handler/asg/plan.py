@@ -19,7 +19,6 @@ import contextlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from ..ami import Image, describe_images, incompatibility
@@ -28,6 +27,7 @@ from ..log import log_event
 from ..report import AsgEntry
 from ..run import Action, RunContext
 from ..scope import skip_reason
+from ..settings import InProgressPolicy
 from ..tags import PARAMETER, REFRESH_AMI, REFRESH_ID
 from .launch_templates import (
     DEFAULT,
@@ -46,15 +46,6 @@ from .refreshes import Refresh, latest_refresh
 
 if TYPE_CHECKING:
     from types_boto3_ec2.client import EC2Client
-
-
-class InProgressPolicy(StrEnum):
-    """``OnRefreshInProgress``: what to do with a refresh already running on a group
-    (the values of ``handler.settings.IN_PROGRESS_POLICIES``)."""
-
-    CANCEL = "cancel-and-restart"
-    WAIT = "wait"
-    SKIP = "skip"
 
 
 GONE_STATES = ("Terminating", "Terminating:Wait", "Terminating:Proceed", "Terminated")
@@ -93,7 +84,7 @@ class AsgPlan:
     mixed_policy_json: str | None = None
     preferences_json: str = "{}"
     strategy: str = "Rolling"
-    policy: str = InProgressPolicy.CANCEL
+    policy: str = InProgressPolicy.CANCEL_AND_RESTART
     blocker: Blocker | None = None
     blocker_ended: bool = False          # cancelled or finished: the refresh may start
     notes: tuple[str, ...] = ()
@@ -382,7 +373,8 @@ def _decide(ctx: RunContext, estate: _Estate, group: dict[str, Any], ref: Templa
 
     notes: list[str] = []
     source = in_use
-    if (blocker and settings.on_refresh_in_progress == InProgressPolicy.CANCEL and blocker.source
+    cancel = settings.on_refresh_in_progress == InProgressPolicy.CANCEL_AND_RESTART
+    if (blocker and cancel and blocker.source
             and blocker.status != "RollbackInProgress"
             and blocker.source.template_id == in_use.template_id
             and (blocker.source.alias is None or blocker.source.alias.follows(parameter))):
@@ -407,7 +399,7 @@ def _decide(ctx: RunContext, estate: _Estate, group: dict[str, Any], ref: Templa
         summary = (f"write version {predicted} (version {source.number} with ImageId {new}) "
                    "and refresh toward it")
     if blocker is not None:
-        verb = ("cancel" if settings.on_refresh_in_progress == InProgressPolicy.CANCEL
+        verb = ("cancel" if settings.on_refresh_in_progress == InProgressPolicy.CANCEL_AND_RESTART
                 else "wait for")
         summary = (f"{verb} "
                    f"{blocker.describe()}, then {summary}")

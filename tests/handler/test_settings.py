@@ -60,7 +60,7 @@ def test_an_unknown_asg_configuration_key_is_refused_by_name():
     ({"MinHealthyPercentage": 101}, ".MinHealthyPercentage: expected an integer from 0 to 100"),
     ({"MinHealthyPercentage": "90"}, ".MinHealthyPercentage: expected an integer"),
     ({"MaxHealthyPercentage": 99}, ".MaxHealthyPercentage: expected an integer from 100 to 200"),
-    ({"InstanceWarmup": -1}, ".InstanceWarmup: expected an integer from 0 to 86400"),
+    ({"InstanceWarmup": -1}, ".InstanceWarmup: expected an integer of at least 0"),
     ({"CheckpointPercentages": [50, 20]}, ".CheckpointPercentages: expected a strictly"),
     ({"SkipMatching": "yes"}, ".SkipMatching: expected true or false"),
     ({"AlarmSpecification": ["alarm"]}, '.AlarmSpecification: expected {"Alarms"'),

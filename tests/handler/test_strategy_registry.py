@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from handler.asg.plan import InProgressPolicy
-from handler.settings import IN_PROGRESS_POLICIES, STANDALONE_STRATEGIES
+from handler.settings import STANDALONE_STRATEGIES
 from handler.standalone.registry import IN_FLIGHT_FALLBACK, STRATEGIES
 
 
@@ -25,6 +24,3 @@ def test_target_tags_are_distinct_so_a_resumed_replacement_names_its_own():
     tags = [s.target_tag for s in STRATEGIES.values()]
     assert len(set(tags)) == len(tags)
 
-
-def test_the_refresh_in_progress_policies_are_the_settings_ones():
-    assert {str(p) for p in InProgressPolicy} == set(IN_PROGRESS_POLICIES)

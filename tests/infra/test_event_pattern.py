@@ -5,12 +5,15 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from datetime import UTC, datetime
 
 import boto3
 import pytest
 from moto import mock_aws
 
 from components.event_pattern import event_pattern
+from handler.events import parse_event
+from handler.triggers import REGISTRY, TRIGGERS, Emulation
 from infra.harness import REPO
 
 PARAMETER = "/ami/linux/test"  # the parameter the shared fixture events name
@@ -139,3 +142,41 @@ def test_pattern_and_settings_modules_import_without_pulumi():
     result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True,
                             text=True, timeout=60)
     assert result.returncode == 0, result.stderr or "pulumi was imported"
+
+
+# ----------------------------------------------------- the trigger registry, walked whole
+
+
+@pytest.mark.parametrize("name", TRIGGERS)
+def test_each_registered_trigger_routes_its_recorded_event_and_no_other(load_event, name):
+    spec = REGISTRY[name]
+    own = load_event(spec.fixture)
+    assert len(delivered(spec.event_pattern(PARAMETER), own)) == 1
+    for other in REGISTRY.values():
+        if other.name != name:
+            assert delivered(spec.event_pattern(PARAMETER), load_event(other.fixture)) == []
+
+
+@pytest.mark.parametrize("name", TRIGGERS)
+def test_the_function_reads_each_triggers_event_as_that_trigger(load_event, name):
+    request = parse_event(load_event(REGISTRY[name].fixture), PARAMETER)
+    assert (request.kind, request.parameter_name, request.ignored_reason,
+            request.failure_reason) == (name, PARAMETER, None, None)
+
+
+@pytest.mark.parametrize("name", TRIGGERS)
+def test_the_sandboxs_emulated_event_is_routed_and_read_like_the_recorded_one(name):
+    spec = REGISTRY[name]
+    detail, resources = spec.emulate(Emulation(PARAMETER, REGION, "123456789012", 7,
+                                               datetime(2026, 1, 1, tzinfo=UTC)))
+    event = {"source": spec.source, "detail-type": spec.detail_type, "detail": detail,
+             "resources": resources}
+    assert len(delivered(spec.event_pattern(PARAMETER), event)) == 1
+    assert parse_event(event, PARAMETER).kind == name
+
+
+def test_the_rule_description_names_the_trigger_and_fits_eventbridges_limit():
+    for spec in REGISTRY.values():
+        description = spec.rule_description(PARAMETER)
+        assert description.startswith("ami-upgrade: ") and PARAMETER in description
+        assert len(description) <= 512

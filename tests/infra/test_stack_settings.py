@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 
 import pytest
 
 from components.stack_settings import DEFAULTS, KNOWN_KEYS, load_stack_settings
-from handler.settings import Settings, SettingsError
+from handler.settings import SCHEMA, Settings, SettingsError
 from infra.harness import REPO, render, stack_config
 
 KEY = "0123abcd-4567-89ab-cdef-0123456789ab"
@@ -178,18 +179,50 @@ def test_the_program_fails_preview_with_the_message_naming_the_key():
 
 
 def test_the_program_fails_preview_on_a_misspelt_key():
+    """The CLI passes the stack's configuration in PULUMI_CONFIG; a typo there is refused."""
     with pytest.raises(SettingsError, match=r"^ami-upgrade:dryrun: unknown configuration key"):
-        render("dev", {"ami-upgrade:dryrun": "true"})
+        render("dev", {"ami-upgrade:dryrun": "true"}, via_environment=True)
 
 
-def test_readme_documents_every_configuration_key_with_its_default():
+def test_the_program_reads_every_known_key_through_pulumi_config():
+    rendered = render("prod", {"ami-upgrade:memorySize": 1024, "ami-upgrade:dryRun": True})
+    function = rendered.one("aws:lambda/function:Function").inputs
+    assert (function["memorySize"], function["environment"]["variables"]["DRY_RUN"]) == (
+        1024, "true")
+
+
+def _table(section: str, first: str) -> list[tuple[str, ...]]:
+    """The rows (cells stripped) of the README table whose header starts with ``first``."""
     readme = (REPO / "README.md").read_text()
-    section = readme.split("## Configuration reference", 1)[1].split("\n## ", 1)[0]
-    rows = {m.group(1): m.group(2) for m in re.finditer(
-        r"^\| `ami-upgrade:(\w+)` \| ([^|]*) \|", section, re.MULTILINE)}
-    assert sorted(rows) == sorted(KNOWN_KEYS)
-    for key, default in DEFAULTS.items():
-        if default in (None, [], {}):
-            continue
-        shown = json.dumps(default) if not isinstance(default, str) else default
-        assert f"`{shown}`" in rows[key], (key, rows[key])
+    body = readme.split(f"## {section}", 1)[1].split("\n## ", 1)[0]
+    lines = body.split(f"| {first} |", 1)[1].splitlines()[2:]
+    rows = []
+    for line in lines:
+        if not line.startswith("|"):
+            break
+        rows.append(tuple(cell.strip() for cell in line.strip().strip("|").split(" | ")))
+    return rows
+
+
+def test_readme_configuration_table_is_the_settings_schema():
+    expected = [("`aws:region`", "required",
+                 "the region of the stack (and of the fleet it manages)")]
+    expected += [(f"`ami-upgrade:{s.key}`", s.default_doc, s.doc) for s in SCHEMA]
+    assert _table("Configuration reference", "key") == expected
+
+
+def test_readme_contract_table_is_the_schemas_environment():
+    assert _table("The function's contract", "variable") == [
+        (f"`{s.env}`", s.env_format, s.env_doc) for s in SCHEMA if s.env]
+
+
+def test_every_settings_field_comes_from_one_schema_entry_with_a_variable():
+    assert sorted(s.attr for s in SCHEMA if s.env) == sorted(
+        f.name for f in dataclasses.fields(Settings))
+
+
+def test_defaults_are_the_parsers_answer_to_an_unset_key():
+    assert (DEFAULTS["trigger"], DEFAULTS["scope"], DEFAULTS["logRetentionDays"],
+            DEFAULTS["reservedConcurrency"], DEFAULTS["dryRun"]) == (
+        "parameter-store-change", "tagged", 30, 1, False)
+    assert sorted(DEFAULTS) == sorted(KNOWN_KEYS)

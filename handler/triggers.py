@@ -1,0 +1,195 @@
+"""The trigger registry: every event source that starts a run, in one place. Stdlib only.
+
+One :class:`TriggerSpec` per trigger carries all the project knows about it: the
+EventBridge pattern the stack deploys (``components/event_pattern.py``,
+``components/trigger.py``), how the function reads the event (``events.py``), the
+rule's description, and the event the embedded AWS emits (``sandbox/routing.py``).
+A new trigger is one entry in :data:`REGISTRY` plus its recorded event in
+``tests/fixtures/events/<fixture>.json`` (the tests walk the registry).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from types import MappingProxyType
+from typing import Any
+
+SOURCE = "aws.ssm"
+
+
+class EventError(ValueError):
+    """The event is not one the function accepts; nothing is touched."""
+
+
+@dataclass(frozen=True)
+class Parsed:
+    """What one EventBridge event says: which parameter, and whether it changed anything."""
+
+    parameter_name: str
+    event_version: int | None = None
+    ignored_reason: str | None = None
+    failure_reason: str | None = None
+
+
+@dataclass(frozen=True)
+class Emulation:
+    """What the sandbox knows when it emits the event AWS would emit after ``PutParameter``."""
+
+    parameter_name: str
+    region: str
+    account: str
+    version: int
+    time: datetime
+    operation: str = "Update"
+    error_code: str | None = None
+
+
+@dataclass(frozen=True)
+class TriggerSpec:
+    name: str                                      # the ``ami-upgrade:trigger`` value
+    detail_type: str
+    described: str                                 # in the rule's description
+    fixture: str                                   # tests/fixtures/events/<fixture>.json
+    detail_pattern: Callable[[str], dict]          # parameter name -> the pattern's ``detail``
+    parse: Callable[[dict], Parsed]                # the event's ``detail`` -> Parsed / EventError
+    emulate: Callable[[Emulation], tuple[dict, list[str]]]  # -> (detail, resources)
+    source: str = SOURCE
+
+    def rule_description(self, parameter_name: str) -> str:
+        """The rule's description (EventBridge allows 512 characters)."""
+        return f"ami-upgrade: {self.described} of {parameter_name}"
+
+    def event_pattern(self, parameter_name: str) -> dict:
+        """The rule's event pattern for ``parameter_name`` (a fresh dict)."""
+        if not parameter_name:
+            raise ValueError("parameter_name: required")
+        return {"source": [self.source], "detail-type": [self.detail_type],
+                "detail": self.detail_pattern(parameter_name)}
+
+
+def parameter_arn_suffix(parameter_name: str) -> str:
+    """The tail of the parameter's ARN: ``:parameter/ami/linux/test`` for ``/ami/linux/test``."""
+    return ":parameter/" + parameter_name.lstrip("/")
+
+
+# ------------------------------------------------------------------ cloudtrail
+# The PutParameter API call as CloudTrail records it; needs a trail logging management
+# events. Failed calls never match; the name may be given as the parameter's ARN.
+
+
+def _cloudtrail_pattern(parameter_name: str) -> dict:
+    return {
+        "eventSource": ["ssm.amazonaws.com"],
+        "eventName": ["PutParameter"],
+        "requestParameters": {
+            "name": [parameter_name, {"suffix": parameter_arn_suffix(parameter_name)}],
+        },
+        "errorCode": [{"exists": False}],
+    }
+
+
+def _cloudtrail_parse(detail: dict) -> Parsed:
+    if detail.get("eventSource") != "ssm.amazonaws.com" or \
+            detail.get("eventName") != "PutParameter":
+        raise EventError(f"unsupported CloudTrail event: {detail.get('eventSource')!r} "
+                         f"{detail.get('eventName')!r} (only ssm PutParameter)")
+    name = (detail.get("requestParameters") or {}).get("name")
+    if not isinstance(name, str) or not name:
+        raise EventError("CloudTrail PutParameter event without requestParameters.name")
+    if detail.get("errorCode"):
+        return Parsed(name, ignored_reason=(
+            f"PutParameter failed ({detail['errorCode']}): nothing changed"))
+    version = (detail.get("responseElements") or {}).get("version")
+    return Parsed(name, event_version=version if isinstance(version, int) else None)
+
+
+PIPELINE_ROLE = "arn:aws:sts::{account}:assumed-role/image-release/release-pipeline"
+
+
+def _cloudtrail_emulate(e: Emulation) -> tuple[dict, list[str]]:
+    detail: dict[str, Any] = {
+        "eventVersion": "1.09",
+        "userIdentity": {"type": "AssumedRole", "arn": PIPELINE_ROLE.format(account=e.account),
+                         "accountId": e.account},
+        "eventTime": e.time.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "eventSource": "ssm.amazonaws.com",
+        "eventName": "PutParameter",
+        "awsRegion": e.region,
+        "sourceIPAddress": "203.0.113.24",
+        "userAgent": "aws-cli/2.22.4 command/ssm.put-parameter",
+        "requestParameters": {"name": e.parameter_name, "type": "String",
+                              "value": "HIDDEN_DUE_TO_SECURITY_REASONS",
+                              "overwrite": True, "dataType": "aws:ec2:image"},
+        "responseElements": None if e.error_code else {"version": e.version, "tier": "Standard"},
+        "requestID": str(uuid.uuid4()),
+        "eventID": str(uuid.uuid4()),
+        "readOnly": False,
+        "eventType": "AwsApiCall",
+        "managementEvent": True,
+        "recipientAccountId": e.account,
+        "eventCategory": "Management",
+    }
+    if e.error_code:
+        detail["errorCode"] = e.error_code
+        detail["errorMessage"] = f"{e.error_code} (emulated)"
+    return detail, []
+
+
+# ------------------------------------------------------ parameter-store-change
+# SSM's native event, operation Create or Update; needs no trail. An Update carrying
+# ``exception`` (AWS rejected the value) still matches: the function reports it.
+
+
+def _store_change_pattern(parameter_name: str) -> dict:
+    return {"name": [parameter_name], "operation": ["Create", "Update"]}
+
+
+def _store_change_parse(detail: dict) -> Parsed:
+    name, operation = detail.get("name"), detail.get("operation")
+    if not isinstance(name, str) or not name:
+        raise EventError("Parameter Store Change event without detail.name")
+    if detail.get("exception"):
+        return Parsed(name, failure_reason=(
+            f"SSM rejected the new value of {name}: {detail['exception']}"))
+    if operation in ("Create", "Update"):
+        return Parsed(name)
+    if operation in ("Delete", "LabelParameterVersion"):
+        return Parsed(name, ignored_reason=f"operation {operation} does not change the AMI")
+    raise EventError(f"unsupported Parameter Store Change operation {operation!r}")
+
+
+def _store_change_emulate(e: Emulation) -> tuple[dict, list[str]]:
+    detail = {"operation": e.operation, "name": e.parameter_name, "type": "String",
+              "dataType": "aws:ec2:image", "description": "the image the fleet follows"}
+    return detail, [f"arn:aws:ssm:{e.region}:{e.account}:parameter{e.parameter_name}"]
+
+
+# -------------------------------------------------------------------- registry
+
+REGISTRY: Mapping[str, TriggerSpec] = MappingProxyType({spec.name: spec for spec in (
+    TriggerSpec("cloudtrail", "AWS API Call via CloudTrail", "PutParameter (CloudTrail)",
+                "cloudtrail-put-parameter", _cloudtrail_pattern, _cloudtrail_parse,
+                _cloudtrail_emulate),
+    TriggerSpec("parameter-store-change", "Parameter Store Change", "Parameter Store Change",
+                "parameter-store-change-update", _store_change_pattern, _store_change_parse,
+                _store_change_emulate),
+)})
+TRIGGERS = tuple(REGISTRY)
+DEFAULT_TRIGGER = "parameter-store-change"
+
+
+def trigger(name: str, key: str = "trigger") -> TriggerSpec:
+    """The registered trigger ``name``; ValueError naming ``key`` and the known ones."""
+    spec = REGISTRY.get(name)
+    if spec is None:
+        raise ValueError(f"{key}: expected one of {', '.join(TRIGGERS)}, got {name!r}")
+    return spec
+
+
+def by_detail_type(source: Any, detail_type: Any) -> TriggerSpec | None:
+    """The trigger whose events carry ``source`` and ``detail_type``, if any."""
+    return next((s for s in REGISTRY.values()
+                 if s.source == source and s.detail_type == detail_type), None)
