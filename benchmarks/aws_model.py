@@ -30,6 +30,7 @@ from __future__ import annotations
 import collections
 import math
 import types
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -189,7 +190,9 @@ def modelled(aws: EmbeddedAws, latency: Latency = DEFAULT_LATENCY, throttling: b
     model = Model(aws, latency, throttling, throttle_every)
     undo = [_wrap_call_action(model), *_botocore_on_emulated_time(model)]
     try:
-        yield model
+        with warnings.catch_warnings():   # moto's Auto Scaling model lacks the error shape
+            warnings.filterwarnings("ignore", message=".*does not match an error shape")
+            yield model
     finally:
         for step in reversed(undo):
             step()

@@ -148,19 +148,22 @@ def run(groups: int, instances: int, latency: Latency | None = DEFAULT_LATENCY,
         result.throttled = sum(model.throttled.values())
         if "StartInstanceRefresh" in model.last:
             result.last_refresh_started = model.last["StartInstanceRefresh"] - begin
-        final = _final_actions(fn.reports)
+        final, done = _outcomes(fn.reports)
         result.failed = sum(a == "failed" for a in final.values())
-        result.converged = (sum(a == "refresh_started" for k, a in final.items()
-                                if k.startswith("asgs:")) == groups
-                            and sum(a == "replaced" for a in final.values()) == instances)
+        result.converged = len(done) == groups + instances
     return result
 
 
-def _final_actions(reports: list[dict]) -> dict[str, str]:
+def _outcomes(reports: list[dict]) -> tuple[dict[str, str], set[str]]:
+    """The last action per group / instance, and those whose refresh started or that
+    were replaced in some invocation (a later one reports them as already current)."""
     final: dict[str, str] = {}
+    done: set[str] = set()
     for report in reports:
-        for section in ("asgs", "instances"):
+        for section, goal in (("asgs", "refresh_started"), ("instances", "replaced")):
             for entry in report.get(section, []):
-                key = entry.get("name") or entry.get("id")
-                final[f"{section}:{key}"] = entry.get("action", "")
-    return final
+                key = f"{section}:{entry.get('name') or entry.get('id')}"
+                final[key] = entry.get("action", "")
+                if final[key] == goal:
+                    done.add(key)
+    return final, done
