@@ -10,18 +10,24 @@
 - An ``ImageId`` of ``resolve:ssm:<parameter>`` is resolved to the parameter's value
   when an Auto Scaling group launches instances, as AWS does; moto launches
   instances whose ImageId is the literal alias.
+- ``DescribeLaunchTemplates`` and ``DescribeLaunchTemplateVersions``: AWS answers
+  every template (or version) asked for, and pages with ``NextToken`` only when
+  ``MaxResults`` is given; moto answers at most 15 (``MaxResults`` or not, IDs asked
+  for or not) and never a ``NextToken``, so a caller cannot see past the 15th.
 """
 
 from __future__ import annotations
 
+import base64
 import copy
 import json
+import sys
 from collections.abc import Callable
 from typing import Any
 
 from moto.autoscaling.models import FakeAutoScalingGroup
 from moto.core.responses import ActionResult
-from moto.ec2.exceptions import EC2ClientError
+from moto.ec2.exceptions import EC2ClientError, InvalidParameterValue
 from moto.ec2.responses.launch_templates import LaunchTemplates
 from moto.ec2.utils import parse_user_data
 from moto.ssm.models import ssm_backends
@@ -39,6 +45,70 @@ def resolve_image_alias(image_id: str, account_id: str, region: str) -> str:
     name = image_id[len(SSM_ALIAS):]
     parameter = ssm_backends[account_id][region].get_parameter(name)
     return parameter.value if parameter is not None else image_id
+
+
+def _page(response: LaunchTemplates, items: list) -> tuple[list, str | None]:
+    """``items`` as AWS pages them: all without ``MaxResults``, else that many and a token."""
+    max_results = response._get_int_param("MaxResults")
+    token = response._get_param("NextToken")
+    try:
+        start = int(base64.urlsafe_b64decode(token.encode()).decode()) if token else 0
+    except ValueError:
+        raise InvalidParameterValue(f"The token '{token}' is invalid.") from None
+    if max_results is None:
+        return items[start:], None
+    if not 1 <= max_results <= 200:
+        raise InvalidParameterValue(f"Value ({max_results}) for parameter maxResults is "
+                                    "invalid. Expecting a value between 1 and 200.")
+    end = start + max_results
+    more = base64.urlsafe_b64encode(str(end).encode()).decode() if end < len(items) else None
+    return items[start:end], more
+
+
+def _with_token(result: dict, token: str | None) -> ActionResult:
+    if token is not None:
+        result["NextToken"] = token
+    return ActionResult(result)
+
+
+def describe_launch_templates(self: LaunchTemplates) -> ActionResult:
+    filters = self._filters_from_querystring()
+    self.error_on_dryrun()
+    templates = self.ec2_backend.describe_launch_templates(
+        template_names=self._get_param("LaunchTemplateNames", []),
+        template_ids=self._get_param("LaunchTemplateIds", []), filters=filters)
+    templates, token = _page(self, list(templates))
+    return _with_token({"LaunchTemplates": [{
+        "CreateTime": template.create_time,
+        "CreatedBy": f"arn:{self.partition}:iam::{self.current_account}:root",
+        "DefaultVersionNumber": template.default_version_number,
+        "LatestVersionNumber": template.latest_version_number,
+        "LaunchTemplateId": template.id,
+        "LaunchTemplateName": template.name,
+        "Tags": template.tags,
+    } for template in templates]}, token)
+
+
+def describe_launch_template_versions(self: LaunchTemplates) -> ActionResult:
+    min_version = self._get_int_param("MinVersion")
+    max_version = self._get_int_param("MaxVersion")
+    self.error_on_dryrun()
+    found = self.ec2_backend.describe_launch_template_versions(
+        template_name=self._get_param("LaunchTemplateName"),
+        template_id=self._get_param("LaunchTemplateId"),
+        versions=self._get_param("Versions", []), min_version=min_version,
+        max_version=max_version, max_results=sys.maxsize)   # moto's cap; _page pages
+    found, token = _page(self, list(found))
+    return _with_token({"LaunchTemplateVersions": [{
+        "CreateTime": version.create_time,
+        "CreatedBy": f"arn:{self.partition}:iam::{self.current_account}:root",
+        "DefaultVersion": template.is_default(version),
+        "LaunchTemplateData": version.data,
+        "LaunchTemplateId": template.id,
+        "LaunchTemplateName": template.name,
+        "VersionDescription": version.description,
+        "VersionNumber": version.number,
+    } for template, version in found]}, token)
 
 
 def install(aws: EmbeddedAws) -> Callable[[], None]:
@@ -93,7 +163,11 @@ def install(aws: EmbeddedAws) -> Callable[[], None]:
 
     undo = [patch_method(LaunchTemplates, "create_launch_template_version",
                          create_launch_template_version),
-            patch_method(FakeAutoScalingGroup, "image_id", property(image_id))]
+            patch_method(FakeAutoScalingGroup, "image_id", property(image_id)),
+            patch_method(LaunchTemplates, "describe_launch_templates",
+                         describe_launch_templates),
+            patch_method(LaunchTemplates, "describe_launch_template_versions",
+                         describe_launch_template_versions)]
 
     def uninstall() -> None:
         for step in reversed(undo):

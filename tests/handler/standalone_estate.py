@@ -8,11 +8,14 @@ architecture (old and new), and instances with data volumes, user data and tags.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import boto3
+import pytest
 
-from sandbox import LambdaFunction
+from sandbox import LambdaFunction, embedded_aws
 
 PARAMETER = "/ami/linux/test"
 USER_DATA = "#!/bin/bash\necho 'mount /dev/sdf /data' >> /etc/rc.local\n"
@@ -124,3 +127,31 @@ def function(aws, timeout_seconds: float = 900, **standalone) -> LambdaFunction:
 
 def entry(report: dict, instance_id: str) -> dict:
     return next(e for e in report["instances"] if e["id"] == instance_id)
+
+
+def replayed(build: Callable[[], Any]) -> tuple[Any, Any, Any]:
+    """Fixtures ``aws`` and ``built`` for a test module whose tests start from one estate.
+
+    ``build()`` runs once per module on one embedded AWS, which is then snapshotted;
+    each test gets the handle restored to that snapshot (moto's backends and the
+    emulations' state) and ``build()``'s result. A crash table replays dozens of
+    scenarios from the same start: restoring costs a fraction of rebuilding.
+    Use as ``_replay, aws, built = replayed(_build)`` at module level.
+    """
+    @pytest.fixture(scope="module")
+    def _replay():
+        with embedded_aws() as handle:
+            result = build()
+            yield handle, result, handle.snapshot()
+
+    @pytest.fixture
+    def aws(_replay):
+        handle, _, snapshot = _replay
+        handle.restore(snapshot)
+        return handle
+
+    @pytest.fixture
+    def built(_replay, aws):
+        return _replay[1]
+
+    return _replay, aws, built

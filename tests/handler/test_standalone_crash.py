@@ -10,7 +10,7 @@ attached to the new instance, and status checks that fail.
 from __future__ import annotations
 
 import pytest
-from standalone_estate import build_estate, function, set_parameter
+from standalone_estate import build_estate, function, replayed, set_parameter
 
 from sandbox.faults import SimulatedCrash
 
@@ -60,7 +60,7 @@ ROLLED_BACK_LAUNCH = [
 ]
 
 
-def _estate(aws):
+def _build():
     estate = build_estate()
     old = estate.launch("app")
     estate.ec2.modify_instance_attribute(InstanceId=old, SourceDestCheck={"Value": False})
@@ -68,6 +68,10 @@ def _estate(aws):
         {"DeviceName": "/dev/sdf", "Ebs": {"DeleteOnTermination": True}}])
     set_parameter(estate.new_ami)
     return estate, old, estate.data_volumes(old)
+
+
+# Built once per module; every test starts from a restored snapshot of it.
+_replay, aws, built = replayed(_build)
 
 
 def _calls_of(aws, invoke) -> list[str]:
@@ -117,8 +121,8 @@ def _assert_no_progress_tags(estate) -> None:
     assert progress == []
 
 
-def test_clean_replacement_makes_exactly_these_calls(aws):
-    estate, old, volumes = _estate(aws)
+def test_clean_replacement_makes_exactly_these_calls(aws, built):
+    estate, old, volumes = built
     fn = function(aws)
 
     calls = _calls_of(aws, lambda: fn.invoke({}))
@@ -128,8 +132,8 @@ def test_clean_replacement_makes_exactly_these_calls(aws):
 
 
 @pytest.mark.parametrize("n", range(1, len(CLEAN_REPLACEMENT) + 1))
-def test_crash_after_each_call_of_a_replacement_converges(aws, n):
-    estate, old, volumes = _estate(aws)
+def test_crash_after_each_call_of_a_replacement_converges(aws, built, n):
+    estate, old, volumes = built
     fn = function(aws)
     launches = aws.faults.count("RunInstances")
     aws.faults.crash_after(n)
@@ -162,8 +166,8 @@ ROLLBACKS = {"launch": (_fail_launch, ROLLED_BACK_LAUNCH),
 
 
 @pytest.mark.parametrize("failure", sorted(ROLLBACKS))
-def test_each_rollback_makes_exactly_these_calls(aws, failure):
-    estate, old, volumes = _estate(aws)
+def test_each_rollback_makes_exactly_these_calls(aws, built, failure):
+    estate, old, volumes = built
     fn = function(aws)
     inject, expected = ROLLBACKS[failure]
     inject(aws, estate, old)
@@ -176,8 +180,8 @@ def test_each_rollback_makes_exactly_these_calls(aws, failure):
 
 @pytest.mark.parametrize(("failure", "n"), [(failure, n) for failure in sorted(ROLLBACKS)
                                             for n in range(1, len(ROLLBACKS[failure][1]) + 1)])
-def test_crash_after_each_call_of_a_rollback_converges(aws, failure, n):
-    estate, old, volumes = _estate(aws)
+def test_crash_after_each_call_of_a_rollback_converges(aws, built, failure, n):
+    estate, old, volumes = built
     fn = function(aws)
     ROLLBACKS[failure][0](aws, estate, old)
     aws.faults.crash_after(n)
@@ -190,9 +194,9 @@ def test_crash_after_each_call_of_a_rollback_converges(aws, failure, n):
     _assert_rolled_back(estate, old, volumes)
 
 
-def test_a_resumed_launch_sends_the_request_a_clean_one_sends(aws):
+def test_a_resumed_launch_sends_the_request_a_clean_one_sends(aws, built):
     """Same ClientToken, same parameters: AWS would answer a repeat with the first launch."""
-    _, old, _ = _estate(aws)
+    _, old, _ = built
     fn = function(aws)
     aws.faults.crash_after(CLEAN_REPLACEMENT.index("RunInstances"))   # token written
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from standalone_estate import build_estate, entry, function, set_parameter
+from standalone_estate import build_estate, entry, function, replayed, set_parameter
 
 from sandbox.faults import SimulatedCrash
 
@@ -22,19 +22,27 @@ PRESERVED = [
 ]
 
 
-@pytest.fixture
-def estate(aws):
-    built = build_estate()
-    set_parameter(built.new_ami)
-    return built
-
-
-def _old(estate) -> tuple[str, str, dict[str, str]]:
+def _build():
+    estate = build_estate()
+    set_parameter(estate.new_ami)
     old = estate.launch("app")
     estate.ec2.modify_instance_attribute(InstanceId=old, SourceDestCheck={"Value": False})
     estate.ec2.modify_instance_attribute(InstanceId=old, BlockDeviceMappings=[
         {"DeviceName": "/dev/sdf", "Ebs": {"DeleteOnTermination": True}}])
-    return old, estate.describe(old)["PrivateIpAddress"], estate.data_volumes(old)
+    return estate, (old, estate.describe(old)["PrivateIpAddress"], estate.data_volumes(old))
+
+
+# Built once per module; every test starts from a restored snapshot of it.
+_replay, aws, built = replayed(_build)
+
+
+@pytest.fixture
+def estate(built):
+    return built[0]
+
+
+def _old(built) -> tuple[str, str, dict[str, str]]:
+    return built[1]
 
 
 def _assert_replaced_with_ip(estate, old: str, ip: str, volumes: dict[str, str]) -> None:
@@ -51,8 +59,8 @@ def _assert_replaced_with_ip(estate, old: str, ip: str, volumes: dict[str, str])
                 for t in v.get("Tags", []) if t["Key"].startswith("ami-upgrade:")]
 
 
-def test_the_new_instance_takes_the_old_private_ip(aws, estate):
-    old, ip, volumes = _old(estate)
+def test_the_new_instance_takes_the_old_private_ip(aws, estate, built):
+    old, ip, volumes = _old(built)
     calls = len(aws.faults.mutating_calls)
 
     report = function(aws, preserve_private_ip=True).invoke({})
@@ -63,8 +71,8 @@ def test_the_new_instance_takes_the_old_private_ip(aws, estate):
 
 
 @pytest.mark.parametrize("n", range(1, len(PRESERVED) + 1))
-def test_crash_after_each_call_converges_with_the_ip(aws, estate, n):
-    old, ip, volumes = _old(estate)
+def test_crash_after_each_call_converges_with_the_ip(aws, estate, built, n):
+    old, ip, volumes = _old(built)
     fn = function(aws, preserve_private_ip=True)
     launches = aws.faults.count("RunInstances")
     aws.faults.crash_after(n)
@@ -78,8 +86,8 @@ def test_crash_after_each_call_converges_with_the_ip(aws, estate, n):
     assert aws.faults.count("RunInstances") - launches == 1
 
 
-def test_a_failure_before_termination_still_rolls_back(aws, estate):
-    old, _, volumes = _old(estate)
+def test_a_failure_before_termination_still_rolls_back(aws, estate, built):
+    old, _, volumes = _old(built)
     aws.faults.fail("CreateLaunchTemplate", "LaunchTemplateLimitExceeded", "too many")
 
     report = function(aws, preserve_private_ip=True).invoke({})
@@ -90,8 +98,8 @@ def test_a_failure_before_termination_still_rolls_back(aws, estate):
     assert estate.data_volumes(old) == volumes
 
 
-def test_a_failed_launch_after_termination_rolls_forward(aws, estate):
-    old, ip, volumes = _old(estate)
+def test_a_failed_launch_after_termination_rolls_forward(aws, estate, built):
+    old, ip, volumes = _old(built)
     aws.faults.fail("RunInstances", "InsufficientInstanceCapacity", "no capacity")
     fn = function(aws, preserve_private_ip=True)
 
@@ -114,8 +122,8 @@ def test_a_failed_launch_after_termination_rolls_forward(aws, estate):
     _assert_replaced_with_ip(estate, old, ip, volumes)
 
 
-def test_a_new_instance_failing_its_checks_keeps_the_volumes(aws, estate):
-    old, _, volumes = _old(estate)
+def test_a_new_instance_failing_its_checks_keeps_the_volumes(aws, estate, built):
+    old, _, volumes = _old(built)
     aws.faults.status_checks("impaired", image_id=estate.new_ami)
 
     report = function(aws, preserve_private_ip=True).invoke({})

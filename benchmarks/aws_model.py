@@ -1,0 +1,265 @@
+"""A model of real AWS on top of the embedded AWS: per-call latency and request-rate limits.
+
+Installed around moto's ``BaseResponse.call_action`` (outside the fault injection), it
+charges every call of the function its latency on the sandbox's emulated clock, and
+keeps one token bucket per API as AWS does. A call that finds its bucket empty is
+answered with AWS's own throttling error (``RequestLimitExceeded`` for EC2,
+``Throttling`` / "Rate exceeded" for Auto Scaling), so botocore's retry path (the
+function uses adaptive retries) runs for real; botocore's back-off sleeps and its
+client-side rate limiter wait on the emulated clock instead of the wall clock.
+
+Request-rate limits (EC2): "Request throttling for the Amazon EC2 API",
+https://docs.aws.amazon.com/ec2/latest/devguide/ec2-api-throttling.html — each API is
+evaluated individually (one bucket per API) with the size and refill rate of its
+category; RunInstances, StartInstances, StopInstances and TerminateInstances also draw
+one resource token per instance from a second bucket. The figures below are the
+documented defaults for an account (AWS raises them on request).
+
+Auto Scaling publishes no bucket sizes ("API request rate" in the Amazon EC2 Auto
+Scaling API Reference says only that calls are throttled per account and Region), so
+Auto Scaling uses the EC2 shape (non-mutating / mutating): an assumption, configurable.
+
+Latency: AWS publishes no per-call latency figure. The default (``DEFAULT_LATENCY``)
+is an assumption of this project — tens of milliseconds for a read, more for a
+mutating call, as the issue puts it — and every figure is configurable
+(``python -m benchmarks --latency-ms READ,WRITE``).
+"""
+
+from __future__ import annotations
+
+import collections
+import math
+import types
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from moto.core.exceptions import ServiceException
+from moto.core.responses import ActionResult, BaseResponse
+
+from sandbox.core import EmbeddedAws, patch_method
+
+READ_PREFIXES = ("Describe", "Get", "List", "Search", "Lookup")
+
+
+@dataclass(frozen=True)
+class Bucket:
+    size: float          # tokens the bucket holds when full
+    refill: float        # tokens added per second
+
+
+# EC2's request token buckets per API, by category (the doc's table of default limits).
+EC2_REQUEST_BUCKETS = {
+    "non-mutating": Bucket(100, 20),
+    "unfiltered": Bucket(50, 10),          # non-mutating, unfiltered and unpaginated
+    "mutating": Bucket(200, 5),
+    "resource-intensive": Bucket(50, 5),
+}
+EC2_RESOURCE_INTENSIVE = frozenset({"RunInstances", "StartInstances", "StopInstances",
+                                    "TerminateInstances"})
+# EC2's resource token buckets: one token per instance the request names.
+EC2_RESOURCE_BUCKETS = {"RunInstances": Bucket(1000, 2), "StartInstances": Bucket(1000, 2),
+                        "StopInstances": Bucket(1000, 20),
+                        "TerminateInstances": Bucket(1000, 20)}
+# Auto Scaling: not published; the EC2 shape is assumed.
+AUTOSCALING_BUCKETS = {"non-mutating": Bucket(100, 20), "mutating": Bucket(200, 5)}
+
+
+@dataclass(frozen=True)
+class Latency:
+    """Seconds one call takes, end to end, by kind (an assumption: see the module doc)."""
+
+    read: float = 0.050
+    write: float = 0.150
+
+    def of(self, operation: str) -> float:
+        return self.read if operation.startswith(READ_PREFIXES) else self.write
+
+
+DEFAULT_LATENCY = Latency()
+
+
+class _TokenBucket:
+    def __init__(self, spec: Bucket, now: float) -> None:
+        self.spec, self.tokens, self.at = spec, float(spec.size), now
+
+    def take(self, amount: float, now: float) -> bool:
+        self.tokens = min(self.spec.size, self.tokens + (now - self.at) * self.spec.refill)
+        self.at = now
+        if self.tokens < amount:
+            return False
+        self.tokens -= amount
+        return True
+
+
+class Throttled(ServiceException):
+    """AWS's answer when a request-rate limit is exceeded."""
+
+
+@dataclass
+class Model:
+    """The latency and rate limits of real AWS, and what the calls met (``aws.model``)."""
+
+    aws: EmbeddedAws
+    latency: Latency = DEFAULT_LATENCY
+    throttling: bool = True
+    throttle_every: int | None = None   # also throttle every n-th call (a busy account)
+    enabled: bool = False
+    calls: collections.Counter = field(default_factory=collections.Counter)
+    throttled: collections.Counter = field(default_factory=collections.Counter)
+    first: dict[str, float] = field(default_factory=dict)     # op -> emulated time of 1st call
+    last: dict[str, float] = field(default_factory=dict)      # op -> emulated time of last call
+    pending: float = 0.0    # latency charged but not yet moved onto the clock
+    _buckets: dict[tuple[str, str], _TokenBucket] = field(default_factory=dict)
+    _seen: int = 0
+
+    FLUSH_SECONDS = 1.0     # the clock's listeners (refresh emulation...) run at most this late
+
+    def now(self) -> float:
+        return self.aws.clock.monotonic() + self.pending
+
+    def spend(self, seconds: float) -> None:
+        """Time passes (a call's latency, a back-off): onto the clock once it adds up."""
+        self.pending += seconds
+        if self.pending >= self.FLUSH_SECONDS:
+            pending, self.pending = self.pending, 0.0
+            self.aws.advance(pending)
+
+    def reset(self) -> None:
+        self.calls.clear()
+        self.throttled.clear()
+        self.first.clear()
+        self.last.clear()
+
+    def _bucket(self, key: tuple[str, str], spec: Bucket) -> _TokenBucket:
+        if key not in self._buckets:
+            self._buckets[key] = _TokenBucket(spec, self.now())
+        return self._buckets[key]
+
+    def _admit(self, service: str, operation: str, params: dict) -> bool:
+        self._seen += 1
+        if self.throttle_every and self._seen % self.throttle_every == 0:
+            return False
+        if not self.throttling:
+            return True
+        now = self.now()
+        if service == "ec2":
+            spec = EC2_REQUEST_BUCKETS[_ec2_category(operation, params)]
+            if not self._bucket(("request", operation), spec).take(1, now):
+                return False
+            if operation in EC2_RESOURCE_BUCKETS:
+                count = _instance_count(operation, params)
+                bucket = self._bucket(("resource", operation), EC2_RESOURCE_BUCKETS[operation])
+                return bucket.take(count, now)
+            return True
+        if service == "autoscaling":
+            kind = "non-mutating" if operation.startswith(READ_PREFIXES) else "mutating"
+            return self._bucket(("request", "as:" + operation),
+                                AUTOSCALING_BUCKETS[kind]).take(1, now)
+        return True
+
+
+def _ec2_category(operation: str, params: dict) -> str:
+    if operation in EC2_RESOURCE_INTENSIVE:
+        return "resource-intensive"
+    if not operation.startswith(READ_PREFIXES):
+        return "mutating"
+    narrowed = any(k.startswith(("Filter", "MaxResults", "NextToken")) or "Id" in k
+                   or k.endswith(("Name", "Names")) for k in params)
+    return "non-mutating" if narrowed else "unfiltered"
+
+
+def _instance_count(operation: str, params: dict) -> int:
+    if operation == "RunInstances":
+        return int(params.get("MaxCount", 1) or 1)
+    ids = params.get("InstanceId") or params.get("InstanceIds") or []
+    return max(1, len(ids) if isinstance(ids, list) else 1)
+
+
+def _throttle_error(service: str) -> ServiceException:
+    if service == "ec2":
+        return Throttled("RequestLimitExceeded", "Request limit exceeded.")
+    return Throttled("Throttling", "Rate exceeded")
+
+
+@contextmanager
+def modelled(aws: EmbeddedAws, latency: Latency = DEFAULT_LATENCY, throttling: bool = True,
+             throttle_every: int | None = None) -> Iterator[Model]:
+    """``aws`` with the model installed (disabled until ``model.enabled = True``)."""
+    model = Model(aws, latency, throttling, throttle_every)
+    undo = [_wrap_call_action(model), *_botocore_on_emulated_time(model)]
+    try:
+        with warnings.catch_warnings():   # moto's Auto Scaling model lacks the error shape
+            warnings.filterwarnings("ignore", message=".*does not match an error shape")
+            yield model
+    finally:
+        for step in reversed(undo):
+            step()
+
+
+def _wrap_call_action(model: Model) -> Callable[[], None]:
+    inner = BaseResponse.call_action
+
+    def call_action(self: BaseResponse):  # type: ignore[no-untyped-def]
+        if not model.enabled:
+            return inner(self)
+        operation = self._get_action()
+        service = self.service_name or ""
+        try:
+            params = self._get_params()
+        except Exception:   # some REST services have no query parameters to show
+            params = {}
+        model.spend(model.latency.of(operation))
+        if service in ("ec2", "autoscaling") and not model._admit(service, operation, params):
+            model.throttled[operation] += 1
+            status, headers, body = self.serialized(ActionResult(_throttle_error(service)))
+            status = 503 if service == "ec2" else 400
+            headers["status"] = status
+            return status, headers, body
+        now = model.now()
+        model.first.setdefault(operation, now)
+        model.last[operation] = now
+        result = inner(self)
+        if int(result[0]) < 400:
+            model.calls[operation] += 1
+        return result
+
+    return patch_method(BaseResponse, "call_action", call_action)
+
+
+def _botocore_on_emulated_time(model: Model) -> list[Callable[[], None]]:
+    """botocore's retry back-off and adaptive rate limiter, on the emulated clock."""
+    import time
+
+    from botocore import endpoint
+    from botocore.retries import bucket
+
+    epoch = time.time()
+    real_time = endpoint.time
+    endpoint.time = types.SimpleNamespace(  # type: ignore[attr-defined]
+        sleep=model.spend, time=lambda: epoch + model.now(), monotonic=model.now,
+        perf_counter=real_time.perf_counter)
+
+    def acquire(self, amount=1, block=True):  # type: ignore[no-untyped-def]
+        """botocore's TokenBucket._acquire, waiting on the emulated clock."""
+        self._refill()
+        if amount > self._current_capacity:
+            if not block:
+                raise bucket.CapacityNotAvailableError()
+            model.spend(self._sleep_amount(amount))
+            self._refill()
+        self._current_capacity = max(0.0, self._current_capacity - amount)
+        return True
+
+    undo = [patch_method(bucket.Clock, "current_time", lambda self: epoch + model.now()),
+            patch_method(bucket.Clock, "sleep", lambda self, amount: model.spend(amount)),
+            patch_method(bucket.TokenBucket, "_acquire", acquire)]
+
+    def restore_endpoint_time() -> None:
+        endpoint.time = real_time  # type: ignore[attr-defined]
+    return [*undo, restore_endpoint_time]
+
+
+def ceil_div(a: int, b: int) -> int:
+    return math.ceil(a / b) if a else 0

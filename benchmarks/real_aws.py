@@ -1,0 +1,169 @@
+"""Fleets on the model of real AWS: calls by operation against the lower bound, projected
+wall time and invocations, and what throttling does.
+
+Each estate is built on a fresh embedded AWS with plain boto3 calls (not counted), then
+the function runs as Lambda runs it (``sandbox.LambdaFunction``: 15-minute timeout,
+continuations delivered as they are queued) until nothing is queued. Only the
+function's calls are counted and timed; emulated time is what the model projects.
+
+The estates follow the issue: all in scope, literal-image launch templates (one
+instance per group), one data volume per standalone instance.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import time
+from dataclasses import dataclass, field
+
+import boto3
+
+from sandbox import LambdaFunction, embedded_aws
+from sandbox.lambda_invoke import STATE_KEY as QUEUE
+
+from .aws_model import DEFAULT_LATENCY, Latency, ceil_div, modelled
+
+PARAMETER = "/ami/linux/bench"
+SCOPE_TAG = "ami-upgrade:parameter"     # the contract's scope tag
+STOCK_IMAGE = "ami-1e749f67"            # an x86_64 HVM image moto ships
+TIMEOUT = 900.0
+ZONE = "us-east-1a"
+MAX_EMULATED_SECONDS = 24 * 3600
+# Seconds a new instance reports its status checks "initializing" before "ok" (moto: none).
+# An assumption (AWS documents no figure); configurable with --boot-seconds.
+BOOT_SECONDS = 90.0
+
+
+def lower_bound(groups: int, instances: int, volumes: int = 1) -> int:
+    """The issue's bound: describes at their largest page, three calls per group, and per
+    standalone instance one stop, launch and terminate plus a detach and attach per volume.
+
+    Reads: GetParameter, DescribeImages, DescribeInstances (1,000 a page); for groups
+    DescribeAutoScalingGroups (100 a page), DescribeLaunchTemplates and
+    DescribeLaunchTemplateVersions (200 a page).
+    """
+    reads = 2 + ceil_div(groups + instances, 1000)
+    if groups:
+        reads += ceil_div(groups, 100) + 2 * ceil_div(groups, 200)
+    return reads + 3 * groups + (3 + 2 * volumes) * instances
+
+
+@dataclass
+class Run:
+    groups: int
+    instances: int
+    latency: Latency | None          # None: no model (counts only)
+    throttling: bool
+    build_seconds: float = 0.0
+    seconds: float = 0.0             # wall clock of the function's run on this machine
+    calls: collections.Counter = field(default_factory=collections.Counter)
+    throttled: int = 0
+    emulated_seconds: float = 0.0    # projected wall time on real AWS
+    invocations: int = 0
+    longest_invocation: float = 0.0  # emulated seconds
+    last_refresh_started: float | None = None
+    failed: int = 0
+    converged: bool = False
+
+    @property
+    def total(self) -> int:
+        return sum(self.calls.values())
+
+    @property
+    def bound(self) -> int:
+        return lower_bound(self.groups, self.instances)
+
+    @property
+    def label(self) -> str:
+        parts = [f"{self.groups} ASGs" if self.groups else "",
+                 f"{self.instances} standalone" if self.instances else ""]
+        return " + ".join(p for p in parts if p)
+
+
+def _build(groups: int, instances: int) -> str:
+    ec2, autoscaling, ssm = (boto3.client(s) for s in ("ec2", "autoscaling", "ssm"))
+    old, new = (ec2.copy_image(SourceImageId=STOCK_IMAGE, SourceRegion="us-east-1",
+                               Name=f"golden-{label}")["ImageId"] for label in ("old", "new"))
+    tag = [{"Key": SCOPE_TAG, "Value": PARAMETER}]
+    for n in range(groups):
+        template = ec2.create_launch_template(
+            LaunchTemplateName=f"g{n:05}", LaunchTemplateData={
+                "ImageId": old, "InstanceType": "t3.micro"},
+            TagSpecifications=[{"ResourceType": "launch-template", "Tags": tag}],
+        )["LaunchTemplate"]["LaunchTemplateId"]
+        autoscaling.create_auto_scaling_group(
+            AutoScalingGroupName=f"g{n:05}", MinSize=1, MaxSize=2, DesiredCapacity=1,
+            LaunchTemplate={"LaunchTemplateId": template, "Version": "$Latest"},
+            AvailabilityZones=[ZONE],
+            Tags=[{**t, "PropagateAtLaunch": True} for t in tag])
+    for n in range(instances):
+        iid = ec2.run_instances(
+            ImageId=old, InstanceType="t3.micro", MinCount=1, MaxCount=1,
+            Placement={"AvailabilityZone": ZONE},
+            TagSpecifications=[{"ResourceType": "instance", "Tags": [
+                *tag, {"Key": "Name", "Value": f"i{n:05}"}]}])["Instances"][0]["InstanceId"]
+        volume = ec2.create_volume(Size=10, AvailabilityZone=ZONE)["VolumeId"]
+        ec2.attach_volume(VolumeId=volume, InstanceId=iid, Device="/dev/sdf")
+    ssm.put_parameter(Name=PARAMETER, Value=new, Type="String", DataType="aws:ec2:image",
+                      Overwrite=True)
+    return new
+
+
+def run(groups: int, instances: int, latency: Latency | None = DEFAULT_LATENCY,
+        throttling: bool = True, parallelism: int | None = None,
+        boot_seconds: float = 0.0, throttle_every: int | None = None) -> Run:
+    """One estate converged by the function; ``latency=None`` counts calls only."""
+    result = Run(groups, instances, latency, throttling)
+    with embedded_aws() as aws, modelled(aws, latency or Latency(0.0, 0.0),
+                                         throttling and latency is not None,
+                                         throttle_every) as model:
+        started = time.perf_counter()
+        _build(groups, instances)
+        result.build_seconds = time.perf_counter() - started
+        env = {"AMI_PARAMETER_NAME": PARAMETER}
+        if parallelism:
+            env["STANDALONE_CONFIGURATION"] = json.dumps({"parallelism": parallelism})
+        fn = LambdaFunction(aws, env, timeout_seconds=TIMEOUT)
+        if boot_seconds:
+            aws.faults.status_checks("ok", after_seconds=boot_seconds)
+        model.enabled = True
+        begin = model.now()
+        started = time.perf_counter()
+        event: dict | None = {}
+        while event is not None and model.now() - begin < MAX_EMULATED_SECONDS:
+            at = model.now()
+            fn.invoke(event)
+            result.longest_invocation = max(result.longest_invocation, model.now() - at)
+            event = None
+            pending = fn.pending()     # a continuation: Lambda delivers it at once
+            if pending:
+                aws.state[QUEUE].remove(pending[0])
+                event = pending[0]["event"]
+        model.enabled = False
+        result.seconds = time.perf_counter() - started
+        result.emulated_seconds = model.now() - begin
+        result.invocations = len(fn.reports)
+        result.calls = collections.Counter(model.calls)
+        result.throttled = sum(model.throttled.values())
+        if "StartInstanceRefresh" in model.last:
+            result.last_refresh_started = model.last["StartInstanceRefresh"] - begin
+        final, done = _outcomes(fn.reports)
+        result.failed = sum(a == "failed" for a in final.values())
+        result.converged = len(done) == groups + instances
+    return result
+
+
+def _outcomes(reports: list[dict]) -> tuple[dict[str, str], set[str]]:
+    """The last action per group / instance, and those whose refresh started or that
+    were replaced in some invocation (a later one reports them as already current)."""
+    final: dict[str, str] = {}
+    done: set[str] = set()
+    for report in reports:
+        for section, goal in (("asgs", "refresh_started"), ("instances", "replaced")):
+            for entry in report.get(section, []):
+                key = f"{section}:{entry.get('name') or entry.get('id')}"
+                final[key] = entry.get("action", "")
+                if final[key] == goal:
+                    done.add(key)
+    return final, done
