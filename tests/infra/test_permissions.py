@@ -25,11 +25,10 @@ REQUIRED_ACTIONS = {
     "ec2:DescribeLaunchTemplateVersions", "ec2:DescribeReplaceRootVolumeTasks",
     "autoscaling:DescribeAutoScalingGroups", "autoscaling:DescribeInstanceRefreshes",
     "autoscaling:StartInstanceRefresh", "autoscaling:CancelInstanceRefresh",
-    "autoscaling:RollbackInstanceRefresh",
     "ec2:CreateLaunchTemplateVersion", "ec2:RunInstances", "ec2:CreateTags",
     "ec2:StopInstances", "ec2:StartInstances", "ec2:TerminateInstances",
     "ec2:AttachVolume", "ec2:DetachVolume", "ec2:CreateReplaceRootVolumeTask",
-    "iam:PassRole", "lambda:InvokeFunction", "logs:CreateLogStream", "logs:PutLogEvents",
+    "iam:PassRole", "iam:GetInstanceProfile", "lambda:InvokeFunction", "logs:CreateLogStream", "logs:PutLogEvents",
 }
 MUTATED_BY_SCOPE = ("instance/", "launch-template/", "autoScalingGroup:")
 
@@ -38,7 +37,9 @@ MUTATED_BY_SCOPE = ("instance/", "launch-template/", "autoScalingGroup:")
 def with_topic_and_keys() -> Rendered:
     """prod plus a notification topic and a customer-managed EBS key."""
     return render("prod", {"ami-upgrade:kmsKeyArns": [KMS_KEY],
-                           "ami-upgrade:notificationTopicArn": TOPIC})
+                           "ami-upgrade:notificationTopicArn": TOPIC,
+                           "ami-upgrade:instanceRoles": [f"arn:aws:iam::{ACCOUNT}:role/app",
+                                                         "/ec2/"]})
 
 
 def statements_of(stack: Rendered) -> list[dict]:
@@ -75,7 +76,7 @@ def handler_aws_calls() -> dict[str, set[str]]:
     """
     session = botocore.session.get_session()
     operations: dict[str, set[str]] = {}
-    for service in ("autoscaling", "ec2", "lambda", "sns", "ssm"):
+    for service in ("autoscaling", "ec2", "iam", "lambda", "sns", "ssm"):
         for operation in session.get_service_model(service).operation_names:
             action = "lambda:InvokeFunction" if operation == "Invoke" else f"{service}:{operation}"
             operations.setdefault(xform_name(operation), set()).add(action)
@@ -87,10 +88,29 @@ def handler_aws_calls() -> dict[str, set[str]]:
     return {name: operations[name] for name in called if name in operations}
 
 
+def test_policy_grants_nothing_the_handler_never_calls():
+    """Dropped as never called: ssm:GetParameters, autoscaling:RollbackInstanceRefresh
+    (AutoRollback is AWS's), CreateTags at launch on volumes and network interfaces
+    (RunInstances tags the instance only). Every action granted is a call of handler/, or
+    one AWS checks on the function's behalf (listed here with the call that needs it)."""
+    indirect = {
+        "iam:PassRole": "RunInstances/StartInstanceRefresh with an instance profile",
+        "ec2:CreateTags": "TagSpecifications of RunInstances, CreateLaunchTemplate, ...",
+        "ec2:RunInstances": "StartInstanceRefresh checks the caller may launch the template",
+        "kms:CreateGrant": "EC2 on encrypted volumes", "kms:Decrypt": "", "kms:DescribeKey": "",
+        "kms:GenerateDataKeyWithoutPlaintext": "", "kms:ReEncryptFrom": "",
+        "kms:ReEncryptTo": "", "logs:CreateLogStream": "the Lambda runtime",
+        "logs:PutLogEvents": "the Lambda runtime"}
+    called = {a for actions in handler_aws_calls().values() for a in actions}
+    granted = {a for s in statements_of(with_topic_and_keys()) for a in s["Action"]}
+    assert sorted(granted - called - set(indirect)) == []
+
+
 def test_policy_grants_every_aws_call_the_handler_makes():
     granted = {a for s in statements_of(with_topic_and_keys()) for a in s["Action"]}
     calls = handler_aws_calls()
     assert "ssm:GetParameter" in calls["get_parameter"]  # the scan finds calls at all
+    assert "iam:GetInstanceProfile" in calls["get_instance_profile"]
     assert {name: sorted(actions) for name, actions in calls.items()
             if not actions & granted} == {}
 
@@ -117,11 +137,54 @@ def test_every_statement_allows_and_has_a_unique_sid(statements):
     assert len({s["Sid"] for s in statements}) == len(statements)
 
 
-def test_pass_role_only_to_ec2(statements):
+def test_pass_role_only_to_ec2_and_only_the_configured_instance_roles(statements):
     (statement,) = granting(statements, "iam:PassRole")
     assert statement["Action"] == ["iam:PassRole"]
-    assert statement["Resource"] == [f"arn:aws:iam::{ACCOUNT}:role/*"]
+    assert statement["Resource"] == [f"arn:aws:iam::{ACCOUNT}:role/ec2/*"]  # both stacks: /ec2/
     assert statement["Condition"] == {"StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}}
+    (profiles,) = granting(statements, "iam:GetInstanceProfile")
+    assert profiles["Resource"] == [f"arn:aws:iam::{ACCOUNT}:instance-profile/*"]
+
+
+def test_instance_roles_render_as_arns_kept_and_paths_widened_to_their_roles():
+    role = f"arn:aws:iam::{ACCOUNT}:role/app/web"
+    (statement,) = granting(document("all", instance_roles=[role, "/ec2/", "/"]),
+                            "iam:PassRole")
+    assert statement["Resource"] == sorted([role, f"arn:aws:iam::{ACCOUNT}:role/ec2/*",
+                                            f"arn:aws:iam::{ACCOUNT}:role/*"])
+
+
+def test_no_instance_roles_no_pass_role_and_no_profile_reads():
+    statements = document("tagged")
+    assert granting(statements, "iam:PassRole") == []
+    assert granting(statements, "iam:GetInstanceProfile") == []
+
+
+@pytest.mark.parametrize("scope", ["tagged", "all"])
+def test_volumes_move_only_between_resources_the_engine_marked_in_flight(scope):
+    """The relaunch writes in-flight on the old instance with its intent, on the new one
+    at launch and on each volume with its home before detaching it, and removes it once
+    done; attach, detach and block-device changes need it on the instance and the volume."""
+    statements = document(scope)
+    moving = [s for s in statements if {"ec2:AttachVolume", "ec2:DetachVolume",
+                                        "ec2:ModifyInstanceAttribute"} & set(s["Action"])]
+    assert [s["Sid"] for s in moving] == ["InFlight"]
+    (owned,) = moving
+    assert owned["Action"] == [
+        "ec2:AttachVolume", "ec2:DetachVolume", "ec2:ModifyInstanceAttribute"]
+    assert owned["Resource"] == [f"arn:aws:ec2:us-east-1:{ACCOUNT}:instance/*",
+                                 f"arn:aws:ec2:us-east-1:{ACCOUNT}:volume/*"]
+    assert owned["Condition"] == {"StringEquals": {
+        "aws:ResourceTag/ami-upgrade:in-flight": "/ami/linux/test"}}
+
+
+def test_reads_with_resource_level_permissions_are_scoped_to_instances():
+    (tagged,) = granting(document("tagged"), "ec2:DescribeInstanceAttribute")
+    assert (tagged["Sid"], tagged["Resource"]) == (
+        "ReadInstances", [f"arn:aws:ec2:us-east-1:{ACCOUNT}:instance/*"])
+    assert tagged["Condition"] == {"StringEquals": {SCOPE_TAG: "/ami/linux/test"}}
+    (every,) = granting(document("all"), "ec2:DescribeInstanceAttribute")
+    assert "Condition" not in every
 
 
 def test_tagged_scope_requires_the_scope_tag_to_change_instances_groups_and_templates(statements):
@@ -138,6 +201,7 @@ def test_tagged_scope_requires_the_scope_tag_to_change_instances_groups_and_temp
             or "aws:RequestTag/ami-upgrade:parameter" in equals       # new, tagged at launch
             or "aws:RequestTag/ami-upgrade:in-flight" in equals       # the engine's own template
             or "aws:ResourceTag/ami-upgrade:in-flight" in equals      # ... used and deleted
+            # (and the volumes the engine owns while it moves them)
             or "ec2:CreateAction" in equals                           # tags written at launch
             or condition.get("Null") == {"ec2:LaunchTemplate": "false"}  # from a tagged template
         )
