@@ -216,8 +216,9 @@ def lambda_policy_document(
     statements += [
         statement("InvokeSelfForContinuations", ["lambda:InvokeFunction"],
                   [function_arn, f"{function_arn}:*"]),
+        # Both act on log streams (IAM reference), not on the group itself.
         statement("WriteOwnLogs", ["logs:CreateLogStream", "logs:PutLogEvents"],
-                  [log_group_arn, f"{log_group_arn}:log-stream:*"]),
+                  [f"{log_group_arn}:log-stream:*"]),
     ]
     if notification_topic_arn:
         statements.append(statement("PublishSummary", ["sns:Publish"], [notification_topic_arn]))
