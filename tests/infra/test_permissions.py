@@ -11,6 +11,7 @@ import pytest
 from botocore import xform_name
 
 from components.policy import lambda_policy_document
+from handler.settings import SettingsError
 from infra.harness import ACCOUNT, REPO, Rendered, render, rendered_stack
 
 POLICY = "aws:iam/rolePolicy:RolePolicy"
@@ -386,3 +387,36 @@ def test_every_change_from_the_policy_before_issue_10_is_explained(scope):
     assert changed == set(CHANGES)
     granted = {a for s in after.values() for a in s["Action"]}
     assert {"ssm:GetParameters", "autoscaling:RollbackInstanceRefresh"} & granted == set()
+
+
+@pytest.mark.parametrize(("roles", "says"), [
+    (["arn:aws:iam::123456789012:role/*"], "ami-upgrade:instanceRoles: "
+                                           "'arn:aws:iam::123456789012:role/*': no wildcards"),
+    (["ec2"], "ami-upgrade:instanceRoles: 'ec2': a role path must start and end with '/'"),
+    (["arn:aws:iam::123456789012:instance-profile/app"],
+     "ami-upgrade:instanceRoles: not an IAM role ARN"),
+])
+def test_preview_refuses_instance_roles_that_are_not_roles_or_paths(roles, says):
+    with pytest.raises(SettingsError) as raised:
+        render("dev", {"ami-upgrade:instanceRoles": roles})
+    assert str(raised.value).startswith(says)
+
+
+def test_preview_refuses_instance_roles_of_another_account():
+    """The account is the caller's, known at preview through the identity invoke: the
+    error surfaces from the policy's rendering (Pulumi wraps it, naming the resources)."""
+    foreign = "arn:aws:iam::210987654321:role/app"
+    with pytest.raises(ValueError) as raised:
+        render("dev", {"ami-upgrade:instanceRoles": [foreign]})
+    assert (f"ami-upgrade:instanceRoles: {foreign} not of the deployment's account {ACCOUNT}"
+            in str(raised.value))
+
+
+def test_instance_roles_reach_the_function_as_the_policy_names_them():
+    role = f"arn:aws:iam::{ACCOUNT}:role/a"
+    stack = render("dev", {"ami-upgrade:instanceRoles": ["/ec2/", role]})
+    variables = stack.one("aws:lambda/function:Function").inputs["environment"]["variables"]
+    assert json.loads(variables["INSTANCE_ROLES"]) == ["/ec2/", f"arn:aws:iam::{ACCOUNT}:role/a"]
+    (statement,) = granting(statements_of(stack), "iam:PassRole")
+    assert statement["Resource"] == [f"arn:aws:iam::{ACCOUNT}:role/a",
+                                     f"arn:aws:iam::{ACCOUNT}:role/ec2/*"]
