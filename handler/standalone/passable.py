@@ -6,11 +6,17 @@ Relaunching an instance that has an instance profile passes the profile's role
 Checked at planning, so an instance whose role is not passable is reported with the
 fix before anything is stopped, instead of being stopped and then rolled back when
 ``RunInstances`` is refused.
+
+Groups need the same: Auto Scaling checks that whoever starts a refresh naming a
+launch template may launch from it, ``iam:PassRole`` on its profile's role included.
+:func:`template_profile` gives that profile for :func:`role_blocker` (the group
+planner's hook is not wired here: see the report of issue 10).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
@@ -24,14 +30,21 @@ KEY = "ami-upgrade:instanceRoles"
 
 
 def profile_name(profile_arn: str) -> str:
-    """``arn:aws:iam::<account>:instance-profile/<path/>name`` -> ``name``."""
+    """``arn:aws:iam::<account>:instance-profile/<path/>name`` (or a name) -> ``name``."""
     return profile_arn.rsplit("/", 1)[-1]
+
+
+def template_profile(launch_template_data: Mapping[str, Any]) -> str | None:
+    """The instance profile (ARN or name) a launch template version launches with."""
+    profile = launch_template_data.get("IamInstanceProfile") or {}
+    return profile.get("Arn") or profile.get("Name") or None
 
 
 def role_blocker(iam: IAMClient | None, profile_arn: str | None,
                  allowed: tuple[str, ...], seen: dict[str, str | None] | None = None
                  ) -> str | None:
-    """Why the role of ``profile_arn`` cannot be passed (None: no profile, or passable).
+    """Why the role of ``profile_arn`` (an ARN, or a name) cannot be passed (None: no
+    profile, or passable).
 
     ``seen`` memoises per profile within one planning pass (fleets share profiles).
     """

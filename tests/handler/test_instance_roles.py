@@ -15,7 +15,7 @@ import pytest
 from standalone_estate import APP_ROLE, build_estate, entry, function, set_parameter
 
 from handler.settings import SettingsError, parse_instance_roles, role_passable
-from handler.standalone.passable import role_blocker
+from handler.standalone.passable import role_blocker, template_profile
 
 ACCOUNT = "123456789012"
 
@@ -74,6 +74,19 @@ def test_the_profile_is_read_once_per_planning_pass(aws):
     assert role_blocker(iam, profile, ("/ec2/",), seen) is None    # memoised
     assert seen == {profile: None}
     assert role_blocker(iam, None, (), {}) is None                 # no profile, no role
+
+
+def test_a_launch_templates_profile_by_arn_or_name_is_checked_the_same_way(aws):
+    """For groups: a refresh naming a template passes its profile's role too."""
+    iam = boto3.client("iam")
+    iam.create_role(RoleName="web", Path="/ec2/", AssumeRolePolicyDocument="{}")
+    arn = iam.create_instance_profile(InstanceProfileName="web")["InstanceProfile"]["Arn"]
+    iam.add_role_to_instance_profile(InstanceProfileName="web", RoleName="web")
+    for data in ({"IamInstanceProfile": {"Arn": arn}}, {"IamInstanceProfile": {"Name": "web"}}):
+        assert role_blocker(iam, template_profile(data), ("/ec2/",)) is None
+        assert "is not in ami-upgrade:instanceRoles (/app/)" in (
+            role_blocker(iam, template_profile(data), ("/app/",)) or "")
+    assert template_profile({"ImageId": "ami-12345678"}) is None
 
 
 def test_an_unreadable_profile_is_reported_with_aws_words(aws):
