@@ -69,6 +69,11 @@ def test_policy_grants_every_action_the_engine_needs(statements):
     assert granted >= REQUIRED_ACTIONS, REQUIRED_ACTIONS - granted
 
 
+# botocore's service name -> IAM's action prefix, for every client the engine may build.
+SERVICES = {"autoscaling": "autoscaling", "ec2": "ec2", "elbv2": "elasticloadbalancing",
+            "events": "events", "iam": "iam", "lambda": "lambda", "sns": "sns", "ssm": "ssm"}
+
+
 def handler_aws_calls() -> dict[str, set[str]]:
     """The AWS operations ``handler/`` calls, as IAM actions: method name -> candidates.
 
@@ -78,9 +83,9 @@ def handler_aws_calls() -> dict[str, set[str]]:
     """
     session = botocore.session.get_session()
     operations: dict[str, set[str]] = {}
-    for service in ("autoscaling", "ec2", "iam", "lambda", "sns", "ssm"):
+    for service, prefix in SERVICES.items():
         for operation in session.get_service_model(service).operation_names:
-            action = "lambda:InvokeFunction" if operation == "Invoke" else f"{service}:{operation}"
+            action = "lambda:InvokeFunction" if operation == "Invoke" else f"{prefix}:{operation}"
             operations.setdefault(xform_name(operation), set()).add(action)
     source = "\n".join(p.read_text() for p in (REPO / "handler").rglob("*.py"))
     called = set(re.findall(r"\.([a-z][a-z0-9_]*)\(", source))
