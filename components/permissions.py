@@ -11,6 +11,17 @@ import pulumi
 import pulumi_aws as aws
 
 from components.policy import lambda_policy_document, lambda_trust_policy
+from handler.settings import ROLE_ARN_RE, SettingsError
+
+
+def check_role_accounts(roles: tuple[str, ...], account: str) -> tuple[str, ...]:
+    """``roles``, once every role ARN among them is of ``account`` (known at preview only
+    through the caller's identity): EC2 cannot launch with another account's role."""
+    foreign = [r for r in roles if (m := ROLE_ARN_RE.match(r)) and m["account"] != account]
+    if foreign:
+        raise SettingsError(f"ami-upgrade:instanceRoles: {', '.join(foreign)} not of the "
+                            f"deployment's account {account}")
+    return roles
 
 
 @dataclass(frozen=True)
@@ -23,6 +34,7 @@ class PermissionsArgs:
     exclusions_parameter_name: str | None = None
     kms_key_arns: tuple[str, ...] = ()
     notification_topic_arn: str | None = None
+    instance_roles: tuple[str, ...] = ()   # role ARNs and role paths (iam:PassRole)
     tags: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
 
     def __post_init__(self) -> None:
@@ -33,6 +45,8 @@ class PermissionsArgs:
             raise ValueError(f"PermissionsArgs.scope: expected tagged or all, got {self.scope!r}")
         if not isinstance(self.kms_key_arns, tuple):
             raise ValueError("PermissionsArgs.kms_key_arns: expected a tuple")
+        if not isinstance(self.instance_roles, tuple):
+            raise ValueError("PermissionsArgs.instance_roles: expected a tuple")
 
 
 class Permissions(pulumi.ComponentResource):
@@ -71,6 +85,7 @@ class Permissions(pulumi.ComponentResource):
             exclusions_parameter_name=args.exclusions_parameter_name,
             kms_key_arns=args.kms_key_arns,
             notification_topic_arn=args.notification_topic_arn,
+            instance_roles=check_role_accounts(args.instance_roles, values[0]),
         ), indent=1))
         self.policy = aws.iam.RolePolicy(
             f"{name}-policy", role=self.role.id, policy=document, opts=child)

@@ -7,20 +7,29 @@ are known, and tests inspect it directly for both scopes.
 Rules it keeps:
 
 * No wildcard action (``*``, ``ec2:*``, ``kms:ReEncrypt*``): every action is named.
-* ``Resource: "*"`` only for the read-only ``Describe*`` calls, which support no
-  resource-level permissions.
+* ``Resource: "*"`` only for the read-only ``Describe*`` calls that support no
+  resource-level permissions (those that do, :data:`SCOPED_READS`, get their own
+  statement; ``tests/infra/test_policy_reference.py`` checks against the IAM reference).
 * Every mutating EC2 / Auto Scaling statement names its resource types; in
   ``tagged`` scope it also requires the resource's tag ``ami-upgrade:parameter`` to
   equal the parameter (``aws:ResourceTag``), and new instances must carry it
   (``aws:RequestTag``) unless they are launched from a launch template, which
   then must carry it. So in ``tagged`` scope, tag the launch templates of the
   groups as well as the groups.
-* Volumes are not required to carry the tag (data volumes rarely do): attaching
-  and detaching also authorise the instance, which must carry it; tag writes on
+* Volumes are not required to carry the scope tag (data volumes rarely do): attaching,
+  detaching and changing block devices need the instance *and* the volume to carry the
+  engine's own in-flight tag for this parameter (``ami-upgrade:in-flight``, written on
+  the old instance with the intent, on the new one at launch, on each volume with its
+  home before it is detached, removed once the work is done); the engine writes it only
+  on instances in scope. Tag writes on
   existing instances, volumes and groups are limited to the engine's own
   ``ami-upgrade:`` progress keys and can never set or remove the tags users steer it with
   (``ami-upgrade:parameter``, ``ami-upgrade:exclude``, ``ami-upgrade:strategy``).
-* ``iam:PassRole`` only to ``ec2.amazonaws.com`` (instance profiles); KMS only
+* ``iam:PassRole`` only to ``ec2.amazonaws.com`` and only for the roles configured
+  in ``ami-upgrade:instanceRoles`` (ARNs, or paths such as ``/ec2/``); none configured,
+  no PassRole at all. Relaunching an instance with a profile passes its role, and so
+  does starting a group's refresh whose launch template names a profile (Auto Scaling
+  checks the caller may launch from the template). KMS only
   through EC2 (``kms:ViaService``) on the configured keys, grants only for AWS
   resources.
 
@@ -56,9 +65,11 @@ DESCRIBE_ACTIONS = (
     "ec2:DescribeLaunchTemplates",
     "ec2:DescribeVolumes",
 )
+# Reads that support resource-level permissions: on these resource types only (in
+# tagged scope, only tagged ones) rather than on "*".
+SCOPED_READS = {"ec2:DescribeInstanceAttribute": "instance/*"}
 REFRESH_ACTIONS = (
     "autoscaling:CancelInstanceRefresh",
-    "autoscaling:RollbackInstanceRefresh",
     "autoscaling:StartInstanceRefresh",
 )
 KMS_ACTIONS = (
@@ -87,6 +98,7 @@ def lambda_policy_document(
     exclusions_parameter_name: str | None = None,
     kms_key_arns: Sequence[str] = (),
     notification_topic_arn: str | None = None,
+    instance_roles: Sequence[str] = (),
 ) -> dict[str, Any]:
     """The role policy document for one deployment (see the module docstring)."""
     if scope not in ("tagged", "all"):
@@ -120,6 +132,7 @@ def lambda_policy_document(
         "ForAllValues:StringLike": {"aws:TagKeys": [ENGINE_TAG_PATTERN]},
         "ForAllValues:StringNotEquals": {"aws:TagKeys": list(USER_TAGS)},
     }
+    in_flight = {"StringEquals": {f"aws:ResourceTag/{IN_FLIGHT_TAG}": parameter_name}}
     strategies = [s.permissions for s in STRATEGIES.values()]
     names = {"parameter": parameter_name, "scope_tag": SCOPE_TAG, "in_flight_tag": IN_FLIGHT_TAG,
              "partition": partition, "account": account}
@@ -144,6 +157,10 @@ def lambda_policy_document(
     def union(field: str) -> list[str]:
         return sorted({a for p in strategies for a in getattr(p, field)})
 
+    reads = sorted({*DESCRIBE_ACTIONS, *union("describe")})
+    scoped_reads = {t: [a for a in reads if SCOPED_READS.get(a) == t]
+                    for t in sorted(set(SCOPED_READS.values()))}
+
     created: dict[str, set[str]] = {}
     for p in strategies:
         for action, types in p.tag_on_create.items():
@@ -161,8 +178,10 @@ def lambda_policy_document(
               ":autoScalingGroupName/*"]
 
     statements = [
-        statement("ReadParameters", ["ssm:GetParameter", "ssm:GetParameters"], parameters),
-        statement("Describe", [*DESCRIBE_ACTIONS, *union("describe")], "*"),
+        statement("ReadParameters", ["ssm:GetParameter"], parameters),
+        statement("Describe", [a for a in reads if a not in SCOPED_READS], "*"),
+        *(statement("ReadInstances", actions, [ec2(t)], when_tagged())
+          for t, actions in scoped_reads.items() if actions),
         statement("InstanceRefresh", REFRESH_ACTIONS, groups, when_tagged()),
         statement("EngineTagsOnGroups",
                   ["autoscaling:CreateOrUpdateTags", "autoscaling:DeleteTags"],
@@ -176,12 +195,16 @@ def lambda_policy_document(
                   {"StringEquals": {"ec2:CreateAction": sorted(created)}}),
         statement("ManageInstances", union("on_instances"), [ec2("instance/*")], when_tagged()),
         statement("VolumesOfManagedInstances", union("on_volumes"), [ec2("volume/*")]),
+        statement("InFlight", union("while_in_flight"),
+                  [ec2("instance/*"), ec2("volume/*")], in_flight),
         *own_statements,
         statement("EngineTagsOnInstances", ["ec2:CreateTags", "ec2:DeleteTags"],
                   [ec2("instance/*")], when_tagged(engine_tag_keys_only)),
         statement("EngineTagsOnVolumes", ["ec2:CreateTags", "ec2:DeleteTags"],
                   [ec2("volume/*")], engine_tag_keys_only),
     ]
+    if instance_roles:
+        statements += pass_role_statements(partition, account, instance_roles)
     if kms_key_arns:
         via_ec2 = {"kms:ViaService": f"ec2.{region}.{dns_suffix}"}
         statements += [
@@ -193,12 +216,31 @@ def lambda_policy_document(
     statements += [
         statement("InvokeSelfForContinuations", ["lambda:InvokeFunction"],
                   [function_arn, f"{function_arn}:*"]),
+        # Both act on log streams (IAM reference), not on the group itself.
         statement("WriteOwnLogs", ["logs:CreateLogStream", "logs:PutLogEvents"],
-                  [log_group_arn, f"{log_group_arn}:log-stream:*"]),
+                  [f"{log_group_arn}:log-stream:*"]),
     ]
     if notification_topic_arn:
         statements.append(statement("PublishSummary", ["sns:Publish"], [notification_topic_arn]))
     return {"Version": "2012-10-17", "Statement": statements}
+
+
+def role_resource(partition: str, account: str, role: str) -> str:
+    """A configured role (its ARN, kept) or role path (every role under it) as a resource."""
+    return role if role.startswith("arn:") else f"arn:{partition}:iam::{account}:role{role}*"
+
+
+def pass_role_statements(partition: str, account: str, roles: Sequence[str]
+                         ) -> list[dict[str, Any]]:
+    """PassRole for the configured instance roles, and the profile reads that let the
+    function check, before it stops anything, that an instance's role is one of them."""
+    return [
+        {"Sid": "PassInstanceRoles", "Effect": "Allow", "Action": ["iam:PassRole"],
+         "Resource": sorted({role_resource(partition, account, r) for r in roles}),
+         "Condition": {"StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}}},
+        {"Sid": "ReadInstanceProfiles", "Effect": "Allow", "Action": ["iam:GetInstanceProfile"],
+         "Resource": [f"arn:{partition}:iam::{account}:instance-profile/*"]},
+    ]
 
 
 def lambda_trust_policy() -> dict[str, Any]:

@@ -88,6 +88,7 @@ class StackSettings:
     exclusions_parameter_name: str | None = None
     notification_topic_arn: str | None = None
     kms_key_arns: tuple[str, ...] = ()
+    instance_roles: tuple[str, ...] = ()
     log_retention_days: int = 30
     tags: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     timeout_seconds: int = 900
@@ -140,7 +141,8 @@ class StackSettings:
             region=self.region, parameter_name=self.parameter_name, scope=self.scope,
             function_name=self.function_name, log_group_name=self.log_group_name,
             exclusions_parameter_name=self.exclusions_parameter_name,
-            kms_key_arns=self.kms_key_arns, notification_topic_arn=self.notification_topic_arn)]
+            kms_key_arns=self.kms_key_arns, notification_topic_arn=self.notification_topic_arn,
+            instance_roles=self.instance_roles)]
         if self.configuration_document() is not None:
             policies.append(read_policy(
                 f"arn:{limits.partition_of(self.region)}:ssm:{self.region}:"
@@ -235,7 +237,8 @@ def check_limits(settings: StackSettings) -> None:
 
     size = limits.policy_size(*s.role_policies())
     if size > limits.INLINE_POLICY_LIMIT:
-        culprit = "kmsKeyArns" if s.kms_key_arns else "parameterName"
+        culprit = ("kmsKeyArns" if s.kms_key_arns else
+                   "instanceRoles" if len(s.instance_roles) > 10 else "parameterName")
         raise SettingsError(
             f"{key_name(culprit)}: the role's inline policy would be {size} characters "
             f"(whitespace excluded); IAM allows {limits.INLINE_POLICY_LIMIT} per role "

@@ -60,6 +60,7 @@ class AmiUpgradeWorkflow(pulumi.ComponentResource):
             region=s.region,
             exclusions_parameter_name=s.exclusions_parameter_name,
             kms_key_arns=s.kms_key_arns,
+            instance_roles=s.instance_roles,
             notification_topic_arn=s.notification_topic_arn,
             tags=tags,
         ), child)

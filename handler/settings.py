@@ -46,6 +46,11 @@ ASG_NAME_RE = re.compile(r"^[^:\s][^:]{0,254}$")
 PARAMETER_NAME_RE = re.compile(r"^/?[A-Za-z0-9_.\-/]{1,1011}$")
 TOPIC_ARN_RE = re.compile(r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}(\.fifo)?$")
 
+# An IAM role ARN (no wildcard) or a role path ("/ec2/"): what iam:PassRole may pass.
+ROLE_ARN_RE = re.compile(
+    r"^arn:(?P<partition>aws[a-z-]*):iam::(?P<account>\d{12}):role(?P<path>/(?:[\x21-\x7e]"
+    r"{1,510}/)?)(?P<name>[\w+=,.@-]{1,64})$")
+ROLE_PATH_RE = re.compile(r"^/(?:[\x21-\x29\x2b-\x7e]{1,510}/)?$")
 FUNCTION_NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 ALIAS_NAME_RE = re.compile(r"^(?![0-9]+$)[A-Za-z0-9_-]{1,128}$")
 KMS_KEY_ARN_RE = re.compile(
@@ -239,6 +244,7 @@ class Settings:
     exclusions_parameter_name: str | None = None
     standalone: StandaloneSettings = field(default_factory=StandaloneSettings)
     notification_topic_arn: str | None = None
+    instance_roles: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -378,6 +384,40 @@ def _kms_key_arns(value: Any, name: str) -> tuple[str, ...]:
     return arns
 
 
+def parse_instance_roles(value: Any, name: str) -> tuple[str, ...]:
+    """Role ARNs and role paths (``/ec2/``) the function may pass to EC2, sorted.
+
+    An ARN names one role, a path every role under it; wildcards are refused (the
+    policy's resource is rendered from these, and ``role/*`` is what this key narrows).
+    All ARNs must be of one account (the stack checks it is the deployment's).
+    """
+    items = tuple(sorted(parse_id_list(value, name)))
+    for item in items:
+        if "*" in item or "?" in item:
+            raise SettingsError(f"{name}: {item!r}: no wildcards; name role ARNs or a role "
+                                "path such as '/ec2/'")
+        if item.startswith("arn:"):
+            if not ROLE_ARN_RE.match(item):
+                raise SettingsError(f"{name}: not an IAM role ARN (arn:aws:iam::<account>:"
+                                    f"role/<path/>name): {item!r}")
+        elif not (item.startswith("/") and item.endswith("/")):
+            raise SettingsError(f"{name}: {item!r}: a role path must start and end with '/' "
+                                "(e.g. '/ec2/'); a role is named by its ARN")
+        elif not ROLE_PATH_RE.match(item) or "//" in item:
+            raise SettingsError(f"{name}: not a valid IAM role path: {item!r}")
+    accounts = sorted({m["account"] for m in map(ROLE_ARN_RE.match, items) if m})
+    if len(accounts) > 1:
+        raise SettingsError(f"{name}: role ARNs of several accounts ({', '.join(accounts)}); "
+                            "instances launched here can only use roles of this account")
+    return items
+
+
+def role_passable(role_arn: str, role_path: str, allowed: tuple[str, ...]) -> bool:
+    """Whether ``allowed`` (ARNs and paths, as parsed) names the role, as the policy does."""
+    return any(role_arn == a if a.startswith("arn:") else role_path.startswith(a)
+               for a in allowed)
+
+
 def _asg_configurations(value: Any, name: str) -> Mapping[str, Mapping[str, Any]]:
     return parse_asg_configurations(value, name).entries
 
@@ -502,6 +542,13 @@ SCHEMA: tuple[Setting, ...] = (
     Setting("kmsKeyArns", _kms_key_arns,
             doc="customer-managed KMS keys (ARNs, same region) of encrypted AMIs and volumes; "
                 "EC2 may use them on the function's behalf"),
+    Setting("instanceRoles", parse_instance_roles,
+            default_doc="none (no role may be passed)",
+            doc="IAM roles of the fleet's instance profiles the function may pass to EC2 "
+                "(`iam:PassRole`): role ARNs and/or role paths such as `/ec2/`; an instance "
+                "whose profile's role is not named is not relaunched (`INSTANCE_ROLES`)",
+            env="INSTANCE_ROLES", env_format="JSON list of role ARNs and role paths",
+            env_doc="roles the function may pass to EC2 (instance profiles)"),
     Setting("logRetentionDays", _int(30, LOG_RETENTION_DAYS), default_doc="`30`",
             doc="log retention; one of CloudWatch's values (1, 3, 5, 7, 14, 30, 60, 90, ... "
                 "3653; 0 = never expire)"),

@@ -111,6 +111,7 @@ class PlanInputs:
     strategies: Mapping[str, Strategy]
     images: dict[str, Image] = field(default_factory=dict)
     instance_store: set[str] = field(default_factory=set)
+    profile_roles: dict[str, str | None] = field(default_factory=dict)  # passable's memo
 
     def skip(self, instance_id: str, reason: str) -> InstancePlan:
         return InstancePlan(instance_id, PlanAction.SKIP, reason)

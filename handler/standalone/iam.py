@@ -36,6 +36,9 @@ class Permissions:
     describe: tuple[str, ...] = ()       # read-only, on every resource
     on_instances: tuple[str, ...] = ()   # on instance/*, in tagged scope only tagged ones
     on_volumes: tuple[str, ...] = ()     # on volume/* (the instance authorises the call)
+    # on instance/* and volume/* both carrying the engine's in-flight tag for the
+    # parameter: what only ever happens to resources the engine marked as its own first
+    while_in_flight: tuple[str, ...] = ()
     tag_on_create: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     # ^ creating call -> resource types it tags at creation (TagSpecifications)
     statements: tuple[Grant, ...] = ()

@@ -83,6 +83,7 @@ from .core import (
 )
 from .iam import Grant, Permissions
 from .observation import Attachment, InstanceView, Observation, VolumeView
+from .passable import role_blocker
 from .shape import InstanceShape, capture, from_template_data, relaunch_blocker, to_template_data
 
 if TYPE_CHECKING:
@@ -536,11 +537,12 @@ class RelaunchStrategy:
     permissions = Permissions(
         describe=("ec2:DescribeAddresses", "ec2:DescribeInstanceAttribute",
                   "ec2:DescribeInstanceCreditSpecifications", "ec2:DescribeInstanceStatus"),
-        on_instances=("ec2:AssociateAddress", "ec2:AttachVolume", "ec2:DetachVolume",
-                      "ec2:ModifyInstanceAttribute", "ec2:StartInstances", "ec2:StopInstances",
+        on_instances=("ec2:AssociateAddress", "ec2:StartInstances", "ec2:StopInstances",
                       "ec2:TerminateInstances"),
-        on_volumes=("ec2:AttachVolume", "ec2:DetachVolume", "ec2:ModifyInstanceAttribute"),
-        tag_on_create={"RunInstances": ("instance/*", "network-interface/*", "volume/*"),
+        # O carries in-flight from the intent (1.), N from its launch, each volume from
+        # the record of its home (2.), all until the progress tags are removed (9.).
+        while_in_flight=("ec2:AttachVolume", "ec2:DetachVolume", "ec2:ModifyInstanceAttribute"),
+        tag_on_create={"RunInstances": ("instance/*",),
                        "CreateLaunchTemplate": ("launch-template/*",)},
         statements=(
             Grant("LaunchResources", ("ec2:RunInstances",), (
@@ -561,9 +563,7 @@ class RelaunchStrategy:
             Grant("UseShapeTemplates", ("ec2:DeleteLaunchTemplate", "ec2:RunInstances"),
                   ("launch-template/*",),
                   {"StringEquals": {"aws:ResourceTag/{in_flight_tag}": "{parameter}"}}),
-            Grant("PassInstanceProfileRoles", ("iam:PassRole",),
-                  ("arn:{partition}:iam::{account}:role/*",),
-                  {"StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}}),
+            # iam:PassRole: components/policy.py, for the roles in ami-upgrade:instanceRoles.
         ))
 
     def recognises(self, tags: Mapping[str, str]) -> bool:
@@ -584,6 +584,10 @@ class RelaunchStrategy:
         if settings.preserve_private_ip and not shape.private_ip:
             return inputs.skip(iid, "preserve_private_ip is set but the instance has no "
                                "private IP")
+        unpassable = role_blocker(inputs.ctx.clients.iam, shape.iam_instance_profile_arn,
+                                  inputs.ctx.settings.instance_roles, inputs.profile_roles)
+        if unpassable:
+            return inputs.skip(iid, unpassable)
         volumes = tuple(v.volume_id for v in shape.data_volumes)
         return InstancePlan(iid, PlanAction.REPLACE, f"relaunch on {goal.id}, moving "
                             f"{len(volumes)} data volume(s){note}", NAME, shape, volumes)

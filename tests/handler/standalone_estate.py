@@ -18,6 +18,7 @@ import pytest
 from sandbox import LambdaFunction, embedded_aws
 
 PARAMETER = "/ami/linux/test"
+APP_ROLE = "arn:aws:iam::123456789012:role/app"   # the estate's instance profile's role
 USER_DATA = "#!/bin/bash\necho 'mount /dev/sdf /data' >> /etc/rc.local\n"
 
 
@@ -118,8 +119,9 @@ def set_parameter(ami_id: str) -> None:
                                       DataType="aws:ec2:image", Overwrite=True)
 
 
-def function(aws, timeout_seconds: float = 900, **standalone) -> LambdaFunction:
-    env = {"AMI_PARAMETER_NAME": PARAMETER}
+def function(aws, timeout_seconds: float = 900, instance_roles: str = json.dumps([APP_ROLE]),
+             **standalone) -> LambdaFunction:
+    env = {"AMI_PARAMETER_NAME": PARAMETER, "INSTANCE_ROLES": instance_roles}
     if standalone:
         env["STANDALONE_CONFIGURATION"] = json.dumps(standalone)
     return LambdaFunction(aws, env, timeout_seconds=timeout_seconds)

@@ -11,6 +11,7 @@ import pytest
 from botocore import xform_name
 
 from components.policy import lambda_policy_document
+from handler.settings import SettingsError
 from infra.harness import ACCOUNT, REPO, Rendered, render, rendered_stack
 
 POLICY = "aws:iam/rolePolicy:RolePolicy"
@@ -25,11 +26,11 @@ REQUIRED_ACTIONS = {
     "ec2:DescribeLaunchTemplateVersions", "ec2:DescribeReplaceRootVolumeTasks",
     "autoscaling:DescribeAutoScalingGroups", "autoscaling:DescribeInstanceRefreshes",
     "autoscaling:StartInstanceRefresh", "autoscaling:CancelInstanceRefresh",
-    "autoscaling:RollbackInstanceRefresh",
     "ec2:CreateLaunchTemplateVersion", "ec2:RunInstances", "ec2:CreateTags",
     "ec2:StopInstances", "ec2:StartInstances", "ec2:TerminateInstances",
     "ec2:AttachVolume", "ec2:DetachVolume", "ec2:CreateReplaceRootVolumeTask",
-    "iam:PassRole", "lambda:InvokeFunction", "logs:CreateLogStream", "logs:PutLogEvents",
+    "iam:PassRole", "iam:GetInstanceProfile", "lambda:InvokeFunction", "logs:CreateLogStream",
+    "logs:PutLogEvents",
 }
 MUTATED_BY_SCOPE = ("instance/", "launch-template/", "autoScalingGroup:")
 
@@ -38,7 +39,9 @@ MUTATED_BY_SCOPE = ("instance/", "launch-template/", "autoScalingGroup:")
 def with_topic_and_keys() -> Rendered:
     """prod plus a notification topic and a customer-managed EBS key."""
     return render("prod", {"ami-upgrade:kmsKeyArns": [KMS_KEY],
-                           "ami-upgrade:notificationTopicArn": TOPIC})
+                           "ami-upgrade:notificationTopicArn": TOPIC,
+                           "ami-upgrade:instanceRoles": [f"arn:aws:iam::{ACCOUNT}:role/app",
+                                                         "/ec2/"]})
 
 
 def statements_of(stack: Rendered) -> list[dict]:
@@ -66,6 +69,11 @@ def test_policy_grants_every_action_the_engine_needs(statements):
     assert granted >= REQUIRED_ACTIONS, REQUIRED_ACTIONS - granted
 
 
+# botocore's service name -> IAM's action prefix, for every client the engine may build.
+SERVICES = {"autoscaling": "autoscaling", "ec2": "ec2", "elbv2": "elasticloadbalancing",
+            "events": "events", "iam": "iam", "lambda": "lambda", "sns": "sns", "ssm": "ssm"}
+
+
 def handler_aws_calls() -> dict[str, set[str]]:
     """The AWS operations ``handler/`` calls, as IAM actions: method name -> candidates.
 
@@ -75,9 +83,9 @@ def handler_aws_calls() -> dict[str, set[str]]:
     """
     session = botocore.session.get_session()
     operations: dict[str, set[str]] = {}
-    for service in ("autoscaling", "ec2", "lambda", "sns", "ssm"):
+    for service, prefix in SERVICES.items():
         for operation in session.get_service_model(service).operation_names:
-            action = "lambda:InvokeFunction" if operation == "Invoke" else f"{service}:{operation}"
+            action = "lambda:InvokeFunction" if operation == "Invoke" else f"{prefix}:{operation}"
             operations.setdefault(xform_name(operation), set()).add(action)
     source = "\n".join(p.read_text() for p in (REPO / "handler").rglob("*.py"))
     called = set(re.findall(r"\.([a-z][a-z0-9_]*)\(", source))
@@ -87,10 +95,29 @@ def handler_aws_calls() -> dict[str, set[str]]:
     return {name: operations[name] for name in called if name in operations}
 
 
+def test_policy_grants_nothing_the_handler_never_calls():
+    """Dropped as never called: ssm:GetParameters, autoscaling:RollbackInstanceRefresh
+    (AutoRollback is AWS's), CreateTags at launch on volumes and network interfaces
+    (RunInstances tags the instance only). Every action granted is a call of handler/, or
+    one AWS checks on the function's behalf (listed here with the call that needs it)."""
+    indirect = {
+        "iam:PassRole": "RunInstances/StartInstanceRefresh with an instance profile",
+        "ec2:CreateTags": "TagSpecifications of RunInstances, CreateLaunchTemplate, ...",
+        "ec2:RunInstances": "StartInstanceRefresh checks the caller may launch the template",
+        "kms:CreateGrant": "EC2 on encrypted volumes", "kms:Decrypt": "", "kms:DescribeKey": "",
+        "kms:GenerateDataKeyWithoutPlaintext": "", "kms:ReEncryptFrom": "",
+        "kms:ReEncryptTo": "", "logs:CreateLogStream": "the Lambda runtime",
+        "logs:PutLogEvents": "the Lambda runtime"}
+    called = {a for actions in handler_aws_calls().values() for a in actions}
+    granted = {a for s in statements_of(with_topic_and_keys()) for a in s["Action"]}
+    assert sorted(granted - called - set(indirect)) == []
+
+
 def test_policy_grants_every_aws_call_the_handler_makes():
     granted = {a for s in statements_of(with_topic_and_keys()) for a in s["Action"]}
     calls = handler_aws_calls()
     assert "ssm:GetParameter" in calls["get_parameter"]  # the scan finds calls at all
+    assert "iam:GetInstanceProfile" in calls["get_instance_profile"]
     assert {name: sorted(actions) for name, actions in calls.items()
             if not actions & granted} == {}
 
@@ -117,11 +144,54 @@ def test_every_statement_allows_and_has_a_unique_sid(statements):
     assert len({s["Sid"] for s in statements}) == len(statements)
 
 
-def test_pass_role_only_to_ec2(statements):
+def test_pass_role_only_to_ec2_and_only_the_configured_instance_roles(statements):
     (statement,) = granting(statements, "iam:PassRole")
     assert statement["Action"] == ["iam:PassRole"]
-    assert statement["Resource"] == [f"arn:aws:iam::{ACCOUNT}:role/*"]
+    assert statement["Resource"] == [f"arn:aws:iam::{ACCOUNT}:role/ec2/*"]  # both stacks: /ec2/
     assert statement["Condition"] == {"StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}}
+    (profiles,) = granting(statements, "iam:GetInstanceProfile")
+    assert profiles["Resource"] == [f"arn:aws:iam::{ACCOUNT}:instance-profile/*"]
+
+
+def test_instance_roles_render_as_arns_kept_and_paths_widened_to_their_roles():
+    role = f"arn:aws:iam::{ACCOUNT}:role/app/web"
+    (statement,) = granting(document("all", instance_roles=[role, "/ec2/", "/"]),
+                            "iam:PassRole")
+    assert statement["Resource"] == sorted([role, f"arn:aws:iam::{ACCOUNT}:role/ec2/*",
+                                            f"arn:aws:iam::{ACCOUNT}:role/*"])
+
+
+def test_no_instance_roles_no_pass_role_and_no_profile_reads():
+    statements = document("tagged")
+    assert granting(statements, "iam:PassRole") == []
+    assert granting(statements, "iam:GetInstanceProfile") == []
+
+
+@pytest.mark.parametrize("scope", ["tagged", "all"])
+def test_volumes_move_only_between_resources_the_engine_marked_in_flight(scope):
+    """The relaunch writes in-flight on the old instance with its intent, on the new one
+    at launch and on each volume with its home before detaching it, and removes it once
+    done; attach, detach and block-device changes need it on the instance and the volume."""
+    statements = document(scope)
+    moving = [s for s in statements if {"ec2:AttachVolume", "ec2:DetachVolume",
+                                        "ec2:ModifyInstanceAttribute"} & set(s["Action"])]
+    assert [s["Sid"] for s in moving] == ["InFlight"]
+    (owned,) = moving
+    assert owned["Action"] == [
+        "ec2:AttachVolume", "ec2:DetachVolume", "ec2:ModifyInstanceAttribute"]
+    assert owned["Resource"] == [f"arn:aws:ec2:us-east-1:{ACCOUNT}:instance/*",
+                                 f"arn:aws:ec2:us-east-1:{ACCOUNT}:volume/*"]
+    assert owned["Condition"] == {"StringEquals": {
+        "aws:ResourceTag/ami-upgrade:in-flight": "/ami/linux/test"}}
+
+
+def test_reads_with_resource_level_permissions_are_scoped_to_instances():
+    (tagged,) = granting(document("tagged"), "ec2:DescribeInstanceAttribute")
+    assert (tagged["Sid"], tagged["Resource"]) == (
+        "ReadInstances", [f"arn:aws:ec2:us-east-1:{ACCOUNT}:instance/*"])
+    assert tagged["Condition"] == {"StringEquals": {SCOPE_TAG: "/ami/linux/test"}}
+    (every,) = granting(document("all"), "ec2:DescribeInstanceAttribute")
+    assert "Condition" not in every
 
 
 def test_tagged_scope_requires_the_scope_tag_to_change_instances_groups_and_templates(statements):
@@ -138,6 +208,7 @@ def test_tagged_scope_requires_the_scope_tag_to_change_instances_groups_and_temp
             or "aws:RequestTag/ami-upgrade:parameter" in equals       # new, tagged at launch
             or "aws:RequestTag/ami-upgrade:in-flight" in equals       # the engine's own template
             or "aws:ResourceTag/ami-upgrade:in-flight" in equals      # ... used and deleted
+            # (and the volumes the engine owns while it moves them)
             or "ec2:CreateAction" in equals                           # tags written at launch
             or condition.get("Null") == {"ec2:LaunchTemplate": "false"}  # from a tagged template
         )
@@ -220,9 +291,9 @@ def test_the_function_may_invoke_only_itself(statements):
 
 def test_the_function_writes_only_its_own_log_group(statements):
     (statement,) = granting(statements, "logs:PutLogEvents")
-    group = statement["Resource"][0]
-    assert group.startswith(f"arn:aws:logs:us-east-1:{ACCOUNT}:log-group:/aws/lambda/ami-upgrade-")
-    assert statement["Resource"] == [group, f"{group}:log-stream:*"]
+    (streams,) = statement["Resource"]     # both actions act on streams, not on the group
+    assert re.match(f"^arn:aws:logs:us-east-1:{ACCOUNT}:log-group:/aws/lambda/ami-upgrade-"
+                    r"(dev|prod):log-stream:\*$", streams)
     assert "logs:CreateLogGroup" not in statement["Action"]
 
 
@@ -263,19 +334,94 @@ def test_topic_receives_failed_async_invocations_and_alarms():
         "NOTIFICATION_TOPIC_ARN"] == TOPIC
 
 
-@pytest.mark.parametrize("scope", ["tagged", "all"])
-def test_the_policy_is_the_one_pinned_before_strategies_declared_their_own(scope):
-    """The strategies' statements, rendered from the registry, give the policy as it was
-    when it was written by hand (order aside): same statements, same conditions."""
-    doc = lambda_policy_document(
+def pinned_document(scope: str) -> dict:
+    return lambda_policy_document(
         partition="aws", dns_suffix="amazonaws.com", region="us-east-1", account=ACCOUNT,
         parameter_name="/ami/linux/test", scope=scope, function_name="ami-upgrade-dev",
         log_group_name="/aws/lambda/ami-upgrade-dev",
         exclusions_parameter_name="/ami/exclusions",
         kms_key_arns=["arn:aws:kms:us-east-1:123456789012:key/k1"],
-        notification_topic_arn="arn:aws:sns:us-east-1:123456789012:t")
-    pinned = json.loads((REPO / "tests" / "fixtures" / "policy" / f"{scope}.json").read_text())
-    assert doc["Version"] == pinned["Version"]
-    by_sid = {s["Sid"]: s for s in doc["Statement"]}
-    assert by_sid == {s["Sid"]: s for s in pinned["Statement"]}
-    assert len(doc["Statement"]) == len(pinned["Statement"])
+        notification_topic_arn="arn:aws:sns:us-east-1:123456789012:t",
+        instance_roles=["/ec2/"])
+
+
+def pinned(name: str) -> dict:
+    return json.loads((REPO / "tests" / "fixtures" / "policy" / name).read_text())
+
+
+@pytest.mark.parametrize("scope", ["tagged", "all"])
+def test_the_policy_is_the_one_pinned(scope):
+    """The strategies' statements, rendered from the registry, give the pinned policy
+    (order aside): same statements, same conditions."""
+    doc = pinned_document(scope)
+    expected = pinned(f"{scope}.json")
+    assert doc["Version"] == expected["Version"]
+    assert {s["Sid"]: s for s in doc["Statement"]} == {s["Sid"]: s for s in expected["Statement"]}
+    assert len(doc["Statement"]) == len(expected["Statement"])
+
+
+# What issue 10 changed, statement by statement, from the policy pinned before it
+# (tests/fixtures/policy/before-issue-10/): every difference has its reason here.
+CHANGES = {
+    "ReadParameters": "ssm:GetParameters dropped: the function calls GetParameter only",
+    "InstanceRefresh": "autoscaling:RollbackInstanceRefresh dropped: never called "
+                       "(AutoRollback is AWS's own)",
+    "Describe": "ec2:DescribeInstanceAttribute moved to ReadInstances (it supports "
+                "resource-level permissions)",
+    "ReadInstances": "DescribeInstanceAttribute on instance/*, in tagged scope tagged ones",
+    "TagOnCreate": "network-interface/* and volume/* dropped: RunInstances tags the instance "
+                   "only",
+    "ManageInstances": "AttachVolume, DetachVolume, ModifyInstanceAttribute moved to InFlight",
+    "VolumesOfManagedInstances": "AttachVolume, DetachVolume, ModifyInstanceAttribute moved "
+                                 "to InFlight",
+    "InFlight": "volume moves and block-device changes only between an instance and a volume "
+                "that both carry the engine's in-flight tag for the parameter",
+    "PassInstanceProfileRoles": "replaced by PassInstanceRoles (was role/*: any role)",
+    "PassInstanceRoles": "PassRole only for ami-upgrade:instanceRoles (here /ec2/)",
+    "ReadInstanceProfiles": "iam:GetInstanceProfile: the preflight reads an instance's role",
+    "WriteOwnLogs": "the bare log group ARN dropped: CreateLogStream and PutLogEvents act "
+                    "on log-stream ARNs only (IAM reference)",
+}
+
+
+@pytest.mark.parametrize("scope", ["tagged", "all"])
+def test_every_change_from_the_policy_before_issue_10_is_explained(scope):
+    before = {s["Sid"]: s for s in pinned(f"before-issue-10/{scope}.json")["Statement"]}
+    after = {s["Sid"]: s for s in pinned(f"{scope}.json")["Statement"]}
+    changed = {sid for sid in before.keys() | after.keys() if before.get(sid) != after.get(sid)}
+    assert changed == set(CHANGES)
+    granted = {a for s in after.values() for a in s["Action"]}
+    assert {"ssm:GetParameters", "autoscaling:RollbackInstanceRefresh"} & granted == set()
+
+
+@pytest.mark.parametrize(("roles", "says"), [
+    (["arn:aws:iam::123456789012:role/*"], "ami-upgrade:instanceRoles: "
+                                           "'arn:aws:iam::123456789012:role/*': no wildcards"),
+    (["ec2"], "ami-upgrade:instanceRoles: 'ec2': a role path must start and end with '/'"),
+    (["arn:aws:iam::123456789012:instance-profile/app"],
+     "ami-upgrade:instanceRoles: not an IAM role ARN"),
+])
+def test_preview_refuses_instance_roles_that_are_not_roles_or_paths(roles, says):
+    with pytest.raises(SettingsError) as raised:
+        render("dev", {"ami-upgrade:instanceRoles": roles})
+    assert str(raised.value).startswith(says)
+
+
+def test_preview_refuses_instance_roles_of_another_account():
+    """The account is the caller's, known at preview through the identity invoke: the
+    error surfaces from the policy's rendering (Pulumi wraps it, naming the resources)."""
+    foreign = "arn:aws:iam::210987654321:role/app"
+    with pytest.raises(ValueError) as raised:
+        render("dev", {"ami-upgrade:instanceRoles": [foreign]})
+    assert (f"ami-upgrade:instanceRoles: {foreign} not of the deployment's account {ACCOUNT}"
+            in str(raised.value))
+
+
+def test_instance_roles_reach_the_function_as_the_policy_names_them():
+    role = f"arn:aws:iam::{ACCOUNT}:role/a"
+    stack = render("dev", {"ami-upgrade:instanceRoles": ["/ec2/", role]})
+    variables = stack.one("aws:lambda/function:Function").inputs["environment"]["variables"]
+    assert json.loads(variables["INSTANCE_ROLES"]) == ["/ec2/", f"arn:aws:iam::{ACCOUNT}:role/a"]
+    (statement,) = granting(statements_of(stack), "iam:PassRole")
+    assert statement["Resource"] == [f"arn:aws:iam::{ACCOUNT}:role/a",
+                                     f"arn:aws:iam::{ACCOUNT}:role/ec2/*"]

@@ -90,9 +90,10 @@ def test_a_policy_over_iams_limit_is_refused_naming_the_kms_keys():
 
 
 def test_a_policy_over_iams_limit_is_refused_naming_a_long_parameter_name():
-    message = refused({"parameterName": "/ami/" + "x" * 460})   # its ARN appears 9 times
+    # The name appears 11 times (its ARN, the tag conditions, the in-flight conditions).
+    message = refused({"parameterName": "/ami/" + "x" * 460})
     assert message.startswith("ami-upgrade:parameterName: the role's inline policy would be "
-                              "10300 characters")
+                              "11481 characters")
 
 
 def test_a_parameter_name_too_long_for_the_rules_description_is_refused():
