@@ -28,7 +28,7 @@ from ..log import log_event
 from ..report import AsgEntry
 from ..run import Action, RunContext
 from ..scope import skip_reason
-from ..tags import PARAMETER, REFRESH_AMI, REFRESH_ID
+from ..tags import EXCLUDE, PARAMETER, REFRESH_AMI, REFRESH_ID
 from .launch_templates import (
     DEFAULT,
     LATEST,
@@ -97,6 +97,9 @@ class AsgPlan:
     blocker: Blocker | None = None
     blocker_ended: bool = False          # cancelled or finished: the refresh may start
     notes: tuple[str, ...] = ()
+    fix: str = ""                        # FAILED by its configuration: what the operator does
+    record_failed_ami: bool = False      # SKIPPED after a rolled-back refresh: tag the group
+    clear_failed_ami: bool = False       # the group carries a failed-ami tag for an older AMI
 
     @property
     def creates_version(self) -> bool:
@@ -145,7 +148,8 @@ class AsgPlan:
     def entry(self) -> AsgEntry:
         """The report entry for a dry run: the full plan, nothing done."""
         if self.action != Action.PLANNED:
-            return AsgEntry(self.name, self.action, self.reason)
+            return AsgEntry(self.name, self.action, self.reason,
+                            details={"fix": self.fix} if self.fix else {})
         number = self.version if self.version is not None else self.predicted_version
         return AsgEntry(self.name, Action.PLANNED, self.reason,
                         launch_template_version=str(number) if number else None,
@@ -158,6 +162,21 @@ def _skip(name: str, reason: str) -> AsgPlan:
 
 def _failed(name: str, reason: str) -> AsgPlan:
     return AsgPlan(name, Action.FAILED, reason)
+
+
+def _misconfigured(name: str, reason: str, fix: str) -> AsgPlan:
+    """In scope, but configured so that the engine cannot act: never a success (issue 10)."""
+    return AsgPlan(name, Action.FAILED, reason, fix=fix)
+
+
+def _unsupported_fix(group: Mapping[str, Any]) -> str:
+    if group.get("LaunchConfigurationName"):
+        fix = "migrate the group to a launch template"
+    elif group.get("MixedInstancesPolicy"):
+        fix = "use one launch template in the mixed instances policy (overrides by type only)"
+    else:
+        fix = "give the group a launch template"
+    return f"{fix}, or exclude the group ({EXCLUDE}=true or EXCLUDED_ASGS)"
 
 
 # ------------------------------------------------------------------------- discovery
@@ -280,8 +299,10 @@ def plan_asgs(ctx: RunContext, names: Sequence[str] | None = None) -> tuple[AsgP
         ref, _, unsupported = group_template(group)
         if group.get("Status"):              # "Delete in progress"
             reason = reason or f"the group's status is {group['Status']!r}"
-        if reason or unsupported or ref is None:
-            plans[name] = _skip(name, reason or f"the group {unsupported}")
+        if reason:
+            plans[name] = _skip(name, reason)
+        elif unsupported or ref is None:
+            plans[name] = _misconfigured(name, f"the group {unsupported}", _unsupported_fix(group))
         else:
             candidates.append((group, ref))
     refreshes = {g["AutoScalingGroupName"]: latest_refresh(ctx.clients.autoscaling,
@@ -349,14 +370,24 @@ def _decide(ctx: RunContext, estate: _Estate, group: dict[str, Any], ref: Templa
         where += f" ({ref.version})"
     if (ctx.settings.scope == "tagged"
             and estate.template_tags.get(in_use.template_id, {}).get(PARAMETER) != parameter):
-        return _skip(name, f"launch template {in_use.template_name or in_use.template_id} is not "
-                           f"tagged {PARAMETER}={parameter}: in tagged scope the function may "
-                           "only write versions of, and refresh toward, templates that carry "
-                           "the scope tag too (tag the template, as the README explains)")
+        label = in_use.template_name or in_use.template_id
+        return _misconfigured(
+            name, f"launch template {label} is not tagged {PARAMETER}={parameter}: in tagged "
+                  "scope the function may only write versions of, and refresh toward, templates "
+                  "that carry the scope tag too",
+            f"tag launch template {label} with {PARAMETER}={parameter} (or remove the tag from "
+            "the group)")
     follows = in_use.alias is not None and in_use.alias.follows(parameter)
+    if (in_use.alias is not None and not follows
+            and tag_map(group.get("Tags")).get(PARAMETER) != parameter):
+        return _skip(name, f"{where} takes its ImageId from {in_use.image_id}: the group follows "
+                           f"that parameter, not {parameter}")
     if in_use.alias is not None and not follows:
-        return _skip(name, f"{where} takes its ImageId from {in_use.image_id}, not from "
-                           f"{parameter}; the engine does not replace another parameter's alias")
+        return _misconfigured(
+            name, f"{where} takes its ImageId from {in_use.image_id}, not from {parameter}; the "
+                  "engine does not replace another parameter's alias",
+            f"point the template's ImageId at resolve:ssm:{parameter} (without a version or "
+            "label), or tag the group for the parameter it resolves")
     if follows and ctx.parameter is None:
         return _skip(name, f"{where} resolves {parameter} itself, so an ami_id pinned by the "
                            "invocation cannot be applied to it")

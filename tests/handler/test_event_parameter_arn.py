@@ -34,3 +34,12 @@ def test_an_arn_naming_another_parameter_is_still_ignored(estate, images, functi
     report = function(AMI_PARAMETER_NAME="golden-ami").invoke(event)
 
     assert report["status"] == "ignored"
+
+
+def test_a_template_alias_naming_the_parameter_by_arn_follows_it():
+    from handler.asg.launch_templates import ImageAlias
+
+    alias = ImageAlias.parse("resolve:ssm:arn:aws:ssm:us-east-1:123456789012:parameter/golden-ami")
+
+    assert alias is not None and alias.follows("golden-ami")
+    assert not alias.follows("golden-ami-2")
