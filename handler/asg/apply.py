@@ -18,7 +18,7 @@ from ..aws import describe_error, error_code
 from ..log import log_event
 from ..report import AsgEntry
 from ..run import Action, Outcome, RunContext
-from ..tags import REFRESH_AMI, REFRESH_ID
+from ..tags import FAILED_AMI, FAILURE_REASON, REFRESH_AMI, REFRESH_ID
 from .launch_templates import create_version
 from .plan import AsgPlan, InProgressPolicy, plan_asgs
 from .refreshes import IN_PROGRESS_ERROR, NOT_ACTIVE_ERROR, latest_refresh
@@ -125,6 +125,8 @@ def start_asgs(ctx: RunContext, plans: Sequence[AsgPlan]) -> _Run:
     for plan in plans:
         if plan.action != Action.PLANNED:
             run.entries[plan.name] = plan.entry()
+            if plan.record_failed_ami:
+                _remember_failed(ctx, plan)
         elif not ctx.deadline.has_time_for(START_BUDGET_SECONDS):
             run.deferred.append(plan.name)
             run.entries[plan.name] = AsgEntry(plan.name, Action.SKIPPED, (
@@ -185,10 +187,38 @@ def _start(ctx: RunContext, plan: AsgPlan, written: dict[tuple[str, int], int]) 
     log_event("asg_refresh_started", group=plan.name, refresh=refresh_id, version=version,
               ami=ami, preferences=plan.preferences, strategy=plan.strategy)
     _record(ctx, plan.name, refresh_id, ami)
+    if plan.clear_failed_ami:   # a newer AMI than the one that failed: the memory is done
+        _tag(ctx, plan.name, {FAILED_AMI: "", FAILURE_REASON: ""}, delete=True)
     return AsgEntry(plan.name, Action.REFRESH_STARTED, (
         f"instance refresh toward launch template {plan.template_name or plan.template_id} "
         f"version {version} ({ami})"), refresh_id=refresh_id,
         launch_template_version=str(version), details=plan.details(version))
+
+
+def _remember_failed(ctx: RunContext, plan: AsgPlan) -> None:
+    """Tag the group with the AMI its refresh rolled back from; drop the refresh record, so
+    that removing ``failed-ami`` is all an operator does to retry."""
+    reason = plan.notes[0] if plan.notes else plan.reason
+    if _tag(ctx, plan.name, {FAILED_AMI: ctx.image.id, FAILURE_REASON: reason[:256]}):
+        _tag(ctx, plan.name, {REFRESH_ID: "", REFRESH_AMI: ""}, delete=True)
+        log_event("asg_failed_ami_recorded", group=plan.name, reason=reason)
+
+
+def _tag(ctx: RunContext, name: str, tags: dict[str, str], delete: bool = False) -> bool:
+    """Write (or delete) engine tags on a group; a failure is logged: the run goes on."""
+    items: list[Any] = [{"ResourceId": name, "ResourceType": "auto-scaling-group", "Key": key,
+                         "Value": value, "PropagateAtLaunch": False}
+                        for key, value in tags.items()]
+    try:
+        if delete:
+            ctx.clients.autoscaling.delete_tags(Tags=items)
+        else:
+            ctx.clients.autoscaling.create_or_update_tags(Tags=items)
+    except ClientError as exc:
+        log_event("asg_tag_failed", group=name, keys=sorted(tags),
+                  error=describe_error(exc, "DeleteTags" if delete else "CreateOrUpdateTags"))
+        return False
+    return True
 
 
 def _record(ctx: RunContext, name: str, refresh_id: str, ami: str) -> None:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
@@ -28,7 +28,7 @@ from ..log import log_event
 from ..report import AsgEntry
 from ..run import Action, RunContext
 from ..scope import skip_reason
-from ..tags import EXCLUDE, PARAMETER, REFRESH_AMI, REFRESH_ID
+from ..tags import EXCLUDE, FAILED_AMI, FAILURE_REASON, PARAMETER, REFRESH_AMI, REFRESH_ID
 from .launch_templates import (
     DEFAULT,
     LATEST,
@@ -394,6 +394,20 @@ def _decide(ctx: RunContext, estate: _Estate, group: dict[str, Any], ref: Templa
     if reason := _compatibility(ctx, estate, group, in_use):
         return _skip(name, reason)
 
+    tags = tag_map(group.get("Tags"))
+    if tags.get(FAILED_AMI) == new:
+        return _skip(name, f"an earlier instance refresh onto {new} was rolled back "
+                           f"({tags.get(FAILURE_REASON) or 'no reason recorded'}); remove tag "
+                           f"{FAILED_AMI} from the group to retry")
+    if (refresh is not None and refresh.rolled_back and tags.get(REFRESH_ID) == refresh.id
+            and tags.get(REFRESH_AMI) == new):
+        why = f"{refresh.status}: {refresh.status_reason}".rstrip(": ")
+        return replace(_skip(name, f"instance refresh {refresh.id} toward {new} ended {why}; not "
+                                   f"restarted toward the same AMI: remove tag {FAILED_AMI} from "
+                                   "the group to retry"),
+                       record_failed_ami=True, notes=(f"refresh {refresh.id}: {why}",))
+    clear_failed = FAILED_AMI in tags
+
     blocker = None
     if refresh is not None and refresh.active:
         heading_to, source = _heading_to(ctx, estate, group, ref, refresh)
@@ -463,4 +477,4 @@ def _decide(ctx: RunContext, estate: _Estate, group: dict[str, Any], ref: Templa
         mixed_policy_json=json.dumps(policy, sort_keys=True) if policy else None,
         preferences_json=json.dumps(preferences, sort_keys=True),
         strategy=settings.strategy, policy=settings.on_refresh_in_progress, blocker=blocker,
-        notes=tuple(notes))
+        notes=tuple(notes), clear_failed_ami=clear_failed)
