@@ -292,7 +292,8 @@ def plan_asgs(ctx: RunContext, names: Sequence[str] | None = None) -> tuple[AsgP
     """One frozen plan per group discovered (all in scope, or just ``names``)."""
     plans: dict[str, AsgPlan] = {}
     candidates: list[tuple[dict[str, Any], TemplateRef]] = []
-    for group in _discover(ctx, names):
+    discovered = _discover(ctx, names)
+    for group in discovered:
         name = group["AutoScalingGroupName"]
         reason = skip_reason(ctx.settings, ctx.exclusions, "asg", name,
                              tag_map(group.get("Tags")))
@@ -315,6 +316,8 @@ def plan_asgs(ctx: RunContext, names: Sequence[str] | None = None) -> tuple[AsgP
             plans[name] = _decide(ctx, estate, group, ref, refreshes[name])
         except TemplateError as exc:
             plans[name] = _failed(name, str(exc))
+    _hold_shared_writes(ctx, plans, discovered if names is None and ctx.settings.scope == "all"
+                        else None)
     for name in sorted(plans):
         plan = plans[name]
         log_event("asg_planned" if plan.action == Action.PLANNED else f"asg_{plan.action}",
@@ -322,6 +325,49 @@ def plan_asgs(ctx: RunContext, names: Sequence[str] | None = None) -> tuple[AsgP
                   plan.source.number, version=plan.version or plan.predicted_version,
                   blocker=plan.blocker and plan.blocker.refresh_id)
     return tuple(plans[name] for name in sorted(plans))
+
+
+def _hold_shared_writes(ctx: RunContext, plans: dict[str, AsgPlan],
+                        every_group: list[dict[str, Any]] | None) -> None:
+    """Fail the plans that would write a version into a template that a group not moved by
+    this run follows at ``$Latest``: the new version would become that group's too.
+
+    ``$Default`` is never changed, so groups on it (or on a number) are safe. Every group
+    is read (one paginated call) only when some plan writes a version.
+    """
+    writing = {p.base.template_id: p.base for p in plans.values() if p.creates_version}
+    if not writing:
+        return
+    if every_group is None:
+        every_group = describe(ctx.clients.autoscaling, "describe_auto_scaling_groups",
+                               "AutoScalingGroups")
+    followers: dict[str, list[str]] = {}
+    for group in every_group:
+        ref, _, _ = group_template(group)
+        if ref is None or ref.version != LATEST:
+            continue
+        for template_id, base in writing.items():
+            if ref.template_id == template_id or (ref.template_id is None
+                                                  and ref.template_name == base.template_name):
+                name = group["AutoScalingGroupName"]
+                plan = plans.get(name)
+                if plan is None or plan.action != Action.PLANNED:
+                    why = plan.reason if plan is not None else (skip_reason(
+                        ctx.settings, ctx.exclusions, "asg", name, tag_map(group.get("Tags")))
+                        or "not moved by this run")
+                    followers.setdefault(template_id, []).append(f"{name} ({why})")
+    for name, plan in list(plans.items()):
+        held = followers.get(plan.base.template_id) if plan.creates_version else None
+        if held:
+            label = plan.template_name or plan.template_id
+            plans[name] = _misconfigured(
+                name, f"launch template {label} is shared with groups this run does not move, "
+                      f"which use its $Latest version: {'; '.join(sorted(held))}; a version "
+                      f"written now would move them to {ctx.image.id} too, so none is written",
+                f"point those groups at a numbered version (or $Default) of {label}, or give "
+                f"{name} its own launch template")
+            log_event("asg_shared_template", group=name, template=plan.template_id,
+                      followers=sorted(held))
 
 
 def _compatibility(ctx: RunContext, estate: _Estate, group: dict[str, Any],

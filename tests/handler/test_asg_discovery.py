@@ -16,7 +16,9 @@ def test_all_pages_of_groups_are_discovered(estate, images, function, api_calls)
 
     assert [e["name"] for e in report["asgs"]] == names
     assert {e["action"] for e in report["asgs"]} == {"refresh_started"}
-    assert len(api_calls.of("DescribeAutoScalingGroups")) == 2      # 50 per page
+    # 50 per page: the groups in scope, then every group (a version is written: which other
+    # groups follow the template at $Latest?)
+    assert len(api_calls.of("DescribeAutoScalingGroups")) == 4
     assert len(api_calls.of("CreateLaunchTemplateVersion")) == 1    # one source, one version
 
 
@@ -27,7 +29,8 @@ def test_tagged_scope_filters_on_the_tag_server_side(estate, images, function, a
     function().invoke({})
 
     assert api_calls.of("DescribeAutoScalingGroups") == [{"Filters": [
-        {"Name": "tag:ami-upgrade:parameter", "Values": ["/ami/linux/test"]}]}]
+        {"Name": "tag:ami-upgrade:parameter", "Values": ["/ami/linux/test"]}]},
+        {}]   # then every group: does one outside scope follow the template at $Latest?
 
 
 def test_scope_all_takes_every_group_except_the_excluded_and_other_parameters(estate, images,

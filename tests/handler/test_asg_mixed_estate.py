@@ -179,7 +179,8 @@ def test_the_run_reads_in_batches_and_writes_once_per_group(run):
 
     assert counts["autoscaling:StartInstanceRefresh"] == len(REFRESHED)
     assert counts["ec2:CreateLaunchTemplateVersion"] == len(REFRESHED) - 1   # not "alias"
-    assert counts["autoscaling:DescribeAutoScalingGroups"] == 1
+    # the groups in scope; then every group, since versions are written (shared templates)
+    assert counts["autoscaling:DescribeAutoScalingGroups"] == 2
     # one read per template of a group that passed scope and exclusions
     assert counts["ec2:DescribeLaunchTemplateVersions"] == len(REFRESHED) + 3
     assert "autoscaling:CancelInstanceRefresh" not in counts
