@@ -20,6 +20,7 @@ from .aws import Clients, error_code
 from .events import Request, continuation_event
 from .freshness import check_not_behind
 from .log import log_event
+from .planning import plan_guarded
 from .report import Report, overall_status
 from .run import Action, Clock, Deadline, RunContext, Status
 from .settings import Exclusions, Settings, SettingsError, parse_exclusions_document
@@ -58,15 +59,21 @@ class Engine:
         base = replace(base, ami_id=ctx.image.id)
         log.bind(ami=ctx.image.id)
 
-        asg_plans = asg.plan_asgs(ctx)
-        instance_plans = standalone.plan_instances(ctx)
+        # Per subsystem: one's failing describe is reported and does not stop the other.
+        asg_plans, asg_failure = plan_guarded("Auto Scaling groups", asg.plan_asgs, ctx)
+        instance_plans, instance_failure = plan_guarded("standalone instances",
+                                                        standalone.plan_instances, ctx)
+        failures = [f for f in (asg_failure, instance_failure) if f]
+        if failures:
+            base = replace(base, reason="; ".join(f.sentence() for f in failures))
         if dry_run:
             asg_entries = tuple(p.entry() for p in asg_plans)
             instance_entries = tuple(p.entry() for p in instance_plans)
             log_event("dry_run", asgs=sum(e.action == Action.PLANNED for e in asg_entries),
                       instances=sum(e.action == Action.PLANNED for e in instance_entries))
             return self._finish(replace(base, status=overall_status(asg_entries,
-                                                                    instance_entries),
+                                                                    instance_entries,
+                                                                    len(failures)),
                                         asgs=asg_entries, instances=instance_entries))
 
         # Refreshes first (they run on their own), then the standalone replacements, then
@@ -77,8 +84,9 @@ class Engine:
         report = replace(base, asgs=tuple(asg_outcome.entries),
                          instances=tuple(instance_outcome.entries),
                          status=overall_status(tuple(asg_outcome.entries),
-                                               tuple(instance_outcome.entries)))
+                                               tuple(instance_outcome.entries), len(failures)))
         reasons = [r for r in (asg_outcome.continue_reason, instance_outcome.continue_reason) if r]
+        reasons += [f.sentence() for f in failures if f.transient]
         if reasons:
             report = replace(report, continuation=self._continue(request, dry_run, reasons))
         return self._finish(report)

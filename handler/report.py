@@ -59,6 +59,7 @@ class Report:
     asgs: tuple[AsgEntry, ...] = ()
     instances: tuple[InstanceEntry, ...] = ()
     continuation: int | None = None   # the attempt number sent to continue, if any
+    warnings: tuple[str, ...] = ()    # configuration that names nothing, and the like
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -71,14 +72,20 @@ class Report:
             out["reason"] = self.reason
         if self.continuation is not None:
             out["continuation"] = self.continuation
+        if self.warnings:
+            out["warnings"] = list(self.warnings)
         return out
 
 
-def overall_status(asgs: tuple[AsgEntry, ...], instances: tuple[InstanceEntry, ...]) -> Status:
-    """``failed`` when every acted-on entry failed, ``partial`` when some did."""
+def overall_status(asgs: tuple[AsgEntry, ...], instances: tuple[InstanceEntry, ...],
+                   planning_failures: int = 0) -> Status:
+    """``failed`` when every acted-on entry failed, ``partial`` when some did.
+
+    A subsystem whose planning failed counts as one failed action.
+    """
     entries: list[AsgEntry | InstanceEntry] = [*asgs, *instances]
     actions = [e.action for e in entries if e.action != Action.SKIPPED]
-    failures = actions.count(Action.FAILED)
-    if failures and failures == len(actions):
+    failures = actions.count(Action.FAILED) + planning_failures
+    if failures and failures == len(actions) + planning_failures:
         return Status.FAILED
     return Status.PARTIAL if failures else Status.SUCCEEDED

@@ -12,10 +12,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from ..aws import describe_error, error_code
 from ..log import log_event
+from ..planning import error_text, is_transient
 from ..report import AsgEntry
 from ..run import Action, Outcome, RunContext
 from ..tags import FAILED_AMI, FAILURE_REASON, REFRESH_AMI, REFRESH_ID
@@ -39,6 +40,7 @@ class _Run:
     entries: dict[str, AsgEntry] = field(default_factory=dict)
     waiting: list[AsgPlan] = field(default_factory=list)
     deferred: list[str] = field(default_factory=list)
+    retry: list[str] = field(default_factory=list)      # failed by a transient error
     written: dict[tuple[str, int], int] = field(default_factory=dict)   # groups sharing a
                                                                         # source share a version
     order: tuple[str, ...] = ()          # the groups in plan order, for the report
@@ -60,7 +62,13 @@ class _Run:
 
     def replan(self, name: str, may_replan: bool = True) -> None:
         """Decide again from what the group is now (a refresh ended or another started)."""
-        fresh = plan_asgs(self.ctx, [name])
+        try:
+            fresh = plan_asgs(self.ctx, [name])
+        except (ClientError, BotoCoreError) as exc:
+            self.fail(name, error_text(exc))
+            if is_transient(exc):
+                self.retry.append(name)
+            return
         if not fresh:
             self.entries[name] = AsgEntry(name, Action.SKIPPED, "the group no longer exists")
         elif fresh[0].action != Action.PLANNED:
@@ -90,7 +98,11 @@ class _Run:
     def poll(self) -> None:
         """One look at the refreshes waited for; the groups they no longer block move on."""
         for plan in list(self.waiting):
-            current = latest_refresh(self.ctx.clients.autoscaling, plan.name)
+            try:
+                current = latest_refresh(self.ctx.clients.autoscaling, plan.name)
+            except (ClientError, BotoCoreError) as exc:   # look again at the next poll
+                log_event("asg_poll_failed", group=plan.name, error=error_text(exc))
+                continue
             if current is not None and current.active and \
                     current.id == plan.in_the_way.refresh_id:
                 continue
@@ -127,6 +139,8 @@ def start_asgs(ctx: RunContext, plans: Sequence[AsgPlan]) -> _Run:
             run.entries[plan.name] = plan.entry()
             if plan.record_failed_ami:
                 _remember_failed(ctx, plan)
+            if plan.transient:
+                run.retry.append(plan.name)
         elif not ctx.deadline.has_time_for(START_BUDGET_SECONDS):
             run.deferred.append(plan.name)
             run.entries[plan.name] = AsgEntry(plan.name, Action.SKIPPED, (
@@ -158,6 +172,8 @@ def finish_asgs(run: _Run) -> Outcome[AsgEntry]:
         reasons.append("instance refreshes in the way on " + ", ".join(p.name for p in run.waiting))
     if run.deferred:
         reasons.append("groups not started for lack of time: " + ", ".join(run.deferred))
+    if run.retry:
+        reasons.append("transient errors on " + ", ".join(run.retry))
     return Outcome(tuple(run.entries[name] for name in run.order),
                    "; ".join(reasons) if reasons else None)
 

@@ -22,9 +22,12 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from ..ami import Image, describe_images, incompatibility
 from ..aws import describe, describe_instances, tag_map
 from ..log import log_event
+from ..planning import error_text, is_transient
 from ..report import AsgEntry
 from ..run import Action, RunContext
 from ..scope import skip_reason
@@ -100,6 +103,7 @@ class AsgPlan:
     fix: str = ""                        # FAILED by its configuration: what the operator does
     record_failed_ami: bool = False      # SKIPPED after a rolled-back refresh: tag the group
     clear_failed_ami: bool = False       # the group carries a failed-ami tag for an older AMI
+    transient: bool = False              # FAILED by an error a later invocation may not meet
 
     @property
     def creates_version(self) -> bool:
@@ -306,9 +310,15 @@ def plan_asgs(ctx: RunContext, names: Sequence[str] | None = None) -> tuple[AsgP
             plans[name] = _misconfigured(name, f"the group {unsupported}", _unsupported_fix(group))
         else:
             candidates.append((group, ref))
-    refreshes = {g["AutoScalingGroupName"]: latest_refresh(ctx.clients.autoscaling,
-                                                           g["AutoScalingGroupName"])
-                 for g, _ in candidates}
+    refreshes: dict[str, Refresh | None] = {}
+    for group, ref in list(candidates):   # one read per group: its failure is that group's
+        name = group["AutoScalingGroupName"]
+        try:
+            refreshes[name] = latest_refresh(ctx.clients.autoscaling, name)
+        except (ClientError, BotoCoreError) as exc:
+            plans[name] = _failed(name, error_text(exc, "DescribeInstanceRefreshes"))
+            plans[name] = replace(plans[name], transient=is_transient(exc))
+            candidates.remove((group, ref))
     estate = _read(ctx, candidates, refreshes) if candidates else _Estate()
     for group, ref in candidates:
         name = group["AutoScalingGroupName"]
