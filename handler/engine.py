@@ -63,9 +63,15 @@ class Engine:
         asg_plans, asg_failure = plan_guarded("Auto Scaling groups", asg.plan_asgs, ctx)
         instance_plans, instance_failure = plan_guarded("standalone instances",
                                                         standalone.plan_instances, ctx)
+        warnings, warnings_failure = ((), None) if asg_failure else plan_guarded(
+            "Auto Scaling groups' configuration",
+            lambda c: asg.configuration_warnings(c, asg_plans), ctx)
         failures = [f for f in (asg_failure, instance_failure) if f]
         if failures:
             base = replace(base, reason="; ".join(f.sentence() for f in failures))
+        if warnings or warnings_failure:
+            base = replace(base, warnings=(*warnings, *([warnings_failure.sentence()]
+                                                        if warnings_failure else [])))
         if dry_run:
             asg_entries = tuple(p.entry() for p in asg_plans)
             instance_entries = tuple(p.entry() for p in instance_plans)

@@ -25,12 +25,13 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from ..ami import Image, describe_images, incompatibility
-from ..aws import describe, describe_instances, tag_map
+from ..aws import batches, describe, describe_instances, tag_map
 from ..log import log_event
 from ..planning import error_text, is_transient
 from ..report import AsgEntry
 from ..run import Action, RunContext
 from ..scope import skip_reason
+from ..settings import DEFAULT_KEY
 from ..tags import EXCLUDE, FAILED_AMI, FAILURE_REASON, PARAMETER, REFRESH_AMI, REFRESH_ID
 from .launch_templates import (
     DEFAULT,
@@ -534,3 +535,41 @@ def _decide(ctx: RunContext, estate: _Estate, group: dict[str, Any], ref: Templa
         preferences_json=json.dumps(preferences, sort_keys=True),
         strategy=settings.strategy, policy=settings.on_refresh_in_progress, blocker=blocker,
         notes=tuple(notes), clear_failed_ami=clear_failed)
+
+
+# --------------------------------------------------------------------- configuration
+
+
+NAMES_PER_REQUEST = 50   # DescribeAutoScalingGroups: AutoScalingGroupNames per request
+
+
+def configuration_warnings(ctx: RunContext, plans: Sequence[AsgPlan]) -> tuple[str, ...]:
+    """ASG_CONFIGURATIONS keys that name no group this run considered, each with why.
+
+    A key naming a group that does not exist is likely a typo: its settings silently
+    apply to nothing. Read only when such keys exist (one request per 50 names).
+    """
+    considered = {p.name for p in plans}
+    keys = sorted(k for k in ctx.settings.asg_configurations.entries
+                  if k != DEFAULT_KEY and k not in considered)
+    if not keys:
+        return ()
+    found: dict[str, dict[str, Any]] = {}
+    for batch in batches(keys, NAMES_PER_REQUEST):
+        for item in describe(ctx.clients.autoscaling, "describe_auto_scaling_groups",
+                             "AutoScalingGroups", AutoScalingGroupNames=batch):
+            found[item["AutoScalingGroupName"]] = item
+    warnings = []
+    for key in keys:
+        group = found.get(key)
+        if group is None:
+            text = (f"ASG_CONFIGURATIONS names group {key!r}, which does not exist: its settings "
+                    "apply to no group (a typo, or a group since deleted?)")
+        else:
+            why = skip_reason(ctx.settings, ctx.exclusions, "asg", key,
+                              tag_map(group.get("Tags"))) or "out of scope"
+            text = (f"ASG_CONFIGURATIONS names group {key!r}, which this deployment does not "
+                    f"move ({why}): its settings are not used")
+        log_event("configuration_warning", group=key, warning=text)
+        warnings.append(text)
+    return tuple(warnings)
