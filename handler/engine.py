@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -21,7 +22,15 @@ from .events import Request, continuation_event
 from .freshness import check_not_behind
 from .log import log_event
 from .planning import plan_guarded
-from .report import Report, overall_status
+from .report import (
+    SUMMARY_MAX_BYTES,
+    Report,
+    bounded_summary,
+    entry_parts,
+    failures_first,
+    overall_status,
+    size,
+)
 from .run import Action, Clock, Deadline, RunContext, Status
 from .settings import Exclusions, Settings, SettingsError, parse_exclusions_document
 
@@ -142,15 +151,29 @@ class Engine:
         return attempt
 
     def _finish(self, report: Report) -> Report:
-        summary = report.to_dict()
-        log_event("report", **summary)
+        """Log the report and publish its summary, failures (misconfigurations) first.
+
+        A report too big for one log event or SNS message (256 KB) is logged in parts,
+        then as a bounded summary (counts, failures first, "N more"), which is published.
+        """
+        full = report.to_dict()
+        message: dict[str, Any] = failures_first(full)
+        indent: int | None = 2
+        if size(message, indent) <= SUMMARY_MAX_BYTES:
+            log_event("report", **full)
+        else:
+            parts = entry_parts(full)
+            for number, part in enumerate(parts, 1):
+                log_event("report_part", part=number, parts=len(parts), **part)
+            message, indent = bounded_summary(full, len(parts)), None
+            log_event("report", **message)
         topic = self.settings.notification_topic_arn
         if topic and report.status != Status.IGNORED:
             try:
                 self.clients.sns.publish(
                     TopicArn=topic,
                     Subject=f"ami-upgrade {report.status}: {report.parameter}"[:100],
-                    Message=json.dumps(summary, indent=2, default=str))
+                    Message=json.dumps(message, indent=indent, default=str))
             except (ClientError, BotoCoreError) as exc:   # the report matters more than the mail
                 log_event("notification_failed", topic=topic, error=str(exc))
         return report
