@@ -266,3 +266,29 @@ def kit() -> SimpleNamespace:
     """The builders above, for module-scoped fixtures (which cannot use function ones)."""
     return SimpleNamespace(make_images=make_images, Estate=Estate, record_calls=record_calls,
                            PARAMETER=PARAMETER)
+
+
+# ---------------------------------------------------------------------------- the log
+
+
+@pytest.fixture
+def logged_events():
+    """``logged_events()``: every JSON line the function logged so far, parsed."""
+    import json
+    import logging
+
+    lines: list[str] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            lines.append(record.getMessage())
+
+    logger = logging.getLogger("ami-upgrade")
+    collect, level = Collect(), logger.level
+    logger.addHandler(collect)
+    logger.setLevel(logging.INFO)
+    try:
+        yield lambda: [json.loads(line) for line in lines if line.startswith("{")]
+    finally:
+        logger.removeHandler(collect)
+        logger.setLevel(level)

@@ -6,7 +6,7 @@ import json
 
 
 def test_a_key_naming_no_group_is_a_warning_in_the_report_and_the_log(
-        estate, images, function, capsys):
+        estate, images, function, logged_events):
     estate.group("web")
     estate.group("other-team", parameter="/ami/linux/other")
     estate.publish(images.new)
@@ -23,10 +23,8 @@ def test_a_key_naming_no_group_is_a_warning_in_the_report_and_the_log(
         "ASG_CONFIGURATIONS names group 'wbe', which does not exist: its settings apply to no "
         "group (a typo, or a group since deleted?)"]
     assert report["status"] == "succeeded"
-    logged = [json.loads(line) for line in capsys.readouterr().out.splitlines()
-              if line.startswith("{")]
     assert any(e.get("event") == "configuration_warning" and e.get("group") == "wbe"
-               for e in logged)
+               for e in logged_events())
 
 
 def test_no_warning_when_every_key_names_a_group(estate, images, function):

@@ -55,7 +55,7 @@ def _huge_report() -> Report:
                   status=Status.PARTIAL, asgs=asgs, instances=instances + failed)
 
 
-def test_a_3000_entry_summary_is_bounded_and_published(aws, topic, capsys):
+def test_a_3000_entry_summary_is_bounded_and_published(aws, topic, logged_events):
     arn, url = topic
     settings = Settings.from_env({"AMI_PARAMETER_NAME": PARAMETER,
                                   "NOTIFICATION_TOPIC_ARN": arn})
@@ -79,8 +79,7 @@ def test_a_3000_entry_summary_is_bounded_and_published(aws, topic, capsys):
     assert summary["more"]["instances"] == 2_995 - len(summary["instances"]) > 0
     assert "report_part" in summary["truncated"]
     # The log holds every entry: the parts, then the bounded report line.
-    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()
-             if line.startswith("{")]
+    lines = logged_events()
     parts = [line for line in lines if line.get("event") == "report_part"]
     assert all(len(json.dumps(p).encode()) < SNS_MAX for p in parts)
     assert sum(len(p["instances"]) for p in parts) == 2_995
