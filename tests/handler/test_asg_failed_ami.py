@@ -79,3 +79,32 @@ def test_a_dry_run_reports_the_rollback_and_writes_nothing(
     assert report["asgs"][0]["action"] == "skipped"
     assert "RollbackSuccessful" in report["asgs"][0]["reason"]
     assert api_calls.mutating() == []
+
+
+# The mutating calls of the run that records the memory, in order; a crash after each one
+# leaves a state the next run finishes from.
+RECORDING = ["CreateOrUpdateTags", "DeleteTags"]
+
+
+def test_the_recording_run_makes_these_calls(aws, estate, function, rolled_back):
+    calls = len(aws.faults.mutating_calls)
+
+    function(ASG_CONFIGURATIONS=CONFIG).invoke({})
+
+    assert [op for _, op in aws.faults.mutating_calls[calls:]] == RECORDING
+
+
+@pytest.mark.parametrize("n", range(1, len(RECORDING) + 1))
+def test_a_crash_after_each_recording_call_converges(aws, estate, images, function,
+                                                     rolled_back, n):
+    from sandbox.faults import SimulatedCrash
+
+    aws.faults.crash_after(n)
+    with pytest.raises(SimulatedCrash):
+        function(ASG_CONFIGURATIONS=CONFIG).invoke({})
+
+    report = function(ASG_CONFIGURATIONS=CONFIG).invoke({})
+
+    assert report["asgs"][0]["action"] == "skipped"
+    assert _tags(estate, "web")["ami-upgrade:failed-ami"] == images.new
+    assert [r["InstanceRefreshId"] for r in estate.refreshes("web")] == [rolled_back]

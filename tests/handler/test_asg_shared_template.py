@@ -68,3 +68,31 @@ def test_groups_in_scope_on_latest_share_the_version(estate, images, function):
 
     assert [e["action"] for e in report["asgs"]] == ["refresh_started", "refresh_started"]
     assert sorted(estate.versions(template)) == [1, 2]
+
+
+def test_a_tagged_group_whose_template_resolves_another_parameter_fails_with_the_fix(
+        estate, images, function):
+    estate.group("web", estate.template("web-lt", "resolve:ssm:/ami/linux/other"))
+    estate.publish(images.new)
+
+    report = function().invoke({})
+
+    assert report["asgs"][0]["action"] == "failed"
+    assert "takes its ImageId from resolve:ssm:/ami/linux/other" in report["asgs"][0]["reason"]
+    assert report["asgs"][0]["fix"].startswith("point the template's ImageId at "
+                                               "resolve:ssm:/ami/linux/test")
+    assert estate.refreshes("web") == []
+
+
+def test_in_scope_all_an_untagged_group_resolving_another_parameter_follows_it(
+        estate, images, function):
+    estate.group("web", estate.template("web-lt", "resolve:ssm:/ami/linux/other",
+                                        parameter=None), parameter=None)
+    estate.publish(images.new)
+
+    report = function(SCOPE="all").invoke({})
+
+    assert report["asgs"][0]["action"] == "skipped"
+    assert report["asgs"][0]["reason"].endswith("the group follows that parameter, not "
+                                                "/ami/linux/test")
+    assert report["status"] == "succeeded"
