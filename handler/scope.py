@@ -73,9 +73,9 @@ OWNERS: tuple[Owner, ...] = (
           "a Spot instance belongs to its Spot request: it cannot be stopped and relaunched "
           "as an On-Demand copy, and a persistent request relaunches it itself",
           attribute="InstanceLifecycle", value="spot"),
-    Owner("a managing AWS service", "Operator", _I,
-          "an AWS service operates it (EC2 managed instance): only that service may "
-          "replace it", attribute="Operator"),
+    Owner("an AWS service", "Operator", _I,
+          "an EC2 managed instance: only the service that operates it may replace it",
+          attribute="Operator"),
     Owner("EMR", "aws:elasticmapreduce:", _I,
           "an EMR cluster node: EMR replaces nodes it did not launch as failed"),
     Owner("EKS managed node group", "eks:nodegroup-name", _BOTH,

@@ -113,3 +113,16 @@ def test_every_owner_marker_says_who_and_why():
     assert len({o.key for o in OWNERS}) == len(OWNERS)
     for owner in OWNERS:
         assert owner.who and len(owner.why) > 30 and owner.kinds <= {"instance", "asg"}
+
+
+def test_an_instance_an_aws_service_operates_is_out_of_scope():
+    """EC2 managed instances carry ``Operator`` in DescribeInstances (moto does not emulate it)."""
+    from handler.scope import owner_reason
+
+    managed = {"Operator": {"Managed": True, "Principal": "eks.amazonaws.com"}}
+
+    assert owner_reason("instance", {}, managed).startswith(
+        "managed by an AWS service (Operator.Managed)")
+    assert owner_reason("instance", {}, {"Operator": {"Managed": False}}) is None
+    assert owner_reason("instance", {}, {}) is None
+    assert owner_reason("asg", {"kubernetes.io/cluster/prod": "owned"}) is None  # self-managed
