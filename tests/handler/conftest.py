@@ -292,3 +292,31 @@ def logged_events():
     finally:
         logger.removeHandler(collect)
         logger.setLevel(level)
+
+
+# ------------------------------------------------------------------------ summaries
+
+
+@dataclass(frozen=True)
+class Summaries:
+    """An SNS topic with a queue subscribed (raw delivery): what the function published."""
+
+    topic_arn: str
+    queue_url: str
+
+    def bodies(self) -> list[str]:
+        got = boto3.client("sqs").receive_message(QueueUrl=self.queue_url,
+                                                  MaxNumberOfMessages=10)
+        return [m["Body"] for m in got.get("Messages", [])]
+
+
+@pytest.fixture
+def summaries(aws) -> Summaries:
+    topic = boto3.client("sns").create_topic(Name="ami-upgrade")["TopicArn"]
+    sqs = boto3.client("sqs")
+    url = sqs.create_queue(QueueName="summaries")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"]
+    boto3.client("sns").subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn,
+                                  Attributes={"RawMessageDelivery": "true"})
+    return Summaries(topic, url)

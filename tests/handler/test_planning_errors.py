@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 
-import boto3
 import pytest
 from standalone_estate import build_estate, entry, set_parameter
 
@@ -32,25 +31,10 @@ def instances(aws):
     return built
 
 
-def _topic(aws) -> tuple[str, str]:
-    topic = boto3.client("sns").create_topic(Name="ami-upgrade")["TopicArn"]
-    sqs = boto3.client("sqs")
-    url = sqs.create_queue(QueueName="summaries")["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
-        "QueueArn"]
-    boto3.client("sns").subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn,
-                                  Attributes={"RawMessageDelivery": "true"})
-    return topic, url
-
-
-def _messages(url: str) -> list[dict]:
-    got = boto3.client("sqs").receive_message(QueueUrl=url, MaxNumberOfMessages=10)
-    return [json.loads(m["Body"]) for m in got.get("Messages", [])]
-
-
-def test_a_throttled_group_discovery_is_reported_and_instances_still_move(aws, instances):
+def test_a_throttled_group_discovery_is_reported_and_instances_still_move(aws, instances,
+                                                                          summaries):
     old = instances.launch("db")
-    topic, url = _topic(aws)
+    topic = summaries.topic_arn
     aws.faults.fail("DescribeAutoScalingGroups", "Throttling", "Rate exceeded", times=None)
     function = LambdaFunction(aws, {"AMI_PARAMETER_NAME": PARAMETER,
                                     "NOTIFICATION_TOPIC_ARN": topic})
@@ -63,7 +47,7 @@ def test_a_throttled_group_discovery_is_reported_and_instances_still_move(aws, i
         "Throttling: Rate exceeded (transient: retried at the next invocation)")
     assert entry(report, old)["action"] == "replaced"
     assert report["continuation"] == 1
-    assert _messages(url)[0]["reason"] == report["reason"]
+    assert json.loads(summaries.bodies()[0])["reason"] == report["reason"]
     aws.faults.clear()
     follow_up = function.drain()
     assert follow_up and follow_up[0]["status"] == "succeeded"

@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import json
 
-import boto3
-import pytest
-
 from handler.aws import Clients
 from handler.engine import Engine
 from handler.report import AsgEntry, InstanceEntry, Report
@@ -16,27 +13,6 @@ from handler.settings import Settings
 
 PARAMETER = "/ami/linux/test"
 SNS_MAX = 256 * 1024
-
-
-def _subscribed_queue(topic_arn: str) -> str:
-    sqs = boto3.client("sqs")
-    url = sqs.create_queue(QueueName="summaries")["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
-        "QueueArn"]
-    boto3.client("sns").subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=arn,
-                                  Attributes={"RawMessageDelivery": "true"})
-    return url
-
-
-def _bodies(url: str) -> list[str]:
-    got = boto3.client("sqs").receive_message(QueueUrl=url, MaxNumberOfMessages=10)
-    return [m["Body"] for m in got.get("Messages", [])]
-
-
-@pytest.fixture
-def topic(aws):
-    arn = boto3.client("sns").create_topic(Name="ami-upgrade")["TopicArn"]
-    return arn, _subscribed_queue(arn)
 
 
 def _huge_report() -> Report:
@@ -55,8 +31,8 @@ def _huge_report() -> Report:
                   status=Status.PARTIAL, asgs=asgs, instances=instances + failed)
 
 
-def test_a_3000_entry_summary_is_bounded_and_published(aws, topic, logged_events):
-    arn, url = topic
+def test_a_3000_entry_summary_is_bounded_and_published(aws, summaries, logged_events):
+    arn = summaries.topic_arn
     settings = Settings.from_env({"AMI_PARAMETER_NAME": PARAMETER,
                                   "NOTIFICATION_TOPIC_ARN": arn})
     clock = SystemClock()
@@ -66,7 +42,7 @@ def test_a_3000_entry_summary_is_bounded_and_published(aws, topic, logged_events
 
     engine._finish(report)
 
-    bodies = _bodies(url)
+    bodies = summaries.bodies()
     assert len(bodies) == 1
     assert len(bodies[0].encode()) < SNS_MAX
     summary = json.loads(bodies[0])
@@ -87,8 +63,8 @@ def test_a_3000_entry_summary_is_bounded_and_published(aws, topic, logged_events
 
 
 def test_a_summary_that_fits_is_the_report_with_failures_first(estate, images, function,
-                                                               topic):
-    arn, url = topic
+                                                               summaries):
+    arn = summaries.topic_arn
     estate.group("aaa-web")
     estate.group("zz-legacy", launch_configuration=True)
     estate.publish(images.new)
@@ -97,7 +73,7 @@ def test_a_summary_that_fits_is_the_report_with_failures_first(estate, images, f
 
     assert report["status"] == "partial"
     assert [e["name"] for e in report["asgs"]] == ["aaa-web", "zz-legacy"]   # report: by name
-    message = json.loads(_bodies(url)[0])
+    message = json.loads(summaries.bodies()[0])
     assert [e["name"] for e in message["asgs"]] == ["zz-legacy", "aaa-web"]
     assert message["asgs"][0]["action"] == "failed" and message["asgs"][0]["fix"]
     assert {**message, "asgs": report["asgs"]} == report
