@@ -7,6 +7,8 @@ Add fixtures for other suites below the existing ones; keep each builder small.
 from __future__ import annotations
 
 import collections
+import json
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import SimpleNamespace
@@ -272,11 +274,8 @@ def kit() -> SimpleNamespace:
 
 
 @pytest.fixture
-def logged_events():
-    """``logged_events()``: every JSON line the function logged so far, parsed."""
-    import json
-    import logging
-
+def log_lines():
+    """Every line the function logs, as it would reach CloudWatch Logs (raw JSON text)."""
     lines: list[str] = []
 
     class Collect(logging.Handler):
@@ -288,10 +287,16 @@ def logged_events():
     logger.addHandler(collect)
     logger.setLevel(logging.INFO)
     try:
-        yield lambda: [json.loads(line) for line in lines if line.startswith("{")]
+        yield lines
     finally:
         logger.removeHandler(collect)
         logger.setLevel(level)
+
+
+@pytest.fixture
+def logged_events(log_lines):
+    """``logged_events()``: every JSON line the function logged so far, parsed."""
+    return lambda: [json.loads(line) for line in log_lines if line.startswith("{")]
 
 
 # ------------------------------------------------------------------------ summaries
