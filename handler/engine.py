@@ -21,7 +21,7 @@ from .aws import Clients, error_code
 from .events import Request, continuation_event
 from .freshness import check_not_behind
 from .log import log_event
-from .planning import plan_guarded
+from .planning import PlanningFailure, plan_guarded
 from .report import (
     SUMMARY_MAX_BYTES,
     Report,
@@ -68,19 +68,7 @@ class Engine:
         base = replace(base, ami_id=ctx.image.id)
         log.bind(ami=ctx.image.id)
 
-        # Per subsystem: one's failing describe is reported and does not stop the other.
-        asg_plans, asg_failure = plan_guarded("Auto Scaling groups", asg.plan_asgs, ctx)
-        instance_plans, instance_failure = plan_guarded("standalone instances",
-                                                        standalone.plan_instances, ctx)
-        warnings, warnings_failure = ((), None) if asg_failure else plan_guarded(
-            "Auto Scaling groups' configuration",
-            lambda c: asg.configuration_warnings(c, asg_plans), ctx)
-        failures = [f for f in (asg_failure, instance_failure) if f]
-        if failures:
-            base = replace(base, reason="; ".join(f.sentence() for f in failures))
-        if warnings or warnings_failure:
-            base = replace(base, warnings=(*warnings, *([warnings_failure.sentence()]
-                                                        if warnings_failure else [])))
+        asg_plans, instance_plans, failures, base = self._plan(ctx, base)
         if dry_run:
             asg_entries = tuple(p.entry() for p in asg_plans)
             instance_entries = tuple(p.entry() for p in instance_plans)
@@ -107,6 +95,25 @@ class Engine:
         return self._finish(report)
 
     # ------------------------------------------------------------------ steps
+    def _plan(self, ctx: RunContext, base: Report) -> tuple[
+            tuple[asg.AsgPlan, ...], tuple[standalone.InstancePlan, ...], list[PlanningFailure],
+            Report]:
+        """Both subsystems' plans: one's failing read is reported (in ``base``'s reason)
+        and does not stop the other; configuration that names nothing, as warnings."""
+        asg_plans, asg_failure = plan_guarded("Auto Scaling groups", asg.plan_asgs, ctx)
+        instance_plans, instance_failure = plan_guarded("standalone instances",
+                                                        standalone.plan_instances, ctx)
+        warnings, warnings_failure = ((), None) if asg_failure else plan_guarded(
+            "Auto Scaling groups' configuration",
+            lambda c: asg.configuration_warnings(c, asg_plans), ctx)
+        failures = [f for f in (asg_failure, instance_failure) if f]
+        if failures:
+            base = replace(base, reason="; ".join(f.sentence() for f in failures))
+        if warnings or warnings_failure:
+            base = replace(base, warnings=(*warnings, *([warnings_failure.sentence()]
+                                                        if warnings_failure else [])))
+        return asg_plans, instance_plans, failures, base
+
     def _context(self, request: Request, dry_run: bool) -> RunContext:
         parameter = None
         if request.ami_id:
