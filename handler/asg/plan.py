@@ -11,6 +11,13 @@ per its ``OnRefreshInProgress`` policy (``apply.py``).
 
 Tags written on a group when its refresh starts: ``ami-upgrade:refresh-id`` and
 ``ami-upgrade:refresh-ami`` (see ``tags.py``).
+
+A group in scope that the engine cannot act on because of its configuration (template
+without the scope tag, launch configuration, another parameter's alias, a template shared
+with a group not moved that follows ``$Latest``) is FAILED with the reason and ``fix``: a
+misconfiguration is never a success. A group whose refresh toward the AMI rolled back is
+not refreshed toward it again (``ami-upgrade:failed-ami`` on the group). A read failing
+for one group (its refreshes) fails that group only.
 """
 
 from __future__ import annotations
