@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -20,7 +21,16 @@ from .aws import Clients, error_code
 from .events import Request, continuation_event
 from .freshness import check_not_behind
 from .log import log_event
-from .report import Report, overall_status
+from .planning import PlanningFailure, plan_guarded
+from .report import (
+    SUMMARY_MAX_BYTES,
+    Report,
+    bounded_summary,
+    entry_parts,
+    failures_first,
+    overall_status,
+    size,
+)
 from .run import Action, Clock, Deadline, RunContext, Status
 from .settings import Exclusions, Settings, SettingsError, parse_exclusions_document
 
@@ -58,15 +68,15 @@ class Engine:
         base = replace(base, ami_id=ctx.image.id)
         log.bind(ami=ctx.image.id)
 
-        asg_plans = asg.plan_asgs(ctx)
-        instance_plans = standalone.plan_instances(ctx)
+        asg_plans, instance_plans, failures, base = self._plan(ctx, base)
         if dry_run:
             asg_entries = tuple(p.entry() for p in asg_plans)
             instance_entries = tuple(p.entry() for p in instance_plans)
             log_event("dry_run", asgs=sum(e.action == Action.PLANNED for e in asg_entries),
                       instances=sum(e.action == Action.PLANNED for e in instance_entries))
             return self._finish(replace(base, status=overall_status(asg_entries,
-                                                                    instance_entries),
+                                                                    instance_entries,
+                                                                    len(failures)),
                                         asgs=asg_entries, instances=instance_entries))
 
         # Refreshes first (they run on their own), then the standalone replacements, then
@@ -77,13 +87,33 @@ class Engine:
         report = replace(base, asgs=tuple(asg_outcome.entries),
                          instances=tuple(instance_outcome.entries),
                          status=overall_status(tuple(asg_outcome.entries),
-                                               tuple(instance_outcome.entries)))
+                                               tuple(instance_outcome.entries), len(failures)))
         reasons = [r for r in (asg_outcome.continue_reason, instance_outcome.continue_reason) if r]
+        reasons += [f.sentence() for f in failures if f.transient]
         if reasons:
             report = replace(report, continuation=self._continue(request, dry_run, reasons))
         return self._finish(report)
 
     # ------------------------------------------------------------------ steps
+    def _plan(self, ctx: RunContext, base: Report) -> tuple[
+            tuple[asg.AsgPlan, ...], tuple[standalone.InstancePlan, ...], list[PlanningFailure],
+            Report]:
+        """Both subsystems' plans: one's failing read is reported (in ``base``'s reason)
+        and does not stop the other; configuration that names nothing, as warnings."""
+        asg_plans, asg_failure = plan_guarded("Auto Scaling groups", asg.plan_asgs, ctx)
+        instance_plans, instance_failure = plan_guarded("standalone instances",
+                                                        standalone.plan_instances, ctx)
+        warnings, warnings_failure = ((), None) if asg_failure else plan_guarded(
+            "Auto Scaling groups' configuration",
+            lambda c: asg.configuration_warnings(c, asg_plans), ctx)
+        failures = [f for f in (asg_failure, instance_failure) if f]
+        if failures:
+            base = replace(base, reason="; ".join(f.sentence() for f in failures))
+        if warnings or warnings_failure:
+            base = replace(base, warnings=(*warnings, *([warnings_failure.sentence()]
+                                                        if warnings_failure else [])))
+        return asg_plans, instance_plans, failures, base
+
     def _context(self, request: Request, dry_run: bool) -> RunContext:
         parameter = None
         if request.ami_id:
@@ -128,15 +158,29 @@ class Engine:
         return attempt
 
     def _finish(self, report: Report) -> Report:
-        summary = report.to_dict()
-        log_event("report", **summary)
+        """Log the report and publish its summary, failures (misconfigurations) first.
+
+        A report too big for one log event or SNS message (256 KB) is logged in parts,
+        then as a bounded summary (counts, failures first, "N more"), which is published.
+        """
+        full = report.to_dict()
+        message: dict[str, Any] = failures_first(full)
+        indent: int | None = 2
+        if size(message, indent) <= SUMMARY_MAX_BYTES:
+            log_event("report", **full)
+        else:
+            parts = entry_parts(full)
+            for number, part in enumerate(parts, 1):
+                log_event("report_part", part=number, parts=len(parts), **part)
+            message, indent = bounded_summary(full, len(parts)), None
+            log_event("report", **message)
         topic = self.settings.notification_topic_arn
         if topic and report.status != Status.IGNORED:
             try:
                 self.clients.sns.publish(
                     TopicArn=topic,
                     Subject=f"ami-upgrade {report.status}: {report.parameter}"[:100],
-                    Message=json.dumps(summary, indent=2, default=str))
+                    Message=json.dumps(message, indent=indent, default=str))
             except (ClientError, BotoCoreError) as exc:   # the report matters more than the mail
                 log_event("notification_failed", topic=topic, error=str(exc))
         return report

@@ -43,6 +43,12 @@ def _normalise_name(name: str) -> str:
     return name if name.startswith("/") or "/" not in name else f"/{name}"
 
 
+def _names_parameter(name: str, configured: str) -> bool:
+    """An ARN drops the leading '/': ``arn:...:parameter/my-ami`` names ``my-ami`` too."""
+    normal = _normalise_name(name)
+    return normal == configured or (name.startswith("arn:") and normal == f"/{configured}")
+
+
 def parse_event(event: Any, configured_parameter: str) -> Request:
     """Classify ``event``; raises EventError for shapes the function does not accept."""
     if not isinstance(event, dict):
@@ -58,7 +64,7 @@ def parse_event(event: Any, configured_parameter: str) -> Request:
     if request.parameter_name is None:
         return Request(**{**request.__dict__, "parameter_name": configured_parameter})
     if (request.ignored_reason is None
-            and _normalise_name(request.parameter_name) != configured_parameter):
+            and not _names_parameter(request.parameter_name, configured_parameter)):
         return Request(**{**request.__dict__, "ignored_reason":
                           f"event is for parameter {request.parameter_name!r}, this deployment "
                           f"follows {configured_parameter!r}"})

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -59,6 +61,7 @@ class Report:
     asgs: tuple[AsgEntry, ...] = ()
     instances: tuple[InstanceEntry, ...] = ()
     continuation: int | None = None   # the attempt number sent to continue, if any
+    warnings: tuple[str, ...] = ()    # configuration that names nothing, and the like
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -71,14 +74,106 @@ class Report:
             out["reason"] = self.reason
         if self.continuation is not None:
             out["continuation"] = self.continuation
+        if self.warnings:
+            out["warnings"] = list(self.warnings)
         return out
 
 
-def overall_status(asgs: tuple[AsgEntry, ...], instances: tuple[InstanceEntry, ...]) -> Status:
-    """``failed`` when every acted-on entry failed, ``partial`` when some did."""
+def overall_status(asgs: tuple[AsgEntry, ...], instances: tuple[InstanceEntry, ...],
+                   planning_failures: int = 0) -> Status:
+    """``failed`` when every acted-on entry failed, ``partial`` when some did.
+
+    A subsystem whose planning failed counts as one failed action.
+    """
     entries: list[AsgEntry | InstanceEntry] = [*asgs, *instances]
     actions = [e.action for e in entries if e.action != Action.SKIPPED]
-    failures = actions.count(Action.FAILED)
-    if failures and failures == len(actions):
+    failures = actions.count(Action.FAILED) + planning_failures
+    if failures and failures == len(actions) + planning_failures:
         return Status.FAILED
     return Status.PARTIAL if failures else Status.SUCCEEDED
+
+
+# ------------------------------------------------------------------- the summary
+
+# SNS refuses a message over 256 KB, and CloudWatch Logs cuts an event there: what the run
+# publishes and logs as one document stays under this, with room for the envelope.
+SUMMARY_MAX_BYTES = 240_000
+REASON_CHARS = 400               # per entry, in a bounded summary
+ENTRY_KINDS = ("asgs", "instances")
+
+
+def size(document: Any, indent: int | None = None) -> int:
+    return len(json.dumps(document, indent=indent, default=str).encode())
+
+
+def _priority(entry: dict[str, Any]) -> int:
+    """Misconfigurations first (an operator must act), then other failures, then work done."""
+    if entry.get("action") == Action.FAILED:
+        return 0 if entry.get("fix") else 1
+    return 3 if entry.get("action") == Action.SKIPPED else 2
+
+
+def failures_first(document: dict[str, Any]) -> dict[str, Any]:
+    """The report with each list's failures first (misconfigurations first), order kept."""
+    return {**document, **{kind: sorted(document[kind], key=_priority)
+                           for kind in ENTRY_KINDS if kind in document}}
+
+
+def bounded_summary(document: dict[str, Any], parts: int,
+                    max_bytes: int = SUMMARY_MAX_BYTES) -> dict[str, Any]:
+    """A summary that always fits ``max_bytes``: the header, counts by action, then entries
+    failures first (reasons cut) while they fit, and how many more each list has."""
+    counts = {kind: dict(Counter(str(e["action"]) for e in document[kind]))
+              for kind in ENTRY_KINDS}
+    head: dict[str, Any] = {
+        k: v for k, v in document.items() if k not in (*ENTRY_KINDS, "warnings")}
+    if isinstance(head.get("reason"), str):
+        head["reason"] = head["reason"][:4 * REASON_CHARS]
+    warnings = [w[:REASON_CHARS] for w in document.get("warnings", [])]
+    out: dict[str, Any] = {
+        **head, "counts": counts,
+        "truncated": (f"the full report ({len(document['asgs'])} groups, "
+                      f"{len(document['instances'])} instances) exceeds what SNS and CloudWatch "
+                      f"Logs take in one message; it is in this run's log as {parts} "
+                      "'report_part' lines, before the 'report' line"),
+        "asgs": [], "instances": [], "more": {}}
+    kept_warnings: list[str] = []
+    for warning in warnings:   # a few of these, at most a tenth of the room
+        if size(kept_warnings) + size(warning) > max_bytes // 10:
+            break
+        kept_warnings.append(warning)
+    if warnings:
+        out["warnings"] = kept_warnings
+    room = max_bytes - size(out) - 200   # the "more" counts and separators
+    ranked = sorted(((_priority(e), kind, e) for kind in ENTRY_KINDS for e in document[kind]),
+                    key=lambda item: item[0])
+    for _, kind, entry in ranked:
+        cut = {k: (v[:REASON_CHARS] if isinstance(v, str) else v) for k, v in entry.items()
+               if k in ("name", "id", "action", "reason", "fix", "refresh_id",
+                        "new_instance_id")}
+        cost = size(cut) + 2
+        if cost > room:
+            break
+        out[kind].append(cut)
+        room -= cost
+    out["more"] = {kind: len(document[kind]) - len(out[kind]) for kind in ENTRY_KINDS}
+    return out
+
+
+def entry_parts(document: dict[str, Any],
+                max_bytes: int = SUMMARY_MAX_BYTES) -> list[dict[str, Any]]:
+    """The report's entries in pieces that each fit one log event, in report order."""
+    parts: list[dict[str, Any]] = []
+    current: dict[str, list[Any]] = {kind: [] for kind in ENTRY_KINDS}
+    used = 0
+    for kind in ENTRY_KINDS:
+        for entry in document[kind]:
+            cost = size(entry) + 2
+            if used and used + cost > max_bytes - 1000:
+                parts.append(current)
+                current, used = {k: [] for k in ENTRY_KINDS}, 0
+            current[kind].append(entry)
+            used += cost
+    if used:
+        parts.append(current)
+    return parts

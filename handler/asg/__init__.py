@@ -6,6 +6,6 @@ and ``refreshes.py`` are how the engine reads and writes those two AWS objects.
 """
 
 from .apply import finish_asgs, start_asgs
-from .plan import AsgPlan, plan_asgs
+from .plan import AsgPlan, configuration_warnings, plan_asgs
 
-__all__ = ["AsgPlan", "finish_asgs", "plan_asgs", "start_asgs"]
+__all__ = ["AsgPlan", "configuration_warnings", "finish_asgs", "plan_asgs", "start_asgs"]

@@ -12,14 +12,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from ..aws import describe_error, error_code
 from ..log import log_event
+from ..planning import error_text, is_transient
 from ..report import AsgEntry
 from ..run import Action, Outcome, RunContext
 from ..settings import InProgressPolicy
-from ..tags import REFRESH_AMI, REFRESH_ID
+from ..tags import FAILED_AMI, FAILURE_REASON, REFRESH_AMI, REFRESH_ID
 from .launch_templates import create_version
 from .plan import AsgPlan, plan_asgs
 from .refreshes import IN_PROGRESS_ERROR, NOT_ACTIVE_ERROR, latest_refresh
@@ -40,6 +41,7 @@ class _Run:
     entries: dict[str, AsgEntry] = field(default_factory=dict)
     waiting: list[AsgPlan] = field(default_factory=list)
     deferred: list[str] = field(default_factory=list)
+    retry: list[str] = field(default_factory=list)      # failed by a transient error
     written: dict[tuple[str, int], int] = field(default_factory=dict)   # groups sharing a
                                                                         # source share a version
     order: tuple[str, ...] = ()          # the groups in plan order, for the report
@@ -61,7 +63,13 @@ class _Run:
 
     def replan(self, name: str, may_replan: bool = True) -> None:
         """Decide again from what the group is now (a refresh ended or another started)."""
-        fresh = plan_asgs(self.ctx, [name])
+        try:
+            fresh = plan_asgs(self.ctx, [name])
+        except (ClientError, BotoCoreError) as exc:
+            self.fail(name, error_text(exc))
+            if is_transient(exc):
+                self.retry.append(name)
+            return
         if not fresh:
             self.entries[name] = AsgEntry(name, Action.SKIPPED, "the group no longer exists")
         elif fresh[0].action != Action.PLANNED:
@@ -91,7 +99,11 @@ class _Run:
     def poll(self) -> None:
         """One look at the refreshes waited for; the groups they no longer block move on."""
         for plan in list(self.waiting):
-            current = latest_refresh(self.ctx.clients.autoscaling, plan.name)
+            try:
+                current = latest_refresh(self.ctx.clients.autoscaling, plan.name)
+            except (ClientError, BotoCoreError) as exc:   # look again at the next poll
+                log_event("asg_poll_failed", group=plan.name, error=error_text(exc))
+                continue
             if current is not None and current.active and \
                     current.id == plan.in_the_way.refresh_id:
                 continue
@@ -127,6 +139,10 @@ def start_asgs(ctx: RunContext, plans: Sequence[AsgPlan]) -> _Run:
     for plan in plans:
         if plan.action != Action.PLANNED:
             run.entries[plan.name] = plan.entry()
+            if plan.record_failed_ami:
+                _remember_failed(ctx, plan)
+            if plan.transient:
+                run.retry.append(plan.name)
         elif not ctx.deadline.has_time_for(START_BUDGET_SECONDS):
             run.deferred.append(plan.name)
             run.entries[plan.name] = AsgEntry(plan.name, Action.SKIPPED, (
@@ -158,6 +174,8 @@ def finish_asgs(run: _Run) -> Outcome[AsgEntry]:
         reasons.append("instance refreshes in the way on " + ", ".join(p.name for p in run.waiting))
     if run.deferred:
         reasons.append("groups not started for lack of time: " + ", ".join(run.deferred))
+    if run.retry:
+        reasons.append("transient errors on " + ", ".join(run.retry))
     return Outcome(tuple(run.entries[name] for name in run.order),
                    "; ".join(reasons) if reasons else None)
 
@@ -187,10 +205,38 @@ def _start(ctx: RunContext, plan: AsgPlan, written: dict[tuple[str, int], int]) 
     log_event("asg_refresh_started", group=plan.name, refresh=refresh_id, version=version,
               ami=ami, preferences=plan.preferences, strategy=plan.strategy)
     _record(ctx, plan.name, refresh_id, ami)
+    if plan.clear_failed_ami:   # a newer AMI than the one that failed: the memory is done
+        _tag(ctx, plan.name, {FAILED_AMI: "", FAILURE_REASON: ""}, delete=True)
     return AsgEntry(plan.name, Action.REFRESH_STARTED, (
         f"instance refresh toward launch template {plan.template_name or plan.template_id} "
         f"version {version} ({ami})"), refresh_id=refresh_id,
         launch_template_version=str(version), details=plan.details(version))
+
+
+def _remember_failed(ctx: RunContext, plan: AsgPlan) -> None:
+    """Tag the group with the AMI its refresh rolled back from; drop the refresh record, so
+    that removing ``failed-ami`` is all an operator does to retry."""
+    reason = plan.notes[0] if plan.notes else plan.reason
+    if _tag(ctx, plan.name, {FAILED_AMI: ctx.image.id, FAILURE_REASON: reason[:256]}):
+        _tag(ctx, plan.name, {REFRESH_ID: "", REFRESH_AMI: ""}, delete=True)
+        log_event("asg_failed_ami_recorded", group=plan.name, reason=reason)
+
+
+def _tag(ctx: RunContext, name: str, tags: dict[str, str], delete: bool = False) -> bool:
+    """Write (or delete) engine tags on a group; a failure is logged: the run goes on."""
+    items: list[Any] = [{"ResourceId": name, "ResourceType": "auto-scaling-group", "Key": key,
+                         "Value": value, "PropagateAtLaunch": False}
+                        for key, value in tags.items()]
+    try:
+        if delete:
+            ctx.clients.autoscaling.delete_tags(Tags=items)
+        else:
+            ctx.clients.autoscaling.create_or_update_tags(Tags=items)
+    except ClientError as exc:
+        log_event("asg_tag_failed", group=name, keys=sorted(tags),
+                  error=describe_error(exc, "DeleteTags" if delete else "CreateOrUpdateTags"))
+        return False
+    return True
 
 
 def _record(ctx: RunContext, name: str, refresh_id: str, ami: str) -> None:

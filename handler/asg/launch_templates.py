@@ -102,21 +102,24 @@ class ImageAlias:
 
     parameter: str
     selector: str | None
+    by_arn: bool = False             # an ARN drops the leading '/' of a name like "my-ami"
 
     @classmethod
     def parse(cls, image_id: str) -> ImageAlias | None:
         if not image_id.startswith(SSM_ALIAS):
             return None
         rest = image_id[len(SSM_ALIAS):]
-        if rest.startswith("arn:") and ":parameter" in rest:
+        by_arn = rest.startswith("arn:") and ":parameter" in rest
+        if by_arn:
             rest = rest.split(":parameter", 1)[1]
         name, _, selector = rest.partition(":")
         name = name if name.startswith("/") or "/" not in name else f"/{name}"
-        return cls(name, selector or None)
+        return cls(name, selector or None, by_arn)
 
     def follows(self, parameter: str) -> bool:
         """True when it resolves ``parameter``'s current value (no pinned version or label)."""
-        return self.selector is None and self.parameter == parameter
+        return self.selector is None and (
+            self.parameter == parameter or (self.by_arn and self.parameter == f"/{parameter}"))
 
 
 @dataclass(frozen=True)

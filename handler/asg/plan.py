@@ -11,6 +11,13 @@ per its ``OnRefreshInProgress`` policy (``apply.py``).
 
 Tags written on a group when its refresh starts: ``ami-upgrade:refresh-id`` and
 ``ami-upgrade:refresh-ami`` (see ``tags.py``).
+
+A group in scope that the engine cannot act on because of its configuration (template
+without the scope tag, launch configuration, another parameter's alias, a template shared
+with a group not moved that follows ``$Latest``) is FAILED with the reason and ``fix``: a
+misconfiguration is never a success. A group whose refresh toward the AMI rolled back is
+not refreshed toward it again (``ami-upgrade:failed-ami`` on the group). A read failing
+for one group (its refreshes) fails that group only.
 """
 
 from __future__ import annotations
@@ -18,17 +25,20 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from ..ami import Image, describe_images, incompatibility
-from ..aws import describe, describe_instances, tag_map
+from ..aws import batches, describe, describe_instances, tag_map
 from ..log import log_event
+from ..planning import error_text, is_transient
 from ..report import AsgEntry
 from ..run import Action, RunContext
 from ..scope import skip_reason
-from ..settings import InProgressPolicy
-from ..tags import PARAMETER, REFRESH_AMI, REFRESH_ID
+from ..settings import DEFAULT_KEY, InProgressPolicy
+from ..tags import EXCLUDE, FAILED_AMI, FAILURE_REASON, PARAMETER, REFRESH_AMI, REFRESH_ID
 from .launch_templates import (
     DEFAULT,
     LATEST,
@@ -88,6 +98,10 @@ class AsgPlan:
     blocker: Blocker | None = None
     blocker_ended: bool = False          # cancelled or finished: the refresh may start
     notes: tuple[str, ...] = ()
+    fix: str = ""                        # FAILED by its configuration: what the operator does
+    record_failed_ami: bool = False      # SKIPPED after a rolled-back refresh: tag the group
+    clear_failed_ami: bool = False       # the group carries a failed-ami tag for an older AMI
+    transient: bool = False              # FAILED by an error a later invocation may not meet
 
     @property
     def creates_version(self) -> bool:
@@ -136,7 +150,8 @@ class AsgPlan:
     def entry(self) -> AsgEntry:
         """The report entry for a dry run: the full plan, nothing done."""
         if self.action != Action.PLANNED:
-            return AsgEntry(self.name, self.action, self.reason)
+            return AsgEntry(self.name, self.action, self.reason,
+                            details={"fix": self.fix} if self.fix else {})
         number = self.version if self.version is not None else self.predicted_version
         return AsgEntry(self.name, Action.PLANNED, self.reason,
                         launch_template_version=str(number) if number else None,
@@ -149,6 +164,21 @@ def _skip(name: str, reason: str) -> AsgPlan:
 
 def _failed(name: str, reason: str) -> AsgPlan:
     return AsgPlan(name, Action.FAILED, reason)
+
+
+def _misconfigured(name: str, reason: str, fix: str) -> AsgPlan:
+    """In scope, but configured so that the engine cannot act: never a success (issue 10)."""
+    return AsgPlan(name, Action.FAILED, reason, fix=fix)
+
+
+def _unsupported_fix(group: Mapping[str, Any]) -> str:
+    if group.get("LaunchConfigurationName"):
+        fix = "migrate the group to a launch template"
+    elif group.get("MixedInstancesPolicy"):
+        fix = "use one launch template in the mixed instances policy (overrides by type only)"
+    else:
+        fix = "give the group a launch template"
+    return f"{fix}, or exclude the group ({EXCLUDE}=true or EXCLUDED_ASGS)"
 
 
 # ------------------------------------------------------------------------- discovery
@@ -264,20 +294,29 @@ def plan_asgs(ctx: RunContext, names: Sequence[str] | None = None) -> tuple[AsgP
     """One frozen plan per group discovered (all in scope, or just ``names``)."""
     plans: dict[str, AsgPlan] = {}
     candidates: list[tuple[dict[str, Any], TemplateRef]] = []
-    for group in _discover(ctx, names):
+    discovered = _discover(ctx, names)
+    for group in discovered:
         name = group["AutoScalingGroupName"]
         reason = skip_reason(ctx.settings, ctx.exclusions, "asg", name,
                              tag_map(group.get("Tags")))
         ref, _, unsupported = group_template(group)
         if group.get("Status"):              # "Delete in progress"
             reason = reason or f"the group's status is {group['Status']!r}"
-        if reason or unsupported or ref is None:
-            plans[name] = _skip(name, reason or f"the group {unsupported}")
+        if reason:
+            plans[name] = _skip(name, reason)
+        elif unsupported or ref is None:
+            plans[name] = _misconfigured(name, f"the group {unsupported}", _unsupported_fix(group))
         else:
             candidates.append((group, ref))
-    refreshes = {g["AutoScalingGroupName"]: latest_refresh(ctx.clients.autoscaling,
-                                                           g["AutoScalingGroupName"])
-                 for g, _ in candidates}
+    refreshes: dict[str, Refresh | None] = {}
+    for group, ref in list(candidates):   # one read per group: its failure is that group's
+        name = group["AutoScalingGroupName"]
+        try:
+            refreshes[name] = latest_refresh(ctx.clients.autoscaling, name)
+        except (ClientError, BotoCoreError) as exc:
+            plans[name] = _failed(name, error_text(exc, "DescribeInstanceRefreshes"))
+            plans[name] = replace(plans[name], transient=is_transient(exc))
+            candidates.remove((group, ref))
     estate = _read(ctx, candidates, refreshes) if candidates else _Estate()
     for group, ref in candidates:
         name = group["AutoScalingGroupName"]
@@ -285,6 +324,8 @@ def plan_asgs(ctx: RunContext, names: Sequence[str] | None = None) -> tuple[AsgP
             plans[name] = _decide(ctx, estate, group, ref, refreshes[name])
         except TemplateError as exc:
             plans[name] = _failed(name, str(exc))
+    _hold_shared_writes(ctx, plans, discovered if names is None and ctx.settings.scope == "all"
+                        else None)
     for name in sorted(plans):
         plan = plans[name]
         log_event("asg_planned" if plan.action == Action.PLANNED else f"asg_{plan.action}",
@@ -292,6 +333,49 @@ def plan_asgs(ctx: RunContext, names: Sequence[str] | None = None) -> tuple[AsgP
                   plan.source.number, version=plan.version or plan.predicted_version,
                   blocker=plan.blocker and plan.blocker.refresh_id)
     return tuple(plans[name] for name in sorted(plans))
+
+
+def _hold_shared_writes(ctx: RunContext, plans: dict[str, AsgPlan],
+                        every_group: list[dict[str, Any]] | None) -> None:
+    """Fail the plans that would write a version into a template that a group not moved by
+    this run follows at ``$Latest``: the new version would become that group's too.
+
+    ``$Default`` is never changed, so groups on it (or on a number) are safe. Every group
+    is read (one paginated call) only when some plan writes a version.
+    """
+    writing = {p.base.template_id: p.base for p in plans.values() if p.creates_version}
+    if not writing:
+        return
+    if every_group is None:
+        every_group = describe(ctx.clients.autoscaling, "describe_auto_scaling_groups",
+                               "AutoScalingGroups")
+    followers: dict[str, list[str]] = {}
+    for group in every_group:
+        ref, _, _ = group_template(group)
+        if ref is None or ref.version != LATEST:
+            continue
+        for template_id, base in writing.items():
+            if ref.template_id == template_id or (ref.template_id is None
+                                                  and ref.template_name == base.template_name):
+                name = group["AutoScalingGroupName"]
+                plan = plans.get(name)
+                if plan is None or plan.action != Action.PLANNED:
+                    why = plan.reason if plan is not None else (skip_reason(
+                        ctx.settings, ctx.exclusions, "asg", name, tag_map(group.get("Tags")))
+                        or "not moved by this run")
+                    followers.setdefault(template_id, []).append(f"{name} ({why})")
+    for name, plan in list(plans.items()):
+        held = followers.get(plan.base.template_id) if plan.creates_version else None
+        if held:
+            label = plan.template_name or plan.template_id
+            plans[name] = _misconfigured(
+                name, f"launch template {label} is shared with groups this run does not move, "
+                      f"which use its $Latest version: {'; '.join(sorted(held))}; a version "
+                      f"written now would move them to {ctx.image.id} too, so none is written",
+                f"point those groups at a numbered version (or $Default) of {label}, or give "
+                f"{name} its own launch template")
+            log_event("asg_shared_template", group=name, template=plan.template_id,
+                      followers=sorted(held))
 
 
 def _compatibility(ctx: RunContext, estate: _Estate, group: dict[str, Any],
@@ -340,19 +424,43 @@ def _decide(ctx: RunContext, estate: _Estate, group: dict[str, Any], ref: Templa
         where += f" ({ref.version})"
     if (ctx.settings.scope == "tagged"
             and estate.template_tags.get(in_use.template_id, {}).get(PARAMETER) != parameter):
-        return _skip(name, f"launch template {in_use.template_name or in_use.template_id} is not "
-                           f"tagged {PARAMETER}={parameter}: in tagged scope the function may "
-                           "only write versions of, and refresh toward, templates that carry "
-                           "the scope tag too (tag the template, as the README explains)")
+        label = in_use.template_name or in_use.template_id
+        return _misconfigured(
+            name, f"launch template {label} is not tagged {PARAMETER}={parameter}: in tagged "
+                  "scope the function may only write versions of, and refresh toward, templates "
+                  "that carry the scope tag too",
+            f"tag launch template {label} with {PARAMETER}={parameter} (or remove the tag from "
+            "the group)")
     follows = in_use.alias is not None and in_use.alias.follows(parameter)
+    if (in_use.alias is not None and not follows
+            and tag_map(group.get("Tags")).get(PARAMETER) != parameter):
+        return _skip(name, f"{where} takes its ImageId from {in_use.image_id}: the group follows "
+                           f"that parameter, not {parameter}")
     if in_use.alias is not None and not follows:
-        return _skip(name, f"{where} takes its ImageId from {in_use.image_id}, not from "
-                           f"{parameter}; the engine does not replace another parameter's alias")
+        return _misconfigured(
+            name, f"{where} takes its ImageId from {in_use.image_id}, not from {parameter}; the "
+                  "engine does not replace another parameter's alias",
+            f"point the template's ImageId at resolve:ssm:{parameter} (without a version or "
+            "label), or tag the group for the parameter it resolves")
     if follows and ctx.parameter is None:
         return _skip(name, f"{where} resolves {parameter} itself, so an ami_id pinned by the "
                            "invocation cannot be applied to it")
     if reason := _compatibility(ctx, estate, group, in_use):
         return _skip(name, reason)
+
+    tags = tag_map(group.get("Tags"))
+    if tags.get(FAILED_AMI) == new:
+        return _skip(name, f"an earlier instance refresh onto {new} was rolled back "
+                           f"({tags.get(FAILURE_REASON) or 'no reason recorded'}); remove tag "
+                           f"{FAILED_AMI} from the group to retry")
+    if (refresh is not None and refresh.rolled_back and tags.get(REFRESH_ID) == refresh.id
+            and tags.get(REFRESH_AMI) == new):
+        why = f"{refresh.status}: {refresh.status_reason}".rstrip(": ")
+        return replace(_skip(name, f"instance refresh {refresh.id} toward {new} ended {why}; not "
+                                   f"restarted toward the same AMI: remove tag {FAILED_AMI} from "
+                                   "the group to retry"),
+                       record_failed_ami=True, notes=(f"refresh {refresh.id}: {why}",))
+    clear_failed = FAILED_AMI in tags
 
     blocker = None
     if refresh is not None and refresh.active:
@@ -424,4 +532,42 @@ def _decide(ctx: RunContext, estate: _Estate, group: dict[str, Any], ref: Templa
         mixed_policy_json=json.dumps(policy, sort_keys=True) if policy else None,
         preferences_json=json.dumps(preferences, sort_keys=True),
         strategy=settings.strategy, policy=settings.on_refresh_in_progress, blocker=blocker,
-        notes=tuple(notes))
+        notes=tuple(notes), clear_failed_ami=clear_failed)
+
+
+# --------------------------------------------------------------------- configuration
+
+
+NAMES_PER_REQUEST = 50   # DescribeAutoScalingGroups: AutoScalingGroupNames per request
+
+
+def configuration_warnings(ctx: RunContext, plans: Sequence[AsgPlan]) -> tuple[str, ...]:
+    """ASG_CONFIGURATIONS keys that name no group this run considered, each with why.
+
+    A key naming a group that does not exist is likely a typo: its settings silently
+    apply to nothing. Read only when such keys exist (one request per 50 names).
+    """
+    considered = {p.name for p in plans}
+    keys = sorted(k for k in ctx.settings.asg_configurations.entries
+                  if k != DEFAULT_KEY and k not in considered)
+    if not keys:
+        return ()
+    found: dict[str, dict[str, Any]] = {}
+    for batch in batches(keys, NAMES_PER_REQUEST):
+        for item in describe(ctx.clients.autoscaling, "describe_auto_scaling_groups",
+                             "AutoScalingGroups", AutoScalingGroupNames=batch):
+            found[item["AutoScalingGroupName"]] = item
+    warnings = []
+    for key in keys:
+        group = found.get(key)
+        if group is None:
+            text = (f"ASG_CONFIGURATIONS names group {key!r}, which does not exist: its settings "
+                    "apply to no group (a typo, or a group since deleted?)")
+        else:
+            why = skip_reason(ctx.settings, ctx.exclusions, "asg", key,
+                              tag_map(group.get("Tags"))) or "out of scope"
+            text = (f"ASG_CONFIGURATIONS names group {key!r}, which this deployment does not "
+                    f"move ({why}): its settings are not used")
+        log_event("configuration_warning", group=key, warning=text)
+        warnings.append(text)
+    return tuple(warnings)

@@ -15,6 +15,9 @@ if TYPE_CHECKING:
 # A refresh in one of these blocks StartInstanceRefresh (InstanceRefreshInProgress).
 ACTIVE_STATUSES = frozenset({"Pending", "InProgress", "Cancelling", "RollbackInProgress",
                              "Baking"})
+# Ended undone: the group's own alarms or an operator rolled it back, or it failed with
+# AutoRollback. Its AMI is remembered on the group (ami-upgrade:failed-ami), not retried.
+ROLLED_BACK_STATUSES = frozenset({"RollbackSuccessful", "RollbackFailed"})
 IN_PROGRESS_ERROR = "InstanceRefreshInProgress"
 NOT_ACTIVE_ERROR = "ActiveInstanceRefreshNotFound"
 
@@ -26,13 +29,24 @@ class Refresh:
     percentage: int | None
     template: TemplateRef | None        # from DesiredConfiguration; None: the group's own
     desired_json: str | None = None
+    status_reason: str = ""
+    auto_rollback: bool = False
 
     @classmethod
     def from_aws(cls, data: Mapping[str, Any]) -> Refresh:
         desired = data.get("DesiredConfiguration") or None
+        rollback = (data.get("RollbackDetails") or {}).get("RollbackReason")
         return cls(data["InstanceRefreshId"], data.get("Status", ""),
                    data.get("PercentageComplete"), desired_template(desired),
-                   json.dumps(desired, sort_keys=True) if desired else None)
+                   json.dumps(desired, sort_keys=True) if desired else None,
+                   str(rollback or data.get("StatusReason") or ""),
+                   bool((data.get("Preferences") or {}).get("AutoRollback")))
+
+    @property
+    def rolled_back(self) -> bool:
+        """Ended undone: rolled back, or failed although it was to roll back."""
+        return self.status in ROLLED_BACK_STATUSES or (self.status == "Failed"
+                                                        and self.auto_rollback)
 
     @property
     def active(self) -> bool:

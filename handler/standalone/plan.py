@@ -129,7 +129,7 @@ def evaluate(inputs: PlanInputs, inst: dict[str, Any]) -> InstancePlan:
     if ASG_MEMBER in tags:
         return skip(f"belongs to Auto Scaling group {tags[ASG_MEMBER]} (the group's entry "
                     "says what happens to it)")
-    out = skip_reason(settings, ctx.exclusions, "instance", iid, tags)
+    out = skip_reason(settings, ctx.exclusions, "instance", iid, tags, inst)
     if out:
         return skip(out)
     if state == "shutting-down":

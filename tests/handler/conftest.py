@@ -7,6 +7,8 @@ Add fixtures for other suites below the existing ones; keep each builder small.
 from __future__ import annotations
 
 import collections
+import json
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import SimpleNamespace
@@ -266,3 +268,60 @@ def kit() -> SimpleNamespace:
     """The builders above, for module-scoped fixtures (which cannot use function ones)."""
     return SimpleNamespace(make_images=make_images, Estate=Estate, record_calls=record_calls,
                            PARAMETER=PARAMETER)
+
+
+# ---------------------------------------------------------------------------- the log
+
+
+@pytest.fixture
+def log_lines():
+    """Every line the function logs, as it would reach CloudWatch Logs (raw JSON text)."""
+    lines: list[str] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            lines.append(record.getMessage())
+
+    logger = logging.getLogger("ami-upgrade")
+    collect, level = Collect(), logger.level
+    logger.addHandler(collect)
+    logger.setLevel(logging.INFO)
+    try:
+        yield lines
+    finally:
+        logger.removeHandler(collect)
+        logger.setLevel(level)
+
+
+@pytest.fixture
+def logged_events(log_lines):
+    """``logged_events()``: every JSON line the function logged so far, parsed."""
+    return lambda: [json.loads(line) for line in log_lines if line.startswith("{")]
+
+
+# ------------------------------------------------------------------------ summaries
+
+
+@dataclass(frozen=True)
+class Summaries:
+    """An SNS topic with a queue subscribed (raw delivery): what the function published."""
+
+    topic_arn: str
+    queue_url: str
+
+    def bodies(self) -> list[str]:
+        got = boto3.client("sqs").receive_message(QueueUrl=self.queue_url,
+                                                  MaxNumberOfMessages=10)
+        return [m["Body"] for m in got.get("Messages", [])]
+
+
+@pytest.fixture
+def summaries(aws) -> Summaries:
+    topic = boto3.client("sns").create_topic(Name="ami-upgrade")["TopicArn"]
+    sqs = boto3.client("sqs")
+    url = sqs.create_queue(QueueName="summaries")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"]
+    boto3.client("sns").subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn,
+                                  Attributes={"RawMessageDelivery": "true"})
+    return Summaries(topic, url)

@@ -16,7 +16,9 @@ def test_all_pages_of_groups_are_discovered(estate, images, function, api_calls)
 
     assert [e["name"] for e in report["asgs"]] == names
     assert {e["action"] for e in report["asgs"]} == {"refresh_started"}
-    assert len(api_calls.of("DescribeAutoScalingGroups")) == 2      # 50 per page
+    # 50 per page: the groups in scope, then every group (a version is written: which other
+    # groups follow the template at $Latest?)
+    assert len(api_calls.of("DescribeAutoScalingGroups")) == 4
     assert len(api_calls.of("CreateLaunchTemplateVersion")) == 1    # one source, one version
 
 
@@ -27,10 +29,12 @@ def test_tagged_scope_filters_on_the_tag_server_side(estate, images, function, a
     function().invoke({})
 
     assert api_calls.of("DescribeAutoScalingGroups") == [{"Filters": [
-        {"Name": "tag:ami-upgrade:parameter", "Values": ["/ami/linux/test"]}]}]
+        {"Name": "tag:ami-upgrade:parameter", "Values": ["/ami/linux/test"]}]},
+        {}]   # then every group: does one outside scope follow the template at $Latest?
 
 
-def test_scope_all_takes_every_group_except_the_excluded(estate, images, function):
+def test_scope_all_takes_every_group_except_the_excluded_and_other_parameters(estate, images,
+                                                                             function):
     estate.group("untagged", parameter=None)
     estate.group("other-team", parameter="/ami/linux/other-team")
     estate.group("pinned", parameter=None, tags={"ami-upgrade:exclude": "true"})
@@ -39,7 +43,8 @@ def test_scope_all_takes_every_group_except_the_excluded(estate, images, functio
     report = function(SCOPE="all").invoke({})
 
     assert {e["name"]: e["action"] for e in report["asgs"]} == {
-        "other-team": "refresh_started", "pinned": "skipped", "untagged": "refresh_started"}
+        "other-team": "skipped", "pinned": "skipped", "untagged": "refresh_started"}
+    assert estate.refreshes("other-team") == []
 
 
 def test_dynamic_exclusions_are_read_at_every_run(estate, images, function):
@@ -93,7 +98,7 @@ def test_a_pinned_ami_id_skips_a_template_that_resolves_the_parameter(estate, im
     assert estate.refreshes("alias") == []
 
 
-def test_tagged_scope_skips_a_group_whose_template_lacks_the_scope_tag(estate, images,
+def test_tagged_scope_fails_a_group_whose_template_lacks_the_scope_tag(estate, images,
                                                                         function):
     template = estate.template("untagged-lt", parameter=None)
     estate.group("web", template)
@@ -101,9 +106,13 @@ def test_tagged_scope_skips_a_group_whose_template_lacks_the_scope_tag(estate, i
 
     report = function().invoke({})
 
-    assert report["asgs"][0]["action"] == "skipped"
+    # A misconfiguration is never a success (issue 10): failed, with the fix; the run partial.
+    assert report["asgs"][0]["action"] == "failed"
     assert "launch template untagged-lt is not tagged ami-upgrade:parameter=/ami/linux/test" \
         in report["asgs"][0]["reason"]
+    assert report["asgs"][0]["fix"].startswith(
+        "tag launch template untagged-lt with ami-upgrade:parameter=/ami/linux/test")
+    assert report["status"] == "failed"
     assert sorted(estate.versions(template)) == [1]
     assert estate.refreshes("web") == []
 

@@ -16,7 +16,8 @@ EXCLUSIONS = "/ami-upgrade/exclusions"
 CONFIGURATIONS = {"default": {"MinHealthyPercentage": 50, "InstanceWarmup": 60},
                   "api": {"InstanceWarmup": 120, "MaxHealthyPercentage": 150}}
 REFRESHED = ("alias", "api", "default-version", "mixed", "web")
-SKIPPED = ("current", "dynamic", "graviton", "legacy", "listed", "opted-out", "windows")
+SKIPPED = ("current", "dynamic", "graviton", "listed", "opted-out", "windows")
+MISCONFIGURED = ("legacy",)
 OUT_OF_SCOPE = ("other-team", "untagged")
 
 
@@ -63,8 +64,9 @@ def run(kit):
 
 
 def test_the_report_has_each_group_in_scope_once_in_name_order(run):
-    assert [e["name"] for e in run.report["asgs"]] == sorted((*REFRESHED, *SKIPPED))
-    assert run.report["status"] == "succeeded"
+    assert [e["name"] for e in run.report["asgs"]] == sorted((*REFRESHED, *SKIPPED,
+                                                              *MISCONFIGURED))
+    assert run.report["status"] == "partial"   # the launch-configuration group failed
     assert run.report["ami_id"] == run.images.new
 
 
@@ -108,9 +110,11 @@ def test_excluded_groups_are_skipped_with_the_reason(run):
     assert run.entries["opted-out"]["reason"] == "excluded by tag ami-upgrade:exclude=true"
 
 
-def test_a_launch_configuration_group_is_skipped(run):
-    assert run.entries["legacy"]["action"] == "skipped"
+def test_a_launch_configuration_group_fails_with_the_fix(run):
+    assert run.entries["legacy"]["action"] == "failed"
     assert "launch configuration legacy-lc" in run.entries["legacy"]["reason"]
+    assert run.entries["legacy"]["fix"].startswith("migrate the group to a launch template")
+    assert run.estate.refreshes("legacy") == []
 
 
 def test_a_mixed_instances_group_gets_its_policy_with_a_numbered_version(run):
@@ -158,8 +162,7 @@ def test_a_group_already_on_the_new_ami_is_skipped(run):
 def test_skipped_groups_get_no_template_version_and_no_refresh(run):
     for name in SKIPPED:
         assert run.entries[name]["action"] == "skipped"
-        if name != "legacy":
-            assert run.estate.versions(run.templates[name]) == run.before[name]
+        assert run.estate.versions(run.templates[name]) == run.before[name]
         assert run.estate.refreshes(name) == []
 
 
@@ -176,7 +179,8 @@ def test_the_run_reads_in_batches_and_writes_once_per_group(run):
 
     assert counts["autoscaling:StartInstanceRefresh"] == len(REFRESHED)
     assert counts["ec2:CreateLaunchTemplateVersion"] == len(REFRESHED) - 1   # not "alias"
-    assert counts["autoscaling:DescribeAutoScalingGroups"] == 1
+    # the groups in scope; then every group, since versions are written (shared templates)
+    assert counts["autoscaling:DescribeAutoScalingGroups"] == 2
     # one read per template of a group that passed scope and exclusions
     assert counts["ec2:DescribeLaunchTemplateVersions"] == len(REFRESHED) + 3
     assert "autoscaling:CancelInstanceRefresh" not in counts

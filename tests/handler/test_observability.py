@@ -15,26 +15,6 @@ from sandbox.core import environment
 CONTEXT_FIELDS = ("request_id", "attempt", "parameter")
 
 
-@pytest.fixture
-def log_lines():
-    """Every line the function logs, as it would reach CloudWatch Logs (parsed JSON)."""
-    lines: list[str] = []
-
-    class Collect(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            lines.append(record.getMessage())
-
-    logger = logging.getLogger("ami-upgrade")
-    collect, level = Collect(), logger.level
-    logger.addHandler(collect)
-    logger.setLevel(logging.INFO)
-    try:
-        yield lines
-    finally:
-        logger.removeHandler(collect)
-        logger.setLevel(level)
-
-
 def _parsed(lines: list[str]) -> list[dict]:
     return [json.loads(line) for line in lines]
 

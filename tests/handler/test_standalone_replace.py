@@ -127,7 +127,7 @@ def test_scope_all_reports_untagged_instances_too(aws, estate):
     ("stopped", "state is stopped: only running instances are replaced"),
     ("arm64", "architecture differs"),
     ("instance-store", "instance type m5d.large has instance-store volumes"),
-    ("spot", "spot instance: only On-Demand instances are replaced"),
+    ("spot", "managed by Spot (InstanceLifecycle=spot)"),   # handler/scope.py OWNERS
     ("termination-protected", "termination protection (DisableApiTermination) is enabled"),
     ("strategy-typo", "tag ami-upgrade:strategy has unknown value 'relanch'"),
 ])
