@@ -20,6 +20,7 @@ from botocore.exceptions import ClientError
 if TYPE_CHECKING:
     from types_boto3_autoscaling.client import AutoScalingClient
     from types_boto3_ec2.client import EC2Client
+    from types_boto3_elbv2.client import ElasticLoadBalancingv2Client
     from types_boto3_lambda.client import LambdaClient
     from types_boto3_sns.client import SNSClient
     from types_boto3_ssm.client import SSMClient
@@ -40,6 +41,8 @@ class Clients:
     ssm: SSMClient
     lambda_: LambdaClient
     sns: SNSClient
+    # Target-group registrations, read before relaunching (standalone/preflight.py).
+    elbv2: ElasticLoadBalancingv2Client | None = None
 
     @classmethod
     def create(cls, session: Any = None) -> Clients:
@@ -60,7 +63,8 @@ class Clients:
                    session.client("autoscaling", config=config),
                    session.client("ssm", config=config),
                    session.client("lambda", config=config),
-                   session.client("sns", config=config))
+                   session.client("sns", config=config),
+                   session.client("elbv2", config=config))
 
 
 def _core_session() -> Any:
