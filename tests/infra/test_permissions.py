@@ -75,9 +75,11 @@ def handler_aws_calls() -> dict[str, set[str]]:
     """
     session = botocore.session.get_session()
     operations: dict[str, set[str]] = {}
-    for service in ("autoscaling", "ec2", "lambda", "sns", "ssm"):
+    prefixes = {"elbv2": "elasticloadbalancing"}   # the IAM prefix, where not the model's
+    for service in ("autoscaling", "ec2", "elbv2", "lambda", "sns", "ssm"):
+        prefix = prefixes.get(service, service)
         for operation in session.get_service_model(service).operation_names:
-            action = "lambda:InvokeFunction" if operation == "Invoke" else f"{service}:{operation}"
+            action = "lambda:InvokeFunction" if operation == "Invoke" else f"{prefix}:{operation}"
             operations.setdefault(xform_name(operation), set()).add(action)
     source = "\n".join(p.read_text() for p in (REPO / "handler").rglob("*.py"))
     called = set(re.findall(r"\.([a-z][a-z0-9_]*)\(", source))
