@@ -191,7 +191,7 @@ def plan_instances(ctx: RunContext) -> tuple[InstancePlan, ...]:
         considered.append((inst, evaluate(inputs, inst)))
     # Preflight: what the replacements need, read once for all of them (see preflight.py).
     checked = [inst for inst, plan in considered if plan.action == PlanAction.REPLACE]
-    resumed = [inst for _, _, inst, shape, _ in resumes if shape is not None]
+    resumed = [inst for _, _, inst, shape, _ in resumes if shape is not None and inst]
     facts = (read_facts(ctx, [*checked, *resumed],
                         {ctx.image.id, *(r[4] for r in resumes if r[3] is not None)})
              if checked or resumed else Facts())

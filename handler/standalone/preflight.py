@@ -122,7 +122,8 @@ def read_facts(ctx: RunContext, instances: Iterable[Mapping[str, Any]],
     ec2 = ctx.clients.ec2
     insts = list(instances)
     nics = [n for i in insts for n in i.get("NetworkInterfaces", [])]
-    vpcs = {i.get("VpcId") for i in insts} | {n.get("VpcId") for n in nics}
+    vpcs = {v for v in (*(i.get("VpcId") for i in insts), *(n.get("VpcId") for n in nics))
+            if v}
     zones = {i.get("Placement", {}).get("AvailabilityZone") for i in insts}
     types = {i["InstanceType"] for i in insts}
     volumes = {m["Ebs"]["VolumeId"] for i in insts for m in i.get("BlockDeviceMappings", [])
@@ -138,10 +139,13 @@ def read_facts(ctx: RunContext, instances: Iterable[Mapping[str, Any]],
     routes: dict[str, list[str]] = {}
     for table in _filtered(ec2, "describe_route_tables", "RouteTables", "vpc-id", vpcs):
         for route in table.get("Routes", []):
+            destination = (route.get("DestinationCidrBlock")
+                           or route.get("DestinationIpv6CidrBlock")
+                           or route.get("DestinationPrefixListId", ""))
             for target in (route.get("InstanceId"), route.get("NetworkInterfaceId")):
                 if target:
                     routes.setdefault(target, []).append(
-                        f"{table['RouteTableId']} ({route.get('DestinationCidrBlock') or route.get('DestinationIpv6CidrBlock') or route.get('DestinationPrefixListId', '')})")  # noqa: E501
+                        f"{table['RouteTableId']} ({destination})")
     targets: dict[str, list[str]] = {}
     try:
         targets = _target_registrations(ctx, vpcs)
@@ -175,7 +179,7 @@ def read_facts(ctx: RunContext, instances: Iterable[Mapping[str, Any]],
     )
 
 
-def _target_registrations(ctx: RunContext, vpcs: set[str | None]) -> dict[str, list[str]]:
+def _target_registrations(ctx: RunContext, vpcs: set[str]) -> dict[str, list[str]]:
     """Instance ID or IP -> the target groups (and ports) it is registered in.
 
     One paginated DescribeTargetGroups, then one DescribeTargetHealth per target
@@ -184,7 +188,7 @@ def _target_registrations(ctx: RunContext, vpcs: set[str | None]) -> dict[str, l
     """
     elbv2 = ctx.clients.elbv2
     found: dict[str, list[str]] = {}
-    if elbv2 is None or not any(vpcs):
+    if elbv2 is None or not vpcs:
         return found
     groups = [g for page in elbv2.get_paginator("describe_target_groups").paginate()
               for g in page.get("TargetGroups", [])
@@ -271,7 +275,7 @@ def launch_blocker(facts: Facts, instance: Mapping[str, Any], goal_id: str,
         virt = image.get("VirtualizationType")
         if virt and virt not in info.get("SupportedVirtualizationTypes", [virt]):
             return f"instance type {itype} does not support {goal_id}'s {virt} virtualization"
-        boot = image.get("BootMode")
+        boot = image.get("BootMode") if virt != "paravirtual" else None   # PV: no firmware
         if boot and boot not in info.get("SupportedBootModes", [boot]):
             return (f"instance type {itype} does not support {goal_id}'s boot mode {boot} "
                     "(change the instance type, or build the image for "
@@ -357,8 +361,9 @@ def complete(shape: InstanceShape, instance: Mapping[str, Any], facts: Facts,
     """The shape plus what needs the estate's facts: the new image's root size (the launch
     asks for at least that) and CPU options that differ from the type's defaults."""
     image = facts.images.get(image_id or "") or {}
-    root = next((m.get("Ebs", {}) for m in image.get("BlockDeviceMappings", [])
-                 if m.get("DeviceName") == image.get("RootDeviceName")), {})
+    root: Mapping[str, Any] = next((m.get("Ebs", {}) for m in image.get("BlockDeviceMappings", [])
+                                    if m.get("DeviceName") == image.get("RootDeviceName")),
+                                   {})
     cpu = dict(instance.get("CpuOptions") or {})
     vcpu = (facts.types.get(instance["InstanceType"]) or {}).get("VCpuInfo", {})
     carried = {k: cpu[k] for k, default in (("CoreCount", vcpu.get("DefaultCores")),
