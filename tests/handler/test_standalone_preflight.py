@@ -196,3 +196,42 @@ def test_in_place_strategy_needs_less_tag_room(aws, estate):
     report = function(aws).invoke({"dry_run": True})
 
     assert entry(report, crowded)["action"] == "planned"
+
+
+# ------------------------------------------- the tag room rule covers what is written
+
+
+def _written_keys(aws, resources: dict[str, str]) -> dict[str, set[str]]:
+    """Kind of resource -> the tag keys the engine's CreateTags wrote on resources of it."""
+    written: dict[str, set[str]] = {}
+    for request in aws.faults.requests("CreateTags"):
+        keys = {t["Key"] for t in request.get("Tag", request.get("Tags", []))}
+        for resource in request.get("ResourceId", request.get("Resources", [])):
+            if resource in resources:
+                written.setdefault(resources[resource], set()).update(keys)
+    return written
+
+
+def test_declared_engine_tags_cover_every_key_a_relaunch_and_its_rollback_write(aws, estate):
+    """The tag-room check counts ENGINE_TAGS: a replacement that rolls back (status checks
+    impaired) and one kept stopped write no key outside them."""
+    from handler.standalone.preflight import ENGINE_TAGS
+
+    failing = estate.launch("failing")
+    volumes = set(estate.data_volumes(failing).values())
+    aws.faults.status_checks("impaired", after_seconds=30, image_id=estate.new_ami)
+    function(aws).invoke({})
+    aws.faults.clear()
+    set_parameter(estate.newer_ami)
+    kept = estate.launch("kept")
+    volumes |= set(estate.data_volumes(kept).values())
+    report = function(aws, keep_old_instance=True).invoke({})
+    new = entry(report, kept)["new_instance_id"]
+
+    resources = {failing: "instance", kept: "instance", new: "new instance",
+                 **{v: "volume" for v in volumes}}
+    written = _written_keys(aws, resources)
+    declared = ENGINE_TAGS["relaunch"]
+    assert written["instance"] and written["volume"]
+    for kind, keys in written.items():
+        assert keys <= set(declared[kind]), (kind, keys - set(declared[kind]))
