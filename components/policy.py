@@ -172,6 +172,9 @@ def lambda_policy_document(
     statements = [
         statement("ReadParameters", ["ssm:GetParameter", "ssm:GetParameters"], parameters),
         statement("Describe", [*DESCRIBE_ACTIONS, *union("describe")], "*"),
+        # Standalone preflight: the instance profiles a relaunch would pass still exist.
+        statement("ReadInstanceProfiles", ["iam:GetInstanceProfile"],
+                  [f"arn:{partition}:iam::{account}:instance-profile/*"]),
         statement("InstanceRefresh", REFRESH_ACTIONS, groups, when_tagged()),
         statement("EngineTagsOnGroups",
                   ["autoscaling:CreateOrUpdateTags", "autoscaling:DeleteTags"],

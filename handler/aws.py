@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from types_boto3_autoscaling.client import AutoScalingClient
     from types_boto3_ec2.client import EC2Client
     from types_boto3_elbv2.client import ElasticLoadBalancingv2Client
+    from types_boto3_iam.client import IAMClient
     from types_boto3_lambda.client import LambdaClient
     from types_boto3_sns.client import SNSClient
     from types_boto3_ssm.client import SSMClient
@@ -43,6 +44,7 @@ class Clients:
     sns: SNSClient
     # Target-group registrations, read before relaunching (standalone/preflight.py).
     elbv2: ElasticLoadBalancingv2Client | None = None
+    iam: IAMClient | None = None   # ... and whether instance profiles still exist
 
     @classmethod
     def create(cls, session: Any = None) -> Clients:
@@ -64,7 +66,8 @@ class Clients:
                    session.client("ssm", config=config),
                    session.client("lambda", config=config),
                    session.client("sns", config=config),
-                   session.client("elbv2", config=config))
+                   session.client("elbv2", config=config),
+                   session.client("iam", config=config))
 
 
 def _core_session() -> Any:

@@ -5,7 +5,8 @@ batched reads per plan, never one per instance) and reviews every planned
 replacement (:func:`review`) before anything is changed:
 
 Launch preconditions (a relaunch stops the old instance before it launches the
-new one, so a launch AWS refuses means an outage and a rollback): the key pair,
+new one, so a launch AWS refuses means an outage and a rollback): the key pair, the
+instance profile,
 the subnet (and a free IP in it, unless the old instance's own IP is reused),
 the security groups, the instance type offered in the zone and able to run the
 new image (architecture, virtualization type, boot mode). A failed check skips
@@ -104,6 +105,7 @@ class Facts:
     routes: Mapping[str, tuple[str, ...]] = field(default_factory=dict)   # id -> route tables
     targets: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # id/IP -> groups
     unreadable: Mapping[str, str] = field(default_factory=dict)  # check -> why not read
+    missing_profiles: frozenset[str] = frozenset()              # instance profile ARNs
 
 
 def _filtered(ec2: EC2Client, operation: str, key: str, name: str, values: Iterable[str],
@@ -151,7 +153,13 @@ def read_facts(ctx: RunContext, instances: Iterable[Mapping[str, Any]],
         targets = _target_registrations(ctx, vpcs)
     except ClientError as error:
         unreadable["target groups"] = describe_error(error)
+    missing_profiles: set[str] = set()
+    try:
+        missing_profiles = _missing_profiles(ctx, insts)
+    except ClientError as error:
+        unreadable["instance profiles"] = describe_error(error)
     return Facts(
+        missing_profiles=frozenset(missing_profiles),
         key_pairs=frozenset(k["KeyName"] for k in _filtered(
             ec2, "describe_key_pairs", "KeyPairs", "key-name",
             (i.get("KeyName", "") for i in insts))),
@@ -203,6 +211,27 @@ def _target_registrations(ctx: RunContext, vpcs: set[str]) -> dict[str, list[str
     return found
 
 
+def _missing_profiles(ctx: RunContext, instances: list[Mapping[str, Any]]) -> set[str]:
+    """The instance profiles (ARNs) the instances name that no longer exist.
+
+    One GetInstanceProfile per distinct profile (IAM has no batched read; a whole
+    ListInstanceProfiles would read every profile of the account).
+    """
+    iam = ctx.clients.iam
+    arns = sorted({(i.get("IamInstanceProfile") or {}).get("Arn", "") for i in instances} - {""})
+    missing: set[str] = set()
+    if iam is None:
+        return missing
+    for arn in arns:
+        try:
+            iam.get_instance_profile(InstanceProfileName=arn.rsplit("/", 1)[-1])
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") != "NoSuchEntity":
+                raise
+            missing.add(arn)
+    return missing
+
+
 # ------------------------------------------------------------------- the checks
 
 
@@ -247,6 +276,13 @@ def launch_blocker(facts: Facts, instance: Mapping[str, Any], goal_id: str,
     if key and key not in facts.key_pairs:
         return (f"key pair {key} no longer exists: the launch would be refused (import the key "
                 "pair again under that name, or tag ami-upgrade:exclude=true)")
+    profile = (instance.get("IamInstanceProfile") or {}).get("Arn")
+    if profile and profile in facts.missing_profiles:
+        return (f"instance profile {profile} no longer exists: the launch would be refused "
+                "(create it again under that name, or disassociate it from the instance)")
+    if profile and "instance profiles" in facts.unreadable:
+        return (f"instance profile {profile} could not be checked "
+                f"({facts.unreadable['instance profiles']}; grant iam:GetInstanceProfile)")
     subnet_id = instance.get("SubnetId")
     subnet = facts.subnets.get(subnet_id or "")
     if subnet_id and subnet is None:

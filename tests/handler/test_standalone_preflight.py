@@ -9,6 +9,7 @@ the fix, before any mutating call.
 
 from __future__ import annotations
 
+import boto3
 import pytest
 from standalone_estate import build_estate, entry, function, set_parameter
 
@@ -235,3 +236,15 @@ def test_declared_engine_tags_cover_every_key_a_relaunch_and_its_rollback_write(
     assert written["instance"] and written["volume"]
     for kind, keys in written.items():
         assert keys <= set(declared[kind]), (kind, keys - set(declared[kind]))
+
+
+def test_deleted_instance_profile_skips_before_the_stop(aws, estate):
+    web = estate.launch("web")
+    iam = boto3.client("iam")
+    iam.remove_role_from_instance_profile(InstanceProfileName="app", RoleName="app")
+    iam.delete_instance_profile(InstanceProfileName="app")
+
+    report = _invoke(aws)
+
+    _skipped_untouched(aws, report, web, f"instance profile {estate.profile_arn} no longer "
+                       "exists")
