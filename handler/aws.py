@@ -20,6 +20,7 @@ from botocore.exceptions import ClientError
 if TYPE_CHECKING:
     from types_boto3_autoscaling.client import AutoScalingClient
     from types_boto3_ec2.client import EC2Client
+    from types_boto3_elb.client import ElasticLoadBalancingClient
     from types_boto3_elbv2.client import ElasticLoadBalancingv2Client
     from types_boto3_iam.client import IAMClient
     from types_boto3_lambda.client import LambdaClient
@@ -45,6 +46,7 @@ class Clients:
     # Target-group registrations, read before relaunching (standalone/preflight.py).
     elbv2: ElasticLoadBalancingv2Client | None = None
     iam: IAMClient | None = None   # ... and whether instance profiles still exist
+    elb: ElasticLoadBalancingClient | None = None   # ... and classic load balancers
 
     @classmethod
     def create(cls, session: Any = None) -> Clients:
@@ -67,7 +69,8 @@ class Clients:
                    session.client("lambda", config=config),
                    session.client("sns", config=config),
                    session.client("elbv2", config=config),
-                   session.client("iam", config=config))
+                   session.client("iam", config=config),
+                   session.client("elb", config=config))
 
 
 def _core_session() -> Any:

@@ -19,18 +19,19 @@ is skipped.
 
 References a relaunch would silently drop (a new instance has a new ID and a new
 primary network interface): registrations in ELBv2 target groups (by instance ID,
-or by private IP unless ``preserve_private_ip``), routes whose target is the
-instance or its network interface (a NAT instance), and a public IP assigned at
-launch (an Elastic IP moves with the replacement; an auto-assigned one does not).
-Such an instance is not relaunched: when :data:`REFERENCED_TO_ROOT_VOLUME` and
-AWS's preconditions hold, its root volume is replaced in place (same ID, ENI,
-IPs and registrations); otherwise it is skipped with the references named.
+or by private IP unless ``preserve_private_ip``) and in classic load balancers,
+routes whose target is the instance or its network interface (a NAT instance),
+and a public IP assigned at launch (an Elastic IP moves with the replacement; an
+auto-assigned one does not). Such an instance is not relaunched: when
+:data:`REFERENCED_TO_ROOT_VOLUME` and AWS's preconditions hold, its root volume is
+replaced in place (same ID, ENI, IPs and registrations); otherwise it is skipped
+with the references named.
 
 What cannot be probed here (and is reported by the launch itself, then rolled
 back): On-Demand capacity (``InsufficientInstanceCapacity`` is only known at
 launch), IAM (``iam:PassRole`` on the profile's role, KMS grants), quotas, and
-references outside EC2/ELBv2 (Route 53 records, security group rules or
-allow-lists naming the IP, classic load balancers, DNS caches).
+references outside EC2/ELB (Route 53 records, security group rules or allow-lists
+naming the IP, DNS caches, configuration naming the instance ID).
 """
 
 from __future__ import annotations
@@ -153,6 +154,11 @@ def read_facts(ctx: RunContext, instances: Iterable[Mapping[str, Any]],
         targets = _target_registrations(ctx, vpcs)
     except ClientError as error:
         unreadable["target groups"] = describe_error(error)
+    try:
+        for name, instance_id in _classic_registrations(ctx, vpcs):
+            targets.setdefault(instance_id, []).append(f"classic load balancer {name}")
+    except ClientError as error:
+        unreadable["classic load balancers"] = describe_error(error)
     missing_profiles: set[str] = set()
     try:
         missing_profiles = _missing_profiles(ctx, insts)
@@ -211,6 +217,18 @@ def _target_registrations(ctx: RunContext, vpcs: set[str]) -> dict[str, list[str
     return found
 
 
+def _classic_registrations(ctx: RunContext, vpcs: set[str]) -> list[tuple[str, str]]:
+    """(load balancer, instance ID) for the classic load balancers in the candidates' VPCs
+    (one paginated DescribeLoadBalancers)."""
+    elb = ctx.clients.elb
+    if elb is None or not vpcs:
+        return []
+    return [(lb["LoadBalancerName"], i["InstanceId"])
+            for page in elb.get_paginator("describe_load_balancers").paginate()
+            for lb in page.get("LoadBalancerDescriptions", [])
+            if lb.get("VPCId") in vpcs for i in lb.get("Instances", [])]
+
+
 def _missing_profiles(ctx: RunContext, instances: list[Mapping[str, Any]]) -> set[str]:
     """The instance profiles (ARNs) the instances name that no longer exist.
 
@@ -248,10 +266,9 @@ def references(facts: Facts, instance: Mapping[str, Any], preserve_private_ip: b
     iid = instance["InstanceId"]
     eni = _primary(instance).get("NetworkInterfaceId")
     private_ip = instance.get("PrivateIpAddress")
-    found = []
-    if "target groups" in facts.unreadable:
-        found.append(f"its target groups could not be read ({facts.unreadable['target groups']}"
-                     "; grant elasticloadbalancing:DescribeTargetGroups/DescribeTargetHealth)")
+    found = [f"its {what} could not be read ({why}; grant elasticloadbalancing:Describe*)"
+             for what, why in sorted(facts.unreadable.items()) if "load balancers" in what
+             or what == "target groups"]
     groups = list(facts.targets.get(iid, ()))
     if private_ip and not preserve_private_ip:
         groups += [f"{g} by IP {private_ip}" for g in facts.targets.get(private_ip, ())]

@@ -244,3 +244,20 @@ def test_the_rest_of_the_shape_is_carried_into_the_launch(aws, estate):
                        estate.new_ami)
     assert "CpuOptions" not in default.run_instances_kwargs(estate.new_ami, "/dev/sda1", "t",
                                                             {}, [])
+
+
+def test_instance_behind_a_classic_load_balancer_keeps_its_registration(aws, estate):
+    legacy = estate.launch("legacy-web", volumes=0)
+    elb = boto3.client("elb")
+    elb.create_load_balancer(LoadBalancerName="legacy", Subnets=[estate.subnet_id],
+                             Listeners=[{"Protocol": "HTTP", "LoadBalancerPort": 80,
+                                         "InstancePort": 8080}])
+    elb.register_instances_with_load_balancer(LoadBalancerName="legacy",
+                                              Instances=[{"InstanceId": legacy}])
+
+    report = function(aws).invoke({})
+
+    e = entry(report, legacy)
+    assert e["action"] == "replaced" and e["strategy"] == "replace-root-volume", e
+    described = elb.describe_load_balancers(LoadBalancerNames=["legacy"])
+    assert described["LoadBalancerDescriptions"][0]["Instances"] == [{"InstanceId": legacy}]

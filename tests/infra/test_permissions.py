@@ -75,8 +75,10 @@ def handler_aws_calls() -> dict[str, set[str]]:
     """
     session = botocore.session.get_session()
     operations: dict[str, set[str]] = {}
-    prefixes = {"elbv2": "elasticloadbalancing"}   # the IAM prefix, where not the model's
-    for service in ("autoscaling", "ec2", "elbv2", "iam", "lambda", "sns", "ssm"):
+    # The IAM prefix, where it is not the model's name.
+    prefixes = {"elb": "elasticloadbalancing", "elbv2": "elasticloadbalancing"}
+    for service in ("autoscaling", "ec2", "elb", "elbv2", "iam", "lambda", "sns",
+                    "ssm"):
         prefix = prefixes.get(service, service)
         for operation in session.get_service_model(service).operation_names:
             action = "lambda:InvokeFunction" if operation == "Invoke" else f"{prefix}:{operation}"
