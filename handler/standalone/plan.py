@@ -62,8 +62,9 @@ from ..tags import (
 )
 from .core import InstancePlan, PlanAction, PlanInputs
 from .observation import LIVE_STATES
-from .preflight import Facts, complete, read_facts, review
+from .preflight import Facts, complete, interfaces_dropped, not_relaunched, read_facts, review
 from .registry import IN_FLIGHT_FALLBACK, STRATEGIES
+from .relaunch import NAME as RELAUNCH
 
 if TYPE_CHECKING:
     from types_boto3_ec2.client import EC2Client
@@ -153,6 +154,9 @@ def evaluate(inputs: PlanInputs, inst: dict[str, Any]) -> InstancePlan:
     if strategy is None:
         return skip(f"tag {STRATEGY} has unknown value {name!r} (expected "
                     f"{' or '.join(inputs.strategies)})")
+    dropped = interfaces_dropped(inst) if name == RELAUNCH else None
+    if dropped:     # what a relaunch cannot carry over (more in preflight.review)
+        return not_relaunched(inputs, inst, dropped)
     return strategy.plan(inputs, inst)
 
 

@@ -383,20 +383,9 @@ def review(inputs: PlanInputs, facts: Facts, instance: dict[str, Any],
     if plan.strategy == RELAUNCH:
         refs = references(facts, instance, settings.preserve_private_ip)
         if refs:
-            why = "; ".join(refs)
-            failure = precondition_failure(instance, inputs.images.get(instance["ImageId"]),
-                                           goal)
-            if REFERENCED_TO_ROOT_VOLUME and ROOT_VOLUME in inputs.strategies \
-                    and failure is None:
-                plan = InstancePlan(plan.instance_id, PlanAction.REPLACE,
-                                    f"replace the root volume in place from {goal.id} (not "
-                                    f"relaunched: {why})", ROOT_VOLUME)
-            else:
-                return inputs.skip(plan.instance_id, f"not relaunched: {why}"
-                                   + (f"; in-place root volume replacement is not possible "
-                                      f"either: {failure}" if failure else
-                                      "; tag ami-upgrade:strategy=replace-root-volume to "
-                                      "replace its root volume in place"))
+            plan = not_relaunched(inputs, instance, "; ".join(refs))
+            if plan.action != PlanAction.REPLACE:
+                return plan
         else:
             blocker = launch_blocker(facts, instance, goal.id, settings.preserve_private_ip)
             if blocker:
@@ -407,6 +396,34 @@ def review(inputs: PlanInputs, facts: Facts, instance: dict[str, Any],
     if plan.shape is not None:
         plan = replace(plan, shape=complete(plan.shape, instance, facts, goal.id))
     return plan
+
+
+def not_relaunched(inputs: PlanInputs, instance: dict[str, Any], why: str) -> InstancePlan:
+    """An instance a relaunch would cut off (``why``): its root volume replaced in place
+    when that is allowed and possible, otherwise skipped with the references and the fix."""
+    goal, iid = inputs.ctx.image, instance["InstanceId"]
+    failure = precondition_failure(instance, inputs.images.get(instance["ImageId"]), goal)
+    if REFERENCED_TO_ROOT_VOLUME and ROOT_VOLUME in inputs.strategies and failure is None:
+        return InstancePlan(iid, PlanAction.REPLACE, f"replace the root volume in place from "
+                            f"{goal.id} (not relaunched: {why})", ROOT_VOLUME)
+    return inputs.skip(iid, f"not relaunched: {why}" + (
+        f"; in-place root volume replacement is not possible either: {failure}" if failure
+        else "; tag ami-upgrade:strategy=replace-root-volume to replace its root volume in "
+             "place"))
+
+
+def interfaces_dropped(instance: Mapping[str, Any]) -> str | None:
+    """What a relaunch would drop of the instance's network interfaces (it recreates the
+    primary one with the primary private IP only); None when nothing."""
+    interfaces = instance.get("NetworkInterfaces", [])
+    if len(interfaces) > 1:
+        others = sorted(n.get("NetworkInterfaceId", "") for n in interfaces
+                        if n.get("Attachment", {}).get("DeviceIndex") != 0)
+        return (f"{len(interfaces)} network interfaces: {', '.join(others)} would stay "
+                "behind, detached")
+    if interfaces and len(interfaces[0].get("PrivateIpAddresses", [])) > 1:
+        return "secondary private IP addresses would be lost"
+    return None
 
 
 def complete(shape: InstanceShape, instance: Mapping[str, Any], facts: Facts,

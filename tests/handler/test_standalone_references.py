@@ -261,3 +261,20 @@ def test_instance_behind_a_classic_load_balancer_keeps_its_registration(aws, est
     assert e["action"] == "replaced" and e["strategy"] == "replace-root-volume", e
     described = elb.describe_load_balancers(LoadBalancerNames=["legacy"])
     assert described["LoadBalancerDescriptions"][0]["Instances"] == [{"InstanceId": legacy}]
+
+
+def test_appliance_with_a_second_network_interface_keeps_it(aws, estate):
+    """A relaunch recreates only the primary interface: the second one (a management
+    network, say) would stay behind, detached. The root volume is replaced in place."""
+    ec2 = estate.ec2
+    appliance = estate.launch("appliance", volumes=0)
+    eni = ec2.create_network_interface(SubnetId=estate.subnet_id)["NetworkInterface"][
+        "NetworkInterfaceId"]
+    ec2.attach_network_interface(NetworkInterfaceId=eni, InstanceId=appliance, DeviceIndex=1)
+
+    report = function(aws).invoke({})
+
+    e = entry(report, appliance)
+    assert e["action"] == "replaced" and e["strategy"] == "replace-root-volume", e
+    assert sorted(n["NetworkInterfaceId"] for n in estate.describe(appliance)[
+        "NetworkInterfaces"] if n["Attachment"]["DeviceIndex"] == 1) == [eni]
