@@ -248,3 +248,23 @@ def test_deleted_instance_profile_skips_before_the_stop(aws, estate):
 
     _skipped_untouched(aws, report, web, f"instance profile {estate.profile_arn} no longer "
                        "exists")
+
+
+def test_a_resumed_launch_asks_for_the_same_root_size(aws, estate):
+    """Killed after the launch token is written (the AMI fixed): the next invocation
+    builds the launch from the shape it captures again, and asks for the same size (a
+    different request under the same ClientToken would be refused as a mismatch)."""
+    from sandbox.faults import SimulatedCrash
+
+    db = estate.launch("db", volumes=1)
+    fn = function(aws)
+    aws.faults.crash_after(5)   # intent, volume home, stop, detach, launch token
+    with pytest.raises(SimulatedCrash):
+        fn.invoke({})
+    assert aws.faults.requests("CreateTags")[-1]["Tags"][-1]["Key"] == \
+        "ami-upgrade:launch-token"
+
+    report = fn.invoke({})
+
+    assert entry(report, db)["action"] == "replaced"
+    assert _root_size_requested(aws) == 15
