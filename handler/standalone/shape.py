@@ -4,8 +4,18 @@ Captured from ``DescribeInstances`` plus the attributes it does not show
 (user data, termination and stop protection, CPU credits), so the replacement
 gets the same type, network placement, security groups, key pair, IAM instance
 profile, user data, tags, EBS optimisation, monitoring, metadata options,
-placement and tenancy, credit specification and source/dest check. Data volumes
-are not launched with it: the very same volumes are moved across.
+placement and tenancy (host, affinity, partition, host resource group), credit
+specification, source/dest check, capacity reservation specification, maintenance
+(auto-recovery), private DNS name and enclave options. ``preflight.complete`` adds
+what needs the estate's facts: CPU options that differ from the type's defaults,
+and the new image's root snapshot size (the root is made max(old, image): AWS
+refuses a root smaller than the image's snapshot, and the request must be the
+same whenever it is rebuilt, for the same ClientToken). Data volumes are not
+launched with it: the very same volumes are moved across.
+
+Not carried (documented limits): Elastic GPUs/inference accelerators, license
+specifications, and the instance's network interfaces beyond the primary one (such
+instances are not relaunched: see ``preflight.py``).
 
 ``relaunch_blocker`` says why an instance cannot be relaunched without losing
 something (instance-store data, a second network interface, ...).
