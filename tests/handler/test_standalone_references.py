@@ -278,3 +278,21 @@ def test_appliance_with_a_second_network_interface_keeps_it(aws, estate):
     assert e["action"] == "replaced" and e["strategy"] == "replace-root-volume", e
     assert sorted(n["NetworkInterfaceId"] for n in estate.describe(appliance)[
         "NetworkInterfaces"] if n["Attachment"]["DeviceIndex"] == 1) == [eni]
+
+
+@pytest.mark.filterwarnings("ignore:Exception\\(InjectedFault\\):UserWarning")
+def test_unreadable_target_groups_refuse_the_relaunch_rather_than_guess(aws, estate,
+                                                                        monkeypatch):
+    monkeypatch.setattr(preflight, "REFERENCED_TO_ROOT_VOLUME", False)
+    web = estate.launch("web", volumes=0)
+    aws.faults.fail("DescribeTargetGroups", "AccessDenied", "not authorized", times=None)
+    calls = len(aws.faults.mutating_calls)
+
+    report = function(aws).invoke({})
+
+    reason = entry(report, web)["reason"]
+    assert entry(report, web)["action"] == "skipped"
+    assert reason.startswith("not relaunched: its target groups could not be read "
+                             "(DescribeTargetGroups failed: AccessDenied: not authorized; grant "
+                             "elasticloadbalancing:Describe*)"), reason
+    assert aws.faults.mutating_calls[calls:] == []
