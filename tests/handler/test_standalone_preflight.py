@@ -268,3 +268,36 @@ def test_a_resumed_launch_asks_for_the_same_root_size(aws, estate):
 
     assert entry(report, db)["action"] == "replaced"
     assert _root_size_requested(aws) == 15
+
+
+PREFLIGHT_READS = ("DescribeKeyPairs", "DescribeSubnets", "DescribeSecurityGroups",
+                   "DescribeInstanceTypeOfferings", "DescribeRouteTables", "DescribeAddresses",
+                   "DescribeTargetGroups", "DescribeTargetHealth", "DescribeLoadBalancers",
+                   "GetInstanceProfile")
+
+
+def test_preflight_reads_do_not_grow_with_the_number_of_instances(aws, estate, api_calls):
+    """One read per kind (per target group for its registrations), whether the plan has
+    one instance or eight."""
+    boto3.client("elbv2").create_target_group(
+        Name="web", Protocol="HTTP", Port=80, TargetType="instance",
+        VpcId=estate.ec2.describe_subnets(SubnetIds=[estate.subnet_id])["Subnets"][0]["VpcId"])
+
+    def reads() -> dict[str, int]:
+        api_calls.clear()
+        function(aws).invoke({"dry_run": True})
+        return {op: n for op, n in api_calls.count().items()
+                if op.split(":")[1] in PREFLIGHT_READS}
+
+    estate.launch("web-0", volumes=1)
+    one = reads()
+    for n in range(1, 8):
+        estate.launch(f"web-{n}", volumes=1)
+    eight = reads()
+
+    assert one == eight == {
+        "ec2:DescribeAddresses": 1, "ec2:DescribeInstanceTypeOfferings": 1,
+        "ec2:DescribeKeyPairs": 1, "ec2:DescribeRouteTables": 1,
+        "ec2:DescribeSecurityGroups": 1, "ec2:DescribeSubnets": 1,
+        "elb:DescribeLoadBalancers": 1, "elbv2:DescribeTargetGroups": 1,
+        "elbv2:DescribeTargetHealth": 1, "iam:GetInstanceProfile": 1}
