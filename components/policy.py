@@ -64,6 +64,16 @@ DESCRIBE_ACTIONS = (
     "ec2:DescribeLaunchTemplateVersions",
     "ec2:DescribeLaunchTemplates",
     "ec2:DescribeVolumes",
+    # Standalone preflight (handler/standalone/preflight.py): what a relaunch needs and
+    # what reaches the instance, read before anything is stopped.
+    "ec2:DescribeInstanceTypeOfferings",
+    "ec2:DescribeKeyPairs",
+    "ec2:DescribeRouteTables",
+    "ec2:DescribeSecurityGroups",
+    "ec2:DescribeSubnets",
+    "elasticloadbalancing:DescribeLoadBalancers",
+    "elasticloadbalancing:DescribeTargetGroups",
+    "elasticloadbalancing:DescribeTargetHealth",
 )
 # Reads that support resource-level permissions: on these resource types only (in
 # tagged scope, only tagged ones) rather than on "*".

@@ -20,6 +20,8 @@ from botocore.exceptions import ClientError
 if TYPE_CHECKING:
     from types_boto3_autoscaling.client import AutoScalingClient
     from types_boto3_ec2.client import EC2Client
+    from types_boto3_elb.client import ElasticLoadBalancingClient
+    from types_boto3_elbv2.client import ElasticLoadBalancingv2Client
     from types_boto3_iam.client import IAMClient
     from types_boto3_lambda.client import LambdaClient
     from types_boto3_sns.client import SNSClient
@@ -41,7 +43,10 @@ class Clients:
     ssm: SSMClient
     lambda_: LambdaClient
     sns: SNSClient
-    iam: IAMClient | None = None   # instance profiles' roles (handler/standalone/passable.py)
+    # Target-group registrations, read before relaunching (standalone/preflight.py).
+    elbv2: ElasticLoadBalancingv2Client | None = None
+    iam: IAMClient | None = None   # instance profiles: their roles (passable.py), existence
+    elb: ElasticLoadBalancingClient | None = None   # ... and classic load balancers
 
     @classmethod
     def create(cls, session: Any = None) -> Clients:
@@ -63,7 +68,9 @@ class Clients:
                    session.client("ssm", config=config),
                    session.client("lambda", config=config),
                    session.client("sns", config=config),
-                   session.client("iam", config=config))
+                   session.client("elbv2", config=config),
+                   session.client("iam", config=config),
+                   session.client("elb", config=config))
 
 
 def _core_session() -> Any:

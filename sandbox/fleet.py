@@ -183,6 +183,9 @@ class _Builder:
         instance = self.ec2.run_instances(
             ImageId=image, InstanceType=instance_type, MinCount=1, MaxCount=1,
             Placement={"AvailabilityZone": zone},
+            # Private, as servers are: an auto-assigned public IP would make the engine
+            # replace the root volume in place rather than relaunch (it would change).
+            NetworkInterfaces=[{"DeviceIndex": 0, "AssociatePublicIpAddress": False}],
             TagSpecifications=[{"ResourceType": "instance",
                                 "Tags": [{"Key": k, "Value": v}
                                          for k, v in {"Name": name, **tags}.items()]}],

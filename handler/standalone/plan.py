@@ -10,7 +10,13 @@ scope, terminating, kept after an earlier replacement, already on the AMI, other
 architecture or platform, an earlier failure on this AMI, not running,
 instance-store data, Spot, several network interfaces, protection flags; for
 ``replace-root-volume``, AWS's preconditions (with ``fallback_to_relaunch``, a
-relaunch instead).
+relaunch instead). Then the preflight (``preflight.py``, a few batched reads for all
+planned replacements): what would make the launch fail after the stop (key pair,
+instance profile, subnet and free IPs, security groups, instance type in the zone for
+the new image, room for the progress tags) skips the instance with the fix; what a
+relaunch would drop (target groups, classic load balancers, routes to its interface,
+a launch-assigned public IP, a second interface) replaces its root volume in place
+instead, or skips it.
 
 Applying (``runner.py``) runs the per-instance state machines (``relaunch.Relaunch``,
 ``replace_root_volume.RootVolumeReplacement``: one module per strategy, listed in
@@ -62,7 +68,9 @@ from ..tags import (
 )
 from .core import InstancePlan, PlanAction, PlanInputs
 from .observation import LIVE_STATES
+from .preflight import Facts, complete, interfaces_dropped, not_relaunched, read_facts, review
 from .registry import IN_FLIGHT_FALLBACK, STRATEGIES
+from .relaunch import NAME as RELAUNCH
 
 if TYPE_CHECKING:
     from types_boto3_ec2.client import EC2Client
@@ -152,6 +160,9 @@ def evaluate(inputs: PlanInputs, inst: dict[str, Any]) -> InstancePlan:
     if strategy is None:
         return skip(f"tag {STRATEGY} has unknown value {name!r} (expected "
                     f"{' or '.join(inputs.strategies)})")
+    dropped = interfaces_dropped(inst) if name == RELAUNCH else None
+    if dropped:     # what a relaunch cannot carry over (more in preflight.review)
+        return not_relaunched(inputs, inst, dropped)
     return strategy.plan(inputs, inst)
 
 
@@ -172,7 +183,7 @@ def plan_instances(ctx: RunContext) -> tuple[InstancePlan, ...]:
     inputs.images = describe_images(ec2, {i["ImageId"] for i in by_id.values()})
     inputs.instance_store = _instance_store_types(ec2, {i["InstanceType"]
                                                         for i in candidates})
-    plans = []
+    resumes = []
     for old_id, name in sorted(in_flight.items()):
         inst = by_id.get(old_id)
         strategy = STRATEGIES[name]
@@ -180,16 +191,31 @@ def plan_instances(ctx: RunContext) -> tuple[InstancePlan, ...]:
         shape = strategy.resume_shape(ec2, inst) if inst is not None and alive else None
         tags = tag_map(inst.get("Tags")) if inst else {}
         target = next((tags[s.target_tag] for s in STRATEGIES.values()
-                       if tags.get(s.target_tag)), "its target AMI")
-        plans.append(InstancePlan(old_id, PlanAction.RESUME, f"resume the {name} onto "
-                                  f"{target} already in flight", name, shape,
-                                  tuple(v.volume_id for v in shape.data_volumes) if shape
-                                  else ()))
+                       if tags.get(s.target_tag)), "")
+        resumes.append((old_id, name, inst, shape, target))
+    considered = []
     for inst in candidates:
         iid = inst["InstanceId"]
         if iid in in_flight or iid in made_in_flight:
             continue
-        plan = evaluate(inputs, inst)
-        log_event("instance_planned", instance=iid, action=plan.action, reason=plan.reason)
+        considered.append((inst, evaluate(inputs, inst)))
+    # Preflight: what the replacements need, read once for all of them (see preflight.py).
+    checked = [inst for inst, plan in considered if plan.action == PlanAction.REPLACE]
+    resumed = [inst for _, _, inst, shape, _ in resumes if shape is not None and inst]
+    facts = (read_facts(ctx, [*checked, *resumed],
+                        {ctx.image.id, *(r[4] for r in resumes if r[3] is not None)})
+             if checked or resumed else Facts())
+    plans = []
+    for old_id, name, inst, shape, target in resumes:
+        if shape is not None and inst is not None:   # the same launch request as planned
+            shape = complete(shape, inst, facts, target)
+        plans.append(InstancePlan(old_id, PlanAction.RESUME, f"resume the {name} onto "
+                                  f"{target or 'its target AMI'} already in flight", name,
+                                  shape, tuple(v.volume_id for v in shape.data_volumes)
+                                  if shape else ()))
+    for inst, plan in considered:
+        plan = review(inputs, facts, inst, plan)
+        log_event("instance_planned", instance=inst["InstanceId"], action=plan.action,
+                  reason=plan.reason)
         plans.append(plan)
     return tuple(plans)

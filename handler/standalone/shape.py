@@ -4,8 +4,18 @@ Captured from ``DescribeInstances`` plus the attributes it does not show
 (user data, termination and stop protection, CPU credits), so the replacement
 gets the same type, network placement, security groups, key pair, IAM instance
 profile, user data, tags, EBS optimisation, monitoring, metadata options,
-placement and tenancy, credit specification and source/dest check. Data volumes
-are not launched with it: the very same volumes are moved across.
+placement and tenancy (host, affinity, partition, host resource group), credit
+specification, source/dest check, capacity reservation specification, maintenance
+(auto-recovery), private DNS name and enclave options. ``preflight.complete`` adds
+what needs the estate's facts: CPU options that differ from the type's defaults,
+and the new image's root snapshot size (the root is made max(old, image): AWS
+refuses a root smaller than the image's snapshot, and the request must be the
+same whenever it is rebuilt, for the same ClientToken). Data volumes are not
+launched with it: the very same volumes are moved across.
+
+Not carried (documented limits): Elastic GPUs/inference accelerators, license
+specifications, and the instance's network interfaces beyond the primary one (such
+instances are not relaunched: see ``preflight.py``).
 
 ``relaunch_blocker`` says why an instance cannot be relaunched without losing
 something (instance-store data, a second network interface, ...).
@@ -85,6 +95,16 @@ class InstanceShape:
     root_device_name: str
     root_volume: RootVolume
     data_volumes: tuple[DataVolume, ...] = field(default=())
+    # RunInstances fields copied as DescribeInstances shows them (capacity reservation,
+    # maintenance, private DNS name and enclave options) and placement beyond the zone
+    # (host, affinity, partition, host resource group): as (field, value) pairs.
+    launch_options: tuple[tuple[str, Any], ...] = field(default=())
+    placement_options: tuple[tuple[str, Any], ...] = field(default=())
+    # Completed by preflight.complete: the new image's root snapshot size (the root is made
+    # max(old, that), since AWS refuses a smaller one) and CPU options differing from the
+    # instance type's defaults.
+    image_root_size: int | None = None
+    cpu_options: tuple[tuple[str, Any], ...] = field(default=())
 
     def run_instances_kwargs(self, image_id: str, root_device_name: str, token: str,
                              extra_tags: dict[str, str], data_devices: list[str],
@@ -120,7 +140,9 @@ class InstanceShape:
         if self.metadata_options:
             kwargs["MetadataOptions"] = dict(self.metadata_options)
         placement = {"AvailabilityZone": self.availability_zone, "Tenancy": self.tenancy,
-                     "GroupName": self.placement_group}
+                     "GroupName": self.placement_group, **dict(self.placement_options)}
+        if placement.get("HostResourceGroupArn"):   # AWS picks the host in the group
+            placement.pop("HostId", None)
         if any(placement.values()):
             kwargs["Placement"] = {k: v for k, v in placement.items() if v}
         if self.credit_specification:
@@ -131,13 +153,18 @@ class InstanceShape:
             kwargs["DisableApiStop"] = True
         if self.hibernation:
             kwargs["HibernationOptions"] = {"Configured": True}
+        kwargs.update(dict(self.launch_options))
+        if self.cpu_options:
+            kwargs["CpuOptions"] = dict(self.cpu_options)
         return kwargs
 
     def _block_device_mappings(self, root_device_name: str, data_devices: list[str]
                                ) -> list[dict[str, Any]]:
         """The root volume as big as before; no image volume where a data volume goes."""
         root = self.root_volume
-        ebs = {"DeleteOnTermination": root.delete_on_termination, "VolumeSize": root.size,
+        size = max(root.size, self.image_root_size) if root.size and self.image_root_size \
+            else root.size
+        ebs = {"DeleteOnTermination": root.delete_on_termination, "VolumeSize": size,
                "VolumeType": root.volume_type, "Encrypted": root.encrypted,
                "KmsKeyId": root.kms_key_id}
         if root.volume_type in ("io1", "io2", "gp3"):
@@ -163,6 +190,33 @@ def data_volumes(instance: dict[str, Any]) -> tuple[DataVolume, ...]:
                    bool(m["Ebs"].get("DeleteOnTermination", False)))
         for m in instance.get("BlockDeviceMappings", [])
         if "Ebs" in m and m["DeviceName"] != root)
+
+
+def _launch_options(instance: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
+    """What RunInstances takes back as DescribeInstances shows it (only what is set)."""
+    options: dict[str, Any] = {}
+    reservation = instance.get("CapacityReservationSpecification") or {}
+    if reservation.get("CapacityReservationTarget") or \
+            reservation.get("CapacityReservationPreference") not in (None, "open"):
+        options["CapacityReservationSpecification"] = {
+            k: reservation[k] for k in ("CapacityReservationPreference",
+                                        "CapacityReservationTarget") if reservation.get(k)}
+    recovery = (instance.get("MaintenanceOptions") or {}).get("AutoRecovery")
+    if recovery and recovery != "default":
+        options["MaintenanceOptions"] = {"AutoRecovery": recovery}
+    dns = instance.get("PrivateDnsNameOptions") or {}
+    if dns:
+        options["PrivateDnsNameOptions"] = {k: dns[k] for k in (
+            "HostnameType", "EnableResourceNameDnsARecord", "EnableResourceNameDnsAAAARecord")
+            if k in dns}
+    if (instance.get("EnclaveOptions") or {}).get("Enabled"):
+        options["EnclaveOptions"] = {"Enabled": True}
+    return tuple(sorted(options.items()))
+
+
+def _placement_options(placement: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
+    return tuple((k, placement[k]) for k in ("Affinity", "HostId", "HostResourceGroupArn",
+                                             "PartitionNumber") if placement.get(k))
 
 
 def _attribute(ec2: EC2Client, instance_id: str, name: InstanceAttributeNameType) -> Any:
@@ -233,6 +287,8 @@ def capture(ec2: EC2Client, instance: dict[str, Any]) -> InstanceShape:
         root_device_name=instance.get("RootDeviceName", ""),
         root_volume=_root_volume(ec2, instance),
         data_volumes=data_volumes(instance),
+        launch_options=_launch_options(instance),
+        placement_options=_placement_options(placement),
     )
 
 

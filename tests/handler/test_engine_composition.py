@@ -14,6 +14,9 @@ def _standalone(image_id: str) -> tuple[str, str]:
     ec2 = boto3.client("ec2")
     instance = ec2.run_instances(
         ImageId=image_id, InstanceType="t3.micro", MinCount=1, MaxCount=1,
+        # No auto-assigned public IP (the default subnet's): one would keep it from being
+        # relaunched (the preflight replaces its root volume in place instead).
+        NetworkInterfaces=[{"DeviceIndex": 0, "AssociatePublicIpAddress": False}],
         TagSpecifications=[{"ResourceType": "instance",
                             "Tags": [{"Key": SCOPE_TAG, "Value": PARAMETER}]}],
     )["Instances"][0]

@@ -70,7 +70,8 @@ def test_policy_grants_every_action_the_engine_needs(statements):
 
 
 # botocore's service name -> IAM's action prefix, for every client the engine may build.
-SERVICES = {"autoscaling": "autoscaling", "ec2": "ec2", "elbv2": "elasticloadbalancing",
+SERVICES = {"autoscaling": "autoscaling", "ec2": "ec2", "elb": "elasticloadbalancing",
+            "elbv2": "elasticloadbalancing",
             "events": "events", "iam": "iam", "lambda": "lambda", "sns": "sns", "ssm": "ssm"}
 
 
@@ -367,7 +368,9 @@ CHANGES = {
     "InstanceRefresh": "autoscaling:RollbackInstanceRefresh dropped: never called "
                        "(AutoRollback is AWS's own)",
     "Describe": "ec2:DescribeInstanceAttribute moved to ReadInstances (it supports "
-                "resource-level permissions)",
+                "resource-level permissions); the standalone preflight's reads added (key "
+                "pairs, subnets, security groups, type offerings, route tables, load balancers, "
+                "target groups and their health: issue 13)",
     "ReadInstances": "DescribeInstanceAttribute on instance/*, in tagged scope tagged ones",
     "TagOnCreate": "network-interface/* and volume/* dropped: RunInstances tags the instance "
                    "only",

@@ -1,0 +1,449 @@
+"""Before the stop: what would make the launch impossible, and what a relaunch would drop.
+
+Planning reads the estate around the candidates once (:func:`read_facts`: a few
+batched reads per plan, never one per instance) and reviews every planned
+replacement (:func:`review`) before anything is changed:
+
+Launch preconditions (a relaunch stops the old instance before it launches the
+new one, so a launch AWS refuses means an outage and a rollback): the key pair, the
+instance profile,
+the subnet (and a free IP in it, unless the old instance's own IP is reused),
+the security groups, the instance type offered in the zone and able to run the
+new image (architecture, virtualization type, boot mode). A failed check skips
+the instance with the check's name and the fix, before any mutating call.
+
+Room for the engine's own tags: AWS allows 50 user tags per resource (``aws:``
+tags do not count); an instance or volume without room for every progress tag
+the strategy may write (:data:`ENGINE_TAGS`) could not record its rollback, so it
+is skipped.
+
+References a relaunch would silently drop (a new instance has a new ID and a new
+primary network interface): registrations in ELBv2 target groups (by instance ID,
+or by private IP unless ``preserve_private_ip``) and in classic load balancers,
+routes whose target is the instance or its network interface (a NAT instance),
+and a public IP assigned at launch (an Elastic IP moves with the replacement; an
+auto-assigned one does not). Such an instance is not relaunched: when
+:data:`REFERENCED_TO_ROOT_VOLUME` and AWS's preconditions hold, its root volume is
+replaced in place (same ID, ENI, IPs and registrations); otherwise it is skipped
+with the references named.
+
+What cannot be probed here (and is reported by the launch itself, then rolled
+back): On-Demand capacity (``InsufficientInstanceCapacity`` is only known at
+launch), IAM (``iam:PassRole`` on the profile's role, KMS grants), quotas, and
+references outside EC2/ELB (Route 53 records, security group rules or allow-lists
+naming the IP, DNS caches, configuration naming the instance ID).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
+
+from ..aws import describe, describe_error, tag_map
+from ..tags import (
+    ATTEMPT,
+    FAILED_AMI,
+    FAILURE_REASON,
+    HEALTH_WAITED,
+    HOME_DELETE_ON_TERMINATION,
+    HOME_DEVICE,
+    HOME_INSTANCE,
+    IN_FLIGHT,
+    LAUNCH_TOKEN,
+    REPLACED_BY,
+    REPLACES,
+    ROLLBACK,
+    ROOT_VOLUME_AMI,
+    TARGET_AMI,
+)
+from .core import InstancePlan, PlanAction, PlanInputs
+from .replace_root_volume import NAME as ROOT_VOLUME
+from .replace_root_volume import precondition_failure
+
+if TYPE_CHECKING:
+    from types_boto3_ec2.client import EC2Client
+
+    from ..run import RunContext
+    from .shape import InstanceShape
+
+RELAUNCH = "relaunch"
+MAX_TAGS = 50   # user tags per EC2 resource; aws: tags do not count
+
+# Every tag key a strategy may write, per resource it writes on (a rollback included).
+ENGINE_TAGS: Mapping[str, Mapping[str, tuple[str, ...]]] = {
+    RELAUNCH: {
+        "instance": (IN_FLIGHT, TARGET_AMI, ATTEMPT, LAUNCH_TOKEN, HEALTH_WAITED, ROLLBACK,
+                     REPLACED_BY, FAILED_AMI, FAILURE_REASON),
+        "volume": (IN_FLIGHT, HOME_INSTANCE, HOME_DEVICE, HOME_DELETE_ON_TERMINATION),
+        "new instance": (IN_FLIGHT, REPLACES),   # at launch, on top of the inherited tags
+    },
+    ROOT_VOLUME: {
+        "instance": (IN_FLIGHT, ROOT_VOLUME_AMI, ATTEMPT, FAILED_AMI, FAILURE_REASON),
+    },
+}
+
+# A proposed setting (handler/settings.py is frozen for now): an instance a relaunch would
+# cut off (target groups, routes, public IP) gets its root volume replaced in place instead,
+# when AWS's preconditions for that hold. False: it is skipped with the references named.
+REFERENCED_TO_ROOT_VOLUME = True
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What planning read once about the estate around the candidates."""
+
+    key_pairs: frozenset[str] = frozenset()
+    subnets: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    security_groups: frozenset[str] = frozenset()
+    offered: frozenset[tuple[str, str]] = frozenset()          # (instance type, zone)
+    types: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    images: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)   # raw images
+    volume_tags: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    elastic_ips: frozenset[str] = frozenset()                  # public IPs that are EIPs
+    routes: Mapping[str, tuple[str, ...]] = field(default_factory=dict)   # id -> route tables
+    targets: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # id/IP -> groups
+    unreadable: Mapping[str, str] = field(default_factory=dict)  # check -> why not read
+    missing_profiles: frozenset[str] = frozenset()              # instance profile ARNs
+
+
+def _filtered(ec2: EC2Client, operation: str, key: str, name: str, values: Iterable[str],
+              **params: Any) -> list[dict[str, Any]]:
+    """Items whose ``name`` filter matches ``values`` (a filter, so absent ones are not
+    an error: the check is whether they come back)."""
+    wanted = sorted({v for v in values if v})
+    if not wanted:
+        return []
+    return describe(ec2, operation, key, ids=wanted, id_filter=name, **params)
+
+
+def read_facts(ctx: RunContext, instances: Iterable[Mapping[str, Any]],
+               image_ids: Iterable[str]) -> Facts:
+    """The batched reads every check decides from (one request per kind and batch)."""
+    ec2 = ctx.clients.ec2
+    insts = list(instances)
+    nics = [n for i in insts for n in i.get("NetworkInterfaces", [])]
+    vpcs = {v for v in (*(i.get("VpcId") for i in insts), *(n.get("VpcId") for n in nics))
+            if v}
+    zones = {i.get("Placement", {}).get("AvailabilityZone") for i in insts}
+    types = {i["InstanceType"] for i in insts}
+    volumes = {m["Ebs"]["VolumeId"] for i in insts for m in i.get("BlockDeviceMappings", [])
+               if "Ebs" in m}
+    unreadable: dict[str, str] = {}
+    offered = frozenset(
+        (o["InstanceType"], o["Location"])
+        for o in _filtered(ec2, "describe_instance_type_offerings", "InstanceTypeOfferings",
+                           "instance-type", types, LocationType="availability-zone",
+                           filters=[{"Name": "location", "Values": sorted(z for z in zones
+                                                                          if z)}])
+    ) if any(zones) else frozenset()
+    routes: dict[str, list[str]] = {}
+    for table in _filtered(ec2, "describe_route_tables", "RouteTables", "vpc-id", vpcs):
+        for route in table.get("Routes", []):
+            destination = (route.get("DestinationCidrBlock")
+                           or route.get("DestinationIpv6CidrBlock")
+                           or route.get("DestinationPrefixListId", ""))
+            for target in (route.get("InstanceId"), route.get("NetworkInterfaceId")):
+                if target:
+                    routes.setdefault(target, []).append(
+                        f"{table['RouteTableId']} ({destination})")
+    targets: dict[str, list[str]] = {}
+    try:
+        targets = _target_registrations(ctx, vpcs)
+    except ClientError as error:
+        unreadable["target groups"] = describe_error(error)
+    try:
+        for name, instance_id in _classic_registrations(ctx, vpcs):
+            targets.setdefault(instance_id, []).append(f"classic load balancer {name}")
+    except ClientError as error:
+        unreadable["classic load balancers"] = describe_error(error)
+    missing_profiles: set[str] = set()
+    try:
+        missing_profiles = _missing_profiles(ctx, insts)
+    except ClientError as error:
+        unreadable["instance profiles"] = describe_error(error)
+    return Facts(
+        missing_profiles=frozenset(missing_profiles),
+        key_pairs=frozenset(k["KeyName"] for k in _filtered(
+            ec2, "describe_key_pairs", "KeyPairs", "key-name",
+            (i.get("KeyName", "") for i in insts))),
+        subnets={s["SubnetId"]: s for s in _filtered(
+            ec2, "describe_subnets", "Subnets", "subnet-id",
+            (i.get("SubnetId", "") for i in insts))},
+        security_groups=frozenset(g["GroupId"] for g in _filtered(
+            ec2, "describe_security_groups", "SecurityGroups", "group-id",
+            (g["GroupId"] for i in insts for g in i.get("SecurityGroups", [])))),
+        offered=offered,
+        types={t["InstanceType"]: t for t in describe(
+            ec2, "describe_instance_types", "InstanceTypes", ids=types,
+            id_param="InstanceTypes")},
+        images={im["ImageId"]: im for im in describe(
+            ec2, "describe_images", "Images", ids=[i for i in image_ids if i],
+            id_param="ImageIds")},
+        volume_tags={v["VolumeId"]: tag_map(v.get("Tags")) for v in _filtered(
+            ec2, "describe_volumes", "Volumes", "volume-id", volumes)},
+        elastic_ips=frozenset(a["PublicIp"] for a in _filtered(
+            ec2, "describe_addresses", "Addresses", "instance-id",
+            (i["InstanceId"] for i in insts)) if a.get("PublicIp")),
+        routes={k: tuple(v) for k, v in routes.items()},
+        targets={k: tuple(v) for k, v in targets.items()},
+        unreadable=unreadable,
+    )
+
+
+def _target_registrations(ctx: RunContext, vpcs: set[str]) -> dict[str, list[str]]:
+    """Instance ID or IP -> the target groups (and ports) it is registered in.
+
+    One paginated DescribeTargetGroups, then one DescribeTargetHealth per target
+    group in the candidates' VPCs (ELBv2 has no batched form; per group, not per
+    instance). Lambda and ALB target groups cannot name an instance.
+    """
+    elbv2 = ctx.clients.elbv2
+    found: dict[str, list[str]] = {}
+    if elbv2 is None or not vpcs:
+        return found
+    groups = [g for page in elbv2.get_paginator("describe_target_groups").paginate()
+              for g in page.get("TargetGroups", [])
+              if g.get("VpcId") in vpcs and g.get("TargetType") in ("instance", "ip")]
+    for group in sorted(groups, key=lambda g: g["TargetGroupArn"]):
+        health = elbv2.describe_target_health(TargetGroupArn=group["TargetGroupArn"])
+        for target in health.get("TargetHealthDescriptions", []):
+            t = target.get("Target", {})
+            port = t.get("Port") or group.get("Port")
+            found.setdefault(t.get("Id", ""), []).append(
+                f"{group.get('TargetGroupName', group['TargetGroupArn'])} (port {port})")
+    return found
+
+
+def _classic_registrations(ctx: RunContext, vpcs: set[str]) -> list[tuple[str, str]]:
+    """(load balancer, instance ID) for the classic load balancers in the candidates' VPCs
+    (one paginated DescribeLoadBalancers)."""
+    elb = ctx.clients.elb
+    if elb is None or not vpcs:
+        return []
+    return [(lb["LoadBalancerName"], i["InstanceId"])
+            for page in elb.get_paginator("describe_load_balancers").paginate()
+            for lb in page.get("LoadBalancerDescriptions", [])
+            if lb.get("VPCId") in vpcs for i in lb.get("Instances", [])]
+
+
+def _missing_profiles(ctx: RunContext, instances: list[Mapping[str, Any]]) -> set[str]:
+    """The instance profiles (ARNs) the instances name that no longer exist.
+
+    One GetInstanceProfile per distinct profile (IAM has no batched read; a whole
+    ListInstanceProfiles would read every profile of the account).
+    """
+    iam = ctx.clients.iam
+    arns = sorted({(i.get("IamInstanceProfile") or {}).get("Arn", "") for i in instances} - {""})
+    missing: set[str] = set()
+    if iam is None:
+        return missing
+    for arn in arns:
+        try:
+            iam.get_instance_profile(InstanceProfileName=arn.rsplit("/", 1)[-1])
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") != "NoSuchEntity":
+                raise
+            missing.add(arn)
+    return missing
+
+
+# ------------------------------------------------------------------- the checks
+
+
+def _primary(instance: Mapping[str, Any]) -> Mapping[str, Any]:
+    nics = instance.get("NetworkInterfaces", [])
+    return next((n for n in nics if n.get("Attachment", {}).get("DeviceIndex") == 0),
+                nics[0] if nics else {})
+
+
+def references(facts: Facts, instance: Mapping[str, Any], preserve_private_ip: bool
+               ) -> list[str]:
+    """What reaches this instance by its ID, its network interface or an address a relaunch
+    would not keep (each naming the fix); empty when a relaunch drops nothing."""
+    iid = instance["InstanceId"]
+    eni = _primary(instance).get("NetworkInterfaceId")
+    private_ip = instance.get("PrivateIpAddress")
+    found = [f"its {what} could not be read ({why}; grant elasticloadbalancing:Describe*)"
+             for what, why in sorted(facts.unreadable.items()) if "load balancers" in what
+             or what == "target groups"]
+    groups = list(facts.targets.get(iid, ()))
+    if private_ip and not preserve_private_ip:
+        groups += [f"{g} by IP {private_ip}" for g in facts.targets.get(private_ip, ())]
+    if groups:
+        found.append(f"registered in target group(s) {', '.join(groups)}, which a relaunch "
+                     "would drop")
+    tables = [*facts.routes.get(iid, ()), *(facts.routes.get(eni, ()) if eni else ())]
+    if tables:
+        found.append(f"route(s) in {', '.join(sorted(set(tables)))} target it or its network "
+                     f"interface {eni}, which a relaunch would blackhole")
+    public_ip = instance.get("PublicIpAddress")
+    if public_ip and public_ip not in facts.elastic_ips:
+        found.append(f"public IP {public_ip} was assigned at launch and would change (associate "
+                     "an Elastic IP: the replacement takes it over)")
+    return found
+
+
+def launch_blocker(facts: Facts, instance: Mapping[str, Any], goal_id: str,
+                   preserve_private_ip: bool) -> str | None:
+    """Why AWS would refuse the relaunch (checked before the stop); None when it can launch."""
+    key = instance.get("KeyName")
+    if key and key not in facts.key_pairs:
+        return (f"key pair {key} no longer exists: the launch would be refused (import the key "
+                "pair again under that name, or tag ami-upgrade:exclude=true)")
+    profile = (instance.get("IamInstanceProfile") or {}).get("Arn")
+    if profile and profile in facts.missing_profiles:
+        return (f"instance profile {profile} no longer exists: the launch would be refused "
+                "(create it again under that name, or disassociate it from the instance)")
+    if profile and "instance profiles" in facts.unreadable:
+        return (f"instance profile {profile} could not be checked "
+                f"({facts.unreadable['instance profiles']}; grant iam:GetInstanceProfile)")
+    subnet_id = instance.get("SubnetId")
+    subnet = facts.subnets.get(subnet_id or "")
+    if subnet_id and subnet is None:
+        return f"subnet {subnet_id} no longer exists: the launch would be refused"
+    if subnet is not None and not preserve_private_ip \
+            and int(subnet.get("AvailableIpAddressCount", 1)) < 1:
+        return (f"subnet {subnet_id} has no free IP address for the new instance (the old one "
+                "keeps its own until the new one is healthy): free one, or set "
+                "preserve_private_ip")
+    gone = [g["GroupId"] for g in instance.get("SecurityGroups", [])
+            if g["GroupId"] not in facts.security_groups]
+    if gone:
+        return (f"security group(s) {', '.join(gone)} no longer exist: the launch would be "
+                "refused (detach them from the instance)")
+    itype = instance["InstanceType"]
+    zone = instance.get("Placement", {}).get("AvailabilityZone")
+    if zone and (itype, zone) not in facts.offered:
+        return (f"instance type {itype} is not offered in {zone}: the launch would be refused "
+                "(change the instance type)")
+    info, image = facts.types.get(itype), facts.images.get(goal_id)
+    if info is not None and image is not None:
+        arch = image.get("Architecture")
+        if arch and arch not in info.get("ProcessorInfo", {}).get("SupportedArchitectures",
+                                                                  [arch]):
+            return f"instance type {itype} cannot run {goal_id}'s architecture {arch}"
+        virt = image.get("VirtualizationType")
+        if virt and virt not in info.get("SupportedVirtualizationTypes", [virt]):
+            return f"instance type {itype} does not support {goal_id}'s {virt} virtualization"
+        boot = image.get("BootMode") if virt != "paravirtual" else None   # PV: no firmware
+        if boot and boot not in info.get("SupportedBootModes", [boot]):
+            return (f"instance type {itype} does not support {goal_id}'s boot mode {boot} "
+                    "(change the instance type, or build the image for "
+                    f"{' or '.join(info.get('SupportedBootModes', []))})")
+    return None
+
+
+def tag_room_blocker(facts: Facts, instance: Mapping[str, Any], strategy: str,
+                     shape: InstanceShape | None) -> str | None:
+    """Why the engine could not record its progress (and so its rollback) on a resource
+    near AWS's 50-tag limit; None when every tag it may write fits."""
+    keys = ENGINE_TAGS.get(strategy, {})
+
+    def crowded(tags: Mapping[str, str], engine: tuple[str, ...]) -> int | None:
+        user = {k for k in tags if not k.lower().startswith("aws:")}
+        needed = len(user | set(engine))
+        return needed if needed > MAX_TAGS else None
+
+    iid = instance["InstanceId"]
+    tags = tag_map(instance.get("Tags"))
+    over = crowded(tags, keys.get("instance", ()))
+    if over:
+        return (f"{len(tags)} tags: with the {len(set(keys['instance']) - set(tags))} progress "
+                f"tags the {strategy} may write it would need {over} (AWS allows {MAX_TAGS}), so "
+                f"it could not record its rollback; remove {over - MAX_TAGS} tag(s) from {iid}")
+    if shape is not None and "new instance" in keys:
+        inherited = dict(shape.tags)
+        over = crowded(inherited, keys["new instance"])
+        if over:
+            return (f"its replacement would need {over} tags (AWS allows {MAX_TAGS}); remove "
+                    f"{over - MAX_TAGS} tag(s) from {iid}")
+    if shape is not None and "volume" in keys:
+        for volume in shape.data_volumes:
+            vtags = facts.volume_tags.get(volume.volume_id, {})
+            over = crowded(vtags, keys["volume"])
+            if over:
+                return (f"data volume {volume.volume_id} has {len(vtags)} tags: with the "
+                        f"progress tags it would need {over} (AWS allows {MAX_TAGS}), so its "
+                        f"home could not be recorded; remove {over - MAX_TAGS} tag(s) from it")
+    return None
+
+
+def review(inputs: PlanInputs, facts: Facts, instance: dict[str, Any],
+           plan: InstancePlan) -> InstancePlan:
+    """A planned replacement, checked before anything changes: kept, moved to an in-place
+    root volume replacement, or skipped with the check that failed and its fix."""
+    if plan.action != PlanAction.REPLACE:
+        return plan
+    ctx = inputs.ctx
+    goal = ctx.image
+    settings = ctx.settings.standalone
+    if plan.strategy == RELAUNCH:
+        refs = references(facts, instance, settings.preserve_private_ip)
+        if refs:
+            plan = not_relaunched(inputs, instance, "; ".join(refs))
+            if plan.action != PlanAction.REPLACE:
+                return plan
+        else:
+            blocker = launch_blocker(facts, instance, goal.id, settings.preserve_private_ip)
+            if blocker:
+                return inputs.skip(plan.instance_id, f"preflight: {blocker}")
+    blocker = tag_room_blocker(facts, instance, plan.strategy, plan.shape)
+    if blocker:
+        return inputs.skip(plan.instance_id, f"preflight: {blocker}")
+    if plan.shape is not None:
+        plan = replace(plan, shape=complete(plan.shape, instance, facts, goal.id))
+    return plan
+
+
+def not_relaunched(inputs: PlanInputs, instance: dict[str, Any], why: str) -> InstancePlan:
+    """An instance a relaunch would cut off (``why``): its root volume replaced in place
+    when that is allowed and possible, otherwise skipped with the references and the fix."""
+    goal, iid = inputs.ctx.image, instance["InstanceId"]
+    failure = precondition_failure(instance, inputs.images.get(instance["ImageId"]), goal)
+    if REFERENCED_TO_ROOT_VOLUME and ROOT_VOLUME in inputs.strategies and failure is None:
+        return InstancePlan(iid, PlanAction.REPLACE, f"replace the root volume in place from "
+                            f"{goal.id} (not relaunched: {why})", ROOT_VOLUME)
+    return inputs.skip(iid, f"not relaunched: {why}" + (
+        f"; in-place root volume replacement is not possible either: {failure}" if failure
+        else "; tag ami-upgrade:strategy=replace-root-volume to replace its root volume in "
+             "place"))
+
+
+def interfaces_dropped(instance: Mapping[str, Any]) -> str | None:
+    """What a relaunch would drop of the instance's network interfaces (it recreates the
+    primary one with the primary private IP only); None when nothing."""
+    interfaces = instance.get("NetworkInterfaces", [])
+    if len(interfaces) > 1:
+        others = sorted(n.get("NetworkInterfaceId", "") for n in interfaces
+                        if n.get("Attachment", {}).get("DeviceIndex") != 0)
+        return (f"{len(interfaces)} network interfaces: {', '.join(others)} would stay "
+                "behind, detached")
+    if interfaces and len(interfaces[0].get("PrivateIpAddresses", [])) > 1:
+        return "secondary private IP addresses would be lost"
+    return None
+
+
+def complete(shape: InstanceShape, instance: Mapping[str, Any], facts: Facts,
+             image_id: str | None) -> InstanceShape:
+    """The shape plus what needs the estate's facts: the new image's root size (the launch
+    asks for at least that) and CPU options that differ from the type's defaults."""
+    image = facts.images.get(image_id or "") or {}
+    root: Mapping[str, Any] = next((m.get("Ebs", {}) for m in image.get("BlockDeviceMappings", [])
+                                    if m.get("DeviceName") == image.get("RootDeviceName")),
+                                   {})
+    cpu = dict(instance.get("CpuOptions") or {})
+    vcpu = (facts.types.get(instance["InstanceType"]) or {}).get("VCpuInfo", {})
+    carried = {k: cpu[k] for k, default in (("CoreCount", vcpu.get("DefaultCores")),
+                                            ("ThreadsPerCore", vcpu.get("DefaultThreadsPerCore")))
+               if k in cpu and default is not None and cpu[k] != default}
+    if carried:   # both or neither: AWS wants the pair
+        carried = {"CoreCount": cpu.get("CoreCount", vcpu.get("DefaultCores")),
+                   "ThreadsPerCore": cpu.get("ThreadsPerCore",
+                                             vcpu.get("DefaultThreadsPerCore"))}
+    if cpu.get("AmdSevSnp") == "enabled":
+        carried["AmdSevSnp"] = "enabled"
+    return replace(shape, image_root_size=root.get("VolumeSize"),
+                   cpu_options=tuple(sorted(carried.items())))
