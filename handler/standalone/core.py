@@ -84,6 +84,7 @@ class PlanAction(StrEnum):
 
     REPLACE = "replace"
     RESUME = "resume"
+    ROLL_BACK = "roll back"   # in flight, but its target AMI is gone: back to the old state
     SKIP = "skip"
 
 
@@ -95,6 +96,7 @@ class InstancePlan:
     strategy: str = "relaunch"
     shape: InstanceShape | None = None
     volumes: tuple[str, ...] = ()
+    target: str | None = None   # a resume's recorded target AMI (None: the run's AMI)
 
     def entry(self) -> InstanceEntry:
         if self.action == PlanAction.SKIP:

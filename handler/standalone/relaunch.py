@@ -65,6 +65,7 @@ from ..tags import (
     LAUNCH_TOKEN,
     REPLACED_BY,
     REPLACES,
+    RETRY,
     ROLLBACK,
     SOURCE_DEST_CHECK,
     TARGET_AMI,
@@ -92,11 +93,11 @@ NAME = "relaunch"
 
 # Removed from N, the volumes (and a kept O) once a replacement is done.
 DONE_KEYS = (IN_FLIGHT, REPLACES, HOME_INSTANCE, HOME_DEVICE, HOME_DELETE_ON_TERMINATION,
-             TARGET_AMI, LAUNCH_TOKEN, ATTEMPT, HEALTH_WAITED, ROLLBACK)
+             TARGET_AMI, LAUNCH_TOKEN, ATTEMPT, HEALTH_WAITED, ROLLBACK, RETRY)
 # Removed from O and the volumes once a rollback is done (ATTEMPT stays: the next
 # attempt gets a new launch token).
 ROLLED_BACK_KEYS = (IN_FLIGHT, TARGET_AMI, LAUNCH_TOKEN, HEALTH_WAITED, ROLLBACK, HOME_INSTANCE,
-                    HOME_DEVICE, HOME_DELETE_ON_TERMINATION)
+                    HOME_DEVICE, HOME_DELETE_ON_TERMINATION, RETRY)
 
 def template_name(old_id: str) -> str:
     """The launch template that keeps ``old_id``'s shape (private IP preservation)."""
@@ -597,11 +598,14 @@ class RelaunchStrategy:
     def machine(self, ctx: RunContext, plan: InstancePlan,
                 root_device_for: Callable[[str], str]) -> Relaunch:
         s = ctx.settings
-        return Relaunch(plan.instance_id, s.parameter_name, ctx.image.id, plan.shape,
-                        root_device_for, keep_old_instance=s.standalone.keep_old_instance,
+        return Relaunch(plan.instance_id, s.parameter_name, plan.target or ctx.image.id,
+                        plan.shape, root_device_for,
+                        keep_old_instance=s.standalone.keep_old_instance,
                         health_timeout=float(s.standalone.health_check_timeout_seconds),
-                        resume=plan.action == PlanAction.RESUME,
-                        preserve_private_ip=s.standalone.preserve_private_ip)
+                        resume=plan.action in (PlanAction.RESUME, PlanAction.ROLL_BACK),
+                        preserve_private_ip=s.standalone.preserve_private_ip,
+                        pending_rollback=(plan.reason if plan.action == PlanAction.ROLL_BACK
+                                          else None))
 
 
 STRATEGY = RelaunchStrategy()

@@ -33,7 +33,7 @@ from ..aws import describe, describe_error, tag_list
 from ..log import log_event
 from ..report import InstanceEntry
 from ..run import Action, RunContext
-from ..tags import ATTEMPT, FAILED_AMI, FAILURE_REASON, IN_FLIGHT, ROOT_VOLUME_AMI
+from ..tags import ATTEMPT, FAILED_AMI, FAILURE_REASON, IN_FLIGHT, RETRY, ROOT_VOLUME_AMI
 from .core import (
     FAIL,
     Call,
@@ -56,7 +56,7 @@ NAME = "replace-root-volume"
 FALLBACK = "relaunch"    # with fallback_to_relaunch, when AWS's preconditions fail
 
 ACTIVE = ("pending", "in-progress", "failing")
-INTENT_KEYS = (IN_FLIGHT, ROOT_VOLUME_AMI)
+INTENT_KEYS = (IN_FLIGHT, ROOT_VOLUME_AMI, RETRY)
 
 
 def precondition_failure(instance: dict[str, Any], current: Image | None, new: Image) -> str | None:
@@ -248,8 +248,10 @@ class RootVolumeStrategy:
 
     def machine(self, ctx: RunContext, plan: InstancePlan,
                 root_device_for: Callable[[str], str]) -> RootVolumeReplacement:
-        return RootVolumeReplacement(plan.instance_id, ctx.settings.parameter_name,
-                                     ctx.image.id, resume=plan.action == PlanAction.RESUME)
+        return RootVolumeReplacement(
+            plan.instance_id, ctx.settings.parameter_name, plan.target or ctx.image.id,
+            resume=plan.action in (PlanAction.RESUME, PlanAction.ROLL_BACK),
+            pending_failure=plan.reason if plan.action == PlanAction.ROLL_BACK else None)
 
 
 STRATEGY = RootVolumeStrategy()
