@@ -157,9 +157,9 @@ TRANSIENT_CODES = frozenset({
     "InsufficientInstanceCapacity", "InsufficientCapacity", "InsufficientHostCapacity",
     "InsufficientReservedInstanceCapacity", "InsufficientCapacityOnHost",
     "InsufficientAddressCapacity", "InsufficientFreeAddressesInSubnet",
-    # eventual consistency, and states that pass
-    "InvalidInstanceID.NotFound", "IncorrectInstanceState", "IncorrectState",
-    "ConcurrentTagAccess",
+    # eventual consistency (the machines wait for states themselves: an
+    # IncorrectInstanceState after that is AWS refusing, so permanent)
+    "InvalidInstanceID.NotFound", "ConcurrentTagAccess",
 })
 
 

@@ -29,6 +29,7 @@ EMULATIONS = (
     "sandbox.client_token",
     "sandbox.root_volume",
     "sandbox.private_ip",
+    "sandbox.terminal_states",
 )
 
 _FAKE_ENV = {

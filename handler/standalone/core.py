@@ -62,6 +62,15 @@ class Wait:
 class Finish:
     entry: InstanceEntry
     ami_id: str | None = None   # the AMI the instance ended on, when replaced
+    # Concluded from the absence of any trace (old instance gone or intent removed): the
+    # runner observes again, then asks AWS where the volumes are, before reporting it.
+    no_trace: bool = False
+
+
+def finished_elsewhere(old_id: str, why: str) -> Finish:
+    """No trace of a replacement a resume was sent to finish: another invocation
+    finished it (or an operator removed it); never reported as this run's failure."""
+    return Finish(InstanceEntry(old_id, Action.SKIPPED, why), no_trace=True)
 
 
 Step = Call | Wait | Finish

@@ -80,6 +80,7 @@ from .core import (
     PlanAction,
     PlanInputs,
     Wait,
+    finished_elsewhere,
     record_intent,
 )
 from .iam import Grant, Permissions
@@ -157,6 +158,8 @@ class Relaunch:
         if self.pending_rollback:     # the intent itself failed: nothing was changed
             return self._fail(self.pending_rollback)
         if TARGET_AMI not in tags:
+            if self.resume and IN_FLIGHT not in tags:     # finished since it was planned
+                return finished_elsewhere(old.id, _ended_elsewhere(tags))
             if self.resume:
                 return self._fail(f"tagged as in flight, but {old.id} records no intent "
                                   f"({TARGET_AMI}); not touched")
@@ -324,8 +327,8 @@ class Relaunch:
                 return self._fail(
                     f"old instance {self.old_id} is gone and no replacement exists; volumes "
                     f"{', '.join(v.id for v in volumes)} are kept, tagged with their home")
-            return Finish(InstanceEntry(self.old_id, Action.FAILED,
-                                        "the instance is gone and nothing was left in flight"))
+            return finished_elsewhere(self.old_id, "the instance is gone and nothing of its "
+                                      "replacement is in flight any more")
         if template is not None:
             self.health_resource = template.id
             if self.health_waited is None:
@@ -482,6 +485,13 @@ class Relaunch:
 
 
 _NO = Attachment("", "", False, "")
+
+
+def _ended_elsewhere(tags: Mapping[str, str]) -> str:
+    if tags.get(FAILED_AMI):
+        return (f"rolled back by another invocation ({tags.get(FAILURE_REASON, 'no reason')}); "
+                f"{FAILED_AMI} is {tags[FAILED_AMI]}")
+    return "nothing of its replacement is in flight any more (another invocation ended it)"
 
 
 def _restore_delete_on_termination(volumes: tuple[VolumeView, ...], instance: InstanceView,

@@ -42,6 +42,7 @@ from .core import (
     PlanAction,
     PlanInputs,
     Wait,
+    finished_elsewhere,
     record_intent,
 )
 from .iam import Grant, Permissions
@@ -110,6 +111,15 @@ class RootVolumeReplacement:
                                         "the instance is gone; nothing left in flight"))
         tags = old.tags
         target = tags.get(ROOT_VOLUME_AMI)
+        if target is None and self.resume and IN_FLIGHT not in tags:   # ended meanwhile
+            if old.image_id == self.goal_ami:
+                return Finish(InstanceEntry(self.old_id, Action.REPLACED,
+                                            f"root volume already replaced from "
+                                            f"{self.goal_ami} (by another invocation)",
+                                            details={"strategy": NAME}),
+                              ami_id=self.goal_ami, no_trace=True)
+            return finished_elsewhere(self.old_id, "nothing of its replacement is in flight "
+                                      "any more (another invocation ended it)")
         if target is None:
             if self.resume and self.pending_failure is None:
                 return Finish(InstanceEntry(self.old_id, Action.FAILED,

@@ -17,13 +17,13 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from ..ami import describe_images
-from ..aws import describe_error, is_transient, tag_list
+from ..aws import describe, describe_error, describe_instances, is_transient, tag_list
 from ..log import log_event
 from ..report import InstanceEntry
 from ..run import Action, Outcome, RunContext
 from ..tags import RETRY
 from . import retry
-from .core import Call, Finish, InstancePlan, Machine, PlanAction, Strategy, Wait
+from .core import Call, Finish, InstancePlan, Machine, PlanAction, Step, Strategy, Wait
 from .observation import Observation, observe
 from .registry import STRATEGIES
 
@@ -46,6 +46,7 @@ class _Runner:
     # Backoff after transient errors: old id -> the retry (also in its tag, when written),
     # and the replacements whose last decision was to wait for one.
     retries: dict[str, retry.Retry] = field(default_factory=dict)
+    plans: dict[str, InstancePlan] = field(default_factory=dict)
     gated: dict[str, retry.Retry] = field(default_factory=dict)
 
     def root_device_for(self, ami_id: str) -> str:
@@ -57,6 +58,7 @@ class _Runner:
         return self.root_devices[ami_id]
 
     def machine(self, plan: InstancePlan) -> Machine:
+        self.plans[plan.instance_id] = plan
         strategy = STRATEGIES[plan.strategy]
         self.owners[plan.instance_id] = strategy
         return strategy.machine(self.ctx, plan, self.root_device_for)
@@ -119,6 +121,8 @@ class _Runner:
         for m in list(active):
             obs: Observation = observed[m.old_id]
             step = m.step(obs, records.get(m.old_id, []))
+            if isinstance(step, Finish) and step.no_trace:
+                obs, step = self.confirm_no_trace(m, step)
             self.gated.pop(m.old_id, None)
             if isinstance(step, Call):
                 gate = self.gate(m, step, obs)
@@ -155,6 +159,32 @@ class _Runner:
                 return self.retry_later(m, step, error, obs)
             return m.refused(step, _client_error(error, step.operation), obs)
         return m.succeeded(step, obs, response)
+
+    def confirm_no_trace(self, m: Machine, step: Finish) -> tuple[Observation, Step]:
+        """Before concluding from an absence (another invocation may have been midway
+        when this round read): observe again; if still no trace, report where the
+        volumes are, which names the instance that finished it."""
+        ec2 = self.ctx.clients.ec2
+        owner = self.owners[m.old_id]
+        obs = observe(ec2, [m.old_id], with_addresses=owner.needs_addresses)[m.old_id]
+        again = m.step(obs, owner.read(ec2, [m.old_id]).get(m.old_id, []))
+        if not isinstance(again, Finish) or not again.no_trace or again.ami_id:
+            return obs, again
+        volumes = sorted({*self.plans[m.old_id].volumes, *getattr(m, "volumes_seen", ())})
+        holders = {a.get("InstanceId") for v in (describe(
+            ec2, "describe_volumes", "Volumes", ids=volumes, id_filter="volume-id")
+            if volumes else []) for a in v.get("Attachments", [])}
+        holders.discard(m.old_id)
+        if len(holders) != 1 or None in holders:
+            return obs, again
+        (holder,) = holders
+        found = describe_instances(ec2, ids=[str(holder)])
+        if not found or found[0]["State"]["Name"] not in ("pending", "running"):
+            return obs, again
+        image = found[0].get("ImageId", "")
+        return obs, Finish(InstanceEntry(
+            m.old_id, Action.REPLACED, f"replaced by {holder} on {image} (finished by another "
+            "invocation)", new_instance_id=str(holder), volumes=tuple(volumes)), ami_id=image)
 
     def gate(self, m: Machine, step: Call, obs: Observation) -> retry.Retry | None:
         """The backoff this very step is under, while its time has not come."""
