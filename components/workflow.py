@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import pulumi
 
 from components.dashboard import Dashboard, DashboardArgs
+from components.follow_up import FollowUp, FollowUpArgs
 from components.function import Function, FunctionArgs
 from components.monitoring import Monitoring, MonitoringArgs
 from components.permissions import Permissions, PermissionsArgs
@@ -33,6 +34,7 @@ class AmiUpgradeWorkflow(pulumi.ComponentResource):
     permissions: Permissions
     function: Function
     trigger: Trigger
+    follow_up: FollowUp
     schedule: Schedule | None
     refresh_events: RefreshEvents
     monitoring: Monitoring
@@ -83,6 +85,10 @@ class AmiUpgradeWorkflow(pulumi.ComponentResource):
             alias_arn=self.function.alias_arn,
             tags=tags,
         ), child)
+        self.follow_up = FollowUp(f"{name}-follow-up", FollowUpArgs(   # issue 13
+            function_name=s.function_name, parameter_name=s.parameter_name,
+            alias_name=self.function.alias_name, alias_arn=self.function.alias_arn,
+            dry_run=s.dry_run, tags=tags), child)
         self._observe(name, s, tags)
 
         self.function_name = self.function.function_name

@@ -75,7 +75,7 @@ def handler_aws_calls() -> dict[str, set[str]]:
     """
     session = botocore.session.get_session()
     operations: dict[str, set[str]] = {}
-    for service in ("autoscaling", "ec2", "lambda", "sns", "ssm"):
+    for service in ("autoscaling", "ec2", "events", "lambda", "sns", "ssm"):
         for operation in session.get_service_model(service).operation_names:
             action = "lambda:InvokeFunction" if operation == "Invoke" else f"{service}:{operation}"
             operations.setdefault(xform_name(operation), set()).add(action)
