@@ -238,3 +238,27 @@ def test_the_rules_event_is_the_direct_event(aws):
     (target,) = boto3.client("events").list_targets_by_rule(
         Rule="ami-upgrade-follow-up")["Targets"]
     assert json.loads(target["Input"]) == {"parameter_name": PARAMETER, "dry_run": False}
+
+
+def test_a_lost_continuation_never_leaves_an_elastic_ip_on_the_stopped_old_instance(aws,
+                                                                                    estate):
+    """The invocation dies with the new instance up and the address still on the stopped
+    old one; no continuation was sent. The rule, enabled before the first call, runs it."""
+    old = estate.launch("app")
+    allocation = estate.ec2.allocate_address(Domain="vpc")["AllocationId"]
+    estate.ec2.associate_address(AllocationId=allocation, InstanceId=old)
+    fn = function(aws)
+    follow_up.deploy(fn, PARAMETER)
+    aws.faults.crash_after(1 + 11)          # EnableRule, then up to both volumes on the new one
+    with pytest.raises(SimulatedCrash):
+        fn.invoke({})
+    assert estate.describe(old)["State"]["Name"] == "stopped"
+    assert fn.pending() == []                # the continuation is lost with the invocation
+
+    report = follow_up.fire(fn)
+
+    new = estate.replacement_of(old)["InstanceId"]
+    assert entry(report, old)["action"] == "replaced"
+    (address,) = estate.ec2.describe_addresses(AllocationIds=[allocation])["Addresses"]
+    assert address["InstanceId"] == new
+    assert follow_up.state(fn) == "DISABLED"
