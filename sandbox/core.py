@@ -30,6 +30,7 @@ EMULATIONS = (
     "sandbox.root_volume",
     "sandbox.private_ip",
     "sandbox.terminal_states",
+    "sandbox.template_tags",
 )
 
 _FAKE_ENV = {

@@ -123,3 +123,24 @@ def _client_error(code: str, status: int = 400) -> ClientError:
 ])
 def test_one_classification_of_errors(error, transient):
     assert is_transient(error) is transient
+
+
+def test_capacity_on_the_launch_after_termination_is_retried_from_the_kept_shape(aws, estate):
+    """preserve_private_ip: the old instance is already terminated (no instance at all);
+    the backoff is recorded on the launch template that keeps the shape."""
+    old = estate.launch("app")
+    volumes = estate.data_volumes(old)
+    aws.faults.fail("RunInstances", "InsufficientInstanceCapacity", "none", times=2)
+    fn = function(aws, timeout_seconds=60, preserve_private_ip=True)
+
+    first = fn.invoke({})
+
+    assert entry(first, old)["action"] == "in_progress"
+    assert estate.describe(old)["State"]["Name"] == "terminated"
+    (template,) = estate.ec2.describe_launch_templates()["LaunchTemplates"]
+    tags = {t["Key"]: t["Value"] for t in template["Tags"]}
+    assert retry.Retry.parse(tags["ami-upgrade:retry"]).attempt == 2
+    fn.drain()
+    new = estate.replacement_of(old)
+    assert (new["ImageId"], estate.data_volumes(new["InstanceId"])) == (estate.new_ami, volumes)
+    assert estate.ec2.describe_launch_templates()["LaunchTemplates"] == []
