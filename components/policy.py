@@ -45,6 +45,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from handler import tags as vocabulary
+from handler.follow_up import rule_name as follow_up_rule_name
 from handler.standalone.iam import Grant
 from handler.standalone.registry import STRATEGIES
 
@@ -226,6 +227,11 @@ def lambda_policy_document(
     statements += [
         statement("InvokeSelfForContinuations", ["lambda:InvokeFunction"],
                   [function_arn, f"{function_arn}:*"]),
+        # Issue 13: the follow-up rule (components/follow_up.py), and only it.
+        statement("SwitchFollowUpRule",
+                  ["events:DescribeRule", "events:DisableRule", "events:EnableRule"],
+                  [f"arn:{partition}:events:{region}:{account}:rule/"
+                   f"{follow_up_rule_name(function_name)}"]),
         # Both act on log streams (IAM reference), not on the group itself.
         statement("WriteOwnLogs", ["logs:CreateLogStream", "logs:PutLogEvents"],
                   [f"{log_group_arn}:log-stream:*"]),

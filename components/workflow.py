@@ -8,6 +8,7 @@ import pulumi
 
 from components.configuration import Configuration, ConfigurationArgs
 from components.dashboard import Dashboard, DashboardArgs
+from components.follow_up import FollowUp, FollowUpArgs
 from components.function import Function, FunctionArgs
 from components.limits import configuration_tier
 from components.monitoring import Monitoring, MonitoringArgs
@@ -36,6 +37,7 @@ class AmiUpgradeWorkflow(pulumi.ComponentResource):
     configuration: Configuration | None
     function: Function
     trigger: Trigger
+    follow_up: FollowUp
     schedule: Schedule | None
     refresh_events: RefreshEvents
     monitoring: Monitoring
@@ -96,6 +98,10 @@ class AmiUpgradeWorkflow(pulumi.ComponentResource):
             alias_arn=self.function.alias_arn,
             tags=tags,
         ), child)
+        self.follow_up = FollowUp(f"{name}-follow-up", FollowUpArgs(   # issue 13
+            function_name=s.function_name, parameter_name=s.parameter_name,
+            alias_name=self.function.alias_name, alias_arn=self.function.alias_arn,
+            dry_run=s.dry_run, tags=tags), child)
         self._observe(name, s, tags)
 
         self.function_name = self.function.function_name

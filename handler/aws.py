@@ -15,13 +15,14 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 if TYPE_CHECKING:
     from types_boto3_autoscaling.client import AutoScalingClient
     from types_boto3_ec2.client import EC2Client
     from types_boto3_elb.client import ElasticLoadBalancingClient
     from types_boto3_elbv2.client import ElasticLoadBalancingv2Client
+    from types_boto3_events.client import EventBridgeClient
     from types_boto3_iam.client import IAMClient
     from types_boto3_lambda.client import LambdaClient
     from types_boto3_sns.client import SNSClient
@@ -47,6 +48,7 @@ class Clients:
     elbv2: ElasticLoadBalancingv2Client | None = None
     iam: IAMClient | None = None   # instance profiles: their roles (passable.py), existence
     elb: ElasticLoadBalancingClient | None = None   # ... and classic load balancers
+    events: EventBridgeClient | None = None   # the follow-up rule (handler/follow_up.py)
 
     @classmethod
     def create(cls, session: Any = None) -> Clients:
@@ -70,7 +72,8 @@ class Clients:
                    session.client("sns", config=config),
                    session.client("elbv2", config=config),
                    session.client("iam", config=config),
-                   session.client("elb", config=config))
+                   session.client("elb", config=config),
+                   session.client("events", config=config))
 
 
 def _core_session() -> Any:
@@ -147,11 +150,51 @@ def error_code(error: ClientError) -> str:
     return str(error.response.get("Error", {}).get("Code", ""))
 
 
-def describe_error(error: ClientError, operation: str = "call") -> str:
+# Errors that say "not now" rather than "no": AWS's throttling, capacity and service
+# errors, and the eventual consistency of a resource just created (a new instance's ID
+# may be unknown to the next call for a few seconds). Retried later, never a failure.
+TRANSIENT_CODES = frozenset({
+    # throttling, past the SDK's own retries
+    "Throttling", "ThrottlingException", "ThrottledException", "RequestLimitExceeded",
+    "RequestThrottled", "RequestThrottledException", "TooManyRequestsException",
+    "EC2ThrottledException", "SlowDown", "PriorRequestNotComplete",
+    "ProvisionedThroughputExceededException", "BandwidthLimitExceeded",
+    # the service itself
+    "ServiceUnavailable", "ServiceUnavailableException", "Unavailable", "InternalError",
+    "InternalFailure", "InternalServerError", "InternalServiceError", "RequestTimeout",
+    "RequestTimeoutException", "RequestExpired",
+    # capacity: another AZ, type or minute may have it
+    "InsufficientInstanceCapacity", "InsufficientCapacity", "InsufficientHostCapacity",
+    "InsufficientReservedInstanceCapacity", "InsufficientCapacityOnHost",
+    "InsufficientAddressCapacity", "InsufficientFreeAddressesInSubnet",
+    # eventual consistency (the machines wait for states themselves: an
+    # IncorrectInstanceState after that is AWS refusing, so permanent)
+    "InvalidInstanceID.NotFound", "ConcurrentTagAccess",
+})
+
+
+def is_transient(error: BaseException) -> bool:
+    """True when ``error`` may well not happen again: retry later, do not fail or roll back.
+
+    The one classification every caller uses. A ClientError is transient when its code
+    is in ``TRANSIENT_CODES`` or AWS answered 5xx/429; botocore's own errors (connection
+    reset, read timeout, endpoint unreachable) are transient; anything else is permanent.
+    """
+    if isinstance(error, ClientError):
+        if error_code(error) in TRANSIENT_CODES:
+            return True
+        status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
+        return int(status) >= 500 or int(status) == 429
+    return isinstance(error, BotoCoreError)
+
+
+def describe_error(error: ClientError | BotoCoreError, operation: str = "call") -> str:
     """AWS's own words: ``RunInstances failed: InsufficientInstanceCapacity: ...``.
 
     ``operation`` names the call when the error does not (it always does from botocore).
     """
+    if not isinstance(error, ClientError):
+        return f"{operation} failed: {type(error).__name__}: {error}"
     e = error.response.get("Error", {})
     name = getattr(error, "operation_name", None) or operation
     return f"{name} failed: {e.get('Code') or 'Error'}: {e.get('Message', '')}".rstrip(": ")

@@ -16,14 +16,16 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from . import asg, log, standalone
-from .ami import AmiError, read_parameter, validate_ami
+from .ami import AmiError, Image, read_parameter, validate_ami
 from .aws import Clients, error_code
 from .events import Request, continuation_event
+from .follow_up import FollowUp
 from .freshness import check_not_behind
 from .log import log_event
 from .planning import PlanningFailure, plan_guarded
 from .report import (
     SUMMARY_MAX_BYTES,
+    InstanceEntry,
     Report,
     bounded_summary,
     entry_parts,
@@ -31,8 +33,11 @@ from .report import (
     overall_status,
     size,
 )
-from .run import Action, Clock, Deadline, RunContext, Status
+from .run import Action, Clock, Deadline, Outcome, RunContext, Status
 from .settings import Exclusions, Settings, SettingsError, parse_exclusions_document
+from .standalone.core import PlanAction
+from .standalone.plan import _in_flight
+from .standalone.recovery import recover_in_flight
 
 
 class Engine:
@@ -60,11 +65,15 @@ class Engine:
         if request.failure_reason:
             log_event("rejected", reason=request.failure_reason, kind=request.kind)
             return self._finish(replace(base, reason=request.failure_reason))
+        follow_up = FollowUp.for_function(self.clients.events, self.function_arn)
         try:
             ctx = self._context(request, dry_run)
         except (AmiError, SettingsError) as exc:
             log_event("invalid_input", reason=str(exc))
-            return self._finish(replace(base, reason=str(exc)))
+            failed = replace(base, reason=str(exc))
+            if dry_run:
+                return self._finish(failed)
+            return self._finish(self._recover(request, failed, follow_up))
         base = replace(base, ami_id=ctx.image.id)
         log.bind(ami=ctx.image.id)
 
@@ -81,20 +90,22 @@ class Engine:
 
         # Refreshes first (they run on their own), then the standalone replacements, then
         # whatever waiting the groups need, so a group waited for never starves them.
+        if any(p.action != PlanAction.SKIP for p in instance_plans):
+            # Before the first mutating call: a crash after it leaves the rule firing.
+            follow_up.ensure(True, "replacements to drive")
         asg_run = asg.start_asgs(ctx, asg_plans)
-        instance_outcome = standalone.apply_instances(ctx, instance_plans)
+        instance_outcome = standalone.apply_instances(
+            ctx, instance_plans, durable_follow_up=follow_up.state == "ENABLED")
         asg_outcome = asg.finish_asgs(asg_run)
         report = replace(base, asgs=tuple(asg_outcome.entries),
                          instances=tuple(instance_outcome.entries),
                          status=overall_status(tuple(asg_outcome.entries),
                                                tuple(instance_outcome.entries), len(failures)))
-        reasons = [r for r in (asg_outcome.continue_reason, instance_outcome.continue_reason) if r]
-        reasons += [f.sentence() for f in failures if f.transient]
-        if reasons:
-            report = replace(report, continuation=self._continue(request, dry_run, reasons))
-        return self._finish(report)
+        # A planning read that failed transiently is retried by a continuation too.
+        retried = [f.sentence() for f in failures if f.transient]
+        return self._finish(self._follow_up(request, report, (asg_outcome, instance_outcome),
+                                            follow_up, retried))
 
-    # ------------------------------------------------------------------ steps
     def _plan(self, ctx: RunContext, base: Report) -> tuple[
             tuple[asg.AsgPlan, ...], tuple[standalone.InstancePlan, ...], list[PlanningFailure],
             Report]:
@@ -114,6 +125,49 @@ class Engine:
                                                         if warnings_failure else [])))
         return asg_plans, instance_plans, failures, base
 
+    # ------------------------------------------------------------ work left
+    def _recover(self, request: Request, failed: Report, follow_up: FollowUp) -> Report:
+        """The run cannot go on, but work in flight must still reach an end state:
+        resumed toward its recorded AMI, or rolled back when that AMI is gone."""
+        static = Exclusions(self.settings.excluded_instances, self.settings.excluded_asgs)
+        ctx = RunContext(settings=self.settings, clients=self.clients,
+                         image=Image(id="", architecture="", platform="", state=""),
+                         parameter=None, exclusions=static, dry_run=False, clock=self.clock,
+                         deadline=self.deadline, attempt=request.attempt)
+        if _in_flight(self.clients.ec2, self.settings.parameter_name):
+            follow_up.ensure(True, "replacements in flight while the run failed")
+        outcome = recover_in_flight(ctx, static, failed.reason or "the run failed",
+                                    durable_follow_up=follow_up.state == "ENABLED")
+        if not outcome.entries:
+            return self._follow_up(request, failed, (outcome,), follow_up)
+        reason = (f"{failed.reason}; {len(outcome.entries)} replacement(s) in flight were "
+                  "driven on regardless (see instances)")
+        report = replace(failed, reason=reason, instances=outcome.entries)
+        return self._follow_up(request, report, (outcome,), follow_up)
+
+    def _follow_up(self, request: Request, report: Report, outcomes: tuple[Outcome, ...],
+                   follow_up: FollowUp, retried: list[str] | None = None) -> Report:
+        """Whatever is left is scheduled: the follow-up rule stays enabled while any work
+        is in flight (disabled once none is), and a continuation runs work that can move
+        now (not work that only waits for a retry time: the rule runs that)."""
+        reasons = [o.continue_reason for o in outcomes if o.continue_reason] + (retried or [])
+        if follow_up.available():
+            left = bool(reasons) or bool(_in_flight(self.clients.ec2,
+                                                    self.settings.parameter_name))
+            follow_up.ensure(left, "; ".join(reasons) or ("work in flight" if left
+                                                        else "nothing in flight"))
+        durable = follow_up.state == "ENABLED"
+        ready = [o.continue_reason for o in outcomes if o.continue_reason
+                 and not (durable and o.backing_off)] + (retried or [])
+        if ready:
+            report = replace(report, continuation=self._continue(request, report.dry_run,
+                                                                 ready))
+        if durable:
+            report = replace(report, instances=tuple(_annotated(e, follow_up.note())
+                                                     for e in report.instances))
+        return report
+
+    # ------------------------------------------------------------------ steps
     def _context(self, request: Request, dry_run: bool) -> RunContext:
         parameter = None
         if request.ami_id:
@@ -184,3 +238,11 @@ class Engine:
             except (ClientError, BotoCoreError) as exc:   # the report matters more than the mail
                 log_event("notification_failed", topic=topic, error=str(exc))
         return report
+
+
+def _annotated(entry: InstanceEntry, note: str) -> InstanceEntry:
+    """An entry still in flight says who runs it next (``next_run``)."""
+    if entry.action == Action.IN_PROGRESS or (entry.action == Action.FAILED
+                                              and "progress tags kept" in entry.reason):
+        return replace(entry, details={**entry.details, "next_run": note})
+    return entry

@@ -13,6 +13,7 @@ so that waits advance emulated time instead of sleeping.
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from dataclasses import dataclass
 from enum import StrEnum
@@ -48,11 +49,15 @@ class Status(StrEnum):
 class Clock(Protocol):
     def monotonic(self) -> float: ...
     def sleep(self, seconds: float) -> None: ...
+    def now(self) -> dt.datetime: ...   # wall time, for what outlives the invocation (tags)
 
 
 class SystemClock:
     def monotonic(self) -> float:
         return time.monotonic()
+
+    def now(self) -> dt.datetime:
+        return dt.datetime.now(dt.UTC)
 
     def sleep(self, seconds: float) -> None:
         time.sleep(seconds)
@@ -69,11 +74,16 @@ class Deadline:
     @classmethod
     def from_context(cls, context: Any, clock: Clock, margin_seconds: float = 60.0,
                      default_seconds: float = 900.0) -> Deadline:
+        """The margin is at most ``margin_seconds`` and at most a quarter of the time
+        left (at least 10 s): what follows the last step (a call in flight, the
+        progress tags, the continuation, the report) takes seconds, and a fixed 60 s
+        margin left a 60 s function no time at all (issue 13)."""
         remaining = default_seconds
         getter = getattr(context, "get_remaining_time_in_millis", None)
         if callable(getter):
             remaining = getter() / 1000.0
-        return cls(clock, clock.monotonic() + remaining, margin_seconds)
+        margin = min(margin_seconds, max(10.0, remaining / 4))
+        return cls(clock, clock.monotonic() + remaining, margin)
 
     def remaining(self) -> float:
         return self.ends_at - self.clock.monotonic()
@@ -110,7 +120,12 @@ Entry = TypeVar("Entry", "AsgEntry", "InstanceEntry")
 
 @dataclass(frozen=True)
 class Outcome(Generic[Entry]):
-    """What applying a plan did; ``continue_reason`` set when work is left for later."""
+    """What applying a plan did; ``continue_reason`` set when work is left for later.
+
+    ``backing_off``: all the work left waits for a retry time after a transient error,
+    so an immediate continuation would make no progress (the follow-up rule runs it).
+    """
 
     entries: tuple[Entry, ...] = ()
     continue_reason: str | None = None
+    backing_off: bool = False

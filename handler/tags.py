@@ -72,3 +72,10 @@ PROGRESS_TAGS = frozenset({
 
 def is_excluded_by_tag(tags: dict[str, str]) -> bool:
     return tags.get(EXCLUDE, "").strip().lower() == "true"
+
+# Added for issue 13 (transient errors, the durable follow-up): on O (or, once O is
+# terminated, on the launch template keeping its shape, else on N), when a call of a
+# replacement met a transient error: "<attempt>|<next attempt, ISO UTC>|<step>|<error>".
+# The same step is not retried before that time; removed with the other progress tags.
+RETRY = f"{PREFIX}retry"
+PROGRESS_TAGS = PROGRESS_TAGS | {RETRY}

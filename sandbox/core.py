@@ -31,6 +31,8 @@ EMULATIONS = (
     "sandbox.client_token",
     "sandbox.root_volume",
     "sandbox.private_ip",
+    "sandbox.terminal_states",
+    "sandbox.template_tags",
 )
 
 _FAKE_ENV = {
@@ -267,7 +269,7 @@ def _cache_method_names() -> Callable[[], None]:
     return undo
 
 
-def patch_method(cls: type, name: str, func: Callable) -> Callable[[], None]:
+def patch_method(cls: type, name: str, func: Callable | property) -> Callable[[], None]:
     """Set ``cls.name = func`` and return the undo (restoring or deleting the attribute)."""
     missing = object()
     original = cls.__dict__.get(name, missing)

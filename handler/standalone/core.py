@@ -62,6 +62,15 @@ class Wait:
 class Finish:
     entry: InstanceEntry
     ami_id: str | None = None   # the AMI the instance ended on, when replaced
+    # Concluded from the absence of any trace (old instance gone or intent removed): the
+    # runner observes again, then asks AWS where the volumes are, before reporting it.
+    no_trace: bool = False
+
+
+def finished_elsewhere(old_id: str, why: str) -> Finish:
+    """No trace of a replacement a resume was sent to finish: another invocation
+    finished it (or an operator removed it); never reported as this run's failure."""
+    return Finish(InstanceEntry(old_id, Action.SKIPPED, why), no_trace=True)
 
 
 Step = Call | Wait | Finish
@@ -84,6 +93,7 @@ class PlanAction(StrEnum):
 
     REPLACE = "replace"
     RESUME = "resume"
+    ROLL_BACK = "roll back"   # in flight, but its target AMI is gone: back to the old state
     SKIP = "skip"
 
 
@@ -95,6 +105,7 @@ class InstancePlan:
     strategy: str = "relaunch"
     shape: InstanceShape | None = None
     volumes: tuple[str, ...] = ()
+    target: str | None = None   # a resume's recorded target AMI (None: the run's AMI)
 
     def entry(self) -> InstanceEntry:
         if self.action == PlanAction.SKIP:

@@ -65,6 +65,7 @@ from ..tags import (
     LAUNCH_TOKEN,
     REPLACED_BY,
     REPLACES,
+    RETRY,
     ROLLBACK,
     SOURCE_DEST_CHECK,
     TARGET_AMI,
@@ -79,6 +80,7 @@ from .core import (
     PlanAction,
     PlanInputs,
     Wait,
+    finished_elsewhere,
     record_intent,
 )
 from .iam import Grant, Permissions
@@ -93,11 +95,11 @@ NAME = "relaunch"
 
 # Removed from N, the volumes (and a kept O) once a replacement is done.
 DONE_KEYS = (IN_FLIGHT, REPLACES, HOME_INSTANCE, HOME_DEVICE, HOME_DELETE_ON_TERMINATION,
-             TARGET_AMI, LAUNCH_TOKEN, ATTEMPT, HEALTH_WAITED, ROLLBACK)
+             TARGET_AMI, LAUNCH_TOKEN, ATTEMPT, HEALTH_WAITED, ROLLBACK, RETRY)
 # Removed from O and the volumes once a rollback is done (ATTEMPT stays: the next
 # attempt gets a new launch token).
 ROLLED_BACK_KEYS = (IN_FLIGHT, TARGET_AMI, LAUNCH_TOKEN, HEALTH_WAITED, ROLLBACK, HOME_INSTANCE,
-                    HOME_DEVICE, HOME_DELETE_ON_TERMINATION)
+                    HOME_DEVICE, HOME_DELETE_ON_TERMINATION, RETRY)
 
 def template_name(old_id: str) -> str:
     """The launch template that keeps ``old_id``'s shape (private IP preservation)."""
@@ -157,6 +159,8 @@ class Relaunch:
         if self.pending_rollback:     # the intent itself failed: nothing was changed
             return self._fail(self.pending_rollback)
         if TARGET_AMI not in tags:
+            if self.resume and IN_FLIGHT not in tags:     # finished since it was planned
+                return finished_elsewhere(old.id, _ended_elsewhere(tags))
             if self.resume:
                 return self._fail(f"tagged as in flight, but {old.id} records no intent "
                                   f"({TARGET_AMI}); not touched")
@@ -324,8 +328,8 @@ class Relaunch:
                 return self._fail(
                     f"old instance {self.old_id} is gone and no replacement exists; volumes "
                     f"{', '.join(v.id for v in volumes)} are kept, tagged with their home")
-            return Finish(InstanceEntry(self.old_id, Action.FAILED,
-                                        "the instance is gone and nothing was left in flight"))
+            return finished_elsewhere(self.old_id, "the instance is gone and nothing of its "
+                                      "replacement is in flight any more")
         if template is not None:
             self.health_resource = template.id
             if self.health_waited is None:
@@ -484,6 +488,13 @@ class Relaunch:
 _NO = Attachment("", "", False, "")
 
 
+def _ended_elsewhere(tags: Mapping[str, str]) -> str:
+    if tags.get(FAILED_AMI):
+        return (f"rolled back by another invocation ({tags.get(FAILURE_REASON, 'no reason')}); "
+                f"{FAILED_AMI} is {tags[FAILED_AMI]}")
+    return "nothing of its replacement is in flight any more (another invocation ended it)"
+
+
 def _restore_delete_on_termination(volumes: tuple[VolumeView, ...], instance: InstanceView,
                                    on_error: OnError) -> Call | None:
     """Moved volumes get back the DeleteOnTermination they had at home (attach clears it)."""
@@ -601,11 +612,14 @@ class RelaunchStrategy:
     def machine(self, ctx: RunContext, plan: InstancePlan,
                 root_device_for: Callable[[str], str]) -> Relaunch:
         s = ctx.settings
-        return Relaunch(plan.instance_id, s.parameter_name, ctx.image.id, plan.shape,
-                        root_device_for, keep_old_instance=s.standalone.keep_old_instance,
+        return Relaunch(plan.instance_id, s.parameter_name, plan.target or ctx.image.id,
+                        plan.shape, root_device_for,
+                        keep_old_instance=s.standalone.keep_old_instance,
                         health_timeout=float(s.standalone.health_check_timeout_seconds),
-                        resume=plan.action == PlanAction.RESUME,
-                        preserve_private_ip=s.standalone.preserve_private_ip)
+                        resume=plan.action in (PlanAction.RESUME, PlanAction.ROLL_BACK),
+                        preserve_private_ip=s.standalone.preserve_private_ip,
+                        pending_rollback=(plan.reason if plan.action == PlanAction.ROLL_BACK
+                                          else None))
 
 
 STRATEGY = RelaunchStrategy()

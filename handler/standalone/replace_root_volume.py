@@ -33,7 +33,7 @@ from ..aws import describe, describe_error, tag_list
 from ..log import log_event
 from ..report import InstanceEntry
 from ..run import Action, RunContext
-from ..tags import ATTEMPT, FAILED_AMI, FAILURE_REASON, IN_FLIGHT, ROOT_VOLUME_AMI
+from ..tags import ATTEMPT, FAILED_AMI, FAILURE_REASON, IN_FLIGHT, RETRY, ROOT_VOLUME_AMI
 from .core import (
     FAIL,
     Call,
@@ -42,6 +42,7 @@ from .core import (
     PlanAction,
     PlanInputs,
     Wait,
+    finished_elsewhere,
     record_intent,
 )
 from .iam import Grant, Permissions
@@ -56,7 +57,7 @@ NAME = "replace-root-volume"
 FALLBACK = "relaunch"    # with fallback_to_relaunch, when AWS's preconditions fail
 
 ACTIVE = ("pending", "in-progress", "failing")
-INTENT_KEYS = (IN_FLIGHT, ROOT_VOLUME_AMI)
+INTENT_KEYS = (IN_FLIGHT, ROOT_VOLUME_AMI, RETRY)
 
 
 def precondition_failure(instance: dict[str, Any], current: Image | None, new: Image) -> str | None:
@@ -110,6 +111,15 @@ class RootVolumeReplacement:
                                         "the instance is gone; nothing left in flight"))
         tags = old.tags
         target = tags.get(ROOT_VOLUME_AMI)
+        if target is None and self.resume and IN_FLIGHT not in tags:   # ended meanwhile
+            if old.image_id == self.goal_ami:
+                return Finish(InstanceEntry(self.old_id, Action.REPLACED,
+                                            f"root volume already replaced from "
+                                            f"{self.goal_ami} (by another invocation)",
+                                            details={"strategy": NAME}),
+                              ami_id=self.goal_ami, no_trace=True)
+            return finished_elsewhere(self.old_id, "nothing of its replacement is in flight "
+                                      "any more (another invocation ended it)")
         if target is None:
             if self.resume and self.pending_failure is None:
                 return Finish(InstanceEntry(self.old_id, Action.FAILED,
@@ -248,8 +258,10 @@ class RootVolumeStrategy:
 
     def machine(self, ctx: RunContext, plan: InstancePlan,
                 root_device_for: Callable[[str], str]) -> RootVolumeReplacement:
-        return RootVolumeReplacement(plan.instance_id, ctx.settings.parameter_name,
-                                     ctx.image.id, resume=plan.action == PlanAction.RESUME)
+        return RootVolumeReplacement(
+            plan.instance_id, ctx.settings.parameter_name, plan.target or ctx.image.id,
+            resume=plan.action in (PlanAction.RESUME, PlanAction.ROLL_BACK),
+            pending_failure=plan.reason if plan.action == PlanAction.ROLL_BACK else None)
 
 
 STRATEGY = RootVolumeStrategy()

@@ -14,13 +14,16 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from ..ami import describe_images
+from ..aws import describe, describe_error, describe_instances, is_transient, tag_list
 from ..log import log_event
 from ..report import InstanceEntry
 from ..run import Action, Outcome, RunContext
-from .core import Call, Finish, InstancePlan, Machine, PlanAction, Strategy, Wait
+from ..tags import RETRY
+from . import retry
+from .core import Call, Finish, InstancePlan, Machine, PlanAction, Step, Strategy, Wait
 from .observation import Observation, observe
 from .registry import STRATEGIES
 
@@ -32,12 +35,19 @@ MAX_CALLS_PER_REPLACEMENT = 400   # a machine that keeps calling without finishi
 @dataclass
 class _Runner:
     ctx: RunContext
+    durable_follow_up: bool = False
     entries: list[InstanceEntry] = field(default_factory=list)
     continue_reasons: list[str] = field(default_factory=list)
     root_devices: dict[str, str] = field(default_factory=dict)
     calls: dict[str, int] = field(default_factory=dict)
     started: int = 0
+    backing_off: bool = False
     owners: dict[str, Strategy] = field(default_factory=dict)   # old id -> its strategy
+    # Backoff after transient errors: old id -> the retry (also in its tag, when written),
+    # and the replacements whose last decision was to wait for one.
+    retries: dict[str, retry.Retry] = field(default_factory=dict)
+    plans: dict[str, InstancePlan] = field(default_factory=dict)
+    gated: dict[str, retry.Retry] = field(default_factory=dict)
 
     def root_device_for(self, ami_id: str) -> str:
         if ami_id == self.ctx.image.id:
@@ -48,6 +58,7 @@ class _Runner:
         return self.root_devices[ami_id]
 
     def machine(self, plan: InstancePlan) -> Machine:
+        self.plans[plan.instance_id] = plan
         strategy = STRATEGIES[plan.strategy]
         self.owners[plan.instance_id] = strategy
         return strategy.machine(self.ctx, plan, self.root_device_for)
@@ -55,7 +66,7 @@ class _Runner:
     def finish(self, machine: Machine, result: Finish) -> None:
         log_event("instance_result", **result.entry.to_dict())
         self.entries.append(result.entry)
-        if result.ami_id and result.ami_id != self.ctx.image.id:
+        if result.ami_id and self.ctx.image.id and result.ami_id != self.ctx.image.id:
             self.continue_reasons.append(
                 f"{machine.old_id} finished on {result.ami_id}, not the current "
                 f"{self.ctx.image.id}")
@@ -77,10 +88,21 @@ class _Runner:
             if not active or ctx.deadline.expired():
                 break
             if not self.round(active):
-                if not ctx.deadline.has_time_for(POLL_SECONDS):
+                if not ctx.deadline.has_time_for(POLL_SECONDS) or self.all_gated_beyond(
+                        active, queue):
                     break
                 ctx.clock.sleep(POLL_SECONDS)
         self.yield_unfinished(active, queue)
+
+    def all_gated_beyond(self, active: list[Machine], queue: deque[InstancePlan]) -> bool:
+        """True when nothing can move before the deadline: every replacement waits for a
+        retry time later than this invocation can wait, and none is left to start."""
+        if not self.durable_follow_up or queue or any(m.old_id not in self.gated
+                                                      for m in active):
+            return False
+        soonest = min(self.gated[m.old_id].next_at for m in active)
+        return (soonest - self.ctx.clock.now()).total_seconds() > max(
+            self.ctx.deadline.remaining() - self.ctx.deadline.margin_seconds, 0)
 
     def round(self, active: list[Machine]) -> bool:
         """Each machine makes at most one call; True when any made progress."""
@@ -99,6 +121,14 @@ class _Runner:
         for m in list(active):
             obs: Observation = observed[m.old_id]
             step = m.step(obs, records.get(m.old_id, []))
+            if isinstance(step, Finish) and step.no_trace:
+                obs, step = self.confirm_no_trace(m, step)
+            self.gated.pop(m.old_id, None)
+            if isinstance(step, Call):
+                gate = self.gate(m, step, obs)
+                if gate is not None:
+                    self.gated[m.old_id] = gate
+                    step = Wait(gate.describe())
             if isinstance(step, Wait):
                 m.waiting = step
                 if step.health:
@@ -124,9 +154,69 @@ class _Runner:
                   operation=step.operation)
         try:
             response = getattr(self.ctx.clients.ec2, step.operation)(**step.kwargs)
-        except ClientError as error:
-            return m.refused(step, error, obs)
+        except (ClientError, BotoCoreError) as error:
+            if is_transient(error):
+                return self.retry_later(m, step, error, obs)
+            return m.refused(step, _client_error(error, step.operation), obs)
         return m.succeeded(step, obs, response)
+
+    def confirm_no_trace(self, m: Machine, step: Finish) -> tuple[Observation, Step]:
+        """Before concluding from an absence (another invocation may have been midway
+        when this round read): observe again; if still no trace, report where the
+        volumes are, which names the instance that finished it."""
+        ec2 = self.ctx.clients.ec2
+        owner = self.owners[m.old_id]
+        obs = observe(ec2, [m.old_id], with_addresses=owner.needs_addresses)[m.old_id]
+        again = m.step(obs, owner.read(ec2, [m.old_id]).get(m.old_id, []))
+        if not isinstance(again, Finish) or not again.no_trace or again.ami_id:
+            return obs, again
+        volumes = sorted({*self.plans[m.old_id].volumes, *getattr(m, "volumes_seen", ())})
+        holders = {a.get("InstanceId") for v in (describe(
+            ec2, "describe_volumes", "Volumes", ids=volumes, id_filter="volume-id")
+            if volumes else []) for a in v.get("Attachments", [])}
+        holders.discard(m.old_id)
+        if len(holders) != 1 or None in holders:
+            return obs, again
+        (holder,) = holders
+        found = describe_instances(ec2, ids=[str(holder)])
+        if not found or found[0]["State"]["Name"] not in ("pending", "running"):
+            return obs, again
+        image = found[0].get("ImageId", "")
+        return obs, Finish(InstanceEntry(
+            m.old_id, Action.REPLACED, f"replaced by {holder} on {image} (finished by another "
+            "invocation)", new_instance_id=str(holder), volumes=tuple(volumes)), ami_id=image)
+
+    def gate(self, m: Machine, step: Call, obs: Observation) -> retry.Retry | None:
+        """The backoff this very step is under, while its time has not come."""
+        pending = retry.recorded(obs) or self.retries.get(m.old_id)
+        if pending is None or pending.step != step.step:
+            return None
+        return pending if self.ctx.clock.now() < pending.next_at else None
+
+    def retry_later(self, m: Machine, step: Call, error: ClientError | BotoCoreError,
+                    obs: Observation) -> Finish | None:
+        """A transient error: the same step again after a backoff, recorded in a tag; past
+        the bound (outside a rollback) the error counts as permanent."""
+        reason = describe_error(error, step.operation)
+        prior = retry.recorded(obs) or self.retries.get(m.old_id)
+        pending = retry.next_retry(prior, step.step, reason, self.ctx.clock.now())
+        if pending.attempt > retry.MAX_FORWARD_ATTEMPTS and not retry.in_rollback(obs):
+            log_event("transient_error_persisted", instance=m.old_id, step=step.step,
+                      attempts=pending.attempt - 1, reason=reason)
+            return m.refused(step, _client_error(error, step.operation, f" (transient, "
+                                                 f"{pending.attempt - 1} attempts)"), obs)
+        self.retries[m.old_id] = self.gated[m.old_id] = pending
+        m.waiting = Wait(pending.describe())
+        log_event("replacement_retry_scheduled", instance=m.old_id, step=step.step,
+                  attempt=pending.attempt, next_at=retry.iso(pending.next_at), reason=reason)
+        where = retry.holder(obs)
+        if where is not None:
+            try:
+                tags: Any = tag_list({RETRY: pending.value()})
+                self.ctx.clients.ec2.create_tags(Resources=[where[0]], Tags=tags)
+            except (ClientError, BotoCoreError) as failed:   # kept in memory for this run
+                log_event("retry_not_recorded", instance=m.old_id, error=str(failed))
+        return None
 
     def yield_unfinished(self, active: list[Machine], queue: deque[InstancePlan]) -> None:
         for m in active:
@@ -139,6 +229,8 @@ class _Runner:
             self.entries.append(m.progress_entry())
         if active:
             self.continue_reasons.append(f"{len(active)} replacement(s) still in flight")
+        self.backing_off = bool(active) and not queue and all(m.old_id in self.gated
+                                                              for m in active)
         for plan in queue:
             why = ("max_per_run reached" if plan.action == PlanAction.REPLACE and self.started
                    >= self.ctx.settings.standalone.max_per_run else "deadline reached")
@@ -149,14 +241,30 @@ class _Runner:
             self.continue_reasons.append(f"{len(queue)} replacement(s) not started yet")
 
 
-def apply_instances(ctx: RunContext, plans: tuple[InstancePlan, ...]
-                    ) -> Outcome[InstanceEntry]:
-    runner = _Runner(ctx)
+def apply_instances(ctx: RunContext, plans: tuple[InstancePlan, ...],
+                    durable_follow_up: bool = False) -> Outcome[InstanceEntry]:
+    """Drive ``plans``. ``durable_follow_up``: the follow-up rule is enabled, so an
+    invocation whose work all waits for retry times later than it can wait stops
+    early (the rule runs it at that time) instead of polling until its deadline."""
+    runner = _Runner(ctx, durable_follow_up=durable_follow_up)
     work = [p for p in plans if p.action != PlanAction.SKIP]
     runner.run(work)
     skipped = [p.entry() for p in plans if p.action == PlanAction.SKIP]
     order = {p.instance_id: n for n, p in enumerate(plans)}
     entries = sorted([*runner.entries, *skipped], key=lambda e: order.get(e.id, len(order)))
     reason = "; ".join(runner.continue_reasons) or None
-    return Outcome(tuple(entries), reason)
+    return Outcome(tuple(entries), reason, backing_off=runner.backing_off)
+
+
+def _client_error(error: ClientError | BotoCoreError, operation: str,
+                  note: str = "") -> ClientError:
+    """``error`` as the ClientError machines decide from (botocore's own errors too)."""
+    if isinstance(error, ClientError) and not note:
+        return error
+    if isinstance(error, ClientError):
+        body: Any = dict(error.response.get("Error", {}))
+        body["Message"] = f"{body.get('Message', '')}{note}"
+        return ClientError({**error.response, "Error": body}, error.operation_name)
+    return ClientError({"Error": {"Code": type(error).__name__, "Message": f"{error}{note}"}},
+                       "".join(p.title() for p in operation.split("_")))
 

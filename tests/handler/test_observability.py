@@ -95,7 +95,7 @@ def _counts(report: dict) -> dict[str, int]:
 def test_the_emf_document_of_a_run_carries_the_reports_counts(aws, estate, log_lines):
     replaced, rolled_back = estate.launch("app"), estate.launch("db")
     estate.launch("other", in_scope=False)
-    aws.faults.fail("RunInstances", "InsufficientInstanceCapacity", "no capacity", times=None,
+    aws.faults.fail("RunInstances", "Unsupported", "not supported", times=None,
                     when=lambda p: p.get("ClientToken", "").startswith(
                         f"ami-upgrade-{rolled_back}-"))
 

@@ -157,7 +157,7 @@ def _fail_health(aws, estate, old):
 
 
 def _fail_launch(aws, estate, old):
-    aws.faults.fail("RunInstances", "InsufficientInstanceCapacity", times=None)
+    aws.faults.fail("RunInstances", "Unsupported", times=None)   # permanent: rolls back
 
 
 ROLLBACKS = {"launch": (_fail_launch, ROLLED_BACK_LAUNCH),

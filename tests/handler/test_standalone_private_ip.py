@@ -100,7 +100,7 @@ def test_a_failure_before_termination_still_rolls_back(aws, estate, built):
 
 def test_a_failed_launch_after_termination_rolls_forward(aws, estate, built):
     old, ip, volumes = _old(built)
-    aws.faults.fail("RunInstances", "InsufficientInstanceCapacity", "no capacity")
+    aws.faults.fail("RunInstances", "Unsupported", "not supported")   # permanent
     fn = function(aws, preserve_private_ip=True)
 
     first = fn.invoke({})
@@ -108,7 +108,7 @@ def test_a_failed_launch_after_termination_rolls_forward(aws, estate, built):
     assert entry(first, old)["action"] == "failed"
     assert entry(first, old)["reason"].startswith(
         "replacement stopped at 'launch on " + estate.new_ami + " with the old private IP': "
-        "RunInstances failed: InsufficientInstanceCapacity: no capacity;")
+        "RunInstances failed: Unsupported: not supported;")
     for device, volume_id in volumes.items():
         volume = estate.volume(volume_id)
         tags = {t["Key"]: t["Value"] for t in volume["Tags"]}

@@ -35,16 +35,16 @@ def _launched(aws, old: str) -> list[str]:
 def test_launch_failure_rolls_back_with_aws_reason(aws, estate):
     old = estate.launch("app")
     volumes = estate.data_volumes(old)
-    aws.faults.fail("RunInstances", "InsufficientInstanceCapacity",
-                    "We currently do not have sufficient t3.micro capacity.")
+    aws.faults.fail("RunInstances", "Unsupported",   # permanent (capacity is transient)
+                    "The requested configuration is currently not supported.")
 
     report = function(aws).invoke({})
 
     assert report["status"] == "failed"
     assert entry(report, old) == {
         "id": old, "action": "failed", "volumes": sorted(volumes.values()),
-        "reason": "rolled back: RunInstances failed: InsufficientInstanceCapacity: We "
-                  "currently do not have sufficient t3.micro capacity."}
+        "reason": "rolled back: RunInstances failed: Unsupported: The requested "
+                  "configuration is currently not supported."}
     _assert_old_restored(estate, old, volumes)
 
 
@@ -96,7 +96,7 @@ def test_status_checks_that_never_pass_roll_back_after_the_timeout(aws, estate):
 
 def test_a_failed_ami_is_not_retried_but_a_newer_one_is(aws, estate):
     old = estate.launch("app")
-    aws.faults.fail("RunInstances", "InsufficientInstanceCapacity", "no capacity")
+    aws.faults.fail("RunInstances", "Unsupported", "not supported")
     fn = function(aws)
     fn.invoke({})
     calls = len(aws.faults.mutating_calls)
@@ -107,8 +107,7 @@ def test_a_failed_ami_is_not_retried_but_a_newer_one_is(aws, estate):
     assert entry(again, old)["action"] == "skipped"
     assert entry(again, old)["reason"] == (
         f"an earlier replacement onto {estate.new_ami} failed and was rolled back (RunInstances "
-        "failed: InsufficientInstanceCapacity: no capacity); remove tag ami-upgrade:failed-ami "
-        "to retry")
+        "failed: Unsupported: not supported); remove tag ami-upgrade:failed-ami to retry")
     set_parameter(estate.newer_ami)
     newer = fn.invoke({})
     assert entry(newer, old)["action"] == "replaced"

@@ -91,6 +91,14 @@ RELAUNCH_FORWARD = {
         {}, obs(inst(tags={t.ATTEMPT: "2"})),
         ("call", "create_tags", ROLL_BACK, {"Resources": [OLD], "Tags": tagged(
             (t.IN_FLIGHT, P), (t.TARGET_AMI, GOAL), (t.ATTEMPT, "3"))})),
+    "resumed, the intent removed meanwhile (issue 13): ended elsewhere": (
+        {"resume": True}, obs(inst()),
+        ("finish", {"id": OLD, "action": "skipped", "reason": "nothing of its replacement is "
+                    "in flight any more (another invocation ended it)", "volumes": []}, None)),
+    "resumed, rolled back meanwhile (issue 13): says so": (
+        {"resume": True}, obs(inst(tags={t.FAILED_AMI: GOAL, t.FAILURE_REASON: "no"})),
+        ("finish", {"id": OLD, "action": "skipped", "reason": "rolled back by another "
+                    f"invocation (no); {t.FAILED_AMI} is {GOAL}", "volumes": []}, None)),
     "resumed without intent: not touched": (
         {"resume": True}, obs(inst(tags={t.IN_FLIGHT: P})),
         ("finish", {"id": OLD, "action": "failed", "reason": f"tagged as in flight, but {OLD} "
@@ -199,10 +207,10 @@ RELAUNCH_FORWARD = {
         ("finish", {"id": OLD, "action": "failed", "reason": f"instances {NEW}, i-new2 are all "
                     f"tagged as replacing {OLD}; resolve by hand (progress tags kept)",
                     "volumes": []}, None)),
-    "gone with nothing in flight": (
+    "gone with nothing in flight (issue 13: ended elsewhere, not a failure)": (
         {}, obs(None),
-        ("finish", {"id": OLD, "action": "failed", "reason": "the instance is gone and nothing "
-                    "was left in flight", "volumes": []}, None)),
+        ("finish", {"id": OLD, "action": "skipped", "reason": "the instance is gone and nothing "
+                    "of its replacement is in flight any more", "volumes": []}, None)),
     "gone, volumes kept": (
         {}, obs(None, volumes=(AVAILABLE,)),
         ("finish", {"id": OLD, "action": "failed", "reason": f"old instance {OLD} is gone and "

@@ -57,7 +57,9 @@ def test_each_stack_creates_exactly_the_expected_resources(stack):
     assert sorted(r.type for r in stack.custom) == sorted([
         ROLE, POLICY, LOG_GROUP, FUNCTION, ALIAS, ASYNC, RULE, PERMISSION, TARGET,
         # issue 11: the reconcile schedule, the refresh-events rule, alarms, dashboard, queries
-        RULE, PERMISSION, TARGET, RULE, *[ALARM] * 8, DASHBOARD, QUERY, QUERY])
+        RULE, PERMISSION, TARGET, RULE, *[ALARM] * 8, DASHBOARD, QUERY, QUERY,
+        # issue 13: the follow-up rule
+        RULE, PERMISSION, TARGET])
 
 
 def test_exports_function_name_alias_rule_and_role_arns(stack):
