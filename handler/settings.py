@@ -517,7 +517,9 @@ SCHEMA: tuple[Setting, ...] = (
             doc="`tagged`: only resources tagged `ami-upgrade:parameter=<parameter>`; `all`: "
                 "every group and standalone instance in the region",
             env="SCOPE", env_format="`tagged` (default) or `all`",
-            env_doc="which resources follow the parameter"),
+            env_doc="which resources follow the parameter (`all`: every one except those "
+                    "tagged for another parameter or marked by another orchestrator, see "
+                    "[Tags](#tags))"),
     Setting("dryRun", lambda value, name: parse_bool(value, name), default_doc="`false`",
             doc="plan and report only (`DRY_RUN`)",
             env="DRY_RUN", env_format="`true` or `false`", env_doc="plan and report only"),

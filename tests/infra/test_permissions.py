@@ -382,6 +382,8 @@ CHANGES = {
     "PassInstanceProfileRoles": "replaced by PassInstanceRoles (was role/*: any role)",
     "PassInstanceRoles": "PassRole only for ami-upgrade:instanceRoles (here /ec2/)",
     "ReadInstanceProfiles": "iam:GetInstanceProfile: the preflight reads an instance's role",
+    "SwitchFollowUpRule": "events:DescribeRule/EnableRule/DisableRule on the follow-up rule "
+                          "only (issue 13: work in flight is always scheduled)",
     "WriteOwnLogs": "the bare log group ARN dropped: CreateLogStream and PutLogEvents act "
                     "on log-stream ARNs only (IAM reference)",
 }
