@@ -157,7 +157,7 @@ TRANSIENT_CODES = frozenset({
     # throttling, past the SDK's own retries
     "Throttling", "ThrottlingException", "ThrottledException", "RequestLimitExceeded",
     "RequestThrottled", "RequestThrottledException", "TooManyRequestsException",
-    "EC2ThrottledException", "SlowDown", "PriorRequestNotComplete",
+    "EC2ThrottledException", "SlowDown", "PriorRequestNotComplete", "IDPCommunicationError",
     "ProvisionedThroughputExceededException", "BandwidthLimitExceeded",
     # the service itself
     "ServiceUnavailable", "ServiceUnavailableException", "Unavailable", "InternalError",

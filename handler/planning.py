@@ -15,29 +15,14 @@ from typing import TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from .aws import describe_error, error_code
+from .aws import describe_error, is_transient
 from .log import log_event
 from .run import RunContext
 
-# Errors that say "later", not "never": throttling, AWS-side trouble, eventual consistency.
-TRANSIENT_CODES = frozenset({
-    "Throttling", "ThrottlingException", "ThrottledException", "RequestLimitExceeded",
-    "RequestThrottled", "RequestThrottledException", "TooManyRequestsException",
-    "SlowDown", "ServiceUnavailable", "ServiceUnavailableException", "Unavailable",
-    "InternalError", "InternalFailure", "InternalServerError", "RequestTimeout",
-    "RequestTimeoutException", "RequestExpired", "PriorRequestNotComplete",
-    "EC2ThrottledException", "IDPCommunicationError",
-})
+# Transient errors (aws.is_transient: throttling, AWS-side trouble, capacity) say so.
 RETRIED = "transient: retried at the next invocation"
 
 Plan = TypeVar("Plan")
-
-
-def is_transient(error: BaseException) -> bool:
-    """True for an error a later call may not meet (a BotoCoreError is the network's)."""
-    if isinstance(error, ClientError):
-        return error_code(error) in TRANSIENT_CODES
-    return isinstance(error, BotoCoreError)
 
 
 def error_text(error: ClientError | BotoCoreError, operation: str = "call") -> str:

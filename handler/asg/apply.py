@@ -14,9 +14,9 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from ..aws import describe_error, error_code
+from ..aws import describe_error, error_code, is_transient
 from ..log import log_event
-from ..planning import error_text, is_transient
+from ..planning import error_text
 from ..report import AsgEntry
 from ..run import Action, Outcome, RunContext
 from ..settings import InProgressPolicy

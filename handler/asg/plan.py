@@ -31,9 +31,9 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from ..ami import Image, describe_images, incompatibility
-from ..aws import batches, describe, describe_instances, tag_map
+from ..aws import batches, describe, describe_instances, is_transient, tag_map
 from ..log import log_event
-from ..planning import error_text, is_transient
+from ..planning import error_text
 from ..report import AsgEntry
 from ..run import Action, RunContext
 from ..scope import skip_reason
