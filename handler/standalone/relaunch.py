@@ -158,8 +158,9 @@ class Relaunch:
         if self.pending_rollback:     # the intent itself failed: nothing was changed
             return self._fail(self.pending_rollback)
         if TARGET_AMI not in tags:
-            if self.resume and IN_FLIGHT not in tags:     # finished since it was planned
-                return finished_elsewhere(old.id, _ended_elsewhere(tags))
+            if (self.resume and IN_FLIGHT not in tags and not obs.new
+                    and not obs.tagged_volumes() and obs.template is None):
+                return finished_elsewhere(old.id, _ended_elsewhere(tags))   # since planned
             if self.resume:
                 return self._fail(f"tagged as in flight, but {old.id} records no intent "
                                   f"({TARGET_AMI}); not touched")
