@@ -183,6 +183,13 @@ class Relaunch:
                     HOME_DEVICE: v.device or "",
                     HOME_DELETE_ON_TERMINATION: str(v.home_delete_on_termination).lower()})},
                     ROLL_BACK, f"record the home of {v.id}")
+            unattachable = [v for v in volumes if old.state == "running"
+                            and v.attached_to == old.id and v.state != "in-use"]
+            if unattachable:      # checked before the stop: it might not attach again
+                v = unattachable[0]
+                self.pending_rollback = (f"volume {v.id} is {v.state}, so it might not attach "
+                                         f"again once detached; {old.id} was not stopped")
+                return Wait("rolling back")
             stopping = _stop(old, "old", ROLL_BACK)
             if stopping is not None:
                 return stopping
