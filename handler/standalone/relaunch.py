@@ -159,8 +159,9 @@ class Relaunch:
         if self.pending_rollback:     # the intent itself failed: nothing was changed
             return self._fail(self.pending_rollback)
         if TARGET_AMI not in tags:
-            if self.resume and IN_FLIGHT not in tags:     # finished since it was planned
-                return finished_elsewhere(old.id, _ended_elsewhere(tags))
+            if (self.resume and IN_FLIGHT not in tags and not obs.new
+                    and not obs.tagged_volumes() and obs.template is None):
+                return finished_elsewhere(old.id, _ended_elsewhere(tags))   # since planned
             if self.resume:
                 return self._fail(f"tagged as in flight, but {old.id} records no intent "
                                   f"({TARGET_AMI}); not touched")
@@ -183,6 +184,13 @@ class Relaunch:
                     HOME_DEVICE: v.device or "",
                     HOME_DELETE_ON_TERMINATION: str(v.home_delete_on_termination).lower()})},
                     ROLL_BACK, f"record the home of {v.id}")
+            unattachable = [v for v in volumes if old.state == "running"
+                            and v.attached_to == old.id and v.state != "in-use"]
+            if unattachable:      # checked before the stop: it might not attach again
+                v = unattachable[0]
+                self.pending_rollback = (f"volume {v.id} is {v.state}, so it might not attach "
+                                         f"again once detached; {old.id} was not stopped")
+                return Wait("rolling back")
             stopping = _stop(old, "old", ROLL_BACK)
             if stopping is not None:
                 return stopping

@@ -99,6 +99,11 @@ RELAUNCH_FORWARD = {
         {"resume": True}, obs(inst(tags={t.FAILED_AMI: GOAL, t.FAILURE_REASON: "no"})),
         ("finish", {"id": OLD, "action": "skipped", "reason": "rolled back by another "
                     f"invocation (no); {t.FAILED_AMI} is {GOAL}", "volumes": []}, None)),
+    "a volume in error is not detached: nothing is stopped (issue 13)": (
+        {}, obs(inst(tags=INTENT), volumes=(vol("vol-1", "error"),)),
+        ("call", "create_tags", FAIL, {"Resources": [OLD], "Tags": tagged(
+            (t.ROLLBACK, f"volume vol-1 is error, so it might not attach again once "
+                         f"detached; {OLD} was not stopped"))})),
     "resumed without intent: not touched": (
         {"resume": True}, obs(inst(tags={t.IN_FLIGHT: P})),
         ("finish", {"id": OLD, "action": "failed", "reason": f"tagged as in flight, but {OLD} "
