@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from standalone_estate import build_estate, entry, set_parameter
+from standalone_estate import APP_ROLE, build_estate, entry, set_parameter
 
 from sandbox import LambdaFunction
 
@@ -37,6 +37,7 @@ def test_a_throttled_group_discovery_is_reported_and_instances_still_move(aws, i
     topic = summaries.topic_arn
     aws.faults.fail("DescribeAutoScalingGroups", "Throttling", "Rate exceeded", times=None)
     function = LambdaFunction(aws, {"AMI_PARAMETER_NAME": PARAMETER,
+                                    "INSTANCE_ROLES": json.dumps([APP_ROLE]),
                                     "NOTIFICATION_TOPIC_ARN": topic})
 
     report = function.invoke({})
