@@ -33,6 +33,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 from ..ami import Image, describe_images, incompatibility
 from ..aws import batches, describe, describe_instances, is_transient, tag_map
 from ..log import log_event
+from ..passable import KEY as ROLES_KEY
+from ..passable import profile_name, role_blocker, template_profile
 from ..planning import error_text
 from ..report import AsgEntry
 from ..run import Action, RunContext
@@ -218,6 +220,7 @@ class _Estate:
     next_version: dict[str, int] = field(default_factory=dict)
     predicted: dict[tuple[str, int], int] = field(default_factory=dict)
     template_tags: dict[str, dict[str, str]] = field(default_factory=dict)
+    profile_roles: dict[str, str | None] = field(default_factory=dict)  # per profile: why not
 
     def version(self, ref: TemplateRef, label: str | None = None) -> TemplateVersion:
         found = self.versions.get(ref.key)
@@ -431,6 +434,14 @@ def _decide(ctx: RunContext, estate: _Estate, group: dict[str, Any], ref: Templa
                   "that carry the scope tag too",
             f"tag launch template {label} with {PARAMETER}={parameter} (or remove the tag from "
             "the group)")
+    profile = template_profile(in_use.data)
+    if profile and (why := role_blocker(ctx.clients.iam, profile, ctx.settings.instance_roles,
+                                        estate.profile_roles)):
+        # Auto Scaling checks that whoever starts the refresh may pass the template's role.
+        return _misconfigured(
+            name, f"{where} launches with {why}",
+            f"add the role of instance profile {profile_name(profile)} (its ARN or path) to "
+            f"{ROLES_KEY}")
     follows = in_use.alias is not None and in_use.alias.follows(parameter)
     if (in_use.alias is not None and not follows
             and tag_map(group.get("Tags")).get(PARAMETER) != parameter):

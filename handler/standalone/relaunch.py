@@ -50,6 +50,7 @@ from botocore.exceptions import ClientError
 
 from ..aws import describe_error, tag_list
 from ..log import log_event
+from ..passable import role_blocker
 from ..report import InstanceEntry
 from ..run import Action, RunContext
 from ..tags import (
@@ -85,7 +86,6 @@ from .core import (
 )
 from .iam import Grant, Permissions
 from .observation import Attachment, InstanceView, Observation, VolumeView
-from .passable import role_blocker
 from .shape import InstanceShape, capture, from_template_data, relaunch_blocker, to_template_data
 
 if TYPE_CHECKING:

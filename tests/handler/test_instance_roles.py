@@ -2,7 +2,7 @@
 
 The role policy grants ``iam:PassRole`` only for ``ami-upgrade:instanceRoles``
 (``INSTANCE_ROLES``); relaunching an instance with another role would stop it, then
-fail at ``RunInstances`` and roll back. The preflight (``handler/standalone/passable.py``)
+fail at ``RunInstances`` and roll back. The preflight (``handler/passable.py``)
 reads the profile's role at planning and reports the instance with the fix instead.
 """
 
@@ -14,8 +14,8 @@ import boto3
 import pytest
 from standalone_estate import APP_ROLE, build_estate, entry, function, set_parameter
 
+from handler.passable import role_blocker, template_profile
 from handler.settings import SettingsError, parse_instance_roles, role_passable
-from handler.standalone.passable import role_blocker, template_profile
 
 ACCOUNT = "123456789012"
 

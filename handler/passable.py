@@ -9,8 +9,9 @@ fix before anything is stopped, instead of being stopped and then rolled back wh
 
 Groups need the same: Auto Scaling checks that whoever starts a refresh naming a
 launch template may launch from it, ``iam:PassRole`` on its profile's role included.
-:func:`template_profile` gives that profile for :func:`role_blocker` (the group
-planner's hook is not wired here: see the report of issue 10).
+:func:`template_profile` gives that profile for :func:`role_blocker`: the group
+planner (``asg/plan.py``) reports such a group ``failed`` with the fix, before any
+version is written or refresh started.
 """
 
 from __future__ import annotations
@@ -20,8 +21,8 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from ..aws import describe_error
-from ..settings import role_passable
+from .aws import describe_error
+from .settings import role_passable
 
 if TYPE_CHECKING:
     from types_boto3_iam.client import IAMClient
