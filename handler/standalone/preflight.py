@@ -429,7 +429,8 @@ def interfaces_dropped(instance: Mapping[str, Any]) -> str | None:
 def complete(shape: InstanceShape, instance: Mapping[str, Any], facts: Facts,
              image_id: str | None) -> InstanceShape:
     """The shape plus what needs the estate's facts: the new image's root size (the launch
-    asks for at least that) and CPU options that differ from the type's defaults."""
+    asks for at least that), CPU options that differ from the type's defaults, and no
+    public IP when the old instance has none in a subnet that would assign one."""
     image = facts.images.get(image_id or "") or {}
     root: Mapping[str, Any] = next((m.get("Ebs", {}) for m in image.get("BlockDeviceMappings", [])
                                     if m.get("DeviceName") == image.get("RootDeviceName")),
@@ -445,5 +446,8 @@ def complete(shape: InstanceShape, instance: Mapping[str, Any], facts: Facts,
                                              vcpu.get("DefaultThreadsPerCore"))}
     if cpu.get("AmdSevSnp") == "enabled":
         carried["AmdSevSnp"] = "enabled"
+    subnet = facts.subnets.get(instance.get("SubnetId") or "") or {}
+    private = not instance.get("PublicIpAddress") and bool(subnet.get("MapPublicIpOnLaunch"))
     return replace(shape, image_root_size=root.get("VolumeSize"),
-                   cpu_options=tuple(sorted(carried.items())))
+                   cpu_options=tuple(sorted(carried.items())),
+                   public_ip_on_launch=False if private else None)

@@ -105,6 +105,9 @@ class InstanceShape:
     # instance type's defaults.
     image_root_size: int | None = None
     cpu_options: tuple[tuple[str, Any], ...] = field(default=())
+    # False when the old instance has no public IP but its subnet assigns one at launch:
+    # the new one is launched without (a private server stays private).
+    public_ip_on_launch: bool | None = None
 
     def run_instances_kwargs(self, image_id: str, root_device_name: str, token: str,
                              extra_tags: dict[str, str], data_devices: list[str],
@@ -130,7 +133,12 @@ class InstanceShape:
             network["PrivateIpAddress"] = self.private_ip
         if self.ipv6_address_count:
             network["Ipv6AddressCount"] = self.ipv6_address_count
-        kwargs.update({k: v for k, v in network.items() if v})
+        if self.public_ip_on_launch is False:   # the subnet would give it one: say no
+            nic = {_NETWORK_FIELDS[k]: v for k, v in network.items() if v}
+            kwargs["NetworkInterfaces"] = [{"DeviceIndex": 0, **nic,
+                                            "AssociatePublicIpAddress": False}]
+        else:
+            kwargs.update({k: v for k, v in network.items() if v})
         if self.key_name:
             kwargs["KeyName"] = self.key_name
         if self.iam_instance_profile_arn:
@@ -330,7 +338,7 @@ def to_template_data(kwargs: dict[str, Any]) -> dict[str, Any]:
             if k not in (*_NETWORK_FIELDS, "MinCount", "MaxCount", "ClientToken", "UserData")}
     nic = {"DeviceIndex": 0, **{lt: kwargs[rk] for rk, lt in _NETWORK_FIELDS.items()
                                 if rk in kwargs}}
-    data["NetworkInterfaces"] = [nic]
+    data["NetworkInterfaces"] = kwargs.get("NetworkInterfaces") or [nic]
     if kwargs.get("UserData"):
         data["UserData"] = base64.b64encode(kwargs["UserData"]).decode()
     return data
@@ -340,7 +348,10 @@ def from_template_data(data: dict[str, Any], token: str) -> dict[str, Any]:
     """The RunInstances request that ``to_template_data`` kept (inverse of it)."""
     kwargs = {k: v for k, v in data.items() if k not in ("NetworkInterfaces", "UserData")}
     nic = (data.get("NetworkInterfaces") or [{}])[0]
-    kwargs.update({rk: nic[lt] for rk, lt in _NETWORK_FIELDS.items() if lt in nic})
+    if "AssociatePublicIpAddress" in nic:   # only expressible on the interface
+        kwargs["NetworkInterfaces"] = [dict(nic)]
+    else:
+        kwargs.update({rk: nic[lt] for rk, lt in _NETWORK_FIELDS.items() if lt in nic})
     if data.get("UserData"):
         kwargs["UserData"] = base64.b64decode(data["UserData"])
     kwargs.update(MinCount=1, MaxCount=1, ClientToken=token)

@@ -296,3 +296,33 @@ def test_unreadable_target_groups_refuse_the_relaunch_rather_than_guess(aws, est
                              "(DescribeTargetGroups failed: AccessDenied: not authorized; grant "
                              "elasticloadbalancing:Describe*)"), reason
     assert aws.faults.mutating_calls[calls:] == []
+
+
+@pytest.mark.parametrize("preserve_private_ip", [False, True])
+def test_a_private_server_in_a_public_subnet_stays_private(aws, estate, preserve_private_ip):
+    """The default subnet assigns public IPs at launch; the server was launched without
+    one. Its replacement is launched without one too (before: it got one)."""
+    ec2 = estate.ec2
+    default = ec2.describe_subnets(Filters=[
+        {"Name": "default-for-az", "Values": ["true"]},
+        {"Name": "availability-zone", "Values": ["us-east-1a"]}])["Subnets"][0]["SubnetId"]
+    server = ec2.run_instances(
+        ImageId=estate.old_ami, InstanceType="t3.micro", MinCount=1, MaxCount=1,
+        NetworkInterfaces=[{"DeviceIndex": 0, "SubnetId": default,
+                            "AssociatePublicIpAddress": False}],
+        TagSpecifications=[{"ResourceType": "instance", "Tags": [
+            {"Key": "Name", "Value": "private"},
+            {"Key": "ami-upgrade:parameter", "Value": PARAMETER}]}])["Instances"][0]
+    subnet = ec2.describe_subnets(SubnetIds=[server["SubnetId"]])["Subnets"][0]
+    assert subnet["MapPublicIpOnLaunch"] and not estate.describe(server["InstanceId"]).get(
+        "PublicIpAddress")
+
+    report = function(aws, preserve_private_ip=preserve_private_ip).invoke({})
+
+    new = entry(report, server["InstanceId"])["new_instance_id"]
+    described = estate.describe(new)
+    assert described.get("PublicIpAddress") is None
+    assert (described["SubnetId"], described["SecurityGroups"]) == (
+        server["SubnetId"], estate.describe(server["InstanceId"])["SecurityGroups"])
+    if preserve_private_ip:
+        assert described["PrivateIpAddress"] == server["PrivateIpAddress"]
