@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from .aws import describe_error
+from .aws import describe_error, error_code
 from .settings import role_passable
 
 if TYPE_CHECKING:
@@ -69,6 +69,10 @@ def _blocker(iam: IAMClient | None, profile_arn: str, allowed: tuple[str, ...]) 
     try:
         roles = iam.get_instance_profile(InstanceProfileName=name)["InstanceProfile"]["Roles"]
     except ClientError as exc:
+        if error_code(exc) == "NoSuchEntity":
+            return (f"its instance profile {profile_arn} no longer exists: the launch would be "
+                    "refused (create it again under that name, or disassociate it from the "
+                    "instance)")
         return (f"its instance profile {name} could not be read to check its role: "
                 f"{describe_error(exc, 'GetInstanceProfile')}")
     for role in roles:    # a profile holds at most one role

@@ -55,6 +55,7 @@ from ..tags import (
     LAUNCH_TOKEN,
     REPLACED_BY,
     REPLACES,
+    RETRY,
     ROLLBACK,
     ROOT_VOLUME_AMI,
     TARGET_AMI,
@@ -76,12 +77,13 @@ MAX_TAGS = 50   # user tags per EC2 resource; aws: tags do not count
 ENGINE_TAGS: Mapping[str, Mapping[str, tuple[str, ...]]] = {
     RELAUNCH: {
         "instance": (IN_FLIGHT, TARGET_AMI, ATTEMPT, LAUNCH_TOKEN, HEALTH_WAITED, ROLLBACK,
-                     REPLACED_BY, FAILED_AMI, FAILURE_REASON),
+                     REPLACED_BY, FAILED_AMI, FAILURE_REASON, RETRY),
         "volume": (IN_FLIGHT, HOME_INSTANCE, HOME_DEVICE, HOME_DELETE_ON_TERMINATION),
-        "new instance": (IN_FLIGHT, REPLACES),   # at launch, on top of the inherited tags
+        # at launch, on top of the inherited tags; RETRY when its health wait meets an error
+        "new instance": (IN_FLIGHT, REPLACES, RETRY),
     },
     ROOT_VOLUME: {
-        "instance": (IN_FLIGHT, ROOT_VOLUME_AMI, ATTEMPT, FAILED_AMI, FAILURE_REASON),
+        "instance": (IN_FLIGHT, ROOT_VOLUME_AMI, ATTEMPT, FAILED_AMI, FAILURE_REASON, RETRY),
     },
 }
 
@@ -106,7 +108,6 @@ class Facts:
     routes: Mapping[str, tuple[str, ...]] = field(default_factory=dict)   # id -> route tables
     targets: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # id/IP -> groups
     unreadable: Mapping[str, str] = field(default_factory=dict)  # check -> why not read
-    missing_profiles: frozenset[str] = frozenset()              # instance profile ARNs
 
 
 def _filtered(ec2: EC2Client, operation: str, key: str, name: str, values: Iterable[str],
@@ -159,13 +160,7 @@ def read_facts(ctx: RunContext, instances: Iterable[Mapping[str, Any]],
             targets.setdefault(instance_id, []).append(f"classic load balancer {name}")
     except ClientError as error:
         unreadable["classic load balancers"] = describe_error(error)
-    missing_profiles: set[str] = set()
-    try:
-        missing_profiles = _missing_profiles(ctx, insts)
-    except ClientError as error:
-        unreadable["instance profiles"] = describe_error(error)
     return Facts(
-        missing_profiles=frozenset(missing_profiles),
         key_pairs=frozenset(k["KeyName"] for k in _filtered(
             ec2, "describe_key_pairs", "KeyPairs", "key-name",
             (i.get("KeyName", "") for i in insts))),
@@ -229,27 +224,6 @@ def _classic_registrations(ctx: RunContext, vpcs: set[str]) -> list[tuple[str, s
             if lb.get("VPCId") in vpcs for i in lb.get("Instances", [])]
 
 
-def _missing_profiles(ctx: RunContext, instances: list[Mapping[str, Any]]) -> set[str]:
-    """The instance profiles (ARNs) the instances name that no longer exist.
-
-    One GetInstanceProfile per distinct profile (IAM has no batched read; a whole
-    ListInstanceProfiles would read every profile of the account).
-    """
-    iam = ctx.clients.iam
-    arns = sorted({(i.get("IamInstanceProfile") or {}).get("Arn", "") for i in instances} - {""})
-    missing: set[str] = set()
-    if iam is None:
-        return missing
-    for arn in arns:
-        try:
-            iam.get_instance_profile(InstanceProfileName=arn.rsplit("/", 1)[-1])
-        except ClientError as error:
-            if error.response.get("Error", {}).get("Code") != "NoSuchEntity":
-                raise
-            missing.add(arn)
-    return missing
-
-
 # ------------------------------------------------------------------- the checks
 
 
@@ -293,13 +267,8 @@ def launch_blocker(facts: Facts, instance: Mapping[str, Any], goal_id: str,
     if key and key not in facts.key_pairs:
         return (f"key pair {key} no longer exists: the launch would be refused (import the key "
                 "pair again under that name, or tag ami-upgrade:exclude=true)")
-    profile = (instance.get("IamInstanceProfile") or {}).get("Arn")
-    if profile and profile in facts.missing_profiles:
-        return (f"instance profile {profile} no longer exists: the launch would be refused "
-                "(create it again under that name, or disassociate it from the instance)")
-    if profile and "instance profiles" in facts.unreadable:
-        return (f"instance profile {profile} could not be checked "
-                f"({facts.unreadable['instance profiles']}; grant iam:GetInstanceProfile)")
+    # The instance profile (that it exists, that its role may be passed) is checked by
+    # handler/passable.py when the strategy plans, one GetInstanceProfile per profile.
     subnet_id = instance.get("SubnetId")
     subnet = facts.subnets.get(subnet_id or "")
     if subnet_id and subnet is None:

@@ -89,12 +89,21 @@ def test_a_launch_templates_profile_by_arn_or_name_is_checked_the_same_way(aws):
     assert template_profile({"ImageId": "ami-12345678"}) is None
 
 
+def test_a_deleted_profile_is_reported_as_gone_with_the_fix(aws):
+    arn = f"arn:aws:iam::{ACCOUNT}:instance-profile/gone"
+    reason = role_blocker(boto3.client("iam"), arn, ("/",))
+    assert reason == (f"its instance profile {arn} no longer exists: the launch would be "
+                      "refused (create it again under that name, or disassociate it from the "
+                      "instance)")
+
+
 def test_an_unreadable_profile_is_reported_with_aws_words(aws):
-    reason = role_blocker(boto3.client("iam"), f"arn:aws:iam::{ACCOUNT}:instance-profile/gone",
+    aws.faults.fail("GetInstanceProfile", "AccessDenied", "not authorized", times=None)
+    reason = role_blocker(boto3.client("iam"), f"arn:aws:iam::{ACCOUNT}:instance-profile/app",
                           ("/",))
     assert reason is not None
-    assert reason.startswith("its instance profile gone could not be read to check its role: "
-                             "GetInstanceProfile failed: NoSuchEntity")
+    assert reason.startswith("its instance profile app could not be read to check its role: "
+                             "GetInstanceProfile failed: AccessDenied: not authorized")
 
 
 @pytest.mark.parametrize(("arn", "path", "allowed", "passable"), [
