@@ -3,9 +3,11 @@ class 6). Each is reported skipped with the reason, and nothing of it is touched
 
 from __future__ import annotations
 
+import json
+
 import boto3
 import pytest
-from standalone_estate import PARAMETER, build_estate, entry, set_parameter
+from standalone_estate import APP_ROLE, PARAMETER, build_estate, entry, set_parameter
 
 from sandbox import LambdaFunction
 
@@ -18,7 +20,8 @@ def instances(aws):
 
 
 def _all_scope(aws) -> LambdaFunction:
-    return LambdaFunction(aws, {"AMI_PARAMETER_NAME": PARAMETER, "SCOPE": "all"})
+    return LambdaFunction(aws, {"AMI_PARAMETER_NAME": PARAMETER, "SCOPE": "all",
+                                "INSTANCE_ROLES": json.dumps([APP_ROLE])})
 
 
 @pytest.mark.parametrize(("tags", "who"), [
