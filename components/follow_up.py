@@ -9,7 +9,6 @@ setting; it is created DISABLED, and its state is the engine's from then on
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -17,6 +16,7 @@ from types import MappingProxyType
 import pulumi
 import pulumi_aws as aws
 
+from components.alias_target import invoke_alias
 from components.reconcile import reconcile_event
 from handler.follow_up import RATE, rule_name
 
@@ -57,20 +57,8 @@ class FollowUp(pulumi.ComponentResource):
             tags=dict(args.tags),
             opts=pulumi.ResourceOptions(parent=self, ignore_changes=["state"]),
         )
-        self.permission = aws.lambda_.Permission(
-            f"{name}-permission",
-            action="lambda:InvokeFunction",
-            function=args.function_name,
-            qualifier=args.alias_name,
-            principal="events.amazonaws.com",
-            source_arn=self.rule.arn,
-            opts=pulumi.ResourceOptions(parent=self),
-        )
-        self.target = aws.cloudwatch.EventTarget(
-            f"{name}-target",
-            rule=self.rule.name,
-            arn=args.alias_arn,
-            input=json.dumps(reconcile_event(args.parameter_name, args.dry_run)),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.permission]),
-        )
+        self.permission, self.target = invoke_alias(
+            self, name, self.rule, function_name=args.function_name,
+            alias_name=args.alias_name, alias_arn=args.alias_arn,
+            event=reconcile_event(args.parameter_name, args.dry_run))
         self.register_outputs({"rule_arn": self.rule.arn, "rule_name": self.rule.name})

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -10,6 +9,7 @@ from types import MappingProxyType
 import pulumi
 import pulumi_aws as aws
 
+from components.alias_target import invoke_alias
 from components.reconcile import parse_reconcile_schedule, reconcile_event
 
 
@@ -55,20 +55,8 @@ class Schedule(pulumi.ComponentResource):
             tags=dict(args.tags),
             opts=child,
         )
-        self.permission = aws.lambda_.Permission(
-            f"{name}-permission",
-            action="lambda:InvokeFunction",
-            function=args.function_name,
-            qualifier=args.alias_name,
-            principal="events.amazonaws.com",
-            source_arn=self.rule.arn,
-            opts=child,
-        )
-        self.target = aws.cloudwatch.EventTarget(
-            f"{name}-target",
-            rule=self.rule.name,
-            arn=args.alias_arn,
-            input=json.dumps(reconcile_event(args.parameter_name, args.dry_run)),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.permission]),
-        )
+        self.permission, self.target = invoke_alias(
+            self, name, self.rule, function_name=args.function_name,
+            alias_name=args.alias_name, alias_arn=args.alias_arn,
+            event=reconcile_event(args.parameter_name, args.dry_run))
         self.register_outputs({"rule_arn": self.rule.arn, "rule_name": self.rule.name})

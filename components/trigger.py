@@ -10,6 +10,7 @@ from types import MappingProxyType
 import pulumi
 import pulumi_aws as aws
 
+from components.alias_target import invoke_alias
 from handler.triggers import TRIGGERS, trigger
 
 
@@ -53,22 +54,9 @@ class Trigger(pulumi.ComponentResource):
             tags=dict(args.tags),
             opts=child,
         )
-        self.permission = aws.lambda_.Permission(
-            f"{name}-permission",
-            action="lambda:InvokeFunction",
-            function=args.function_name,
-            qualifier=args.alias_name,
-            principal="events.amazonaws.com",
-            source_arn=self.rule.arn,
-            opts=child,
-        )
-        # After the permission: a target without it would drop the first events.
-        self.target = aws.cloudwatch.EventTarget(
-            f"{name}-target",
-            rule=self.rule.name,
-            arn=args.alias_arn,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.permission]),
-        )
+        self.permission, self.target = invoke_alias(
+            self, name, self.rule, function_name=args.function_name,
+            alias_name=args.alias_name, alias_arn=args.alias_arn)
 
         self.rule_arn = self.rule.arn
         self.register_outputs({"rule_arn": self.rule.arn, "rule_name": self.rule.name})
