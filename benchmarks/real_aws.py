@@ -101,6 +101,9 @@ def _build(groups: int, instances: int) -> str:
         iid = ec2.run_instances(
             ImageId=old, InstanceType="t3.micro", MinCount=1, MaxCount=1,
             Placement={"AvailabilityZone": ZONE},
+            # Private, as servers are: an auto-assigned public IP is a reference a relaunch
+            # would drop, so the engine would replace the root volume in place instead.
+            NetworkInterfaces=[{"DeviceIndex": 0, "AssociatePublicIpAddress": False}],
             TagSpecifications=[{"ResourceType": "instance", "Tags": [
                 *tag, {"Key": "Name", "Value": f"i{n:05}"}]}])["Instances"][0]["InstanceId"]
         volume = ec2.create_volume(Size=10, AvailabilityZone=ZONE)["VolumeId"]
