@@ -56,11 +56,11 @@ def test_no_project_file_names_a_path_outside_the_repository():
 
 
 @pytest.mark.parametrize("line", [
-    'FIXTURES = (REPO / ".." / "shared" / "fixtures").resolve()',
-    'open("../shared/fixtures/events/x.json")',
+    'FIXTURES = (REPO / ".." / "sibling" / "fixtures").resolve()',
+    'open("../sibling/fixtures/events/x.json")',
     "ROOT = Path(__file__).resolve().parents[3]",
-    'os.path.join(here, os.pardir, "shared")',
-    'DATA = Path("/work/shared/fixtures")',
+    'os.path.join(here, os.pardir, "sibling")',
+    'DATA = Path("/work/sibling/fixtures")',
 ])
 def test_scan_flags_a_path_that_leaves_the_repository(line):
     assert escapes(REPO / "tests" / "handler" / "example.py", line) != []
