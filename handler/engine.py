@@ -36,7 +36,7 @@ from .report import (
 from .run import Action, Clock, Deadline, Outcome, RunContext, Status
 from .settings import Exclusions, Settings, SettingsError, parse_exclusions_document
 from .standalone.core import PlanAction
-from .standalone.plan import _in_flight
+from .standalone.plan import in_flight_replacements
 from .standalone.recovery import recover_in_flight
 
 
@@ -134,7 +134,7 @@ class Engine:
                          image=Image(id="", architecture="", platform="", state=""),
                          parameter=None, exclusions=static, dry_run=False, clock=self.clock,
                          deadline=self.deadline, attempt=request.attempt)
-        if _in_flight(self.clients.ec2, self.settings.parameter_name):
+        if in_flight_replacements(self.clients.ec2, self.settings.parameter_name):
             follow_up.ensure(True, "replacements in flight while the run failed")
         outcome = recover_in_flight(ctx, static, failed.reason or "the run failed",
                                     durable_follow_up=follow_up.state == "ENABLED")
@@ -152,7 +152,7 @@ class Engine:
         now (not work that only waits for a retry time: the rule runs that)."""
         reasons = [o.continue_reason for o in outcomes if o.continue_reason] + (retried or [])
         if follow_up.available():
-            left = bool(reasons) or bool(_in_flight(self.clients.ec2,
+            left = bool(reasons) or bool(in_flight_replacements(self.clients.ec2,
                                                     self.settings.parameter_name))
             follow_up.ensure(left, "; ".join(reasons) or ("work in flight" if left
                                                         else "nothing in flight"))

@@ -76,7 +76,7 @@ if TYPE_CHECKING:
     from types_boto3_ec2.client import EC2Client
 
 
-def _in_flight(ec2: EC2Client, parameter: str) -> dict[str, str]:
+def in_flight_replacements(ec2: EC2Client, parameter: str) -> dict[str, str]:
     """Old instance ID -> strategy, for every replacement this deployment has in flight.
 
     The old instance's own tags say which strategy (or the fallback); a resource
@@ -169,7 +169,7 @@ def evaluate(inputs: PlanInputs, inst: dict[str, Any]) -> InstancePlan:
 def plan_instances(ctx: RunContext) -> tuple[InstancePlan, ...]:
     """Resumes of replacements in flight first, then every other instance considered."""
     ec2 = ctx.clients.ec2
-    in_flight = _in_flight(ec2, ctx.settings.parameter_name)
+    in_flight = in_flight_replacements(ec2, ctx.settings.parameter_name)
     candidates = _candidates(ec2, ctx.settings)
     by_id = {i["InstanceId"]: i for i in candidates}
     missing = sorted(set(in_flight) - set(by_id))

@@ -22,7 +22,7 @@ from ..report import InstanceEntry
 from ..run import Outcome, RunContext
 from .core import InstancePlan, PlanAction
 from .observation import LIVE_STATES
-from .plan import _in_flight
+from .plan import in_flight_replacements
 from .registry import STRATEGIES
 from .runner import apply_instances
 
@@ -38,7 +38,7 @@ def recover_in_flight(ctx: RunContext, exclusions: Exclusions, why: str,
     plan carries its recorded target instead. ``why`` is the run's failure.
     """
     ec2 = ctx.clients.ec2
-    in_flight = _in_flight(ec2, ctx.settings.parameter_name)
+    in_flight = in_flight_replacements(ec2, ctx.settings.parameter_name)
     if not in_flight:
         return Outcome()
     instances = {i["InstanceId"]: i for i in describe_instances(ec2, ids=sorted(in_flight))}
