@@ -99,16 +99,8 @@ def describe_launch_template_versions(self: LaunchTemplates) -> ActionResult:
         versions=self._get_param("Versions", []), min_version=min_version,
         max_version=max_version, max_results=sys.maxsize)   # moto's cap; _page pages
     found, token = _page(self, list(found))
-    return _with_token({"LaunchTemplateVersions": [{
-        "CreateTime": version.create_time,
-        "CreatedBy": f"arn:{self.partition}:iam::{self.current_account}:root",
-        "DefaultVersion": template.is_default(version),
-        "LaunchTemplateData": version.data,
-        "LaunchTemplateId": template.id,
-        "LaunchTemplateName": template.name,
-        "VersionDescription": version.description,
-        "VersionNumber": version.number,
-    } for template, version in found]}, token)
+    return _with_token({"LaunchTemplateVersions": [
+        _version(self, template, version) for template, version in found]}, token)
 
 
 def install(aws: EmbeddedAws) -> Callable[[], None]:
@@ -145,16 +137,7 @@ def install(aws: EmbeddedAws) -> Callable[[], None]:
             if token:
                 tokens[key] = (version.number, fingerprint)
 
-        return ActionResult({"LaunchTemplateVersion": {
-            "CreateTime": version.create_time,
-            "CreatedBy": f"arn:{self.partition}:iam::{self.current_account}:root",
-            "DefaultVersion": template.is_default(version),
-            "LaunchTemplateData": version.data,
-            "LaunchTemplateId": template.id,
-            "LaunchTemplateName": template.name,
-            "VersionDescription": version.description,
-            "VersionNumber": version.number,
-        }})
+        return ActionResult({"LaunchTemplateVersion": _version(self, template, version)})
 
     original_image_id: Any = FakeAutoScalingGroup.__dict__["image_id"]
 
@@ -174,3 +157,17 @@ def install(aws: EmbeddedAws) -> Callable[[], None]:
             step()
         tokens.clear()
     return uninstall
+
+
+def _version(response: Any, template: Any, version: Any) -> dict[str, Any]:
+    """One launch-template version as EC2 answers it (describe and create alike)."""
+    return {
+        "CreateTime": version.create_time,
+        "CreatedBy": f"arn:{response.partition}:iam::{response.current_account}:root",
+        "DefaultVersion": template.is_default(version),
+        "LaunchTemplateData": version.data,
+        "LaunchTemplateId": template.id,
+        "LaunchTemplateName": template.name,
+        "VersionDescription": version.description,
+        "VersionNumber": version.number,
+    }

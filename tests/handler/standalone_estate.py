@@ -157,3 +157,15 @@ def replayed(build: Callable[[], Any]) -> tuple[Any, Any, Any]:
         return _replay[1]
 
     return _replay, aws, built
+
+
+def crash_then_converge(aws, fn, n: int) -> None:
+    """Kill the invocation after its ``n``-th mutating call, then let the next one (and
+    whatever it queues) run: what every crash table checks the estate after."""
+    from sandbox.faults import SimulatedCrash
+
+    aws.faults.crash_after(n)
+    with pytest.raises(SimulatedCrash):
+        fn.invoke({})
+    fn.invoke({})
+    fn.drain()

@@ -10,7 +10,7 @@ attached to the new instance, and status checks that fail.
 from __future__ import annotations
 
 import pytest
-from standalone_estate import build_estate, function, replayed, set_parameter
+from standalone_estate import build_estate, crash_then_converge, function, replayed, set_parameter
 
 from sandbox.faults import SimulatedCrash
 
@@ -136,12 +136,7 @@ def test_crash_after_each_call_of_a_replacement_converges(aws, built, n):
     estate, old, volumes = built
     fn = function(aws)
     launches = aws.faults.count("RunInstances")
-    aws.faults.crash_after(n)
-
-    with pytest.raises(SimulatedCrash):
-        fn.invoke({})
-    fn.invoke({})
-    fn.drain()
+    crash_then_converge(aws, fn, n)
 
     _assert_replaced(estate, old, volumes)
     assert aws.faults.count("RunInstances") - launches == 1
@@ -184,12 +179,7 @@ def test_crash_after_each_call_of_a_rollback_converges(aws, built, failure, n):
     estate, old, volumes = built
     fn = function(aws)
     ROLLBACKS[failure][0](aws, estate, old)
-    aws.faults.crash_after(n)
-
-    with pytest.raises(SimulatedCrash):
-        fn.invoke({})
-    fn.invoke({})
-    fn.drain()
+    crash_then_converge(aws, fn, n)
 
     _assert_rolled_back(estate, old, volumes)
 

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import pytest
-from standalone_estate import build_estate, entry, function, replayed, set_parameter
-
-from sandbox.faults import SimulatedCrash
+from standalone_estate import (
+    build_estate,
+    crash_then_converge,
+    entry,
+    function,
+    replayed,
+    set_parameter,
+)
 
 PRESERVED = [
     "CreateTags", "CreateTags", "CreateTags",     # intent, the homes of /dev/sdf and /dev/sdg
@@ -75,12 +80,7 @@ def test_crash_after_each_call_converges_with_the_ip(aws, estate, built, n):
     old, ip, volumes = _old(built)
     fn = function(aws, preserve_private_ip=True)
     launches = aws.faults.count("RunInstances")
-    aws.faults.crash_after(n)
-
-    with pytest.raises(SimulatedCrash):
-        fn.invoke({})
-    fn.invoke({})
-    fn.drain()
+    crash_then_converge(aws, fn, n)
 
     _assert_replaced_with_ip(estate, old, ip, volumes)
     assert aws.faults.count("RunInstances") - launches == 1

@@ -10,7 +10,7 @@
 from __future__ import annotations
 
 import pytest
-from standalone_estate import build_estate, function, set_parameter
+from standalone_estate import build_estate, crash_then_converge, function, set_parameter
 from test_standalone_crash import (
     CLEAN_REPLACEMENT,
     _assert_replaced,
@@ -78,12 +78,7 @@ def test_crash_after_each_call_of_a_recovery_rollback_converges(aws, n):
     estate, old, volumes = _estate(aws)
     fn = function(aws)
     _withdrawn_midway(aws, estate, fn)
-    aws.faults.crash_after(n)
-
-    with pytest.raises(SimulatedCrash):
-        fn.invoke({})
-    fn.invoke({})
-    fn.drain()
+    crash_then_converge(aws, fn, n)
 
     _assert_rolled_back(estate, old, volumes)
 
@@ -122,11 +117,6 @@ def test_crash_after_each_call_under_a_transient_fault_converges(aws, fault, n):
     inject, _, converged = TABLES[fault]
     inject(aws)
     fn = function(aws)
-    aws.faults.crash_after(n)
-
-    with pytest.raises(SimulatedCrash):
-        fn.invoke({})
-    fn.invoke({})
-    fn.drain()
+    crash_then_converge(aws, fn, n)
 
     converged(estate, old, volumes)

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import pytest
-from standalone_estate import build_estate, copy_stock_image, entry, function, set_parameter
-
-from sandbox.faults import SimulatedCrash
+from standalone_estate import (
+    build_estate,
+    copy_stock_image,
+    crash_then_converge,
+    entry,
+    function,
+    set_parameter,
+)
 
 IN_PLACE = ["CreateTags", "CreateReplaceRootVolumeTask", "DeleteTags"]
 
@@ -135,12 +140,7 @@ def test_crash_after_each_call_of_an_in_place_replacement_converges(aws, estate,
     instance = estate.launch("db")
     volumes, old_root = estate.data_volumes(instance), _root_volume(estate, instance)
     fn = function(aws, strategy="replace-root-volume")
-    aws.faults.crash_after(n)
-
-    with pytest.raises(SimulatedCrash):
-        fn.invoke({})
-    fn.invoke({})
-    fn.drain()
+    crash_then_converge(aws, fn, n)
 
     _assert_replaced_in_place(estate, instance, volumes, old_root)
     assert len(aws.root_volume.tasks) == 1
