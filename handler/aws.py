@@ -102,10 +102,11 @@ def batches(values: Iterable[str], size: int = BATCH) -> Iterator[list[str]]:
 def describe(client: EC2Client | AutoScalingClient, operation: str, key: str, *,
              ids: Iterable[str] | None = None,
              id_param: str | None = None, id_filter: str | None = None,
-             filters: Sequence[Mapping[str, Any]] = (), **params: Any) -> list[dict[str, Any]]:
+             filters: Sequence[Mapping[str, Any]] = (), per_request: int = BATCH,
+             **params: Any) -> list[dict[str, Any]]:
     """Every item under ``key`` that ``operation`` returns, over all pages and batches.
 
-    With ``ids``, one request per batch of them, as the parameter ``id_param``
+    With ``ids``, one request per ``per_request`` of them, as the parameter ``id_param``
     (``InstanceIds=[...]``) or as the filter ``id_filter`` (``instance-id``); no
     ids, no request. ``filters`` go to every request.
     """
@@ -113,7 +114,7 @@ def describe(client: EC2Client | AutoScalingClient, operation: str, key: str, *,
     if ids is None:
         groups: Iterable[list[str] | None] = [None]
     else:
-        groups = list(batches(ids))
+        groups = list(batches(ids, per_request))
     found: list[dict[str, Any]] = []
     for batch in groups:
         kwargs = dict(params)

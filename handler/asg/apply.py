@@ -8,7 +8,7 @@ cancel it and restart, wait for it, or skip the group (decided in ``plan.py``).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -27,6 +27,7 @@ from .refreshes import IN_PROGRESS_ERROR, NOT_ACTIVE_ERROR, latest_refresh
 
 POLL_SECONDS = 30.0            # between checks of a refresh the engine waits for
 START_BUDGET_SECONDS = 30.0    # time writing a version and starting a refresh may take
+RECORD_BATCH = 20              # groups whose refresh records share one CreateOrUpdateTags
 
 
 class _Raced(Exception):
@@ -45,6 +46,7 @@ class _Run:
     written: dict[tuple[str, int], int] = field(default_factory=dict)   # groups sharing a
                                                                         # source share a version
     order: tuple[str, ...] = ()          # the groups in plan order, for the report
+    unrecorded: list[_Started] = field(default_factory=list)   # refreshes not yet tagged
 
     def advance(self, plan: AsgPlan, may_replan: bool = True) -> None:
         """Start the plan's refresh, or hold it behind the refresh in its way."""
@@ -52,7 +54,7 @@ class _Run:
             self.hold(plan)
             return
         try:
-            self.entries[plan.name] = _start(self.ctx, plan, self.written)
+            self.entries[plan.name], started = _start(self.ctx, plan, self.written)
         except _Raced:
             if may_replan:
                 self.replan(plan.name, may_replan=False)
@@ -60,6 +62,28 @@ class _Run:
                 self.fail(plan.name, "StartInstanceRefresh failed: InstanceRefreshInProgress")
         except ClientError as exc:
             self.fail(plan.name, describe_error(exc))
+        else:
+            self.unrecorded.append(started)
+            if started.alias or len(self.unrecorded) >= RECORD_BATCH:
+                self.record()
+
+    def record(self) -> None:
+        """Tag the groups whose refresh started with it and its AMI, many groups a call.
+
+        Batched, so a crash between a StartInstanceRefresh and its record leaves up to
+        ``RECORD_BATCH - 1`` more refreshes unrecorded than one at a time would. Such a
+        refresh still converges: the next run sees it heading to the AMI through its
+        template version and leaves it running; unrecorded, ``cancel`` does not offer it
+        and a rollback of it is not remembered. A template that resolves the parameter
+        does not say where its refresh heads, so those groups are recorded at once
+        (unrecorded, the next run would cancel and restart the refresh).
+        """
+        started, self.unrecorded = self.unrecorded, []
+        _write_tags(self.ctx, {s.name: {REFRESH_ID: s.refresh_id, REFRESH_AMI: s.ami}
+                               for s in started}, failed_event="asg_record_failed")
+        cleared = {s.name: {FAILED_AMI: "", FAILURE_REASON: ""} for s in started if s.clear}
+        if cleared:   # a newer AMI than the one that failed: the memory is done
+            _write_tags(self.ctx, cleared, delete=True)
 
     def replan(self, name: str, may_replan: bool = True) -> None:
         """Decide again from what the group is now (a refresh ended or another started)."""
@@ -113,6 +137,7 @@ class _Run:
                 self.advance(replace(plan, blocker_ended=True))
             else:   # waited for it (the group may have moved on), or another one started
                 self.replan(plan.name)
+        self.record()
 
     def still_waiting(self) -> None:
         for plan in self.waiting:
@@ -152,6 +177,7 @@ def start_asgs(ctx: RunContext, plans: Sequence[AsgPlan]) -> _Run:
             run.advance(plan)
     if run.waiting:
         run.poll()     # a cancelled refresh with nothing in flight has ended already
+    run.record()
     run.order = tuple(p.name for p in plans)
     return run
 
@@ -180,8 +206,20 @@ def finish_asgs(run: _Run) -> Outcome[AsgEntry]:
                    "; ".join(reasons) if reasons else None)
 
 
-def _start(ctx: RunContext, plan: AsgPlan, written: dict[tuple[str, int], int]) -> AsgEntry:
-    """Write the version (unless it exists), start the refresh, record it on the group."""
+@dataclass(frozen=True)
+class _Started:
+    """A refresh started, to be recorded on its group (``_Run.record``)."""
+
+    name: str
+    refresh_id: str
+    ami: str
+    alias: bool          # its template resolves the parameter: record it at once
+    clear: bool          # the group's failed-ami memory (an older AMI) is done
+
+
+def _start(ctx: RunContext, plan: AsgPlan, written: dict[tuple[str, int], int]
+           ) -> tuple[AsgEntry, _Started]:
+    """Write the version (unless it exists), start the refresh; the record is the caller's."""
     ami = ctx.image.id
     version = plan.version
     if version is None:
@@ -204,13 +242,11 @@ def _start(ctx: RunContext, plan: AsgPlan, written: dict[tuple[str, int], int]) 
         raise
     log_event("asg_refresh_started", group=plan.name, refresh=refresh_id, version=version,
               ami=ami, preferences=plan.preferences, strategy=plan.strategy)
-    _record(ctx, plan.name, refresh_id, ami)
-    if plan.clear_failed_ami:   # a newer AMI than the one that failed: the memory is done
-        _tag(ctx, plan.name, {FAILED_AMI: "", FAILURE_REASON: ""}, delete=True)
     return AsgEntry(plan.name, Action.REFRESH_STARTED, (
         f"instance refresh toward launch template {plan.template_name or plan.template_id} "
         f"version {version} ({ami})"), refresh_id=refresh_id,
-        launch_template_version=str(version), details=plan.details(version))
+        launch_template_version=str(version), details=plan.details(version)), _Started(
+            plan.name, refresh_id, ami, plan.base.alias is not None, plan.clear_failed_ami)
 
 
 def _remember_failed(ctx: RunContext, plan: AsgPlan) -> None:
@@ -224,28 +260,33 @@ def _remember_failed(ctx: RunContext, plan: AsgPlan) -> None:
 
 def _tag(ctx: RunContext, name: str, tags: dict[str, str], delete: bool = False) -> bool:
     """Write (or delete) engine tags on a group; a failure is logged: the run goes on."""
-    items: list[Any] = [{"ResourceId": name, "ResourceType": "auto-scaling-group", "Key": key,
-                         "Value": value, "PropagateAtLaunch": False}
-                        for key, value in tags.items()]
-    try:
-        if delete:
-            ctx.clients.autoscaling.delete_tags(Tags=items)
-        else:
-            ctx.clients.autoscaling.create_or_update_tags(Tags=items)
-    except ClientError as exc:
-        log_event("asg_tag_failed", group=name, keys=sorted(tags),
-                  error=describe_error(exc, "DeleteTags" if delete else "CreateOrUpdateTags"))
-        return False
-    return True
+    return not _write_tags(ctx, {name: tags}, delete=delete)
 
 
-def _record(ctx: RunContext, name: str, refresh_id: str, ami: str) -> None:
-    """Tag the group with the refresh and its AMI (the record for resolve:ssm templates)."""
-    try:
-        ctx.clients.autoscaling.create_or_update_tags(Tags=[
-            {"ResourceId": name, "ResourceType": "auto-scaling-group", "Key": key,
-             "Value": value, "PropagateAtLaunch": False}
-            for key, value in ((REFRESH_ID, refresh_id), (REFRESH_AMI, ami))])
-    except ClientError as exc:   # the refresh runs; only the record is missing
-        log_event("asg_record_failed", group=name, refresh=refresh_id,
-                  error=describe_error(exc, "CreateOrUpdateTags"))
+def _write_tags(ctx: RunContext, tags: Mapping[str, Mapping[str, str]], delete: bool = False,
+                failed_event: str = "asg_tag_failed") -> list[str]:
+    """Write (or delete) engine tags on groups, ``RECORD_BATCH`` groups a call; the groups
+    whose tags failed (logged: the run goes on). A batch refused is retried group by
+    group, so one group (deleted meanwhile, say) does not cost the others their tags."""
+    operation = "DeleteTags" if delete else "CreateOrUpdateTags"
+    call = (ctx.clients.autoscaling.delete_tags if delete
+            else ctx.clients.autoscaling.create_or_update_tags)
+    names = list(tags)
+    failed: list[str] = []
+    for start in range(0, len(names), RECORD_BATCH):
+        batch = names[start:start + RECORD_BATCH]
+        items: list[Any] = [{"ResourceId": name, "ResourceType": "auto-scaling-group",
+                             "Key": key, "Value": value, "PropagateAtLaunch": False}
+                            for name in batch for key, value in tags[name].items()]
+        try:
+            call(Tags=items)
+            continue
+        except ClientError as exc:
+            if len(batch) == 1:
+                log_event(failed_event, group=batch[0], keys=sorted(tags[batch[0]]),
+                          error=describe_error(exc, operation))
+                failed.append(batch[0])
+                continue
+        for name in batch:
+            failed += _write_tags(ctx, {name: tags[name]}, delete, failed_event)
+    return failed

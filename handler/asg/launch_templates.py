@@ -184,11 +184,16 @@ def read_versions(ec2: EC2Client, ref: TemplateRef, labels: Iterable[str]) -> Te
         raise TemplateError(f"cannot read versions {', '.join(wanted)} of launch template "
                             f"{ref.label}: {error_code(exc)}: "
                             f"{exc.response['Error'].get('Message', '')}") from None
-    versions = {int(i["VersionNumber"]): (TemplateVersion.from_aws(i), i) for i in items}
-    if not versions:
+    if not items:
         raise TemplateError(f"launch template {ref.label} has no version {', '.join(wanted)}")
+    return _by_label(items, wanted)
+
+
+def _by_label(items: Iterable[Mapping[str, Any]], labels: Iterable[str]) -> TemplateVersions:
+    """One template's versions as described (at least one) by the labels asked for."""
+    versions = {int(i["VersionNumber"]): (TemplateVersion.from_aws(i), i) for i in items}
     by_label: dict[str, TemplateVersion] = {}
-    for label in wanted:
+    for label in labels:
         if label == LATEST:
             by_label[label] = versions[max(versions)][0]
         elif label == DEFAULT:
@@ -199,6 +204,36 @@ def read_versions(ec2: EC2Client, ref: TemplateRef, labels: Iterable[str]) -> Te
             by_label[label] = versions[int(label)][0]
     first = next(iter(versions.values()))[0]
     return TemplateVersions(first.template_id, first.template_name, by_label)
+
+
+PAGE_SIZE = 200   # DescribeLaunchTemplateVersions: MaxResults at most
+
+
+def read_current_versions(ec2: EC2Client, labels: Iterable[str]) -> dict[str, TemplateVersions]:
+    """The ``$Latest`` (and, asked for, ``$Default``) version of every launch template in
+    the account, by template ID and by ``name:<name>`` (``TemplateRef.key``).
+
+    One paginated call for them all (AWS's account-wide form: no template named, no
+    version numbers), instead of one call per template: 200 templates a page. A template
+    missing from the answer is not in it (the caller reads it alone, for AWS's error).
+    """
+    wanted = sorted({*(label for label in labels if label in (LATEST, DEFAULT)), LATEST})
+    try:
+        items = describe(ec2, "describe_launch_template_versions", "LaunchTemplateVersions",
+                         Versions=wanted, MaxResults=PAGE_SIZE)
+    except ClientError as exc:
+        raise TemplateError(f"cannot read the {' and '.join(wanted)} versions of the launch "
+                            f"templates: {error_code(exc)}: "
+                            f"{exc.response['Error'].get('Message', '')}") from None
+    per_template: dict[str, list[Mapping[str, Any]]] = {}
+    for item in items:
+        per_template.setdefault(item["LaunchTemplateId"], []).append(item)
+    found: dict[str, TemplateVersions] = {}
+    for raw in per_template.values():
+        read = _by_label(raw, wanted)
+        found[read.template_id] = read
+        found[f"name:{read.template_name}"] = read
+    return found
 
 
 def client_token(template_id: str, source_version: int, image_id: str) -> str:

@@ -52,6 +52,7 @@ from .launch_templates import (
     desired_configuration,
     group_template,
     json_object,
+    read_current_versions,
     read_versions,
 )
 from .refreshes import Refresh, latest_refresh
@@ -60,6 +61,8 @@ if TYPE_CHECKING:
     from types_boto3_ec2.client import EC2Client
 
 
+TEMPLATES_PER_REQUEST = 200   # DescribeLaunchTemplates: LaunchTemplateIds (as MaxResults)
+GROUPS_PER_PAGE = 100   # DescribeAutoScalingGroups: MaxRecords at most (AWS's default: 50)
 GONE_STATES = ("Terminating", "Terminating:Wait", "Terminating:Proceed", "Terminated")
 
 
@@ -194,7 +197,7 @@ def _discover(ctx: RunContext, names: Sequence[str] | None) -> list[dict[str, An
         kwargs["filters"] = [{"Name": f"tag:{PARAMETER}",
                               "Values": [ctx.settings.parameter_name]}]
     groups = describe(ctx.clients.autoscaling, "describe_auto_scaling_groups",
-                      "AutoScalingGroups", **kwargs)
+                      "AutoScalingGroups", MaxRecords=GROUPS_PER_PAGE, **kwargs)
     return sorted(groups, key=lambda g: g["AutoScalingGroupName"])
 
 
@@ -255,9 +258,22 @@ def _read(ctx: RunContext, groups: list[tuple[dict[str, Any], TemplateRef]],
         if refresh and refresh.active and refresh.template:
             wanted.setdefault(refresh.template.key, (refresh.template, set()))[1].add(
                 refresh.template.version)
-    for key, (ref, labels) in wanted.items():
+    # $Latest/$Default of every template in one paginated call; numbers need one call per
+    # template (with its $Latest), as does a lone template (the same one call).
+    current: dict[str, TemplateVersions] = {}
+    shared = [(ref, labels) for ref, labels in wanted.values() if labels <= {LATEST, DEFAULT}]
+    if len(shared) > 1:
         try:
-            read = read_versions(ctx.clients.ec2, ref, labels)
+            current = read_current_versions(ctx.clients.ec2,
+                                            {label for _, labels in shared for label in labels})
+        except TemplateError as exc:   # each of those groups reports it
+            for ref, _ in shared:
+                estate.versions[ref.key] = exc
+    for key, (ref, labels) in wanted.items():
+        if key in estate.versions:
+            continue
+        try:
+            read = current.get(key) or read_versions(ctx.clients.ec2, ref, labels)
         except TemplateError as exc:
             estate.versions[key] = exc
             continue
@@ -278,7 +294,8 @@ def _template_tags(ec2: EC2Client, template_ids: Iterable[str]) -> dict[str, dic
     """Tags by launch template: tagged scope needs the scope tag there."""
     return {t["LaunchTemplateId"]: tag_map(t.get("Tags"))
             for t in describe(ec2, "describe_launch_templates", "LaunchTemplates",
-                              ids=template_ids, id_param="LaunchTemplateIds")}
+                              ids=template_ids, id_param="LaunchTemplateIds",
+                              per_request=TEMPLATES_PER_REQUEST)}
 
 
 def _in_use(estate: _Estate, groups: list[tuple[dict[str, Any], TemplateRef]]
@@ -351,7 +368,7 @@ def _hold_shared_writes(ctx: RunContext, plans: dict[str, AsgPlan],
         return
     if every_group is None:
         every_group = describe(ctx.clients.autoscaling, "describe_auto_scaling_groups",
-                               "AutoScalingGroups")
+                               "AutoScalingGroups", MaxRecords=GROUPS_PER_PAGE)
     followers: dict[str, list[str]] = {}
     for group in every_group:
         ref, _, _ = group_template(group)
