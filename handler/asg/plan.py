@@ -261,19 +261,18 @@ def _read(ctx: RunContext, groups: list[tuple[dict[str, Any], TemplateRef]],
     # $Latest/$Default of every template in one paginated call; numbers need one call per
     # template (with its $Latest), as does a lone template (the same one call).
     current: dict[str, TemplateVersions] = {}
-    shared = [(ref, labels) for ref, labels in wanted.values() if labels <= {LATEST, DEFAULT}]
+    shared = {key: labels for key, (_, labels) in wanted.items() if labels <= {LATEST, DEFAULT}}
     if len(shared) > 1:
         try:
-            current = read_current_versions(ctx.clients.ec2,
-                                            {label for _, labels in shared for label in labels})
+            current = read_current_versions(ctx.clients.ec2, set().union(*shared.values()))
         except TemplateError as exc:   # each of those groups reports it
-            for ref, _ in shared:
-                estate.versions[ref.key] = exc
+            estate.versions.update(dict.fromkeys(shared, exc))
     for key, (ref, labels) in wanted.items():
         if key in estate.versions:
             continue
         try:
-            read = current.get(key) or read_versions(ctx.clients.ec2, ref, labels)
+            read = (current.get(key) if key in shared else None) or read_versions(
+                ctx.clients.ec2, ref, labels)
         except TemplateError as exc:
             estate.versions[key] = exc
             continue

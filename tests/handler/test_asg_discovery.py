@@ -7,7 +7,7 @@ import boto3
 
 def test_all_pages_of_groups_are_discovered(estate, images, function, api_calls):
     template = estate.template("shared")
-    names = [f"group-{n:02d}" for n in range(55)]
+    names = [f"group-{n:03d}" for n in range(105)]
     for name in names:
         estate.group(name, template, capacity=0)
     estate.publish(images.new)
@@ -16,9 +16,10 @@ def test_all_pages_of_groups_are_discovered(estate, images, function, api_calls)
 
     assert [e["name"] for e in report["asgs"]] == names
     assert {e["action"] for e in report["asgs"]} == {"refresh_started"}
-    # 50 per page: the groups in scope, then every group (a version is written: which other
-    # groups follow the template at $Latest?)
-    assert len(api_calls.of("DescribeAutoScalingGroups")) == 4
+    # 100 per page (AWS's most): the groups in scope, then every group (a version is
+    # written: which other groups follow the template at $Latest?)
+    assert [len(p) for p in api_calls.of("DescribeAutoScalingGroups")] == [2, 3, 1, 2]
+    assert {p["MaxRecords"] for p in api_calls.of("DescribeAutoScalingGroups")} == {100}
     assert len(api_calls.of("CreateLaunchTemplateVersion")) == 1    # one source, one version
 
 
@@ -28,9 +29,10 @@ def test_tagged_scope_filters_on_the_tag_server_side(estate, images, function, a
 
     function().invoke({})
 
-    assert api_calls.of("DescribeAutoScalingGroups") == [{"Filters": [
+    assert api_calls.of("DescribeAutoScalingGroups") == [{"MaxRecords": 100, "Filters": [
         {"Name": "tag:ami-upgrade:parameter", "Values": ["/ami/linux/test"]}]},
-        {}]   # then every group: does one outside scope follow the template at $Latest?
+        {"MaxRecords": 100}]   # then every group: does one outside scope follow the
+                               # template at $Latest?
 
 
 def test_scope_all_takes_every_group_except_the_excluded_and_other_parameters(estate, images,

@@ -181,6 +181,11 @@ def test_the_run_reads_in_batches_and_writes_once_per_group(run):
     assert counts["ec2:CreateLaunchTemplateVersion"] == len(REFRESHED) - 1   # not "alias"
     # the groups in scope; then every group, since versions are written (shared templates)
     assert counts["autoscaling:DescribeAutoScalingGroups"] == 2
-    # one read per template of a group that passed scope and exclusions
-    assert counts["ec2:DescribeLaunchTemplateVersions"] == len(REFRESHED) + 3
+    # one read per template a group (past scope and exclusions) names by number, and one
+    # for the $Latest/$Default of every template ("mixed", "default-version")
+    pinned = ("alias", "api", "web", "current", "graviton", "windows")
+    assert counts["ec2:DescribeLaunchTemplateVersions"] == len(pinned) + 1
+    account_wide = [p for p in run.calls.of("DescribeLaunchTemplateVersions")
+                    if "LaunchTemplateId" not in p]
+    assert account_wide == [{"Versions": ["$Default", "$Latest"], "MaxResults": 200}]
     assert "autoscaling:CancelInstanceRefresh" not in counts
