@@ -13,7 +13,9 @@
 - ``DescribeLaunchTemplates`` and ``DescribeLaunchTemplateVersions``: AWS answers
   every template (or version) asked for, and pages with ``NextToken`` only when
   ``MaxResults`` is given; moto answers at most 15 (``MaxResults`` or not, IDs asked
-  for or not) and never a ``NextToken``, so a caller cannot see past the 15th.
+  for or not) and never a ``NextToken``, so a caller cannot see past the 15th. Without
+  a template, AWS answers ``$Latest``/``$Default`` of every template and refuses
+  version numbers ("You cannot specify numbers"); moto ignores the numbers.
 """
 
 from __future__ import annotations
@@ -89,14 +91,25 @@ def describe_launch_templates(self: LaunchTemplates) -> ActionResult:
     } for template in templates]}, token)
 
 
+ACCOUNT_WIDE = ("$Latest", "$Default")
+
+
 def describe_launch_template_versions(self: LaunchTemplates) -> ActionResult:
     min_version = self._get_int_param("MinVersion")
     max_version = self._get_int_param("MaxVersion")
     self.error_on_dryrun()
+    versions = self._get_param("Versions", [])
+    if (not self._get_param("LaunchTemplateName") and not self._get_param("LaunchTemplateId")
+            and any(v not in ACCOUNT_WIDE for v in versions)):
+        # AWS: every template's $Latest and/or $Default, "You cannot specify numbers"
+        raise InvalidParameterValue(
+            "To describe the launch template data for all your launch templates, for "
+            "'--versions' specify '$Latest', '$Default', or both, and omit "
+            "'--launch-template-id', '--launch-template-name', and version numbers.")
     found = self.ec2_backend.describe_launch_template_versions(
         template_name=self._get_param("LaunchTemplateName"),
         template_id=self._get_param("LaunchTemplateId"),
-        versions=self._get_param("Versions", []), min_version=min_version,
+        versions=versions, min_version=min_version,
         max_version=max_version, max_results=sys.maxsize)   # moto's cap; _page pages
     found, token = _page(self, list(found))
     return _with_token({"LaunchTemplateVersions": [

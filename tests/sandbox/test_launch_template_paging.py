@@ -101,3 +101,29 @@ def test_the_latest_version_of_every_template_is_answered_and_paged(estate):
     assert [v["LaunchTemplateId"] for v in versions] == ids
     assert versions[0]["VersionNumber"] == 25
     assert versions[0]["LaunchTemplateData"]["InstanceType"] == "t3.micro"
+
+
+def test_latest_and_default_of_every_template_are_answered_in_pages_of_200(estate):
+    """AWS's account-wide form (no template named): $Latest and $Default may be asked for
+    together; the engine reads every group's template this way, 200 a page."""
+    ec2, ids = estate
+
+    pages = list(ec2.get_paginator("describe_launch_template_versions").paginate(
+        Versions=["$Latest", "$Default"], MaxResults=200))
+
+    versions = [v for p in pages for v in p["LaunchTemplateVersions"]]
+    assert all(len(p["LaunchTemplateVersions"]) <= 200 for p in pages)
+    assert {v["LaunchTemplateId"] for v in versions} == set(ids)
+    first = {v["VersionNumber"]: v["DefaultVersion"] for v in versions
+             if v["LaunchTemplateId"] == ids[0]}
+    assert first == {25: False, 1: True}     # its latest, and its default
+
+
+def test_version_numbers_without_a_template_are_refused(estate):
+    ec2, _ = estate
+
+    with pytest.raises(ClientError) as caught:
+        ec2.describe_launch_template_versions(Versions=["$Latest", "3"])
+
+    assert caught.value.response["Error"]["Code"] == "InvalidParameterValue"
+    assert "version numbers" in caught.value.response["Error"]["Message"]
