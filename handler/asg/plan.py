@@ -9,8 +9,12 @@ with only ImageId changed; a deterministic ClientToken makes a repeat return the
 same version), start the refresh, and treat a refresh already running on the group
 per its ``OnRefreshInProgress`` policy (``apply.py``).
 
-Tags written on a group when its refresh starts: ``ami-upgrade:refresh-id`` and
-``ami-upgrade:refresh-ami`` (see ``tags.py``).
+Tags written on a group once its refresh started (``apply.py``, many groups a call):
+``ami-upgrade:refresh-id`` and ``ami-upgrade:refresh-ami`` (see ``tags.py``).
+
+Calls: per group only its latest refresh (DescribeInstanceRefreshes takes one group);
+groups, template versions, template tags, images and instances are read in batches
+(``tests/handler/test_asg_calls.py`` pins the counts).
 
 A group in scope that the engine cannot act on because of its configuration (template
 without the scope tag, launch configuration, another parameter's alias, a template shared
