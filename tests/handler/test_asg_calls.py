@@ -155,3 +155,23 @@ def test_a_crash_before_the_record_converges_and_cancel_leaves_the_unrecorded(
     assert {e["name"]: e["action"] for e in last["asgs"]} == dict.fromkeys(names, "skipped")
     for name in names:
         assert set(estate.instance_images(name).values()) == {images.new}
+
+
+def test_a_record_refused_for_one_group_is_written_for_the_others(
+        aws, estate, images, function, api_calls):
+    names = _groups(estate, 3)
+    estate.publish(images.new)
+    aws.faults.fail("CreateOrUpdateTags", "ValidationError", times=None,
+                    when=lambda params: any(t.get("ResourceId") == "g01"
+                                            for t in params.get("Tags", [])))
+
+    report = function().invoke({})
+
+    assert [e["action"] for e in report["asgs"]] == ["refresh_started"] * 3
+    assert [sorted({t["ResourceId"] for t in call["Tags"]})
+            for call in api_calls.of("CreateOrUpdateTags")] == [names, ["g00"], ["g01"],
+                                                                 ["g02"]]
+    recorded = {name: {t["Key"]: t["Value"] for t in estate.describe(name)["Tags"]}
+                .get("ami-upgrade:refresh-id") for name in names}
+    ids = {e["name"]: e["refresh_id"] for e in report["asgs"]}
+    assert recorded == {"g00": ids["g00"], "g01": None, "g02": ids["g02"]}
