@@ -76,7 +76,7 @@ class _Run:
         template version and leaves it running; unrecorded, ``cancel`` does not offer it
         and a rollback of it is not remembered. A template that resolves the parameter
         does not say where its refresh heads, so those groups are recorded at once
-        (unrecorded, the next run would cancel and restart the refresh).
+        (unrecorded, a next run cancelling refreshes in the way would cancel it).
         """
         started, self.unrecorded = self.unrecorded, []
         _write_tags(self.ctx, {s.name: {REFRESH_ID: s.refresh_id, REFRESH_AMI: s.ami}
@@ -283,7 +283,7 @@ def _write_tags(ctx: RunContext, tags: Mapping[str, Mapping[str, str]], delete: 
             continue
         except ClientError as exc:
             if len(batch) == 1:
-                log_event(failed_event, group=batch[0], keys=sorted(tags[batch[0]]),
+                log_event(failed_event, group=batch[0], tags=dict(tags[batch[0]]),
                           error=describe_error(exc, operation))
                 failed.append(batch[0])
                 continue
