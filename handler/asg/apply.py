@@ -269,8 +269,6 @@ def _write_tags(ctx: RunContext, tags: Mapping[str, Mapping[str, str]], delete: 
     whose tags failed (logged: the run goes on). A batch refused is retried group by
     group, so one group (deleted meanwhile, say) does not cost the others their tags."""
     operation = "DeleteTags" if delete else "CreateOrUpdateTags"
-    call = (ctx.clients.autoscaling.delete_tags if delete
-            else ctx.clients.autoscaling.create_or_update_tags)
     names = list(tags)
     failed: list[str] = []
     for start in range(0, len(names), RECORD_BATCH):
@@ -279,7 +277,10 @@ def _write_tags(ctx: RunContext, tags: Mapping[str, Mapping[str, str]], delete: 
                              "Key": key, "Value": value, "PropagateAtLaunch": False}
                             for name in batch for key, value in tags[name].items()]
         try:
-            call(Tags=items)
+            if delete:
+                ctx.clients.autoscaling.delete_tags(Tags=items)
+            else:
+                ctx.clients.autoscaling.create_or_update_tags(Tags=items)
             continue
         except ClientError as exc:
             if len(batch) == 1:
