@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from ..ami import Image
     from ..run import RunContext
     from .iam import Permissions
-    from .observation import InstanceView, Observation
+    from .observation import InstanceView, Needs, Observation
     from .shape import InstanceShape
 
 
@@ -141,6 +141,18 @@ class Machine(Protocol):
     def progress_entry(self) -> InstanceEntry: ...
     def note_health_wait(self, now: float) -> None: ...
     def health_tag(self) -> Call | None: ...
+    def health_pending(self) -> tuple[str, ...]:
+        """The instances whose status checks it waits for, while its wait is within its
+        bound (empty: the next round must observe everything)."""
+        ...
+    def needs(self) -> Needs:
+        """What the next round must read for it (see :class:`~.observation.Needs`)."""
+        ...
+    def effect(self, call: Call, obs: Observation,
+               response: Mapping[str, Any]) -> Observation | None:
+        """``obs`` as it is after ``call`` succeeded, when the call's response says so
+        (so the machine goes on without a new round); None: observe again first."""
+        ...
 
 
 class Strategy(Protocol):

@@ -43,12 +43,12 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from ..aws import describe_error, tag_list
+from ..aws import describe_error, tag_list, tag_map
 from ..log import log_event
 from ..passable import role_blocker
 from ..report import InstanceEntry
@@ -85,7 +85,7 @@ from .core import (
     record_intent,
 )
 from .iam import Grant, Permissions
-from .observation import Attachment, InstanceView, Observation, VolumeView
+from .observation import Attachment, InstanceView, Needs, Observation, VolumeView
 from .shape import InstanceShape, capture, from_template_data, relaunch_blocker, to_template_data
 
 if TYPE_CHECKING:
@@ -133,6 +133,9 @@ class Relaunch:
     new_id: str | None = None
     health_since: float | None = None    # clock reading when this invocation began waiting
     health_base: float = 0.0             # waited before that (earlier invocations)
+    searched: bool = False               # the tag query for its new instance ran once
+    launched: bool = False               # a launch may have happened (token, template, O gone)
+    template_seen: bool = False
 
     # ------------------------------------------------------------ the decision
     def decide(self, obs: Observation) -> Call | Wait | Finish:
@@ -144,6 +147,9 @@ class Relaunch:
         if new is not None:
             self.new_id = new.id
         old = obs.old
+        self.template_seen = self.template_seen or obs.template is not None
+        self.launched = self.launched or old is None or obs.template is not None or bool(
+            old.tags.get(LAUNCH_TOKEN))
         if old is None or old.state in ("shutting-down", "terminated"):
             return self._old_gone(obs, old, new)
         tags = old.tags
@@ -202,7 +208,10 @@ class Relaunch:
                     return Call("detach_volume", {"VolumeId": v.id, "InstanceId": old.id,
                                                   "Device": v.home_device or v.device},
                                 ROLL_BACK, f"detach {v.id}")
-            busy = [v for v in volumes if v.state != "available"]
+            # Detaching from the stopped O is enough to fix the AMI and launch: the
+            # attach to N waits for the volume to be available.
+            busy = [v for v in volumes if v.state != "available"
+                    and not (v.attached_to == old.id and v.attach_state == "detaching")]
             if busy:
                 return Wait(f"volume {busy[0].id} is {busy[0].attach_state or busy[0].state}")
             token = launch_token(old.id, self.goal_ami, tags.get(ATTEMPT, "1"))
@@ -298,6 +307,8 @@ class Relaunch:
         for v in volumes:
             if v.attached_to == new.id:
                 continue
+            if v.attached_to == self.old_id and v.attach_state == "detaching":
+                return Wait(f"volume {v.id} is detaching")
             if v.attached_to is not None:
                 return self._fail(f"volume {v.id} is attached to {v.attached_to}, not "
                                   f"{new.id}; resolve by hand (it keeps its tags)")
@@ -314,10 +325,11 @@ class Relaunch:
     def _old_gone(self, obs: Observation, old: InstanceView | None,
                   new: InstanceView | None) -> Call | Wait | Finish:
         """O terminated: finish moving onto N, then remove the progress tags."""
-        if old is not None and old.state == "shutting-down":
-            return Wait(f"old instance {old.id} is shutting down")
         volumes = obs.tagged_volumes()
         template = obs.template
+        if old is not None and old.state == "shutting-down" and (new is None
+                                                                   or template is not None):
+            return Wait(f"old instance {old.id} is shutting down")
         if new is None:
             token = template.tags.get(LAUNCH_TOKEN, "") if template is not None else ""
             died = [d for d in obs.dead_new if token and d.client_token == token]
@@ -435,7 +447,44 @@ class Relaunch:
 
     def succeeded(self, call: Call, obs: Observation,
                   response: Mapping[str, Any]) -> Finish | None:
+        if call.operation == "run_instances":   # known by ID from now on: no tag query
+            self.new_id = next((i["InstanceId"] for i in response.get("Instances", [])),
+                               self.new_id)
         return self.completed(call, obs, response)
+
+    def health_pending(self) -> tuple[str, ...]:
+        if (self.waiting is None or not self.waiting.health or self.new_id is None
+                or (self.health_waited or 0.0) >= self.health_timeout):
+            return ()
+        return (self.new_id,)
+
+    def needs(self) -> Needs:
+        """The tag query for its new instance once (a resume may find one, or two),
+        then only while a launch may have happened that it has not seen; the launch
+        template only where private IP preservation may have made one."""
+        search = self.new_id is None and (not self.searched or self.launched)
+        self.searched = True
+        return Needs(new_ids=(self.new_id,) if self.new_id else (), search=search,
+                     template=self.preserve_private_ip or self.resume or self.template_seen)
+
+    def effect(self, call: Call, obs: Observation,
+               response: Mapping[str, Any]) -> Observation | None:
+        """Its own tag writes, a detach begun, O terminating (no template): what AWS
+        answered; anything else is observed again."""
+        if call.operation == "create_tags":
+            return _tagged(obs, call.kwargs["Resources"], tag_map(call.kwargs["Tags"]))
+        if call.operation == "detach_volume" and obs.old is not None:
+            vid = call.kwargs["VolumeId"]
+            old = replace(obs.old, attachments=tuple(
+                replace(a, state="detaching") if a.volume_id == vid else a
+                for a in obs.old.attachments))
+            return replace(obs, old=old, volumes=tuple(
+                replace(v, attach_state="detaching") if v.id == vid else v
+                for v in obs.volumes))
+        if (call.operation == "terminate_instances" and obs.old is not None
+                and obs.template is None and call.kwargs["InstanceIds"] == [obs.old.id]):
+            return replace(obs, old=replace(obs.old, state="shutting-down"))
+        return None
 
     def refused(self, call: Call, error: ClientError, obs: Observation) -> Finish | None:
         return self.failed(call, error, obs)
@@ -455,7 +504,8 @@ class Relaunch:
         return Finish(InstanceEntry(
             self.old_id, Action.REPLACED,
             f"replaced by {self.new_id} on {ami}"
-            + (f"; {self.old_id} kept stopped" if old is not None else ""),
+            + (f"; {self.old_id} kept stopped" if old is not None
+               and old.state not in ("shutting-down", "terminated") else ""),
             new_instance_id=self.new_id, volumes=self.volumes_seen), ami_id=ami)
 
     def failed(self, call: Call, error: ClientError, obs: Observation) -> Finish | None:
@@ -501,6 +551,23 @@ def _ended_elsewhere(tags: Mapping[str, str]) -> str:
         return (f"rolled back by another invocation ({tags.get(FAILURE_REASON, 'no reason')}); "
                 f"{FAILED_AMI} is {tags[FAILED_AMI]}")
     return "nothing of its replacement is in flight any more (another invocation ended it)"
+
+
+def _tagged(obs: Observation, resources: Sequence[str], tags: Mapping[str, str]
+            ) -> Observation:
+    """``obs`` once ``tags`` are on ``resources`` (CreateTags' effect is what it asked)."""
+    def instance(view: InstanceView) -> InstanceView:
+        return replace(view, tags={**view.tags, **tags}) if view.id in resources else view
+
+    def volume(view: VolumeView) -> VolumeView:
+        if view.id not in resources or HOME_INSTANCE not in tags:
+            return view
+        return replace(view, home_instance=tags[HOME_INSTANCE],
+                       home_device=tags.get(HOME_DEVICE),
+                       home_delete_on_termination=tags.get(HOME_DELETE_ON_TERMINATION) == "true")
+
+    return replace(obs, old=instance(obs.old) if obs.old is not None else None,
+                   new=tuple(map(instance, obs.new)), volumes=tuple(map(volume, obs.volumes)))
 
 
 def _restore_delete_on_termination(volumes: tuple[VolumeView, ...], instance: InstanceView,

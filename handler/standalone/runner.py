@@ -24,12 +24,13 @@ from ..run import Action, Outcome, RunContext
 from ..tags import RETRY
 from . import retry
 from .core import Call, Finish, InstancePlan, Machine, PlanAction, Step, Strategy, Wait
-from .observation import Observation, observe
+from .observation import Observation, instance_statuses, observe
 from .registry import STRATEGIES
 
 START_BUDGET_SECONDS = 240      # a typical stop + launch + status checks
 POLL_SECONDS = 15
 MAX_CALLS_PER_REPLACEMENT = 400   # a machine that keeps calling without finishing is a bug
+MAX_CHAIN = 6   # calls one machine makes in a round on effects it knows from the calls
 
 
 @dataclass
@@ -48,6 +49,7 @@ class _Runner:
     retries: dict[str, retry.Retry] = field(default_factory=dict)
     plans: dict[str, InstancePlan] = field(default_factory=dict)
     gated: dict[str, retry.Retry] = field(default_factory=dict)
+    statuses_read: dict[str, tuple[str, str]] | None = None   # by the last health poll
 
     def root_device_for(self, ami_id: str) -> str:
         if ami_id == self.ctx.image.id:
@@ -92,7 +94,29 @@ class _Runner:
                         active, queue):
                     break
                 ctx.clock.sleep(POLL_SECONDS)
+                while not self.health_settled(active) and ctx.deadline.has_time_for(
+                        POLL_SECONDS):
+                    ctx.clock.sleep(POLL_SECONDS)
         self.yield_unfinished(active, queue)
+
+    def health_settled(self, active: list[Machine]) -> bool:
+        """While every replacement only waits for status checks: one read of those
+        (instead of a whole round); True when a round is due (a check passed or
+        failed, a wait reached its bound, or something else is waited for)."""
+        self.statuses_read = None
+        now = self.ctx.clock.monotonic()
+        pending: list[str] = []
+        for m in active:
+            if m.waiting is None or not m.waiting.health:
+                return True
+            m.note_health_wait(now)
+            ids = m.health_pending()
+            if not ids:
+                return True
+            pending += ids
+        statuses = self.statuses_read = instance_statuses(self.ctx.clients.ec2, pending)
+        return any(statuses.get(i) == ("ok", "ok") or "impaired" in statuses.get(i, ())
+                   for i in pending)
 
     def all_gated_beyond(self, active: list[Machine], queue: deque[InstancePlan]) -> bool:
         """True when nothing can move before the deadline: every replacement waits for a
@@ -105,10 +129,18 @@ class _Runner:
             self.ctx.deadline.remaining() - self.ctx.deadline.margin_seconds, 0)
 
     def round(self, active: list[Machine]) -> bool:
-        """Each machine makes at most one call; True when any made progress."""
+        """Each machine steps from one shared observation; True when any made progress.
+
+        A machine makes one mutating call, then goes on in the same round only while
+        it knows that call's effect from the call itself (its own tag writes, the IDs a
+        launch returned: ``Machine.effect``), up to ``MAX_CHAIN`` calls; anything that
+        depends on AWS moving on (a stop, a detach, a boot) waits for the next round.
+        """
         ec2 = self.ctx.clients.ec2
         observed = observe(ec2, [m.old_id for m in active], with_addresses=any(
-            self.owners[m.old_id].needs_addresses for m in active))
+            self.owners[m.old_id].needs_addresses for m in active),
+            needs={m.old_id: m.needs() for m in active}, statuses_read=self.statuses_read)
+        self.statuses_read = None
         records: dict[str, list[dict[str, Any]]] = {}
         for strategy in STRATEGIES.values():
             records.update(strategy.read(ec2, [m.old_id for m in active
@@ -119,46 +151,58 @@ class _Runner:
             if m.waiting is not None and m.waiting.health:
                 m.note_health_wait(now)
         for m in list(active):
-            obs: Observation = observed[m.old_id]
-            step = m.step(obs, records.get(m.old_id, []))
-            if isinstance(step, Finish) and step.no_trace:
-                obs, step = self.confirm_no_trace(m, step)
-            self.gated.pop(m.old_id, None)
-            if isinstance(step, Call):
-                gate = self.gate(m, step, obs)
-                if gate is not None:
-                    self.gated[m.old_id] = gate
-                    step = Wait(gate.describe())
-            if isinstance(step, Wait):
-                m.waiting = step
-                if step.health:
-                    m.note_health_wait(now)
-                continue
-            progressed = True
-            m.waiting = None
-            if isinstance(step, Call):
-                result = self.call(m, step, obs)
-                if result is None:
-                    continue
-                step = result
-            self.finish(m, step)
-            active.remove(m)
+            obs: Observation | None = observed[m.old_id]
+            chained = 0
+            while obs is not None:
+                step = m.step(obs, records.get(m.old_id, []))
+                if isinstance(step, Finish) and step.no_trace:
+                    obs, step = self.confirm_no_trace(m, step)
+                self.gated.pop(m.old_id, None)
+                if isinstance(step, Call):
+                    gate = self.gate(m, step, obs)
+                    if gate is not None:
+                        self.gated[m.old_id] = gate
+                        step = Wait(gate.describe())
+                if isinstance(step, Wait):
+                    m.waiting = step
+                    if step.health:
+                        m.note_health_wait(now)
+                    break
+                progressed = True
+                m.waiting = None
+                if isinstance(step, Call):
+                    result, obs = self.call(m, step, obs)
+                    chained += 1
+                    if result is None:
+                        if chained >= MAX_CHAIN:
+                            obs = None
+                        continue
+                    step = result
+                self.finish(m, step)
+                active.remove(m)
+                break
         return progressed
 
-    def call(self, m: Machine, step: Call, obs: Observation) -> Finish | None:
+    def call(self, m: Machine, step: Call, obs: Observation
+             ) -> tuple[Finish | None, Observation | None]:
+        """Make ``step``'s call: the finish it led to, or the observation with its known
+        effect (None when the machine must observe again before its next step)."""
         count = self.calls[m.old_id] = self.calls.get(m.old_id, 0) + 1
         if count > MAX_CALLS_PER_REPLACEMENT:
             return Finish(InstanceEntry(m.old_id, Action.FAILED, f"no progress after {count - 1} "
-                                        "calls; progress tags kept for inspection"))
+                                        "calls; progress tags kept for inspection")), None
         log_event("replacement_step", instance=m.old_id, step=step.step,
                   operation=step.operation)
         try:
             response = getattr(self.ctx.clients.ec2, step.operation)(**step.kwargs)
         except (ClientError, BotoCoreError) as error:
             if is_transient(error):
-                return self.retry_later(m, step, error, obs)
-            return m.refused(step, _client_error(error, step.operation), obs)
-        return m.succeeded(step, obs, response)
+                return self.retry_later(m, step, error, obs), None
+            return m.refused(step, _client_error(error, step.operation), obs), None
+        finished = m.succeeded(step, obs, response)
+        if finished is not None:
+            return finished, None
+        return None, m.effect(step, obs, response)
 
     def confirm_no_trace(self, m: Machine, step: Finish) -> tuple[Observation, Step]:
         """Before concluding from an absence (another invocation may have been midway
