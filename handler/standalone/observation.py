@@ -128,6 +128,10 @@ class Needs:
     new_ids: tuple[str, ...] = ()   # its new instances, known by ID (read with the olds)
     search: bool = True             # the tag query for instances replacing it (unknown IDs)
     template: bool = True           # the launch template keeping its shape (preserve IP)
+    # Volume ID -> (home device, home DeleteOnTermination) of the data volumes it tagged or
+    # saw tagged: while each shows attached to its old or new instance, DescribeInstances
+    # says where it is and DescribeVolumes is not needed. None: read the volumes.
+    homes: Mapping[str, tuple[str, bool]] | None = None
 
 
 class _Statuses(Mapping[str, tuple[str, str]]):
@@ -207,7 +211,17 @@ def observe(ec2: EC2Client, old_ids: Iterable[str], with_addresses: bool = False
     for view in seen_new.values():
         group = news if view.state in LIVE_STATES else dead
         group.setdefault(view.tags[REPLACES], []).append(view)
-    for data in describe(ec2, "describe_volumes", "Volumes", ids=ids,
+
+    def shown(old_id: str) -> list[tuple[InstanceView, Attachment]]:
+        """The attachments its old and new instances show."""
+        old = olds.get(old_id)
+        holders = [*([old] if old is not None and old.state != "terminated" else []),
+                   *news.get(old_id, [])]
+        return [(h, a) for h in holders for a in h.attachments]
+
+    read_volumes = [i for i in ids if wanted[i].homes is None or not set(
+        wanted[i].homes or {}) <= {a.volume_id for _, a in shown(i)}]
+    for data in describe(ec2, "describe_volumes", "Volumes", ids=read_volumes,
                          id_filter=f"tag:{HOME_INSTANCE}"):
         volume = VolumeView.from_aws(data)
         volumes.setdefault(volume.home_instance or "", {})[volume.id] = volume
@@ -224,6 +238,13 @@ def observe(ec2: EC2Client, old_ids: Iterable[str], with_addresses: bool = False
         if old is not None and old.state == "terminated":
             old = None
         mine = dict(volumes.get(old_id, {}))
+        homes = wanted[old_id].homes or {}
+        if old_id not in read_volumes:    # each tagged one shows where it is attached
+            for holder, a in shown(old_id):
+                if a.volume_id in homes:
+                    device, dot = homes[a.volume_id]
+                    mine[a.volume_id] = VolumeView(a.volume_id, "in-use", holder.id, a.device,
+                                                   a.state, old_id, device, dot)
         if old is not None:
             for a in old.attachments:     # still on the old instance, not yet tagged
                 if a.volume_id not in mine:

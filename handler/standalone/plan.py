@@ -71,6 +71,7 @@ from .observation import LIVE_STATES
 from .preflight import Facts, complete, interfaces_dropped, not_relaunched, read_facts, review
 from .registry import IN_FLIGHT_FALLBACK, STRATEGIES
 from .relaunch import NAME as RELAUNCH
+from .shape import capture_all
 
 if TYPE_CHECKING:
     from types_boto3_ec2.client import EC2Client
@@ -123,8 +124,9 @@ def _instance_store_types(ec2: EC2Client, types: set[str]) -> set[str]:
             if t.get("InstanceStorageSupported")}
 
 
-def evaluate(inputs: PlanInputs, inst: dict[str, Any]) -> InstancePlan:
-    """The checks every strategy shares, then the chosen strategy's own."""
+def evaluate(inputs: PlanInputs, inst: dict[str, Any], deep: bool = True) -> InstancePlan:
+    """The checks every strategy shares, then the chosen strategy's own (not ``deep``:
+    a deferred plan instead, when the shared checks pass)."""
     ctx = inputs.ctx
     settings = ctx.settings
     goal = ctx.image
@@ -163,7 +165,17 @@ def evaluate(inputs: PlanInputs, inst: dict[str, Any]) -> InstancePlan:
     dropped = interfaces_dropped(inst) if name == RELAUNCH else None
     if dropped:     # what a relaunch cannot carry over (more in preflight.review)
         return not_relaunched(inputs, inst, dropped)
+    if not deep:
+        return InstancePlan(iid, PlanAction.REPLACE, f"{name} onto {goal.id}, checked when "
+                            "it starts", name, deferred=True)
     return strategy.plan(inputs, inst)
+
+
+def _capture_next(inputs: PlanInputs, considered: list[tuple[dict[str, Any], InstancePlan]],
+                  count: int | None) -> None:
+    """The shapes of the next ``count`` deferred relaunches (all: None), in one batch."""
+    todo = [inst for inst, plan in considered if plan.deferred and plan.strategy == RELAUNCH]
+    inputs.shapes.update(capture_all(inputs.ctx.clients.ec2, todo[:count]))
 
 
 def plan_instances(ctx: RunContext) -> tuple[InstancePlan, ...]:
@@ -193,12 +205,9 @@ def plan_instances(ctx: RunContext) -> tuple[InstancePlan, ...]:
         target = next((tags[s.target_tag] for s in STRATEGIES.values()
                        if tags.get(s.target_tag)), "")
         resumes.append((old_id, name, inst, shape, target))
-    considered = []
-    for inst in candidates:
-        iid = inst["InstanceId"]
-        if iid in in_flight or iid in made_in_flight:
-            continue
-        considered.append((inst, evaluate(inputs, inst)))
+    considered = [(inst, evaluate(inputs, inst, deep=False)) for inst in candidates
+                  if inst["InstanceId"] not in in_flight
+                  and inst["InstanceId"] not in made_in_flight]
     # Preflight: what the replacements need, read once for all of them (see preflight.py).
     checked = [inst for inst, plan in considered if plan.action == PlanAction.REPLACE]
     resumed = [inst for _, _, inst, shape, _ in resumes if shape is not None and inst]
@@ -213,8 +222,18 @@ def plan_instances(ctx: RunContext) -> tuple[InstancePlan, ...]:
                                   f"{target or 'its target AMI'} already in flight", name,
                                   shape, tuple(v.volume_id for v in shape.data_volumes)
                                   if shape else ()))
-    for inst, plan in considered:
-        plan = review(inputs, facts, inst, plan)
+    # Each instance's own reads (its shape) only for what this invocation can start: up to
+    # max_per_run replacements, in order (all of them in a dry run, which reports them).
+    limit = None if ctx.dry_run else ctx.settings.standalone.max_per_run
+    replacing = 0
+    for n, (inst, plan) in enumerate(considered):
+        if plan.deferred and (limit is None or replacing < limit):
+            if inst["InstanceId"] not in inputs.shapes:
+                _capture_next(inputs, considered[n:], limit and limit - replacing)
+            plan = evaluate(inputs, inst)
+        if not plan.deferred:
+            plan = review(inputs, facts, inst, plan)
+        replacing += plan.action == PlanAction.REPLACE
         log_event("instance_planned", instance=inst["InstanceId"], action=plan.action,
                   reason=plan.reason)
         plans.append(plan)

@@ -136,10 +136,15 @@ class Relaunch:
     searched: bool = False               # the tag query for its new instance ran once
     launched: bool = False               # a launch may have happened (token, template, O gone)
     template_seen: bool = False
+    # Its data volumes' homes once seen tagged (never while resuming before a first read).
+    homes: dict[str, tuple[str, bool]] | None = None
 
     # ------------------------------------------------------------ the decision
     def decide(self, obs: Observation) -> Call | Wait | Finish:
         self.volumes_seen = tuple(sorted({*self.volumes_seen, *(v.id for v in obs.volumes)}))
+        self.homes = {**(self.homes or {}), **{
+            v.id: (v.home_device or "", v.home_delete_on_termination)
+            for v in obs.tagged_volumes()}}
         if len(obs.new) > 1:
             return self._fail(f"instances {', '.join(n.id for n in obs.new)} are all tagged as "
                               f"replacing {self.old_id}; resolve by hand (progress tags kept)")
@@ -459,13 +464,15 @@ class Relaunch:
         return (self.new_id,)
 
     def needs(self) -> Needs:
-        """The tag query for its new instance once (a resume may find one, or two),
-        then only while a launch may have happened that it has not seen; the launch
-        template only where private IP preservation may have made one."""
-        search = self.new_id is None and (not self.searched or self.launched)
+        """The tag query for its new instance when resumed (it may find one, or two),
+        then only while a launch may have happened that it has not seen (a new
+        replacement has none before its launch); the launch template only where private
+        IP preservation may have made one; the volumes' homes it knows."""
+        search = self.new_id is None and ((self.resume and not self.searched) or self.launched)
         self.searched = True
         return Needs(new_ids=(self.new_id,) if self.new_id else (), search=search,
-                     template=self.preserve_private_ip or self.resume or self.template_seen)
+                     template=self.preserve_private_ip or self.resume or self.template_seen,
+                     homes=self.homes if self.homes is not None else None if self.resume else {})
 
     def effect(self, call: Call, obs: Observation,
                response: Mapping[str, Any]) -> Observation | None:
@@ -621,8 +628,11 @@ class RelaunchStrategy:
     target_tag = TARGET_AMI
     needs_addresses = True      # the old instance's Elastic IPs move to the new one
     permissions = Permissions(
+        # GetLaunchTemplateData reads through DescribeInstanceAttribute and
+        # DescribeInstanceCreditSpecifications, so AWS wants those granted with it.
         describe=("ec2:DescribeAddresses", "ec2:DescribeInstanceAttribute",
-                  "ec2:DescribeInstanceCreditSpecifications", "ec2:DescribeInstanceStatus"),
+                  "ec2:DescribeInstanceCreditSpecifications", "ec2:DescribeInstanceStatus",
+                  "ec2:GetLaunchTemplateData"),
         on_instances=("ec2:AssociateAddress", "ec2:StartInstances", "ec2:StopInstances",
                       "ec2:TerminateInstances"),
         # O carries in-flight from the intent (1.), N from its launch, each volume from
@@ -661,7 +671,7 @@ class RelaunchStrategy:
     def plan(self, inputs: PlanInputs, instance: dict[str, Any], note: str = "") -> InstancePlan:
         settings, goal = inputs.ctx.settings.standalone, inputs.ctx.image
         iid = instance["InstanceId"]
-        shape = capture(inputs.ctx.clients.ec2, instance)
+        shape = inputs.shapes.get(iid) or capture(inputs.ctx.clients.ec2, instance)
         blocker = relaunch_blocker(instance, shape,
                                    instance["InstanceType"] in inputs.instance_store,
                                    settings.keep_old_instance, goal.root_device_name)

@@ -199,7 +199,7 @@ class RootVolumeReplacement:
         return ()
 
     def needs(self) -> Needs:
-        return Needs(search=False, template=False)   # the instance and its tasks only
+        return Needs(search=False, template=False, homes={})   # the instance and its tasks
 
     def effect(self, call: Call, obs: Observation,
                response: Mapping[str, Any]) -> Observation | None:

@@ -81,7 +81,7 @@ class _Runner:
         while True:
             while queue and len(active) < settings.parallelism and not ctx.deadline.expired():
                 if queue[0].action == PlanAction.REPLACE and (
-                        started >= settings.max_per_run
+                        queue[0].deferred or started >= settings.max_per_run
                         or (started and not ctx.deadline.has_time_for(START_BUDGET_SECONDS))):
                     break   # the first start always happens, so short timeouts still progress
                 plan = queue.popleft()
