@@ -257,7 +257,8 @@ class Relaunch:
             return Call("modify_instance_attribute", {
                 "InstanceId": new.id, "SourceDestCheck": {"Value": self.shape.source_dest_check}},
                 ROLL_BACK, "set source/dest check")
-        step = self._move_volumes(volumes, new)
+        # The status checks are waited for while the volumes attach (both take time).
+        step = self._move_volumes(volumes, new, until_attached=False)
         if step is not None:
             return step
         unhealthy = self._health(obs, new)
@@ -266,6 +267,9 @@ class Relaunch:
                 return unhealthy
             self.pending_rollback = unhealthy.reason
             return Wait("rolling back")
+        step = self._move_volumes(volumes, new)
+        if step is not None:
+            return step
         step = _settle(volumes, new, obs.addresses, ROLL_BACK, "move the Elastic IP")
         if step is not None:
             return step
@@ -306,9 +310,10 @@ class Relaunch:
             "TagSpecifications": [{"ResourceType": "launch-template", "Tags": tag_list(tags)}]},
             ROLL_BACK, "keep the shape in a launch template")
 
-    def _move_volumes(self, volumes: tuple[VolumeView, ...], new: InstanceView
-                      ) -> Call | Wait | Finish | None:
-        """Attach every volume to ``new`` at its home device; None once all are attached."""
+    def _move_volumes(self, volumes: tuple[VolumeView, ...], new: InstanceView,
+                      until_attached: bool = True) -> Call | Wait | Finish | None:
+        """Attach every volume to ``new`` at its home device; None once all are attached
+        (not ``until_attached``: once all are attaching)."""
         for v in volumes:
             if v.attached_to == new.id:
                 continue
@@ -323,7 +328,7 @@ class Relaunch:
                                           "Device": v.home_device}, ROLL_BACK,
                         f"attach {v.id} at {v.home_device}")
         attaching = [v for v in volumes if v.attach_state != "attached"]
-        if attaching:
+        if attaching and until_attached:
             return Wait(f"volume {attaching[0].id} is {attaching[0].attach_state}")
         return None
 
@@ -476,8 +481,8 @@ class Relaunch:
 
     def effect(self, call: Call, obs: Observation,
                response: Mapping[str, Any]) -> Observation | None:
-        """Its own tag writes, a detach begun, O terminating (no template): what AWS
-        answered; anything else is observed again."""
+        """Its own tag writes, a detach or an attach begun, O terminating (no template):
+        what AWS answered; anything else is observed again."""
         if call.operation == "create_tags":
             return _tagged(obs, call.kwargs["Resources"], tag_map(call.kwargs["Tags"]))
         if call.operation == "detach_volume" and obs.old is not None:
@@ -487,6 +492,12 @@ class Relaunch:
                 for a in obs.old.attachments))
             return replace(obs, old=old, volumes=tuple(
                 replace(v, attach_state="detaching") if v.id == vid else v
+                for v in obs.volumes))
+        if call.operation == "attach_volume":
+            vid, iid = call.kwargs["VolumeId"], call.kwargs["InstanceId"]
+            return replace(obs, volumes=tuple(
+                replace(v, attached_to=iid, device=call.kwargs["Device"],
+                        attach_state="attaching", state="in-use") if v.id == vid else v
                 for v in obs.volumes))
         if (call.operation == "terminate_instances" and obs.old is not None
                 and obs.template is None and call.kwargs["InstanceIds"] == [obs.old.id]):

@@ -29,6 +29,9 @@ from .registry import STRATEGIES
 
 START_BUDGET_SECONDS = 240      # a typical stop + launch + status checks
 POLL_SECONDS = 15
+# Status checks take minutes (AWS's run every minute); polled alone, for every replacement
+# waiting on them, at most twice a minute.
+HEALTH_POLL_SECONDS = 30
 MAX_CALLS_PER_REPLACEMENT = 400   # a machine that keeps calling without finishing is a bug
 MAX_CHAIN = 6   # calls one machine makes in a round on effects it knows from the calls
 
@@ -79,6 +82,7 @@ class _Runner:
         active: list[Machine] = []
         started = self.started = 0
         while True:
+            fresh = False
             while queue and len(active) < settings.parallelism and not ctx.deadline.expired():
                 if queue[0].action == PlanAction.REPLACE and (
                         queue[0].deferred or started >= settings.max_per_run
@@ -87,17 +91,27 @@ class _Runner:
                 plan = queue.popleft()
                 started = self.started = started + (plan.action == PlanAction.REPLACE)
                 active.append(self.machine(plan))
+                fresh = True
             if not active or ctx.deadline.expired():
                 break
-            if not self.round(active):
+            if not fresh and self.health_only(active):   # poll the status checks alone
+                if not ctx.deadline.has_time_for(HEALTH_POLL_SECONDS):
+                    break
+                ctx.clock.sleep(HEALTH_POLL_SECONDS)
+                if not self.health_settled(active):
+                    continue
+            if not self.round(active) and not self.health_only(active):
                 if not ctx.deadline.has_time_for(POLL_SECONDS) or self.all_gated_beyond(
                         active, queue):
                     break
                 ctx.clock.sleep(POLL_SECONDS)
-                while not self.health_settled(active) and ctx.deadline.has_time_for(
-                        POLL_SECONDS):
-                    ctx.clock.sleep(POLL_SECONDS)
         self.yield_unfinished(active, queue)
+
+    @staticmethod
+    def health_only(active: list[Machine]) -> bool:
+        """True when every replacement waits for status checks, and nothing else."""
+        return all(m.waiting is not None and m.waiting.health and m.health_pending()
+                   for m in active)
 
     def health_settled(self, active: list[Machine]) -> bool:
         """While every replacement only waits for status checks: one read of those

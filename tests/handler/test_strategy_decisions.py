@@ -170,9 +170,15 @@ RELAUNCH_FORWARD = {
         {}, obs(inst(state="stopped", tags=LAUNCHED), (inst(NEW, image=GOAL),), (AVAILABLE,)),
         ("call", "attach_volume", ROLL_BACK,
          {"VolumeId": "vol-1", "InstanceId": NEW, "Device": "/dev/sdf"})),
-    "volume attaching": (
+    # The status checks are waited for while the volumes attach.
+    "volume attaching: the status checks are waited for meanwhile": (
         {}, obs(inst(state="stopped", tags=LAUNCHED), (inst(NEW, image=GOAL),),
-                (vol("vol-1", on=NEW, attach="attaching"),)),
+                (vol("vol-1", on=NEW, attach="attaching"),),
+                statuses={NEW: ("initializing", "initializing")}),
+        ("wait", f"status checks of {NEW}: initializing", True)),
+    "volume attaching, status checks passed": (
+        {}, obs(inst(state="stopped", tags=LAUNCHED), (inst(NEW, image=GOAL),),
+                (vol("vol-1", on=NEW, attach="attaching"),), statuses={NEW: ("ok", "ok")}),
         ("wait", "volume vol-1 is attaching", False)),
     "status checks pending": (
         {}, obs(inst(state="stopped", tags=LAUNCHED), (inst(NEW, image=GOAL),), (ON_N,),
