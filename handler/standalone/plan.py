@@ -118,12 +118,6 @@ def _candidates(ec2: EC2Client, settings: Settings) -> list[dict[str, Any]]:
     return sorted(describe_instances(ec2, filters), key=lambda i: i["InstanceId"])
 
 
-def _instance_store_types(ec2: EC2Client, types: set[str]) -> set[str]:
-    return {t["InstanceType"] for t in describe(ec2, "describe_instance_types", "InstanceTypes",
-                                                 ids=types, id_param="InstanceTypes")
-            if t.get("InstanceStorageSupported")}
-
-
 def evaluate(inputs: PlanInputs, inst: dict[str, Any], deep: bool = True) -> InstancePlan:
     """The checks every strategy shares, then the chosen strategy's own (not ``deep``:
     a deferred plan instead, when the shared checks pass)."""
@@ -171,11 +165,12 @@ def evaluate(inputs: PlanInputs, inst: dict[str, Any], deep: bool = True) -> Ins
     return strategy.plan(inputs, inst)
 
 
-def _capture_next(inputs: PlanInputs, considered: list[tuple[dict[str, Any], InstancePlan]],
-                  count: int | None) -> None:
+def _capture_next(inputs: PlanInputs, facts: Facts,
+                  considered: list[tuple[dict[str, Any], InstancePlan]], count: int | None
+                  ) -> None:
     """The shapes of the next ``count`` deferred relaunches (all: None), in one batch."""
     todo = [inst for inst, plan in considered if plan.deferred and plan.strategy == RELAUNCH]
-    inputs.shapes.update(capture_all(inputs.ctx.clients.ec2, todo[:count]))
+    inputs.shapes.update(capture_all(inputs.ctx.clients.ec2, todo[:count], facts.volumes))
 
 
 def plan_instances(ctx: RunContext) -> tuple[InstancePlan, ...]:
@@ -193,8 +188,6 @@ def plan_instances(ctx: RunContext) -> tuple[InstancePlan, ...]:
                       and _claim(tag_map(i.get("Tags"))) is not None}
     inputs = PlanInputs(ctx, STRATEGIES)
     inputs.images = describe_images(ec2, {i["ImageId"] for i in by_id.values()})
-    inputs.instance_store = _instance_store_types(ec2, {i["InstanceType"]
-                                                        for i in candidates})
     resumes = []
     for old_id, name in sorted(in_flight.items()):
         inst = by_id.get(old_id)
@@ -214,6 +207,9 @@ def plan_instances(ctx: RunContext) -> tuple[InstancePlan, ...]:
     facts = (read_facts(ctx, [*checked, *resumed],
                         {ctx.image.id, *(r[4] for r in resumes if r[3] is not None)})
              if checked or resumed else Facts())
+    # Read with the facts for every instance a strategy plans (relaunch_blocker asks).
+    inputs.instance_store = {t for t, info in facts.types.items()
+                             if info.get("InstanceStorageSupported")}
     plans = []
     for old_id, name, inst, shape, target in resumes:
         if shape is not None and inst is not None:   # the same launch request as planned
@@ -229,7 +225,7 @@ def plan_instances(ctx: RunContext) -> tuple[InstancePlan, ...]:
     for n, (inst, plan) in enumerate(considered):
         if plan.deferred and (limit is None or replacing < limit):
             if inst["InstanceId"] not in inputs.shapes:
-                _capture_next(inputs, considered[n:], limit and limit - replacing)
+                _capture_next(inputs, facts, considered[n:], limit and limit - replacing)
             plan = evaluate(inputs, inst)
         if not plan.deferred:
             plan = review(inputs, facts, inst, plan)

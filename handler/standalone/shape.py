@@ -25,6 +25,7 @@ something (instance-store data, a second network interface, ...).
 from __future__ import annotations
 
 import base64
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -238,12 +239,15 @@ def _root(instance: dict[str, Any]) -> dict[str, Any] | None:
                  if m["DeviceName"] == instance.get("RootDeviceName") and "Ebs" in m), None)
 
 
-def _root_volumes(ec2: EC2Client, instances: list[dict[str, Any]]) -> dict[str, RootVolume]:
-    """Instance ID -> its root volume (one batched read)."""
+def _root_volumes(ec2: EC2Client, instances: list[dict[str, Any]],
+                  known: Mapping[str, Mapping[str, Any]]) -> dict[str, RootVolume]:
+    """Instance ID -> its root volume (``known`` volumes, the others in one batched read)."""
     roots = {i["InstanceId"]: root for i in instances if (root := _root(i)) is not None}
-    found = {v["VolumeId"]: v for v in describe(
-        ec2, "describe_volumes", "Volumes", ids=[r["Ebs"]["VolumeId"] for r in roots.values()],
-        id_filter="volume-id")}
+    found = dict(known)
+    found.update({v["VolumeId"]: v for v in describe(
+        ec2, "describe_volumes", "Volumes", ids=[r["Ebs"]["VolumeId"] for r in roots.values()
+                                                 if r["Ebs"]["VolumeId"] not in known],
+        id_filter="volume-id")})
     result = {}
     for iid, root in roots.items():
         dot = bool(root["Ebs"].get("DeleteOnTermination", True))
@@ -260,10 +264,13 @@ def capture(ec2: EC2Client, instance: dict[str, Any]) -> InstanceShape:
     return capture_all(ec2, [instance])[instance["InstanceId"]]
 
 
-def capture_all(ec2: EC2Client, instances: list[dict[str, Any]]) -> dict[str, InstanceShape]:
-    """The shapes of ``instances``: the root volumes in one batched read, the rest of
-    the configuration one read per instance (:func:`_configuration`)."""
-    roots = _root_volumes(ec2, instances)
+def capture_all(ec2: EC2Client, instances: list[dict[str, Any]],
+                known_volumes: Mapping[str, Mapping[str, Any]] | None = None
+                ) -> dict[str, InstanceShape]:
+    """The shapes of ``instances``: the root volumes in one batched read (unless already
+    read: ``known_volumes``), the rest of the configuration one read per instance
+    (:func:`_configuration`)."""
+    roots = _root_volumes(ec2, instances, known_volumes or {})
     return {i["InstanceId"]: _capture(i, _configuration(ec2, i),
                                       roots.get(i["InstanceId"], RootVolume()))
             for i in instances}
