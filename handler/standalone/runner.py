@@ -10,6 +10,7 @@ strategies only through the registry.
 
 from __future__ import annotations
 
+import json
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
@@ -143,12 +144,15 @@ class _Runner:
             self.ctx.deadline.remaining() - self.ctx.deadline.margin_seconds, 0)
 
     def round(self, active: list[Machine]) -> bool:
-        """Each machine steps from one shared observation; True when any made progress.
+        """Every machine steps from one shared observation; True when any made progress.
 
-        A machine makes one mutating call, then goes on in the same round only while
-        it knows that call's effect from the call itself (its own tag writes, the IDs a
-        launch returned: ``Machine.effect``), up to ``MAX_CHAIN`` calls; anything that
-        depends on AWS moving on (a stop, a detach, a boot) waits for the next round.
+        The round goes in phases: in each, every machine still stepping decides its next
+        step, and the calls are made in machine order, those that take several resources
+        and ask the same (the same tags, stopping or terminating instances) as one call
+        (``MERGED``). A machine goes on to the next phase only while it knows its last
+        call's effect from the call itself (``Machine.effect``: its own tag writes, a
+        detach or attach begun), up to ``MAX_CHAIN`` calls; anything that depends on AWS
+        moving on (a stop, a boot) waits for the next round.
         """
         ec2 = self.ctx.clients.ec2
         observed = observe(ec2, [m.old_id for m in active], with_addresses=any(
@@ -164,10 +168,11 @@ class _Runner:
         for m in active:
             if m.waiting is not None and m.waiting.health:
                 m.note_health_wait(now)
-        for m in list(active):
-            obs: Observation | None = observed[m.old_id]
-            chained = 0
-            while obs is not None:
+        going = {m.old_id: (m, observed[m.old_id]) for m in active}
+        chained: dict[str, int] = {}
+        while going:
+            calls: list[tuple[Machine, Observation, Call]] = []
+            for m, obs in list(going.values()):
                 step = m.step(obs, records.get(m.old_id, []))
                 if isinstance(step, Finish) and step.no_trace:
                     obs, step = self.confirm_no_trace(m, step)
@@ -181,30 +186,77 @@ class _Runner:
                     m.waiting = step
                     if step.health:
                         m.note_health_wait(now)
-                    break
+                    del going[m.old_id]
+                    continue
                 progressed = True
                 m.waiting = None
                 if isinstance(step, Call):
-                    result, obs = self.call(m, step, obs)
-                    chained += 1
-                    if result is None:
-                        if chained >= MAX_CHAIN:
-                            obs = None
-                        continue
-                    step = result
+                    calls.append((m, obs, step))
+                    continue
                 self.finish(m, step)
                 active.remove(m)
-                break
+                del going[m.old_id]
+            for batch in _merged(calls):
+                for (m, _, _), (result, after) in zip(batch, self.call_all(batch),
+                                                      strict=True):
+                    chained[m.old_id] = chained.get(m.old_id, 0) + 1
+                    if result is not None:
+                        self.finish(m, result)
+                        active.remove(m)
+                        del going[m.old_id]
+                    elif after is None or chained[m.old_id] >= MAX_CHAIN:
+                        del going[m.old_id]
+                    else:
+                        going[m.old_id] = (m, after)
         return progressed
+
+    def call_all(self, batch: list[tuple[Machine, Observation, Call]]
+                 ) -> list[tuple[Finish | None, Observation | None]]:
+        """The calls of ``batch`` (one step each) as one call; if AWS refuses it, each
+        alone (so a refusal is that machine's only)."""
+        if len(batch) == 1:
+            m, obs, step = batch[0]
+            return [self.call(m, step, obs)]
+        over = [self.over_limit(m) for m, _, _ in batch]
+        if any(over):
+            return [(finish, None) if finish is not None else self.call(m, step, obs)
+                    for finish, (m, obs, step) in zip(over, batch, strict=True)]
+        key = MERGED[batch[0][2].operation]
+        kwargs = {**batch[0][2].kwargs, key: [r for _, _, step in batch
+                                              for r in step.kwargs[key]]}
+        for m, _, step in batch:
+            log_event("replacement_step", instance=m.old_id, step=step.step,
+                      operation=step.operation, merged=len(batch))
+        try:
+            response = getattr(self.ctx.clients.ec2, batch[0][2].operation)(**kwargs)
+        except (ClientError, BotoCoreError) as error:
+            log_event("merged_call_failed", operation=batch[0][2].operation,
+                      instances=[m.old_id for m, _, _ in batch], error=str(error))
+            for m, _, _ in batch:    # counted again when made alone
+                self.calls[m.old_id] -= 1
+            return [self.call(m, step, obs) for m, obs, step in batch]
+        results: list[tuple[Finish | None, Observation | None]] = []
+        for m, obs, step in batch:
+            finished = m.succeeded(step, obs, response)
+            results.append((finished, None) if finished is not None
+                           else (None, m.effect(step, obs, response)))
+        return results
+
+    def over_limit(self, m: Machine) -> Finish | None:
+        """Counts one more call of ``m``; the failure when it exceeds the bound."""
+        count = self.calls[m.old_id] = self.calls.get(m.old_id, 0) + 1
+        if count > MAX_CALLS_PER_REPLACEMENT:
+            return Finish(InstanceEntry(m.old_id, Action.FAILED, f"no progress after {count - 1} "
+                                        "calls; progress tags kept for inspection"))
+        return None
 
     def call(self, m: Machine, step: Call, obs: Observation
              ) -> tuple[Finish | None, Observation | None]:
         """Make ``step``'s call: the finish it led to, or the observation with its known
         effect (None when the machine must observe again before its next step)."""
-        count = self.calls[m.old_id] = self.calls.get(m.old_id, 0) + 1
-        if count > MAX_CALLS_PER_REPLACEMENT:
-            return Finish(InstanceEntry(m.old_id, Action.FAILED, f"no progress after {count - 1} "
-                                        "calls; progress tags kept for inspection")), None
+        over = self.over_limit(m)
+        if over is not None:
+            return over, None
         log_event("replacement_step", instance=m.old_id, step=step.step,
                   operation=step.operation)
         try:
@@ -312,6 +364,29 @@ def apply_instances(ctx: RunContext, plans: tuple[InstancePlan, ...],
     entries = sorted([*runner.entries, *skipped], key=lambda e: order.get(e.id, len(order)))
     reason = "; ".join(runner.continue_reasons) or None
     return Outcome(tuple(entries), reason, backing_off=runner.backing_off)
+
+
+# Calls that take several resources: merged when machines of a round ask the same of each
+# (operation -> the list of resources).
+MERGED = {"create_tags": "Resources", "delete_tags": "Resources",
+          "stop_instances": "InstanceIds", "terminate_instances": "InstanceIds"}
+
+
+def _merged(calls: list[tuple[Machine, Observation, Call]]
+            ) -> list[list[tuple[Machine, Observation, Call]]]:
+    """``calls`` in batches to make as one call each, in the order of their first machine:
+    the same mergeable operation with the same other parameters and error handling."""
+    batches: dict[str, list[tuple[Machine, Observation, Call]]] = {}
+    for entry in calls:
+        step = entry[2]
+        key = MERGED.get(step.operation)
+        if key is None:
+            batches[f"{len(batches)}"] = [entry]
+            continue
+        same = json.dumps([step.operation, step.on_error, {
+            k: v for k, v in step.kwargs.items() if k != key}], sort_keys=True, default=str)
+        batches.setdefault(same, []).append(entry)
+    return list(batches.values())
 
 
 def _client_error(error: ClientError | BotoCoreError, operation: str,

@@ -27,12 +27,14 @@ PLANNING = Counter({
 })
 PER_REPLACEMENT = Counter({
     "GetLaunchTemplateData": 1,   # the shape: user data, protection, shutdown, credits
-    "CreateTags": 3,              # intent; the volume's home; the launch token
-    "StopInstances": 1, "DetachVolume": 1, "RunInstances": 1, "AttachVolume": 1,
-    "TerminateInstances": 1,
-    "DeleteTags": 1,              # progress tags off the new instance and the volume
+    "CreateTags": 2,              # the volume's home; the launch token
+    "DetachVolume": 1, "RunInstances": 1, "AttachVolume": 1,
 })
 PER_WAVE = Counter({
+    # One call for every replacement of the wave (the same tags, or several instances):
+    "CreateTags": 1,              # the intent
+    "StopInstances": 1, "TerminateInstances": 1,
+    "DeleteTags": 1,              # progress tags off the new instances and the volumes
     # rounds: intent..stop | detach..launch | attach, checks | terminate, tags off
     "DescribeInstances": 4,
     "DescribeVolumes": 1,         # only once the volumes are detached (on no instance)
