@@ -106,9 +106,14 @@ class InstancePlan:
     shape: InstanceShape | None = None
     volumes: tuple[str, ...] = ()
     target: str | None = None   # a resume's recorded target AMI (None: the run's AMI)
-    # Past what this invocation can start (``max_per_run``): its strategy's reads (the
-    # shape) and the preflight are left to the invocation that starts it; never started.
-    deferred: bool = False
+    # Its strategy's own reads (the shape) and the checks needing them, left to when it
+    # starts (planning reads only what every candidate shares): the whole plan, or a skip.
+    completion: Callable[[], InstancePlan] | None = field(default=None, compare=False,
+                                                          repr=False)
+
+    @property
+    def deferred(self) -> bool:
+        return self.completion is not None
 
     def entry(self) -> InstanceEntry:
         if self.action == PlanAction.SKIP:
@@ -126,7 +131,7 @@ class PlanInputs:
     images: dict[str, Image] = field(default_factory=dict)
     instance_store: set[str] = field(default_factory=set)
     profile_roles: dict[str, str | None] = field(default_factory=dict)  # passable's memo
-    shapes: dict[str, InstanceShape] = field(default_factory=dict)  # captured in a batch
+    volumes: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # read already
 
     def skip(self, instance_id: str, reason: str) -> InstancePlan:
         return InstancePlan(instance_id, PlanAction.SKIP, reason)

@@ -49,6 +49,8 @@ and so every IP, with no such trade-off.
 
 from __future__ import annotations
 
+from dataclasses import replace
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from ..ami import describe_images, incompatibility
@@ -71,7 +73,6 @@ from .observation import LIVE_STATES
 from .preflight import Facts, complete, interfaces_dropped, not_relaunched, read_facts, review
 from .registry import IN_FLIGHT_FALLBACK, STRATEGIES
 from .relaunch import NAME as RELAUNCH
-from .shape import capture_all
 
 if TYPE_CHECKING:
     from types_boto3_ec2.client import EC2Client
@@ -161,16 +162,8 @@ def evaluate(inputs: PlanInputs, inst: dict[str, Any], deep: bool = True) -> Ins
         return not_relaunched(inputs, inst, dropped)
     if not deep:
         return InstancePlan(iid, PlanAction.REPLACE, f"{name} onto {goal.id}, checked when "
-                            "it starts", name, deferred=True)
+                            "it starts", name, completion=lambda: strategy.plan(inputs, inst))
     return strategy.plan(inputs, inst)
-
-
-def _capture_next(inputs: PlanInputs, facts: Facts,
-                  considered: list[tuple[dict[str, Any], InstancePlan]], count: int | None
-                  ) -> None:
-    """The shapes of the next ``count`` deferred relaunches (all: None), in one batch."""
-    todo = [inst for inst, plan in considered if plan.deferred and plan.strategy == RELAUNCH]
-    inputs.shapes.update(capture_all(inputs.ctx.clients.ec2, todo[:count], facts.volumes))
 
 
 def plan_instances(ctx: RunContext) -> tuple[InstancePlan, ...]:
@@ -218,19 +211,27 @@ def plan_instances(ctx: RunContext) -> tuple[InstancePlan, ...]:
                                   f"{target or 'its target AMI'} already in flight", name,
                                   shape, tuple(v.volume_id for v in shape.data_volumes)
                                   if shape else ()))
-    # Each instance's own reads (its shape) only for what this invocation can start: up to
-    # max_per_run replacements, in order (all of them in a dry run, which reports them).
-    limit = None if ctx.dry_run else ctx.settings.standalone.max_per_run
-    replacing = 0
-    for n, (inst, plan) in enumerate(considered):
-        if plan.deferred and (limit is None or replacing < limit):
-            if inst["InstanceId"] not in inputs.shapes:
-                _capture_next(inputs, facts, considered[n:], limit and limit - replacing)
-            plan = evaluate(inputs, inst)
-        if not plan.deferred:
+    # Each instance's own reads (its shape: one GetLaunchTemplateData) and the checks that
+    # need them are made when it starts (``InstancePlan.completion``): an instance this
+    # invocation does not start costs nothing (a dry run, which reports them, makes all).
+    inputs.volumes = facts.volumes
+    for inst, plan in considered:
+        if plan.deferred and ctx.dry_run:
+            plan = _complete(inputs, facts, inst)
+        elif plan.deferred:
+            plan = replace(plan, completion=partial(_complete, inputs, facts, inst))
+        else:
             plan = review(inputs, facts, inst, plan)
-        replacing += plan.action == PlanAction.REPLACE
         log_event("instance_planned", instance=inst["InstanceId"], action=plan.action,
                   reason=plan.reason)
         plans.append(plan)
     return tuple(plans)
+
+
+def _complete(inputs: PlanInputs, facts: Facts, inst: dict[str, Any]) -> InstancePlan:
+    """A deferred plan made whole: the strategy's plan (its reads), then the preflight."""
+    plan = review(inputs, facts, inst, evaluate(inputs, inst))
+    if not inputs.ctx.dry_run:
+        log_event("instance_planned", instance=inst["InstanceId"], action=plan.action,
+                  reason=plan.reason)
+    return plan

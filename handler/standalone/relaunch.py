@@ -682,7 +682,7 @@ class RelaunchStrategy:
     def plan(self, inputs: PlanInputs, instance: dict[str, Any], note: str = "") -> InstancePlan:
         settings, goal = inputs.ctx.settings.standalone, inputs.ctx.image
         iid = instance["InstanceId"]
-        shape = inputs.shapes.get(iid) or capture(inputs.ctx.clients.ec2, instance)
+        shape = capture(inputs.ctx.clients.ec2, instance, inputs.volumes)
         blocker = relaunch_blocker(instance, shape,
                                    instance["InstanceType"] in inputs.instance_store,
                                    settings.keep_old_instance, goal.root_device_name)

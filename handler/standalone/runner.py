@@ -86,10 +86,12 @@ class _Runner:
             fresh = False
             while queue and len(active) < settings.parallelism and not ctx.deadline.expired():
                 if queue[0].action == PlanAction.REPLACE and (
-                        queue[0].deferred or started >= settings.max_per_run
+                        started >= settings.max_per_run
                         or (started and not ctx.deadline.has_time_for(START_BUDGET_SECONDS))):
                     break   # the first start always happens, so short timeouts still progress
-                plan = queue.popleft()
+                plan = self.completed_plan(queue.popleft())
+                if plan is None:
+                    continue
                 started = self.started = started + (plan.action == PlanAction.REPLACE)
                 active.append(self.machine(plan))
                 fresh = True
@@ -107,6 +109,32 @@ class _Runner:
                     break
                 ctx.clock.sleep(POLL_SECONDS)
         self.yield_unfinished(active, queue)
+
+    def completed_plan(self, plan: InstancePlan) -> InstancePlan | None:
+        """``plan`` made whole when it starts (its strategy's reads and the checks on
+        them); None when that skips it, or cannot be read now (the next invocation
+        plans it again)."""
+        if plan.completion is None:
+            return plan
+        try:
+            whole = plan.completion()
+        except (ClientError, BotoCoreError) as error:
+            reason = describe_error(error)
+            log_event("instance_planning_failed", instance=plan.instance_id, reason=reason)
+            if is_transient(error):
+                self.entries.append(InstanceEntry(plan.instance_id, Action.IN_PROGRESS,
+                                                  f"not started: {reason}; continues in the "
+                                                  "next invocation"))
+                self.continue_reasons.append(f"{plan.instance_id} could not be read")
+            else:
+                self.entries.append(InstanceEntry(plan.instance_id, Action.SKIPPED,
+                                                  f"could not be read: {reason}; nothing "
+                                                  "was changed"))
+            return None
+        if whole.action == PlanAction.SKIP:
+            self.entries.append(whole.entry())
+            return None
+        return whole
 
     @staticmethod
     def health_only(active: list[Machine]) -> bool:

@@ -259,9 +259,10 @@ def _root_volumes(ec2: EC2Client, instances: list[dict[str, Any]],
     return result
 
 
-def capture(ec2: EC2Client, instance: dict[str, Any]) -> InstanceShape:
+def capture(ec2: EC2Client, instance: dict[str, Any],
+            known_volumes: Mapping[str, Mapping[str, Any]] | None = None) -> InstanceShape:
     """The whole shape of ``instance`` (a DescribeInstances item); reads only."""
-    return capture_all(ec2, [instance])[instance["InstanceId"]]
+    return capture_all(ec2, [instance], known_volumes)[instance["InstanceId"]]
 
 
 def capture_all(ec2: EC2Client, instances: list[dict[str, Any]],
