@@ -10,7 +10,9 @@ scope, terminating, kept after an earlier replacement, already on the AMI, other
 architecture or platform, an earlier failure on this AMI, not running,
 instance-store data, Spot, several network interfaces, protection flags; for
 ``replace-root-volume``, AWS's preconditions (with ``fallback_to_relaunch``, a
-relaunch instead). Then the preflight (``preflight.py``, a few batched reads for all
+relaunch instead). Each instance's own reads (its shape) wait until the runner starts it
+(``InstancePlan.completion``), so an instance left to a later invocation costs no
+read now. Then the preflight (``preflight.py``, a few batched reads for all
 planned replacements): what would make the launch fail after the stop (key pair,
 instance profile, subnet and free IPs, security groups, instance type in the zone for
 the new image, room for the progress tags) skips the instance with the fix; what a
@@ -22,7 +24,8 @@ Applying (``runner.py``) runs the per-instance state machines (``relaunch.Relaun
 ``replace_root_volume.RootVolumeReplacement``: one module per strategy, listed in
 ``registry.py``) round-robin in one thread: each round
 reads the state of every replacement in flight in a few batched calls, then
-each machine makes at most one mutating call. So at most
+each machine makes its mutating calls one at a time, as far as it knows their effect
+without reading again (``runner.py``). So at most
 ``StandaloneSettings.parallelism`` replacements are in flight, the order of
 calls is deterministic (fault injection and crash points are reproducible),
 and stopping between any two calls is safe. After the first, new replacements

@@ -1,10 +1,13 @@
 """Standalone instances, the apply: drive the planned replacements, round-robin.
 
 Each round reads the state of every replacement in flight in a few batched calls
-(the shared observation, plus what each strategy reads for its own machines), then
-each machine makes at most one mutating call; see ``plan.py`` for why, and for the
-limits (parallelism, ``max_per_run``, the deadline) that leave work to the next
-invocation. The runner knows machines only through :class:`~.core.Machine` and
+(the shared observation, only what some machine can use, plus what each strategy
+reads for its own machines), then each machine makes its calls one at a time, going
+on only while it knows the last one's effect from the call itself, and calls asking
+the same of several resources are made as one (see :meth:`_Runner.round`). While every
+replacement only waits for status checks, those alone are polled. See ``plan.py`` for
+why, and for the limits (parallelism, ``max_per_run``, the deadline) that leave work
+to the next invocation. The runner knows machines only through :class:`~.core.Machine` and
 strategies only through the registry.
 """
 
