@@ -29,11 +29,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ..aws import describe, tag_map
+from botocore.exceptions import ClientError
+
+from ..aws import describe, error_code, tag_map
 from ..tags import PROGRESS_TAGS
 
 if TYPE_CHECKING:
     from types_boto3_ec2.client import EC2Client
+    from types_boto3_ec2.literals import InstanceAttributeNameType
 
 # Fields of MetadataOptions that RunInstances accepts (State is AWS's own).
 METADATA_FIELDS = ("HttpTokens", "HttpPutResponseHopLimit", "HttpEndpoint", "HttpProtocolIpv6",
@@ -229,9 +232,42 @@ def _placement_options(placement: dict[str, Any]) -> tuple[tuple[str, Any], ...]
 def _configuration(ec2: EC2Client, instance: dict[str, Any]) -> dict[str, Any]:
     """What DescribeInstances does not show (user data, protection flags, shutdown
     behaviour, CPU credits), in one GetLaunchTemplateData: AWS has no batched form, and
-    the alternative is one DescribeInstanceAttribute per attribute (four)."""
-    return dict(ec2.get_launch_template_data(InstanceId=instance["InstanceId"])
-                .get("LaunchTemplateData", {}))
+    the alternative is one DescribeInstanceAttribute per attribute (four). AWS runs it
+    through other reads the role may lack (Spot requests, elastic GPUs): refused, the
+    attributes are read one by one instead."""
+    try:
+        return dict(ec2.get_launch_template_data(InstanceId=instance["InstanceId"])
+                    .get("LaunchTemplateData", {}))
+    except ClientError as error:
+        if error_code(error) not in DENIED:
+            raise
+    return _attributes(ec2, instance)
+
+
+DENIED = ("UnauthorizedOperation", "AccessDenied", "AccessDeniedException")
+
+
+def _attributes(ec2: EC2Client, instance: dict[str, Any]) -> dict[str, Any]:
+    """The fields of :func:`_configuration` from DescribeInstanceAttribute (one call per
+    attribute) and DescribeInstanceCreditSpecifications."""
+    iid = instance["InstanceId"]
+    found: dict[str, Any] = {}
+    names: tuple[InstanceAttributeNameType, ...] = (
+        "userData", "disableApiTermination", "disableApiStop",
+        "instanceInitiatedShutdownBehavior")
+    for name in names:
+        key = name[0].upper() + name[1:]
+        value = ec2.describe_instance_attribute(InstanceId=iid, Attribute=name).get(key)
+        found[key] = value.get("Value") if isinstance(value, dict) else value
+    if instance["InstanceType"].split(".")[0] in BURSTABLE_FAMILIES:
+        try:
+            specs = ec2.describe_instance_credit_specifications(
+                InstanceIds=[iid])["InstanceCreditSpecifications"]
+        except ClientError:
+            specs = []
+        if specs:
+            found["CreditSpecification"] = {"CpuCredits": specs[0]["CpuCredits"]}
+    return found
 
 
 def _root(instance: dict[str, Any]) -> dict[str, Any] | None:
