@@ -276,3 +276,22 @@ def test_elastic_ip_moves_to_the_replacement(aws, estate):
 
     address = ec2.describe_addresses(AllocationIds=[allocation])["Addresses"][0]
     assert address["InstanceId"] == entry(report, old)["new_instance_id"]
+
+
+def test_replacements_in_flight_together_share_calls_and_a_refusal_stays_their_own(aws, estate):
+    """Calls asking the same of several resources are made once for the replacements of a
+    round (the intent, the stop, ...); refused, each is made alone, so AWS's refusal is
+    met by the replacement it concerns only (here: none, it was transient)."""
+    olds = sorted(estate.launch(f"app-{n}", volumes=1) for n in range(2))
+    aws.faults.fail("StopInstances", "IncorrectInstanceState", times=1,
+                    when=lambda p: len(p.get("InstanceIds", [])) > 1)
+
+    report = function(aws, parallelism=2).invoke({})
+
+    assert [entry(report, old)["action"] for old in olds] == ["replaced", "replaced"]
+    intents = [r["Resources"] for r in aws.faults.requests("CreateTags")
+               if any(t["Key"] == "ami-upgrade:target-ami" for t in r["Tags"])]
+    assert intents[0] == olds                        # one intent for both
+    assert [r["InstanceIds"] for r in aws.faults.requests("StopInstances")] == [
+        [olds[0]], [olds[1]]]                        # the merged stop refused: each alone
+    assert [r["InstanceIds"] for r in aws.faults.requests("TerminateInstances")] == [olds]
