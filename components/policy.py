@@ -78,7 +78,8 @@ DESCRIBE_ACTIONS = (
 )
 # Reads that support resource-level permissions: on these resource types only (in
 # tagged scope, only tagged ones) rather than on "*".
-SCOPED_READS = {"ec2:DescribeInstanceAttribute": "instance/*"}
+SCOPED_READS = {"ec2:DescribeInstanceAttribute": "instance/*",
+                "ec2:GetLaunchTemplateData": "instance/*"}
 REFRESH_ACTIONS = (
     "autoscaling:CancelInstanceRefresh",
     "autoscaling:StartInstanceRefresh",

@@ -33,6 +33,7 @@ EMULATIONS = (
     "sandbox.private_ip",
     "sandbox.terminal_states",
     "sandbox.template_tags",
+    "sandbox.launch_template_data",
 )
 
 _FAKE_ENV = {

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from ..ami import Image
     from ..run import RunContext
     from .iam import Permissions
-    from .observation import InstanceView, Observation
+    from .observation import InstanceView, Needs, Observation
     from .shape import InstanceShape
 
 
@@ -106,6 +106,14 @@ class InstancePlan:
     shape: InstanceShape | None = None
     volumes: tuple[str, ...] = ()
     target: str | None = None   # a resume's recorded target AMI (None: the run's AMI)
+    # Its strategy's own reads (the shape) and the checks needing them, left to when it
+    # starts (planning reads only what every candidate shares): the whole plan, or a skip.
+    completion: Callable[[], InstancePlan] | None = field(default=None, compare=False,
+                                                          repr=False)
+
+    @property
+    def deferred(self) -> bool:
+        return self.completion is not None
 
     def entry(self) -> InstanceEntry:
         if self.action == PlanAction.SKIP:
@@ -123,6 +131,7 @@ class PlanInputs:
     images: dict[str, Image] = field(default_factory=dict)
     instance_store: set[str] = field(default_factory=set)
     profile_roles: dict[str, str | None] = field(default_factory=dict)  # passable's memo
+    volumes: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # read already
 
     def skip(self, instance_id: str, reason: str) -> InstancePlan:
         return InstancePlan(instance_id, PlanAction.SKIP, reason)
@@ -141,6 +150,18 @@ class Machine(Protocol):
     def progress_entry(self) -> InstanceEntry: ...
     def note_health_wait(self, now: float) -> None: ...
     def health_tag(self) -> Call | None: ...
+    def health_pending(self) -> tuple[str, ...]:
+        """The instances whose status checks it waits for, while its wait is within its
+        bound (empty: the next round must observe everything)."""
+        ...
+    def needs(self) -> Needs:
+        """What the next round must read for it (see :class:`~.observation.Needs`)."""
+        ...
+    def effect(self, call: Call, obs: Observation,
+               response: Mapping[str, Any]) -> Observation | None:
+        """``obs`` as it is after ``call`` succeeded, when the call's response says so
+        (so the machine goes on without a new round); None: observe again first."""
+        ...
 
 
 class Strategy(Protocol):

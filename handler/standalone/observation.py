@@ -7,7 +7,7 @@ invocation killed after any call resumable by the next one.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -120,38 +120,131 @@ class Observation:
         return tuple(v for v in self.volumes if v.tagged)
 
 
-def observe(ec2: EC2Client, old_ids: Iterable[str], with_addresses: bool = False
+@dataclass(frozen=True)
+class Needs:
+    """What one machine's next decision needs read, beyond its old instance and volumes
+    (so a round reads only what some replacement in flight can use)."""
+
+    new_ids: tuple[str, ...] = ()   # its new instances, known by ID (read with the olds)
+    search: bool = True             # the tag query for instances replacing it (unknown IDs)
+    template: bool = True           # the launch template keeping its shape (preserve IP)
+    # Volume ID -> (home device, home DeleteOnTermination) of the data volumes it tagged or
+    # saw tagged: while each shows attached to its old or new instance, DescribeInstances
+    # says where it is and DescribeVolumes is not needed. None: read the volumes.
+    homes: Mapping[str, tuple[str, bool]] | None = None
+
+
+class _Statuses(Mapping[str, tuple[str, str]]):
+    """Status checks of the running new instances, read (once, batched) only when a
+    machine first asks for one this round: most rounds decide nothing from them."""
+
+    def __init__(self, ec2: EC2Client, instance_ids: list[str],
+                 known: Mapping[str, tuple[str, str]] | None = None) -> None:
+        self._ec2, self._ids = ec2, instance_ids
+        self._read: dict[str, tuple[str, str]] | None = None
+        if known is not None and set(instance_ids) <= set(known):   # read just before
+            self._read = {i: known[i] for i in instance_ids}
+
+    def _loaded(self) -> dict[str, tuple[str, str]]:
+        if self._read is None:
+            self._read = instance_statuses(self._ec2, self._ids) if self._ids else {}
+        return self._read
+
+    def __getitem__(self, key: str) -> tuple[str, str]:
+        if key not in self._ids:
+            raise KeyError(key)
+        return self._loaded()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._loaded())
+
+    def __len__(self) -> int:
+        return len(self._loaded())
+
+
+def _public(data: Mapping[str, Any]) -> bool:
+    """True when an instance shows a public IP (an Elastic IP always shows as one)."""
+    return bool(data.get("PublicIpAddress")) or any(
+        n.get("Association") for n in data.get("NetworkInterfaces", []))
+
+
+def observe(ec2: EC2Client, old_ids: Iterable[str], with_addresses: bool = False,
+            needs: Mapping[str, Needs] | None = None,
+            statuses_read: Mapping[str, tuple[str, str]] | None = None
             ) -> dict[str, Observation]:
-    """One snapshot of every replacement in ``old_ids`` (a handful of batched reads)."""
+    """One snapshot of every replacement in ``old_ids`` (a handful of batched reads).
+
+    One DescribeInstances for the old instances and the new ones known by ID, one
+    DescribeVolumes; the tag query for new instances, the launch templates and the
+    Elastic IPs only for the replacements whose ``needs`` ask (all, without ``needs``)
+    and the addresses only when an instance read shows a public IP; status checks
+    when a machine first looks at one (or ``statuses_read``, read just before).
+    """
     news: dict[str, list[InstanceView]] = {}
     dead: dict[str, list[InstanceView]] = {}
     volumes: dict[str, dict[str, VolumeView]] = {}
     addresses: dict[str, list[dict[str, Any]]] = {}
     ids = sorted(set(old_ids))
-    olds = {data["InstanceId"]: InstanceView.from_aws(data)
-            for data in describe_instances(ec2, ids=ids)}
-    for data in describe_instances(ec2, ids=ids, id_filter=f"tag:{REPLACES}"):
+    wanted = {i: (needs or {}).get(i, Needs()) for i in ids}
+    known_new = sorted({n for w in wanted.values() for n in w.new_ids} - set(ids))
+    olds: dict[str, InstanceView] = {}
+    seen_new: dict[str, InstanceView] = {}
+    public: list[str] = []
+
+    def place(data: Mapping[str, Any]) -> None:
         view = InstanceView.from_aws(data)
+        if view.id in ids:
+            olds[view.id] = view
+        elif view.tags.get(REPLACES) in wanted:
+            seen_new[view.id] = view
+        else:
+            return
+        if _public(data):
+            public.append(view.id)
+
+    for data in describe_instances(ec2, ids=[*ids, *known_new]):
+        place(data)
+    search = [i for i in ids if wanted[i].search]
+    for data in describe_instances(ec2, ids=search, id_filter=f"tag:{REPLACES}"):
+        if data["InstanceId"] not in seen_new:
+            place(data)
+    for view in seen_new.values():
         group = news if view.state in LIVE_STATES else dead
         group.setdefault(view.tags[REPLACES], []).append(view)
-    for data in describe(ec2, "describe_volumes", "Volumes", ids=ids,
+
+    def shown(old_id: str) -> list[tuple[InstanceView, Attachment]]:
+        """The attachments its old and new instances show."""
+        old = olds.get(old_id)
+        holders = [*([old] if old is not None and old.state != "terminated" else []),
+                   *news.get(old_id, [])]
+        return [(h, a) for h in holders for a in h.attachments]
+
+    read_volumes = [i for i in ids if wanted[i].homes is None or not set(
+        wanted[i].homes or {}) <= {a.volume_id for _, a in shown(i)}]
+    for data in describe(ec2, "describe_volumes", "Volumes", ids=read_volumes,
                          id_filter=f"tag:{HOME_INSTANCE}"):
         volume = VolumeView.from_aws(data)
         volumes.setdefault(volume.home_instance or "", {})[volume.id] = volume
-    templates = _templates(ec2, ids)
-    if with_addresses:
-        holders = [*ids, *(n.id for group in news.values() for n in group)]
-        for address in describe(ec2, "describe_addresses", "Addresses", ids=holders,
+    templates = _templates(ec2, [i for i in ids if wanted[i].template])
+    if with_addresses and public:
+        for address in describe(ec2, "describe_addresses", "Addresses", ids=sorted(public),
                                 id_filter="instance-id"):
             addresses.setdefault(address.get("InstanceId", ""), []).append(address)
     running_new = [n.id for group in news.values() for n in group if n.state == "running"]
-    statuses = instance_statuses(ec2, running_new)
+    statuses = _Statuses(ec2, running_new, statuses_read)
     result = {}
     for old_id in ids:
         old = olds.get(old_id)
         if old is not None and old.state == "terminated":
             old = None
         mine = dict(volumes.get(old_id, {}))
+        homes = wanted[old_id].homes or {}
+        if old_id not in read_volumes:    # each tagged one shows where it is attached
+            for holder, a in shown(old_id):
+                if a.volume_id in homes:
+                    device, dot = homes[a.volume_id]
+                    mine[a.volume_id] = VolumeView(a.volume_id, "in-use", holder.id, a.device,
+                                                   a.state, old_id, device, dot)
         if old is not None:
             for a in old.attachments:     # still on the old instance, not yet tagged
                 if a.volume_id not in mine:

@@ -10,7 +10,9 @@ scope, terminating, kept after an earlier replacement, already on the AMI, other
 architecture or platform, an earlier failure on this AMI, not running,
 instance-store data, Spot, several network interfaces, protection flags; for
 ``replace-root-volume``, AWS's preconditions (with ``fallback_to_relaunch``, a
-relaunch instead). Then the preflight (``preflight.py``, a few batched reads for all
+relaunch instead). Each instance's own reads (its shape) wait until the runner starts it
+(``InstancePlan.completion``), so an instance left to a later invocation costs no
+read now. Then the preflight (``preflight.py``, a few batched reads for all
 planned replacements): what would make the launch fail after the stop (key pair,
 instance profile, subnet and free IPs, security groups, instance type in the zone for
 the new image, room for the progress tags) skips the instance with the fix; what a
@@ -22,7 +24,8 @@ Applying (``runner.py``) runs the per-instance state machines (``relaunch.Relaun
 ``replace_root_volume.RootVolumeReplacement``: one module per strategy, listed in
 ``registry.py``) round-robin in one thread: each round
 reads the state of every replacement in flight in a few batched calls, then
-each machine makes at most one mutating call. So at most
+each machine makes its mutating calls one at a time, as far as it knows their effect
+without reading again (``runner.py``). So at most
 ``StandaloneSettings.parallelism`` replacements are in flight, the order of
 calls is deterministic (fault injection and crash points are reproducible),
 and stopping between any two calls is safe. After the first, new replacements
@@ -49,6 +52,8 @@ and so every IP, with no such trade-off.
 
 from __future__ import annotations
 
+from dataclasses import replace
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from ..ami import describe_images, incompatibility
@@ -117,14 +122,9 @@ def _candidates(ec2: EC2Client, settings: Settings) -> list[dict[str, Any]]:
     return sorted(describe_instances(ec2, filters), key=lambda i: i["InstanceId"])
 
 
-def _instance_store_types(ec2: EC2Client, types: set[str]) -> set[str]:
-    return {t["InstanceType"] for t in describe(ec2, "describe_instance_types", "InstanceTypes",
-                                                 ids=types, id_param="InstanceTypes")
-            if t.get("InstanceStorageSupported")}
-
-
-def evaluate(inputs: PlanInputs, inst: dict[str, Any]) -> InstancePlan:
-    """The checks every strategy shares, then the chosen strategy's own."""
+def evaluate(inputs: PlanInputs, inst: dict[str, Any], deep: bool = True) -> InstancePlan:
+    """The checks every strategy shares, then the chosen strategy's own (not ``deep``:
+    a deferred plan instead, when the shared checks pass)."""
     ctx = inputs.ctx
     settings = ctx.settings
     goal = ctx.image
@@ -163,6 +163,9 @@ def evaluate(inputs: PlanInputs, inst: dict[str, Any]) -> InstancePlan:
     dropped = interfaces_dropped(inst) if name == RELAUNCH else None
     if dropped:     # what a relaunch cannot carry over (more in preflight.review)
         return not_relaunched(inputs, inst, dropped)
+    if not deep:
+        return InstancePlan(iid, PlanAction.REPLACE, f"{name} onto {goal.id}, checked when "
+                            "it starts", name, completion=lambda: strategy.plan(inputs, inst))
     return strategy.plan(inputs, inst)
 
 
@@ -181,8 +184,6 @@ def plan_instances(ctx: RunContext) -> tuple[InstancePlan, ...]:
                       and _claim(tag_map(i.get("Tags"))) is not None}
     inputs = PlanInputs(ctx, STRATEGIES)
     inputs.images = describe_images(ec2, {i["ImageId"] for i in by_id.values()})
-    inputs.instance_store = _instance_store_types(ec2, {i["InstanceType"]
-                                                        for i in candidates})
     resumes = []
     for old_id, name in sorted(in_flight.items()):
         inst = by_id.get(old_id)
@@ -193,18 +194,18 @@ def plan_instances(ctx: RunContext) -> tuple[InstancePlan, ...]:
         target = next((tags[s.target_tag] for s in STRATEGIES.values()
                        if tags.get(s.target_tag)), "")
         resumes.append((old_id, name, inst, shape, target))
-    considered = []
-    for inst in candidates:
-        iid = inst["InstanceId"]
-        if iid in in_flight or iid in made_in_flight:
-            continue
-        considered.append((inst, evaluate(inputs, inst)))
+    considered = [(inst, evaluate(inputs, inst, deep=False)) for inst in candidates
+                  if inst["InstanceId"] not in in_flight
+                  and inst["InstanceId"] not in made_in_flight]
     # Preflight: what the replacements need, read once for all of them (see preflight.py).
     checked = [inst for inst, plan in considered if plan.action == PlanAction.REPLACE]
     resumed = [inst for _, _, inst, shape, _ in resumes if shape is not None and inst]
     facts = (read_facts(ctx, [*checked, *resumed],
                         {ctx.image.id, *(r[4] for r in resumes if r[3] is not None)})
              if checked or resumed else Facts())
+    # Read with the facts for every instance a strategy plans (relaunch_blocker asks).
+    inputs.instance_store = {t for t, info in facts.types.items()
+                             if info.get("InstanceStorageSupported")}
     plans = []
     for old_id, name, inst, shape, target in resumes:
         if shape is not None and inst is not None:   # the same launch request as planned
@@ -213,9 +214,27 @@ def plan_instances(ctx: RunContext) -> tuple[InstancePlan, ...]:
                                   f"{target or 'its target AMI'} already in flight", name,
                                   shape, tuple(v.volume_id for v in shape.data_volumes)
                                   if shape else ()))
+    # Each instance's own reads (its shape: one GetLaunchTemplateData) and the checks that
+    # need them are made when it starts (``InstancePlan.completion``): an instance this
+    # invocation does not start costs nothing (a dry run, which reports them, makes all).
+    inputs.volumes = facts.volumes
     for inst, plan in considered:
-        plan = review(inputs, facts, inst, plan)
+        if plan.deferred and ctx.dry_run:
+            plan = _complete(inputs, facts, inst)
+        elif plan.deferred:
+            plan = replace(plan, completion=partial(_complete, inputs, facts, inst))
+        else:
+            plan = review(inputs, facts, inst, plan)
         log_event("instance_planned", instance=inst["InstanceId"], action=plan.action,
                   reason=plan.reason)
         plans.append(plan)
     return tuple(plans)
+
+
+def _complete(inputs: PlanInputs, facts: Facts, inst: dict[str, Any]) -> InstancePlan:
+    """A deferred plan made whole: the strategy's plan (its reads), then the preflight."""
+    plan = review(inputs, facts, inst, evaluate(inputs, inst))
+    if not inputs.ctx.dry_run:
+        log_event("instance_planned", instance=inst["InstanceId"], action=plan.action,
+                  reason=plan.reason)
+    return plan

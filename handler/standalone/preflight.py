@@ -104,6 +104,7 @@ class Facts:
     types: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     images: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)   # raw images
     volume_tags: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    volumes: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)   # raw, by ID
     elastic_ips: frozenset[str] = frozenset()                  # public IPs that are EIPs
     routes: Mapping[str, tuple[str, ...]] = field(default_factory=dict)   # id -> route tables
     targets: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # id/IP -> groups
@@ -133,6 +134,8 @@ def read_facts(ctx: RunContext, instances: Iterable[Mapping[str, Any]],
     volumes = {m["Ebs"]["VolumeId"] for i in insts for m in i.get("BlockDeviceMappings", [])
                if "Ebs" in m}
     unreadable: dict[str, str] = {}
+    found_volumes = {v["VolumeId"]: v for v in _filtered(ec2, "describe_volumes", "Volumes",
+                                                         "volume-id", volumes)}
     offered = frozenset(
         (o["InstanceType"], o["Location"])
         for o in _filtered(ec2, "describe_instance_type_offerings", "InstanceTypeOfferings",
@@ -177,8 +180,8 @@ def read_facts(ctx: RunContext, instances: Iterable[Mapping[str, Any]],
         images={im["ImageId"]: im for im in describe(
             ec2, "describe_images", "Images", ids=[i for i in image_ids if i],
             id_param="ImageIds")},
-        volume_tags={v["VolumeId"]: tag_map(v.get("Tags")) for v in _filtered(
-            ec2, "describe_volumes", "Volumes", "volume-id", volumes)},
+        volume_tags={k: tag_map(v.get("Tags")) for k, v in found_volumes.items()},
+        volumes=found_volumes,
         elastic_ips=frozenset(a["PublicIp"] for a in _filtered(
             ec2, "describe_addresses", "Addresses", "instance-id",
             (i["InstanceId"] for i in insts)) if a.get("PublicIp")),

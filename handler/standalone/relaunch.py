@@ -43,12 +43,12 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from ..aws import describe_error, tag_list
+from ..aws import describe_error, tag_list, tag_map
 from ..log import log_event
 from ..passable import role_blocker
 from ..report import InstanceEntry
@@ -85,7 +85,7 @@ from .core import (
     record_intent,
 )
 from .iam import Grant, Permissions
-from .observation import Attachment, InstanceView, Observation, VolumeView
+from .observation import Attachment, InstanceView, Needs, Observation, VolumeView
 from .shape import InstanceShape, capture, from_template_data, relaunch_blocker, to_template_data
 
 if TYPE_CHECKING:
@@ -133,10 +133,18 @@ class Relaunch:
     new_id: str | None = None
     health_since: float | None = None    # clock reading when this invocation began waiting
     health_base: float = 0.0             # waited before that (earlier invocations)
+    searched: bool = False               # the tag query for its new instance ran once
+    launched: bool = False               # a launch may have happened (token, template, O gone)
+    template_seen: bool = False
+    # Its data volumes' homes once seen tagged (never while resuming before a first read).
+    homes: dict[str, tuple[str, bool]] | None = None
 
     # ------------------------------------------------------------ the decision
     def decide(self, obs: Observation) -> Call | Wait | Finish:
         self.volumes_seen = tuple(sorted({*self.volumes_seen, *(v.id for v in obs.volumes)}))
+        self.homes = {**(self.homes or {}), **{
+            v.id: (v.home_device or "", v.home_delete_on_termination)
+            for v in obs.tagged_volumes()}}
         if len(obs.new) > 1:
             return self._fail(f"instances {', '.join(n.id for n in obs.new)} are all tagged as "
                               f"replacing {self.old_id}; resolve by hand (progress tags kept)")
@@ -144,6 +152,9 @@ class Relaunch:
         if new is not None:
             self.new_id = new.id
         old = obs.old
+        self.template_seen = self.template_seen or obs.template is not None
+        self.launched = self.launched or old is None or obs.template is not None or bool(
+            old.tags.get(LAUNCH_TOKEN))
         if old is None or old.state in ("shutting-down", "terminated"):
             return self._old_gone(obs, old, new)
         tags = old.tags
@@ -202,7 +213,10 @@ class Relaunch:
                     return Call("detach_volume", {"VolumeId": v.id, "InstanceId": old.id,
                                                   "Device": v.home_device or v.device},
                                 ROLL_BACK, f"detach {v.id}")
-            busy = [v for v in volumes if v.state != "available"]
+            # Detaching from the stopped O is enough to fix the AMI and launch: the
+            # attach to N waits for the volume to be available.
+            busy = [v for v in volumes if v.state != "available"
+                    and not (v.attached_to == old.id and v.attach_state == "detaching")]
             if busy:
                 return Wait(f"volume {busy[0].id} is {busy[0].attach_state or busy[0].state}")
             token = launch_token(old.id, self.goal_ami, tags.get(ATTEMPT, "1"))
@@ -243,7 +257,8 @@ class Relaunch:
             return Call("modify_instance_attribute", {
                 "InstanceId": new.id, "SourceDestCheck": {"Value": self.shape.source_dest_check}},
                 ROLL_BACK, "set source/dest check")
-        step = self._move_volumes(volumes, new)
+        # The status checks are waited for while the volumes attach (both take time).
+        step = self._move_volumes(volumes, new, until_attached=False)
         if step is not None:
             return step
         unhealthy = self._health(obs, new)
@@ -252,6 +267,9 @@ class Relaunch:
                 return unhealthy
             self.pending_rollback = unhealthy.reason
             return Wait("rolling back")
+        step = self._move_volumes(volumes, new)
+        if step is not None:
+            return step
         step = _settle(volumes, new, obs.addresses, ROLL_BACK, "move the Elastic IP")
         if step is not None:
             return step
@@ -292,12 +310,15 @@ class Relaunch:
             "TagSpecifications": [{"ResourceType": "launch-template", "Tags": tag_list(tags)}]},
             ROLL_BACK, "keep the shape in a launch template")
 
-    def _move_volumes(self, volumes: tuple[VolumeView, ...], new: InstanceView
-                      ) -> Call | Wait | Finish | None:
-        """Attach every volume to ``new`` at its home device; None once all are attached."""
+    def _move_volumes(self, volumes: tuple[VolumeView, ...], new: InstanceView,
+                      until_attached: bool = True) -> Call | Wait | Finish | None:
+        """Attach every volume to ``new`` at its home device; None once all are attached
+        (not ``until_attached``: once all are attaching)."""
         for v in volumes:
             if v.attached_to == new.id:
                 continue
+            if v.attached_to == self.old_id and v.attach_state == "detaching":
+                return Wait(f"volume {v.id} is detaching")
             if v.attached_to is not None:
                 return self._fail(f"volume {v.id} is attached to {v.attached_to}, not "
                                   f"{new.id}; resolve by hand (it keeps its tags)")
@@ -307,17 +328,18 @@ class Relaunch:
                                           "Device": v.home_device}, ROLL_BACK,
                         f"attach {v.id} at {v.home_device}")
         attaching = [v for v in volumes if v.attach_state != "attached"]
-        if attaching:
+        if attaching and until_attached:
             return Wait(f"volume {attaching[0].id} is {attaching[0].attach_state}")
         return None
 
     def _old_gone(self, obs: Observation, old: InstanceView | None,
                   new: InstanceView | None) -> Call | Wait | Finish:
         """O terminated: finish moving onto N, then remove the progress tags."""
-        if old is not None and old.state == "shutting-down":
-            return Wait(f"old instance {old.id} is shutting down")
         volumes = obs.tagged_volumes()
         template = obs.template
+        if old is not None and old.state == "shutting-down" and (new is None
+                                                                   or template is not None):
+            return Wait(f"old instance {old.id} is shutting down")
         if new is None:
             token = template.tags.get(LAUNCH_TOKEN, "") if template is not None else ""
             died = [d for d in obs.dead_new if token and d.client_token == token]
@@ -435,7 +457,52 @@ class Relaunch:
 
     def succeeded(self, call: Call, obs: Observation,
                   response: Mapping[str, Any]) -> Finish | None:
+        if call.operation == "run_instances":   # known by ID from now on: no tag query
+            self.new_id = next((i["InstanceId"] for i in response.get("Instances", [])),
+                               self.new_id)
         return self.completed(call, obs, response)
+
+    def health_pending(self) -> tuple[str, ...]:
+        if (self.waiting is None or not self.waiting.health or self.new_id is None
+                or (self.health_waited or 0.0) >= self.health_timeout):
+            return ()
+        return (self.new_id,)
+
+    def needs(self) -> Needs:
+        """The tag query for its new instance when resumed (it may find one, or two),
+        then only while a launch may have happened that it has not seen (a new
+        replacement has none before its launch); the launch template only where private
+        IP preservation may have made one; the volumes' homes it knows."""
+        search = self.new_id is None and ((self.resume and not self.searched) or self.launched)
+        self.searched = True
+        return Needs(new_ids=(self.new_id,) if self.new_id else (), search=search,
+                     template=self.preserve_private_ip or self.resume or self.template_seen,
+                     homes=self.homes if self.homes is not None else None if self.resume else {})
+
+    def effect(self, call: Call, obs: Observation,
+               response: Mapping[str, Any]) -> Observation | None:
+        """Its own tag writes, a detach or an attach begun, O terminating (no template):
+        what AWS answered; anything else is observed again."""
+        if call.operation == "create_tags":
+            return _tagged(obs, call.kwargs["Resources"], tag_map(call.kwargs["Tags"]))
+        if call.operation == "detach_volume" and obs.old is not None:
+            vid = call.kwargs["VolumeId"]
+            old = replace(obs.old, attachments=tuple(
+                replace(a, state="detaching") if a.volume_id == vid else a
+                for a in obs.old.attachments))
+            return replace(obs, old=old, volumes=tuple(
+                replace(v, attach_state="detaching") if v.id == vid else v
+                for v in obs.volumes))
+        if call.operation == "attach_volume":
+            vid, iid = call.kwargs["VolumeId"], call.kwargs["InstanceId"]
+            return replace(obs, volumes=tuple(
+                replace(v, attached_to=iid, device=call.kwargs["Device"],
+                        attach_state="attaching", state="in-use") if v.id == vid else v
+                for v in obs.volumes))
+        if (call.operation == "terminate_instances" and obs.old is not None
+                and obs.template is None and call.kwargs["InstanceIds"] == [obs.old.id]):
+            return replace(obs, old=replace(obs.old, state="shutting-down"))
+        return None
 
     def refused(self, call: Call, error: ClientError, obs: Observation) -> Finish | None:
         return self.failed(call, error, obs)
@@ -455,7 +522,8 @@ class Relaunch:
         return Finish(InstanceEntry(
             self.old_id, Action.REPLACED,
             f"replaced by {self.new_id} on {ami}"
-            + (f"; {self.old_id} kept stopped" if old is not None else ""),
+            + (f"; {self.old_id} kept stopped" if old is not None
+               and old.state not in ("shutting-down", "terminated") else ""),
             new_instance_id=self.new_id, volumes=self.volumes_seen), ami_id=ami)
 
     def failed(self, call: Call, error: ClientError, obs: Observation) -> Finish | None:
@@ -501,6 +569,23 @@ def _ended_elsewhere(tags: Mapping[str, str]) -> str:
         return (f"rolled back by another invocation ({tags.get(FAILURE_REASON, 'no reason')}); "
                 f"{FAILED_AMI} is {tags[FAILED_AMI]}")
     return "nothing of its replacement is in flight any more (another invocation ended it)"
+
+
+def _tagged(obs: Observation, resources: Sequence[str], tags: Mapping[str, str]
+            ) -> Observation:
+    """``obs`` once ``tags`` are on ``resources`` (CreateTags' effect is what it asked)."""
+    def instance(view: InstanceView) -> InstanceView:
+        return replace(view, tags={**view.tags, **tags}) if view.id in resources else view
+
+    def volume(view: VolumeView) -> VolumeView:
+        if view.id not in resources or HOME_INSTANCE not in tags:
+            return view
+        return replace(view, home_instance=tags[HOME_INSTANCE],
+                       home_device=tags.get(HOME_DEVICE),
+                       home_delete_on_termination=tags.get(HOME_DELETE_ON_TERMINATION) == "true")
+
+    return replace(obs, old=instance(obs.old) if obs.old is not None else None,
+                   new=tuple(map(instance, obs.new)), volumes=tuple(map(volume, obs.volumes)))
 
 
 def _restore_delete_on_termination(volumes: tuple[VolumeView, ...], instance: InstanceView,
@@ -554,8 +639,11 @@ class RelaunchStrategy:
     target_tag = TARGET_AMI
     needs_addresses = True      # the old instance's Elastic IPs move to the new one
     permissions = Permissions(
+        # GetLaunchTemplateData reads through DescribeInstanceAttribute and
+        # DescribeInstanceCreditSpecifications, so AWS wants those granted with it.
         describe=("ec2:DescribeAddresses", "ec2:DescribeInstanceAttribute",
-                  "ec2:DescribeInstanceCreditSpecifications", "ec2:DescribeInstanceStatus"),
+                  "ec2:DescribeInstanceCreditSpecifications", "ec2:DescribeInstanceStatus",
+                  "ec2:GetLaunchTemplateData"),
         on_instances=("ec2:AssociateAddress", "ec2:StartInstances", "ec2:StopInstances",
                       "ec2:TerminateInstances"),
         # O carries in-flight from the intent (1.), N from its launch, each volume from
@@ -594,7 +682,7 @@ class RelaunchStrategy:
     def plan(self, inputs: PlanInputs, instance: dict[str, Any], note: str = "") -> InstancePlan:
         settings, goal = inputs.ctx.settings.standalone, inputs.ctx.image
         iid = instance["InstanceId"]
-        shape = capture(inputs.ctx.clients.ec2, instance)
+        shape = capture(inputs.ctx.clients.ec2, instance, inputs.volumes)
         blocker = relaunch_blocker(instance, shape,
                                    instance["InstanceType"] in inputs.instance_store,
                                    settings.keep_old_instance, goal.root_device_name)

@@ -46,7 +46,7 @@ from .core import (
     record_intent,
 )
 from .iam import Grant, Permissions
-from .observation import InstanceView, Observation
+from .observation import InstanceView, Needs, Observation
 
 if TYPE_CHECKING:
     from types_boto3_ec2.client import EC2Client
@@ -194,6 +194,16 @@ class RootVolumeReplacement:
     def health_tag(self) -> Call | None:
         return None
 
+
+    def health_pending(self) -> tuple[str, ...]:
+        return ()
+
+    def needs(self) -> Needs:
+        return Needs(search=False, template=False, homes={})   # the instance and its tasks
+
+    def effect(self, call: Call, obs: Observation,
+               response: Mapping[str, Any]) -> Observation | None:
+        return None
 
     def step(self, obs: Observation, records: Sequence[Mapping[str, Any]]) -> Call | Wait | Finish:
         return self.decide(obs.old, records)

@@ -1,15 +1,19 @@
 """Standalone instances, the apply: drive the planned replacements, round-robin.
 
 Each round reads the state of every replacement in flight in a few batched calls
-(the shared observation, plus what each strategy reads for its own machines), then
-each machine makes at most one mutating call; see ``plan.py`` for why, and for the
-limits (parallelism, ``max_per_run``, the deadline) that leave work to the next
-invocation. The runner knows machines only through :class:`~.core.Machine` and
+(the shared observation, only what some machine can use, plus what each strategy
+reads for its own machines), then each machine makes its calls one at a time, going
+on only while it knows the last one's effect from the call itself, and calls asking
+the same of several resources are made as one (see :meth:`_Runner.round`). While every
+replacement only waits for status checks, those alone are polled. See ``plan.py`` for
+why, and for the limits (parallelism, ``max_per_run``, the deadline) that leave work
+to the next invocation. The runner knows machines only through :class:`~.core.Machine` and
 strategies only through the registry.
 """
 
 from __future__ import annotations
 
+import json
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,12 +28,16 @@ from ..run import Action, Outcome, RunContext
 from ..tags import RETRY
 from . import retry
 from .core import Call, Finish, InstancePlan, Machine, PlanAction, Step, Strategy, Wait
-from .observation import Observation, observe
+from .observation import Observation, instance_statuses, observe
 from .registry import STRATEGIES
 
 START_BUDGET_SECONDS = 240      # a typical stop + launch + status checks
 POLL_SECONDS = 15
+# Status checks take minutes (AWS's run every minute); polled alone, for every replacement
+# waiting on them, at most twice a minute.
+HEALTH_POLL_SECONDS = 30
 MAX_CALLS_PER_REPLACEMENT = 400   # a machine that keeps calling without finishing is a bug
+MAX_CHAIN = 6   # calls one machine makes in a round on effects it knows from the calls
 
 
 @dataclass
@@ -48,6 +56,7 @@ class _Runner:
     retries: dict[str, retry.Retry] = field(default_factory=dict)
     plans: dict[str, InstancePlan] = field(default_factory=dict)
     gated: dict[str, retry.Retry] = field(default_factory=dict)
+    statuses_read: dict[str, tuple[str, str]] | None = None   # by the last health poll
 
     def root_device_for(self, ami_id: str) -> str:
         if ami_id == self.ctx.image.id:
@@ -77,22 +86,83 @@ class _Runner:
         active: list[Machine] = []
         started = self.started = 0
         while True:
+            fresh = False
             while queue and len(active) < settings.parallelism and not ctx.deadline.expired():
                 if queue[0].action == PlanAction.REPLACE and (
                         started >= settings.max_per_run
                         or (started and not ctx.deadline.has_time_for(START_BUDGET_SECONDS))):
                     break   # the first start always happens, so short timeouts still progress
-                plan = queue.popleft()
+                plan = self.completed_plan(queue.popleft())
+                if plan is None:
+                    continue
                 started = self.started = started + (plan.action == PlanAction.REPLACE)
                 active.append(self.machine(plan))
+                fresh = True
             if not active or ctx.deadline.expired():
                 break
-            if not self.round(active):
+            if not fresh and self.health_only(active):   # poll the status checks alone
+                if not ctx.deadline.has_time_for(HEALTH_POLL_SECONDS):
+                    break
+                ctx.clock.sleep(HEALTH_POLL_SECONDS)
+                if not self.health_settled(active):
+                    continue
+            if not self.round(active) and not self.health_only(active):
                 if not ctx.deadline.has_time_for(POLL_SECONDS) or self.all_gated_beyond(
                         active, queue):
                     break
                 ctx.clock.sleep(POLL_SECONDS)
         self.yield_unfinished(active, queue)
+
+    def completed_plan(self, plan: InstancePlan) -> InstancePlan | None:
+        """``plan`` made whole when it starts (its strategy's reads and the checks on
+        them); None when that skips it, or cannot be read now (the next invocation
+        plans it again)."""
+        if plan.completion is None:
+            return plan
+        try:
+            whole = plan.completion()
+        except (ClientError, BotoCoreError) as error:
+            reason = describe_error(error)
+            log_event("instance_planning_failed", instance=plan.instance_id, reason=reason)
+            if is_transient(error):
+                self.entries.append(InstanceEntry(plan.instance_id, Action.IN_PROGRESS,
+                                                  f"not started: {reason}; continues in the "
+                                                  "next invocation"))
+                self.continue_reasons.append(f"{plan.instance_id} could not be read")
+            else:
+                self.entries.append(InstanceEntry(plan.instance_id, Action.SKIPPED,
+                                                  f"could not be read: {reason}; nothing "
+                                                  "was changed"))
+            return None
+        if whole.action == PlanAction.SKIP:
+            self.entries.append(whole.entry())
+            return None
+        return whole
+
+    @staticmethod
+    def health_only(active: list[Machine]) -> bool:
+        """True when every replacement waits for status checks, and nothing else."""
+        return all(m.waiting is not None and m.waiting.health and m.health_pending()
+                   for m in active)
+
+    def health_settled(self, active: list[Machine]) -> bool:
+        """While every replacement only waits for status checks: one read of those
+        (instead of a whole round); True when a round is due (a check passed or
+        failed, a wait reached its bound, or something else is waited for)."""
+        self.statuses_read = None
+        now = self.ctx.clock.monotonic()
+        pending: list[str] = []
+        for m in active:
+            if m.waiting is None or not m.waiting.health:
+                return True
+            m.note_health_wait(now)
+            ids = m.health_pending()
+            if not ids:
+                return True
+            pending += ids
+        statuses = self.statuses_read = instance_statuses(self.ctx.clients.ec2, pending)
+        return any(statuses.get(i) == ("ok", "ok") or "impaired" in statuses.get(i, ())
+                   for i in pending)
 
     def all_gated_beyond(self, active: list[Machine], queue: deque[InstancePlan]) -> bool:
         """True when nothing can move before the deadline: every replacement waits for a
@@ -105,10 +175,21 @@ class _Runner:
             self.ctx.deadline.remaining() - self.ctx.deadline.margin_seconds, 0)
 
     def round(self, active: list[Machine]) -> bool:
-        """Each machine makes at most one call; True when any made progress."""
+        """Every machine steps from one shared observation; True when any made progress.
+
+        The round goes in phases: in each, every machine still stepping decides its next
+        step, and the calls are made in machine order, those that take several resources
+        and ask the same (the same tags, stopping or terminating instances) as one call
+        (``MERGED``). A machine goes on to the next phase only while it knows its last
+        call's effect from the call itself (``Machine.effect``: its own tag writes, a
+        detach or attach begun), up to ``MAX_CHAIN`` calls; anything that depends on AWS
+        moving on (a stop, a boot) waits for the next round.
+        """
         ec2 = self.ctx.clients.ec2
         observed = observe(ec2, [m.old_id for m in active], with_addresses=any(
-            self.owners[m.old_id].needs_addresses for m in active))
+            self.owners[m.old_id].needs_addresses for m in active),
+            needs={m.old_id: m.needs() for m in active}, statuses_read=self.statuses_read)
+        self.statuses_read = None
         records: dict[str, list[dict[str, Any]]] = {}
         for strategy in STRATEGIES.values():
             records.update(strategy.read(ec2, [m.old_id for m in active
@@ -118,47 +199,107 @@ class _Runner:
         for m in active:
             if m.waiting is not None and m.waiting.health:
                 m.note_health_wait(now)
-        for m in list(active):
-            obs: Observation = observed[m.old_id]
-            step = m.step(obs, records.get(m.old_id, []))
-            if isinstance(step, Finish) and step.no_trace:
-                obs, step = self.confirm_no_trace(m, step)
-            self.gated.pop(m.old_id, None)
-            if isinstance(step, Call):
-                gate = self.gate(m, step, obs)
-                if gate is not None:
-                    self.gated[m.old_id] = gate
-                    step = Wait(gate.describe())
-            if isinstance(step, Wait):
-                m.waiting = step
-                if step.health:
-                    m.note_health_wait(now)
-                continue
-            progressed = True
-            m.waiting = None
-            if isinstance(step, Call):
-                result = self.call(m, step, obs)
-                if result is None:
+        going = {m.old_id: (m, observed[m.old_id]) for m in active}
+        chained: dict[str, int] = {}
+        while going:
+            calls: list[tuple[Machine, Observation, Call]] = []
+            for m, obs in list(going.values()):
+                step = m.step(obs, records.get(m.old_id, []))
+                if isinstance(step, Finish) and step.no_trace:
+                    obs, step = self.confirm_no_trace(m, step)
+                self.gated.pop(m.old_id, None)
+                if isinstance(step, Call):
+                    gate = self.gate(m, step, obs)
+                    if gate is not None:
+                        self.gated[m.old_id] = gate
+                        step = Wait(gate.describe())
+                if isinstance(step, Wait):
+                    m.waiting = step
+                    if step.health:
+                        m.note_health_wait(now)
+                    del going[m.old_id]
                     continue
-                step = result
-            self.finish(m, step)
-            active.remove(m)
+                progressed = True
+                m.waiting = None
+                if isinstance(step, Call):
+                    calls.append((m, obs, step))
+                    continue
+                self.finish(m, step)
+                active.remove(m)
+                del going[m.old_id]
+            for batch in _merged(calls):
+                for (m, _, _), (result, after) in zip(batch, self.call_all(batch),
+                                                      strict=True):
+                    chained[m.old_id] = chained.get(m.old_id, 0) + 1
+                    if result is not None:
+                        self.finish(m, result)
+                        active.remove(m)
+                        del going[m.old_id]
+                    elif after is None or chained[m.old_id] >= MAX_CHAIN:
+                        del going[m.old_id]
+                    else:
+                        going[m.old_id] = (m, after)
         return progressed
 
-    def call(self, m: Machine, step: Call, obs: Observation) -> Finish | None:
+    def call_all(self, batch: list[tuple[Machine, Observation, Call]]
+                 ) -> list[tuple[Finish | None, Observation | None]]:
+        """The calls of ``batch`` (one step each) as one call; if AWS refuses it, each
+        alone (so a refusal is that machine's only)."""
+        if len(batch) == 1:
+            m, obs, step = batch[0]
+            return [self.call(m, step, obs)]
+        over = [self.over_limit(m) for m, _, _ in batch]
+        if any(over):
+            return [(finish, None) if finish is not None else self.call(m, step, obs)
+                    for finish, (m, obs, step) in zip(over, batch, strict=True)]
+        key = MERGED[batch[0][2].operation]
+        kwargs = {**batch[0][2].kwargs, key: [r for _, _, step in batch
+                                              for r in step.kwargs[key]]}
+        for m, _, step in batch:
+            log_event("replacement_step", instance=m.old_id, step=step.step,
+                      operation=step.operation, merged=len(batch))
+        try:
+            response = getattr(self.ctx.clients.ec2, batch[0][2].operation)(**kwargs)
+        except (ClientError, BotoCoreError) as error:
+            log_event("merged_call_failed", operation=batch[0][2].operation,
+                      instances=[m.old_id for m, _, _ in batch], error=str(error))
+            for m, _, _ in batch:    # counted again when made alone
+                self.calls[m.old_id] -= 1
+            return [self.call(m, step, obs) for m, obs, step in batch]
+        results: list[tuple[Finish | None, Observation | None]] = []
+        for m, obs, step in batch:
+            finished = m.succeeded(step, obs, response)
+            results.append((finished, None) if finished is not None
+                           else (None, m.effect(step, obs, response)))
+        return results
+
+    def over_limit(self, m: Machine) -> Finish | None:
+        """Counts one more call of ``m``; the failure when it exceeds the bound."""
         count = self.calls[m.old_id] = self.calls.get(m.old_id, 0) + 1
         if count > MAX_CALLS_PER_REPLACEMENT:
             return Finish(InstanceEntry(m.old_id, Action.FAILED, f"no progress after {count - 1} "
                                         "calls; progress tags kept for inspection"))
+        return None
+
+    def call(self, m: Machine, step: Call, obs: Observation
+             ) -> tuple[Finish | None, Observation | None]:
+        """Make ``step``'s call: the finish it led to, or the observation with its known
+        effect (None when the machine must observe again before its next step)."""
+        over = self.over_limit(m)
+        if over is not None:
+            return over, None
         log_event("replacement_step", instance=m.old_id, step=step.step,
                   operation=step.operation)
         try:
             response = getattr(self.ctx.clients.ec2, step.operation)(**step.kwargs)
         except (ClientError, BotoCoreError) as error:
             if is_transient(error):
-                return self.retry_later(m, step, error, obs)
-            return m.refused(step, _client_error(error, step.operation), obs)
-        return m.succeeded(step, obs, response)
+                return self.retry_later(m, step, error, obs), None
+            return m.refused(step, _client_error(error, step.operation), obs), None
+        finished = m.succeeded(step, obs, response)
+        if finished is not None:
+            return finished, None
+        return None, m.effect(step, obs, response)
 
     def confirm_no_trace(self, m: Machine, step: Finish) -> tuple[Observation, Step]:
         """Before concluding from an absence (another invocation may have been midway
@@ -254,6 +395,29 @@ def apply_instances(ctx: RunContext, plans: tuple[InstancePlan, ...],
     entries = sorted([*runner.entries, *skipped], key=lambda e: order.get(e.id, len(order)))
     reason = "; ".join(runner.continue_reasons) or None
     return Outcome(tuple(entries), reason, backing_off=runner.backing_off)
+
+
+# Calls that take several resources: merged when machines of a round ask the same of each
+# (operation -> the list of resources).
+MERGED = {"create_tags": "Resources", "delete_tags": "Resources",
+          "stop_instances": "InstanceIds", "terminate_instances": "InstanceIds"}
+
+
+def _merged(calls: list[tuple[Machine, Observation, Call]]
+            ) -> list[list[tuple[Machine, Observation, Call]]]:
+    """``calls`` in batches to make as one call each, in the order of their first machine:
+    the same mergeable operation with the same other parameters and error handling."""
+    batches: dict[str, list[tuple[Machine, Observation, Call]]] = {}
+    for entry in calls:
+        step = entry[2]
+        key = MERGED.get(step.operation)
+        if key is None:
+            batches[f"{len(batches)}"] = [entry]
+            continue
+        same = json.dumps([step.operation, step.on_error, {
+            k: v for k, v in step.kwargs.items() if k != key}], sort_keys=True, default=str)
+        batches.setdefault(same, []).append(entry)
+    return list(batches.values())
 
 
 def _client_error(error: ClientError | BotoCoreError, operation: str,

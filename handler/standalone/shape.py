@@ -1,7 +1,8 @@
 """An instance's shape: everything its replacement must inherit, captured before any change.
 
-Captured from ``DescribeInstances`` plus the attributes it does not show
-(user data, termination and stop protection, CPU credits), so the replacement
+Captured from ``DescribeInstances`` plus what it does not show (user data,
+termination and stop protection, shutdown behaviour, CPU credits: one
+``GetLaunchTemplateData``; the root volume: one batched ``DescribeVolumes``), so the replacement
 gets the same type, network placement, security groups, key pair, IAM instance
 profile, user data, tags, EBS optimisation, monitoring, metadata options,
 placement and tenancy (host, affinity, partition, host resource group), credit
@@ -24,12 +25,13 @@ something (instance-store data, a second network interface, ...).
 from __future__ import annotations
 
 import base64
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from ..aws import tag_map
+from ..aws import describe, error_code, tag_map
 from ..tags import PROGRESS_TAGS
 
 if TYPE_CHECKING:
@@ -227,42 +229,96 @@ def _placement_options(placement: dict[str, Any]) -> tuple[tuple[str, Any], ...]
                                              "PartitionNumber") if placement.get(k))
 
 
-def _attribute(ec2: EC2Client, instance_id: str, name: InstanceAttributeNameType) -> Any:
-    key = name[0].upper() + name[1:]
-    value = ec2.describe_instance_attribute(InstanceId=instance_id, Attribute=name).get(key)
-    return value.get("Value") if isinstance(value, dict) else value
-
-
-def _credits(ec2: EC2Client, instance: dict[str, Any]) -> str | None:
-    if instance["InstanceType"].split(".")[0] not in BURSTABLE_FAMILIES:
-        return None
+def _configuration(ec2: EC2Client, instance: dict[str, Any]) -> dict[str, Any]:
+    """What DescribeInstances does not show (user data, protection flags, shutdown
+    behaviour, CPU credits), in one GetLaunchTemplateData: AWS has no batched form, and
+    the alternative is one DescribeInstanceAttribute per attribute (four). AWS runs it
+    through other reads the role may lack (Spot requests, elastic GPUs): refused, the
+    attributes are read one by one instead."""
     try:
-        specs = ec2.describe_instance_credit_specifications(
-            InstanceIds=[instance["InstanceId"]])["InstanceCreditSpecifications"]
-    except ClientError:
-        return None
-    return specs[0]["CpuCredits"] if specs else None
+        return dict(ec2.get_launch_template_data(InstanceId=instance["InstanceId"])
+                    .get("LaunchTemplateData", {}))
+    except ClientError as error:
+        if error_code(error) not in DENIED:
+            raise
+    return _attributes(ec2, instance)
 
 
-def _root_volume(ec2: EC2Client, instance: dict[str, Any]) -> RootVolume:
-    root = next((m for m in instance.get("BlockDeviceMappings", [])
+DENIED = ("UnauthorizedOperation", "AccessDenied", "AccessDeniedException")
+
+
+def _attributes(ec2: EC2Client, instance: dict[str, Any]) -> dict[str, Any]:
+    """The fields of :func:`_configuration` from DescribeInstanceAttribute (one call per
+    attribute) and DescribeInstanceCreditSpecifications."""
+    iid = instance["InstanceId"]
+    found: dict[str, Any] = {}
+    names: tuple[InstanceAttributeNameType, ...] = (
+        "userData", "disableApiTermination", "disableApiStop",
+        "instanceInitiatedShutdownBehavior")
+    for name in names:
+        key = name[0].upper() + name[1:]
+        value = ec2.describe_instance_attribute(InstanceId=iid, Attribute=name).get(key)
+        found[key] = value.get("Value") if isinstance(value, dict) else value
+    if instance["InstanceType"].split(".")[0] in BURSTABLE_FAMILIES:
+        try:
+            specs = ec2.describe_instance_credit_specifications(
+                InstanceIds=[iid])["InstanceCreditSpecifications"]
+        except ClientError:
+            specs = []
+        if specs:
+            found["CreditSpecification"] = {"CpuCredits": specs[0]["CpuCredits"]}
+    return found
+
+
+def _root(instance: dict[str, Any]) -> dict[str, Any] | None:
+    return next((m for m in instance.get("BlockDeviceMappings", [])
                  if m["DeviceName"] == instance.get("RootDeviceName") and "Ebs" in m), None)
-    if root is None:
-        return RootVolume()
-    dot = bool(root["Ebs"].get("DeleteOnTermination", True))
-    volumes = ec2.describe_volumes(VolumeIds=[root["Ebs"]["VolumeId"]])["Volumes"]
-    if not volumes:
-        return RootVolume(delete_on_termination=dot)
-    v = volumes[0]
-    return RootVolume(size=v.get("Size"), volume_type=v.get("VolumeType"), iops=v.get("Iops"),
-                      throughput=v.get("Throughput"), encrypted=v.get("Encrypted"),
-                      kms_key_id=v.get("KmsKeyId"), delete_on_termination=dot)
 
 
-def capture(ec2: EC2Client, instance: dict[str, Any]) -> InstanceShape:
+def _root_volumes(ec2: EC2Client, instances: list[dict[str, Any]],
+                  known: Mapping[str, Mapping[str, Any]]) -> dict[str, RootVolume]:
+    """Instance ID -> its root volume (``known`` volumes, the others in one batched read)."""
+    roots = {i["InstanceId"]: root for i in instances if (root := _root(i)) is not None}
+    found = dict(known)
+    found.update({v["VolumeId"]: v for v in describe(
+        ec2, "describe_volumes", "Volumes", ids=[r["Ebs"]["VolumeId"] for r in roots.values()
+                                                 if r["Ebs"]["VolumeId"] not in known],
+        id_filter="volume-id")})
+    result = {}
+    for iid, root in roots.items():
+        dot = bool(root["Ebs"].get("DeleteOnTermination", True))
+        v = found.get(root["Ebs"]["VolumeId"])
+        result[iid] = RootVolume(delete_on_termination=dot) if v is None else RootVolume(
+            size=v.get("Size"), volume_type=v.get("VolumeType"), iops=v.get("Iops"),
+            throughput=v.get("Throughput"), encrypted=v.get("Encrypted"),
+            kms_key_id=v.get("KmsKeyId"), delete_on_termination=dot)
+    return result
+
+
+def capture(ec2: EC2Client, instance: dict[str, Any],
+            known_volumes: Mapping[str, Mapping[str, Any]] | None = None) -> InstanceShape:
     """The whole shape of ``instance`` (a DescribeInstances item); reads only."""
+    return capture_all(ec2, [instance], known_volumes)[instance["InstanceId"]]
+
+
+def capture_all(ec2: EC2Client, instances: list[dict[str, Any]],
+                known_volumes: Mapping[str, Mapping[str, Any]] | None = None
+                ) -> dict[str, InstanceShape]:
+    """The shapes of ``instances``: the root volumes in one batched read (unless already
+    read: ``known_volumes``), the rest of the configuration one read per instance
+    (:func:`_configuration`)."""
+    roots = _root_volumes(ec2, instances, known_volumes or {})
+    return {i["InstanceId"]: _capture(i, _configuration(ec2, i),
+                                      roots.get(i["InstanceId"], RootVolume()))
+            for i in instances}
+
+
+def _capture(instance: dict[str, Any], config: dict[str, Any], root_volume: RootVolume
+             ) -> InstanceShape:
     instance_id = instance["InstanceId"]
-    user_data = _attribute(ec2, instance_id, "userData")
+    user_data = config.get("UserData")
+    burstable = instance["InstanceType"].split(".")[0] in BURSTABLE_FAMILIES
+    credit = (config.get("CreditSpecification") or {}).get("CpuCredits") if burstable else None
     placement = instance.get("Placement", {})
     interfaces = instance.get("NetworkInterfaces", [])
     primary = next((n for n in interfaces if n.get("Attachment", {}).get("DeviceIndex") == 0),
@@ -284,16 +340,16 @@ def capture(ec2: EC2Client, instance: dict[str, Any]) -> InstanceShape:
         availability_zone=placement.get("AvailabilityZone"),
         tenancy=placement.get("Tenancy"),
         placement_group=placement.get("GroupName") or None,
-        credit_specification=_credits(ec2, instance),
+        credit_specification=credit,
         source_dest_check=bool(instance.get("SourceDestCheck", True)),
-        disable_api_termination=bool(_attribute(ec2, instance_id, "disableApiTermination")),
-        disable_api_stop=bool(_attribute(ec2, instance_id, "disableApiStop")),
-        shutdown_behavior=_attribute(ec2, instance_id, "instanceInitiatedShutdownBehavior"),
+        disable_api_termination=bool(config.get("DisableApiTermination", False)),
+        disable_api_stop=bool(config.get("DisableApiStop", False)),
+        shutdown_behavior=config.get("InstanceInitiatedShutdownBehavior"),
         hibernation=bool(instance.get("HibernationOptions", {}).get("Configured", False)),
         private_ip=primary.get("PrivateIpAddress") or instance.get("PrivateIpAddress"),
         ipv6_address_count=len(primary.get("Ipv6Addresses", [])),
         root_device_name=instance.get("RootDeviceName", ""),
-        root_volume=_root_volume(ec2, instance),
+        root_volume=root_volume,
         data_volumes=data_volumes(instance),
         launch_options=_launch_options(instance),
         placement_options=_placement_options(placement),

@@ -89,6 +89,35 @@ def test_launch_request_carries_what_moto_does_not_show(aws, estate):
         "Tags"]
 
 
+@pytest.mark.parametrize("code", ["UnauthorizedOperation", "AccessDenied"])
+def test_shape_read_attribute_by_attribute_when_get_launch_template_data_is_refused(
+        aws, estate, code):
+    """AWS runs GetLaunchTemplateData through reads the role may lack (Spot requests,
+    elastic GPUs): refused, the four attributes and the credits are read instead."""
+    old = estate.launch("app")
+    estate.ec2.modify_instance_attribute(InstanceId=old, DisableApiStop={"Value": True})
+    other = estate.launch("other")
+    aws.faults.fail("GetLaunchTemplateData", code, times=None)
+
+    report = function(aws).invoke({})
+
+    assert entry(report, old)["reason"] == "stop protection (DisableApiStop) is enabled"
+    new = estate.replacement_of(other)
+    assert entry(report, other)["action"] == "replaced"
+    assert _user_data(estate.ec2, new["InstanceId"]) == USER_DATA
+    (launch,) = [r for r in aws.faults.requests("RunInstances") if r.get("ClientToken", "")
+                 .startswith(f"ami-upgrade-{other}-")]
+    assert launch["CreditSpecification"] == {"CpuCredits": "standard"}
+    assert launch["InstanceInitiatedShutdownBehavior"] == "stop"
+    assert aws.faults.requests("GetLaunchTemplateData") == []   # every one refused
+    assert sorted((r["InstanceId"], r["Attribute"])
+                  for r in aws.faults.requests("DescribeInstanceAttribute")
+                  if r["InstanceId"] in (old, other)) == sorted(
+        (i, a) for i in (old, other) for a in ("disableApiStop", "disableApiTermination",
+                                               "instanceInitiatedShutdownBehavior",
+                                               "userData"))
+
+
 def test_excluded_untagged_and_up_to_date_instances_are_untouched(aws, estate):
     listed = estate.launch("listed")
     by_tag = estate.launch("by-tag", tags={"ami-upgrade:exclude": "true"})
@@ -247,3 +276,22 @@ def test_elastic_ip_moves_to_the_replacement(aws, estate):
 
     address = ec2.describe_addresses(AllocationIds=[allocation])["Addresses"][0]
     assert address["InstanceId"] == entry(report, old)["new_instance_id"]
+
+
+def test_replacements_in_flight_together_share_calls_and_a_refusal_stays_their_own(aws, estate):
+    """Calls asking the same of several resources are made once for the replacements of a
+    round (the intent, the stop, ...); refused, each is made alone, so AWS's refusal is
+    met by the replacement it concerns only (here: none, it was transient)."""
+    olds = sorted(estate.launch(f"app-{n}", volumes=1) for n in range(2))
+    aws.faults.fail("StopInstances", "IncorrectInstanceState", times=1,
+                    when=lambda p: len(p.get("InstanceIds", [])) > 1)
+
+    report = function(aws, parallelism=2).invoke({})
+
+    assert [entry(report, old)["action"] for old in olds] == ["replaced", "replaced"]
+    intents = [r["Resources"] for r in aws.faults.requests("CreateTags")
+               if any(t["Key"] == "ami-upgrade:target-ami" for t in r["Tags"])]
+    assert intents[0] == olds                        # one intent for both
+    assert [r["InstanceIds"] for r in aws.faults.requests("StopInstances")] == [
+        [olds[0]], [olds[1]]]                        # the merged stop refused: each alone
+    assert [r["InstanceIds"] for r in aws.faults.requests("TerminateInstances")] == [olds]

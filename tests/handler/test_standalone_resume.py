@@ -104,7 +104,8 @@ def test_health_wait_spans_invocations_until_its_timeout(aws, estate):
     assert entry(first, old)["action"] == "in_progress"
     assert entry(first, old)["reason"].startswith("in progress (status checks of ")
     tags = {t["Key"]: t["Value"] for t in estate.describe(old)["Tags"]}
-    assert tags["ami-upgrade:health-waited"] == "105"   # 150 s, margin 37.5 s (a quarter)
+    # 150 s, margin 37.5 s (a quarter): status checks polled every 30 s, the last at 90 s
+    assert tags["ami-upgrade:health-waited"] == "90"
     (second,) = fn.drain()
     assert entry(second, old)["action"] == "failed"
     assert "did not pass within 120 s" in entry(second, old)["reason"]

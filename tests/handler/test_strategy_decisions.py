@@ -130,9 +130,20 @@ RELAUNCH_FORWARD = {
                 volumes=(vol("vol-1"),)),
         ("call", "detach_volume", ROLL_BACK,
          {"VolumeId": "vol-1", "InstanceId": OLD, "Device": "/dev/sdf"})),
-    "volume detaching": (
+    # Detaching from the stopped O is enough to fix the AMI (and launch): the attach waits.
+    "volume detaching: the AMI is fixed": (
         {}, obs(inst(state="stopped", tags=INTENT), volumes=(vol("vol-1", attach="detaching"),)),
+        ("call", "create_tags", ROLL_BACK, {"Resources": [OLD], "Tags": tagged(
+            (t.TARGET_AMI, GOAL), (t.LAUNCH_TOKEN, TOKEN))})),
+    "volume still detaching from the old instance: the attach waits": (
+        {}, obs(inst(state="stopped", tags=LAUNCHED), (inst(NEW, image=GOAL),),
+                (vol("vol-1", attach="detaching"),)),
         ("wait", "volume vol-1 is detaching", False)),
+    "volume stuck in another state: wait before the AMI is fixed": (
+        {}, obs(inst(state="stopped", tags=INTENT),
+                volumes=(vol("vol-1", "available", None, None, None), vol("vol-2", "creating",
+                                                                          None, None, None))),
+        ("wait", "volume vol-2 is creating", False)),
     "volume elsewhere: resolve by hand": (
         {}, obs(inst(state="stopped", tags=INTENT), volumes=(vol("vol-1", on="i-other"),)),
         ("finish", {"id": OLD, "action": "failed", "reason": "volume vol-1 is attached to "
@@ -159,9 +170,15 @@ RELAUNCH_FORWARD = {
         {}, obs(inst(state="stopped", tags=LAUNCHED), (inst(NEW, image=GOAL),), (AVAILABLE,)),
         ("call", "attach_volume", ROLL_BACK,
          {"VolumeId": "vol-1", "InstanceId": NEW, "Device": "/dev/sdf"})),
-    "volume attaching": (
+    # The status checks are waited for while the volumes attach.
+    "volume attaching: the status checks are waited for meanwhile": (
         {}, obs(inst(state="stopped", tags=LAUNCHED), (inst(NEW, image=GOAL),),
-                (vol("vol-1", on=NEW, attach="attaching"),)),
+                (vol("vol-1", on=NEW, attach="attaching"),),
+                statuses={NEW: ("initializing", "initializing")}),
+        ("wait", f"status checks of {NEW}: initializing", True)),
+    "volume attaching, status checks passed": (
+        {}, obs(inst(state="stopped", tags=LAUNCHED), (inst(NEW, image=GOAL),),
+                (vol("vol-1", on=NEW, attach="attaching"),), statuses={NEW: ("ok", "ok")}),
         ("wait", "volume vol-1 is attaching", False)),
     "status checks pending": (
         {}, obs(inst(state="stopped", tags=LAUNCHED), (inst(NEW, image=GOAL),), (ON_N,),
@@ -195,8 +212,13 @@ RELAUNCH_FORWARD = {
         ("finish", {"id": OLD, "action": "failed", "reason": "volume vol-1 is attached to the "
                     f"old instance {OLD}, which is therefore not terminated",
                     "volumes": ["vol-1"], "new_instance_id": NEW}, None)),
-    "old one shutting down": (
+    # N holds the volumes: O's termination under way is enough to finish.
+    "old one shutting down: progress tags removed": (
         {}, obs(inst(state="shutting-down", tags=LAUNCHED), (inst(NEW, image=GOAL),), (ON_N,)),
+        ("call", "delete_tags", FAIL, {"Resources": [NEW, "vol-1"],
+                                       "Tags": [{"Key": k} for k in DONE_KEYS]})),
+    "old one shutting down, nothing launched: wait": (
+        {}, obs(inst(state="shutting-down", tags=LAUNCHED), (), (AVAILABLE,)),
         ("wait", f"old instance {OLD} is shutting down", False)),
     "progress tags removed": (
         {}, obs(None, (inst(NEW, image=GOAL),), (ON_N,)),

@@ -371,7 +371,8 @@ CHANGES = {
                 "resource-level permissions); the standalone preflight's reads added (key "
                 "pairs, subnets, security groups, type offerings, route tables, load balancers, "
                 "target groups and their health: issue 13)",
-    "ReadInstances": "DescribeInstanceAttribute on instance/*, in tagged scope tagged ones",
+    "ReadInstances": "DescribeInstanceAttribute and GetLaunchTemplateData (an instance's "
+                     "shape in one read, issue 12) on instance/*, in tagged scope tagged ones",
     "TagOnCreate": "network-interface/* and volume/* dropped: RunInstances tags the instance "
                    "only",
     "ManageInstances": "AttachVolume, DetachVolume, ModifyInstanceAttribute moved to InFlight",
