@@ -17,8 +17,7 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m ruff check .
-	$(PY) -m mypy handler
-	$(PY) -m mypy components sandbox
+	$(PY) -m mypy handler components sandbox
 	$(PY) -m pytest -n auto $(PYTEST_ARGS)
 
 lint: $(STAMP)
