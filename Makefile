@@ -17,9 +17,8 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m ruff check .
-	$(PY) -m mypy handler
-	$(PY) -m mypy components sandbox
-	$(PY) -m pytest -n auto $(PYTEST_ARGS)
+	$(PY) -m mypy handler components sandbox
+	$(PY) -m pytest -n auto --dist worksteal $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(PY) -m ruff check .

@@ -224,6 +224,7 @@ def embedded_aws() -> Iterator[EmbeddedAws]:
     with environment(_FAKE_ENV, _CLEARED_ENV), mock_aws():
         try:
             undo.append(_cache_method_names())
+            _default_session_on_shared_loader()
             for module_name in EMULATIONS:
                 undo.append(importlib.import_module(module_name).install(aws))
             yield aws
@@ -231,6 +232,33 @@ def embedded_aws() -> Iterator[EmbeddedAws]:
             for step in reversed(undo):
                 step()
             _discard_backends()
+
+
+# botocore's data loader, shared by the default sessions of every embedded AWS in the process.
+_LOADER: Any = None
+
+
+def _default_session_on_shared_loader() -> None:
+    """A fresh boto3 default session (as ``mock_aws`` wants), on a process-wide data loader.
+
+    ``mock_aws`` drops boto3's default session, so each embedded AWS would parse the
+    service models again for the caller's ``boto3.client(...)`` (EC2's is megabytes of
+    JSON): a quarter of a second per embedded AWS. Credentials and event hooks stay per
+    session; only the parsed models are shared. ``mock_aws`` restores the previous
+    default session on exit.
+    """
+    import boto3
+    import botocore.session
+
+    global _LOADER
+    core = botocore.session.get_session()
+    if _LOADER is None:
+        _LOADER = core.get_component("data_loader")
+    else:
+        core.register_component("data_loader", _LOADER)
+    boto3.setup_default_session(botocore_session=core)
+    # boto3 appends its own data path to the loader once per session: keep one of each.
+    _LOADER.search_paths[:] = list(dict.fromkeys(_LOADER.search_paths))
 
 
 def _discard_backends() -> None:

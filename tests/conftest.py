@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import sys
 from collections.abc import Callable
@@ -15,6 +16,12 @@ FIXTURES_DIR = REPO / "tests" / "fixtures"
 
 if str(REPO) not in sys.path:  # `pytest` run from anywhere imports handler/, components/...
     sys.path.insert(0, str(REPO))
+
+# The embedded AWS holds large object graphs (moto's ~1,300 stock images per EC2 backend,
+# the snapshots replayed estates restore): at CPython's default thresholds (700, 10, 10)
+# the cyclic collector re-scans them so often that it costs about a third of the suite's
+# time. Collect far less often; nothing here depends on when garbage is collected.
+gc.set_threshold(50_000, 50, 100)
 
 
 @pytest.fixture(scope="session")
