@@ -33,6 +33,7 @@ EMULATIONS = (
     "sandbox.private_ip",
     "sandbox.terminal_states",
     "sandbox.template_tags",
+    "sandbox.fast_lookups",
 )
 
 _FAKE_ENV = {
