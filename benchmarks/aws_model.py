@@ -129,7 +129,7 @@ def rate_floor(ec2: Mapping[str, int], autoscaling: int = 0,
         if op in EC2_RESOURCE_BUCKETS:
             count = (instances or {}).get(op, n)
             needs.append((_seconds(count, EC2_RESOURCE_BUCKETS[op]), f"{op} (instances)"))
-    return max(needs)
+    return max(needs, key=lambda need: need[0])
 
 
 def _seconds(n: float, bucket: Bucket) -> float:
@@ -207,9 +207,11 @@ class Model:
 
     def floor(self) -> tuple[float, str]:
         """What the rate limits alone needed for the calls served (see ``rate_floor``)."""
-        needs = [(max(0.0, (b.taken - b.spec.size) / b.spec.refill), " ".join(key))
-                 for key, b in self._buckets.items()]
-        return max(needs, default=(0.0, "-"))
+        needs = [(0.0, "-")] + [
+            (max(0.0, (b.taken - b.spec.size) / b.spec.refill),
+             key[1] + (" (instances)" if key[0] == "resource" else ""))
+            for key, b in self._buckets.items()]
+        return max(needs, key=lambda need: need[0])
 
     def _bucket(self, key: tuple[str, str], spec: Bucket) -> _TokenBucket:
         if key not in self._buckets:

@@ -22,7 +22,15 @@ import boto3
 from sandbox import LambdaFunction, embedded_aws
 from sandbox.lambda_invoke import STATE_KEY as QUEUE
 
-from .aws_model import DEFAULT_LATENCY, Latency, ceil_div, modelled
+from .aws_model import (
+    AUTOSCALING_BUCKET,
+    DEFAULT_LATENCY,
+    Bucket,
+    Latency,
+    ceil_div,
+    modelled,
+    rate_floor,
+)
 
 PARAMETER = "/ami/linux/bench"
 SCOPE_TAG = "ami-upgrade:parameter"     # the contract's scope tag
@@ -35,18 +43,45 @@ MAX_EMULATED_SECONDS = 24 * 3600
 BOOT_SECONDS = 90.0
 
 
-def lower_bound(groups: int, instances: int, volumes: int = 1) -> int:
-    """The issue's bound: describes at their largest page, three calls per group, and per
-    standalone instance one stop, launch and terminate plus a detach and attach per volume.
+def bound_calls(groups: int, instances: int, volumes: int = 1
+                ) -> dict[str, collections.Counter]:
+    """The issue's lower bound, by service and operation: describes at their largest page,
+    three calls per group, and per standalone instance one stop, launch and terminate plus
+    a detach and an attach per volume.
 
     Reads: GetParameter, DescribeImages, DescribeInstances (1,000 a page); for groups
     DescribeAutoScalingGroups (100 a page), DescribeLaunchTemplates and
     DescribeLaunchTemplateVersions (200 a page).
     """
-    reads = 2 + ceil_div(groups + instances, 1000)
+    ec2 = collections.Counter({"DescribeImages": 1,
+                               "DescribeInstances": max(1, ceil_div(groups + instances, 1000))})
+    autoscaling: collections.Counter = collections.Counter()
     if groups:
-        reads += ceil_div(groups, 100) + 2 * ceil_div(groups, 200)
-    return reads + 3 * groups + (3 + 2 * volumes) * instances
+        ec2.update({"DescribeLaunchTemplates": ceil_div(groups, 200),
+                    "DescribeLaunchTemplateVersions": ceil_div(groups, 200),
+                    "CreateLaunchTemplateVersion": groups})
+        autoscaling.update({"DescribeAutoScalingGroups": ceil_div(groups, 100),
+                            "DescribeInstanceRefreshes": groups,
+                            "StartInstanceRefresh": groups})
+    if instances:
+        ec2.update({"StopInstances": instances, "RunInstances": instances,
+                    "TerminateInstances": instances, "DetachVolume": volumes * instances,
+                    "AttachVolume": volumes * instances})
+    return {"ssm": collections.Counter({"GetParameter": 1}), "ec2": ec2,
+            "autoscaling": autoscaling}
+
+
+def lower_bound(groups: int, instances: int, volumes: int = 1) -> int:
+    """The issue's bound in calls (``bound_calls``, summed)."""
+    return sum(sum(c.values()) for c in bound_calls(groups, instances, volumes).values())
+
+
+def bound_floor(groups: int, instances: int, autoscaling: Bucket = AUTOSCALING_BUCKET,
+                volumes: int = 1) -> tuple[float, str]:
+    """Seconds the rate limits alone need for the bound's calls, and the binding bucket:
+    no engine, parallelism or latency converges the estate faster on real AWS."""
+    calls = bound_calls(groups, instances, volumes)
+    return rate_floor(calls["ec2"], sum(calls["autoscaling"].values()), autoscaling)
 
 
 @dataclass
@@ -65,6 +100,8 @@ class Run:
     last_refresh_started: float | None = None
     failed: int = 0
     converged: bool = False
+    floor: tuple[float, str] = (0.0, "-")   # the rate limits' floor for the calls it made
+    autoscaling: Bucket = AUTOSCALING_BUCKET
 
     @property
     def total(self) -> int:
@@ -73,6 +110,10 @@ class Run:
     @property
     def bound(self) -> int:
         return lower_bound(self.groups, self.instances)
+
+    @property
+    def bound_floor(self) -> tuple[float, str]:
+        return bound_floor(self.groups, self.instances, self.autoscaling)
 
     @property
     def label(self) -> str:
@@ -115,12 +156,13 @@ def _build(groups: int, instances: int) -> str:
 
 def run(groups: int, instances: int, latency: Latency | None = DEFAULT_LATENCY,
         throttling: bool = True, parallelism: int | None = None,
-        boot_seconds: float = 0.0, throttle_every: int | None = None) -> Run:
+        boot_seconds: float = 0.0, throttle_every: int | None = None,
+        autoscaling: Bucket = AUTOSCALING_BUCKET) -> Run:
     """One estate converged by the function; ``latency=None`` counts calls only."""
-    result = Run(groups, instances, latency, throttling)
+    result = Run(groups, instances, latency, throttling, autoscaling=autoscaling)
     with embedded_aws() as aws, modelled(aws, latency or Latency(0.0, 0.0),
                                          throttling and latency is not None,
-                                         throttle_every) as model:
+                                         throttle_every, autoscaling) as model:
         started = time.perf_counter()
         _build(groups, instances)
         result.build_seconds = time.perf_counter() - started
@@ -149,6 +191,7 @@ def run(groups: int, instances: int, latency: Latency | None = DEFAULT_LATENCY,
         result.invocations = len(fn.reports)
         result.calls = collections.Counter(model.calls)
         result.throttled = sum(model.throttled.values())
+        result.floor = model.floor()
         if "StartInstanceRefresh" in model.last:
             result.last_refresh_started = model.last["StartInstanceRefresh"] - begin
         final, done = _outcomes(fn.reports)
