@@ -14,7 +14,10 @@ from __future__ import annotations
 
 import collections
 import json
+import logging
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import boto3
@@ -38,6 +41,7 @@ STOCK_IMAGE = "ami-1e749f67"            # an x86_64 HVM image moto ships
 TIMEOUT = 900.0
 ZONE = "us-east-1a"
 MAX_EMULATED_SECONDS = 24 * 3600
+LOGGER = "ami-upgrade"                  # the function's logger (handler/log.py)
 # Seconds a new instance reports its status checks "initializing" before "ok" (moto: none).
 # An assumption (AWS documents no figure); configurable with --boot-seconds.
 BOOT_SECONDS = 90.0
@@ -176,15 +180,17 @@ def run(groups: int, instances: int, latency: Latency | None = DEFAULT_LATENCY,
         begin = model.now()
         started = time.perf_counter()
         event: dict | None = {}
-        while event is not None and model.now() - begin < MAX_EMULATED_SECONDS:
-            at = model.now()
-            fn.invoke(event)
-            result.longest_invocation = max(result.longest_invocation, model.now() - at)
-            event = None
-            pending = fn.pending()     # a continuation: Lambda delivers it at once
-            if pending:
-                aws.state[QUEUE].remove(pending[0])
-                event = pending[0]["event"]
+        with _quiet_function_log():
+            while event is not None and model.now() - begin < MAX_EMULATED_SECONDS:
+                at = model.now()
+                fn.invoke(event)
+                result.longest_invocation = max(result.longest_invocation,
+                                                model.now() - at)
+                event = None
+                pending = fn.pending()     # a continuation: Lambda delivers it at once
+                if pending:
+                    aws.state[QUEUE].remove(pending[0])
+                    event = pending[0]["event"]
         model.enabled = False
         result.seconds = time.perf_counter() - started
         result.emulated_seconds = model.now() - begin
@@ -198,6 +204,18 @@ def run(groups: int, instances: int, latency: Latency | None = DEFAULT_LATENCY,
         result.failed = sum(a == "failed" for a in final.values())
         result.converged = len(done) == groups + instances
     return result
+
+
+@contextmanager
+def _quiet_function_log() -> Iterator[None]:
+    """The function's JSON log lines muted (thousands per large estate); the reports are
+    read from what the handler returns."""
+    logger = logging.getLogger(LOGGER)
+    was, logger.disabled = logger.disabled, True
+    try:
+        yield
+    finally:
+        logger.disabled = was
 
 
 def _outcomes(reports: list[dict]) -> tuple[dict[str, str], set[str]]:
