@@ -235,7 +235,8 @@ class Model:
                 return bucket.take(count, now)
             return True
         if service == "autoscaling":   # one bucket for the whole service
-            return self._bucket(("request", "Auto Scaling"), self.autoscaling).take(1, now)
+            shared = self._bucket(("request", "Auto Scaling (shared)"), self.autoscaling)
+            return shared.take(1, now)
         return True
 
 
