@@ -186,21 +186,25 @@ def render(res: Results, latency: Latency, boot_seconds: float,
         "",
         "## Projected on real AWS",
         "",
-        "The same function on the model of real AWS (`benchmarks/aws_model.py`). Latency:",
-        f"every call costs {latency.read * 1000:.0f} ms (read) or {latency.write * 1000:.0f} ms "
-        "(mutating) of emulated time, an assumption (AWS documents no per-call latency;",
-        "`--latency-ms`). Rate limits, as EC2 documents them (" + DOC + "),",
-        "one request bucket per API, size / refill per second: by category "
-        f"{_buckets(EC2_REQUEST_BUCKETS)};",
-        f"uncategorized actions with their own figures {_buckets(uncategorized)};",
-        f"resource buckets (tokens per instance) {_buckets(EC2_RESOURCE_BUCKETS)}.",
-        "Auto Scaling throttles every call from one shared bucket (Amazon EC2 Auto Scaling",
-        "API Reference, \"API request rate\") but publishes no figures: assumed "
-        f"{autoscaling.size:g} / {autoscaling.refill:g}",
-        "(`--autoscaling-bucket`). A call over a limit gets `RequestLimitExceeded` /",
-        "`Throttling` and botocore's retries (adaptive) run, waiting on the emulated clock.",
-        f"New instances pass their status checks after {boot_seconds:g} s (an assumption;",
-        "moto's are instant). Invocations time out at 15 minutes; a continuation is",
+        "The same function on the model of real AWS (`benchmarks/aws_model.py`).",
+        "",
+        f"- Latency: {latency.read * 1000:.0f} ms a read, {latency.write * 1000:.0f} ms a "
+        "mutating call, of emulated time: an assumption, AWS documents no per-call latency "
+        "(`--latency-ms`).",
+        f"- EC2 rate limits as documented ({DOC}): one request bucket per API, size / refill "
+        f"per second by category {_buckets(EC2_REQUEST_BUCKETS)}; uncategorized actions with "
+        f"their own figures {_buckets(uncategorized)}; resource buckets (tokens per "
+        f"instance) {_buckets(EC2_RESOURCE_BUCKETS)}. The unfiltered bucket serves only the "
+        "seven reads the doc lists (DescribeInstances, DescribeVolumes, "
+        "DescribeInstanceStatus...) called with neither a filter nor pagination (IDs alone "
+        "are neither: the pessimistic reading).",
+        "- Auto Scaling throttles every call from one shared bucket (Amazon EC2 Auto Scaling "
+        "API Reference, \"API request rate\") and publishes no figures: assumed "
+        f"{autoscaling.size:g} / {autoscaling.refill:g} (`--autoscaling-bucket`).",
+        "- A call over a limit gets `RequestLimitExceeded` / `Throttling` and botocore's "
+        "retries (adaptive) run, waiting on the emulated clock.",
+        f"- New instances pass their status checks after {boot_seconds:g} s (an assumption; "
+        "moto's are instant). Invocations time out at 15 minutes; a continuation is "
         "delivered at once.",
         "",
         "The floor is what the rate limits alone need, whatever the engine, its parallelism",
