@@ -147,133 +147,18 @@ def render(measurements: list[Measurement], repeat: int, stack: str,
     return "\n".join(lines)
 
 
-def _minutes(seconds: float | None) -> str:
-    return "-" if seconds is None else f"{seconds / 60:.1f} min"
-
-
-def render_real_aws(counts: list, projections: list, makespans: list, throttled: list,
-                    latency, boot_seconds: float, skipped: list[str]) -> str:
-    """The sections on calls and on the model of real AWS (see benchmarks/real_aws.py)."""
-    from .aws_model import AUTOSCALING_BUCKETS, EC2_REQUEST_BUCKETS, EC2_RESOURCE_BUCKETS
-
-    lines = [
-        "## Calls by operation, against the lower bound",
-        "",
-        "Every successful call the function makes to converge the estate (all in scope,",
-        "literal-image launch templates with one instance per group, one data volume per",
-        "standalone instance), counted at the embedded AWS; no latency, no throttling.",
-        "The bound (`benchmarks.real_aws.lower_bound`) is the issue's: describes at their",
-        "largest page, three calls per group, and per standalone instance one stop, launch and",
-        "terminate plus a detach and an attach per volume.",
-        "",
-        "| estate | calls | lower bound | ratio | invocations | wall time here |",
-        "| --- | ---: | ---: | ---: | ---: | ---: |",
-    ]
-    for r in counts:
-        lines.append(f"| {r.label} | {r.total:,} | {r.bound:,} | {r.total / r.bound:.1f} "
-                     f"| {r.invocations} | {r.seconds:.1f} s |")
-    operations = sorted({op for r in counts for op in r.calls})
-    lines += ["", "By operation:", "",
-              "| operation | " + " | ".join(r.label for r in counts) + " |",
-              "| --- |" + " ---: |" * len(counts)]
-    for op in operations:
-        lines.append(f"| {op} | " + " | ".join(f"{r.calls.get(op, 0):,}" for r in counts)
-                     + " |")
-    ec2 = ", ".join(f"{k} {b.size:g} / {b.refill:g} per s" for k, b in EC2_REQUEST_BUCKETS.items())
-    res = ", ".join(f"{k} {b.size:g} / {b.refill:g} per s" for k, b in EC2_RESOURCE_BUCKETS.items())
-    asg = ", ".join(f"{k} {b.size:g} / {b.refill:g} per s" for k, b in AUTOSCALING_BUCKETS.items())
-    lines += [
-        "",
-        "## Projected on real AWS",
-        "",
-        "The same function on the model of real AWS (`benchmarks/aws_model.py`): every call",
-        f"costs {latency.read * 1000:.0f} ms (read) or {latency.write * 1000:.0f} ms (mutating) "
-        "of emulated time (an assumption: AWS publishes no latency; `--latency-ms`), and",
-        "draws from one token bucket per API as EC2 documents (Request throttling for the",
-        "Amazon EC2 API, https://docs.aws.amazon.com/ec2/latest/devguide/ec2-api-throttling.html):",
-        f"request buckets (size / refill) {ec2}; resource buckets (tokens per instance) {res}.",
-        f"Auto Scaling publishes no figures; assumed {asg}. A call over the limit gets",
-        "`RequestLimitExceeded` / `Throttling` and botocore's retries (adaptive) run, waiting",
-        f"on the emulated clock. New instances pass their status checks after {boot_seconds:g} s",
-        "(an assumption; moto's are instant). Invocations time out at 15 minutes; a",
-        "continuation is delivered at once.",
-        "",
-        "| estate | calls | throttled (retried) | projected wall time | invocations "
-        "| longest invocation | of its timeout | last refresh started | failed | converged "
-        "| wall time here |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |",
-    ]
-    for r in projections:
-        lines.append(
-            f"| {r.label} | {r.total:,} | {r.throttled:,} | {_minutes(r.emulated_seconds)} "
-            f"| {r.invocations} | {_minutes(r.longest_invocation)} "
-            f"| {100 * r.longest_invocation / 900:.0f}% | {_minutes(r.last_refresh_started)} "
-            f"| {r.failed} | {'yes' if r.converged else 'NO'} | {r.seconds:.1f} s |")
-    if makespans:
-        lines += ["", "Standalone makespan against the ideal, ceil(N/P) x one replacement "
-                  "(the time of a one-instance estate on the same model):", "",
-                  "| instances | parallelism P | makespan | one replacement | ideal | ratio |",
-                  "| ---: | ---: | ---: | ---: | ---: | ---: |"]
-        for n, p, makespan, one in makespans:
-            ideal = -(-n // p) * one
-            lines.append(f"| {n} | {p} | {_minutes(makespan)} | {one:.0f} s "
-                         f"| {_minutes(ideal)} | {makespan / ideal:.2f} |")
-    if throttled:
-        lines += ["", "Throttled: every 5th EC2 / Auto Scaling call answered with the throttling",
-                  "error, on top of the model (the issue's 20% row):", "",
-                  "| estate | calls | throttled (retried) | lower bound | ratio | failed "
-                  "| converged | projected wall time |",
-                  "| --- | ---: | ---: | ---: | ---: | ---: | --- | ---: |"]
-        for r in throttled:
-            lines.append(f"| {r.label} | {r.total:,} | {r.throttled:,} | {r.bound:,} "
-                         f"| {r.total / r.bound:.1f} | {r.failed} "
-                         f"| {'yes' if r.converged else 'NO'} | {_minutes(r.emulated_seconds)} |")
-    if skipped:
-        lines += ["", "Not run by default (too slow for `make bench` on this machine; "
-                  "`--full` runs them): " + ", ".join(skipped) + "."]
-    return "\n".join([*lines, ""])
-
-
 def run_real_aws(args) -> str:
-    from . import real_aws
-    from .aws_model import Latency
+    """The sections on calls and on the model of real AWS (``benchmarks/real_aws_report.py``)."""
+    from . import real_aws_report
+    from .aws_model import Bucket, Latency
 
     read_ms, write_ms = (float(x) for x in args.latency_ms.split(","))
     latency = Latency(read_ms / 1000, write_ms / 1000)
-    boot = args.boot_seconds
-
-    def show(kind: str, r) -> None:
-        print(f"{kind} {r.label}: {r.total} calls (bound {r.bound}), {r.throttled} throttled, "
-              f"{r.invocations} invocation(s), projected {r.emulated_seconds:.0f} s, "
-              f"here {r.seconds:.1f} s", flush=True)
-
-    full = args.full
-    count_groups = (10, 100, 1000)
-    count_instances = (10, 100, 500) if full else (10, 100)
-    project_groups = (100, 1000, 5000) if full else (100, 1000)
-    project_instances = (100, 1000) if full else (100,)
-    skipped = [] if full else ["calls for 500 standalone", "projection of 5,000 groups",
-                               "projection of 1,000 standalone"]
-    counts = []
-    for g in count_groups:
-        counts.append(real_aws.run(g, 0, latency=None))
-        show("calls", counts[-1])
-    for n in count_instances:
-        counts.append(real_aws.run(0, n, latency=None))
-        show("calls", counts[-1])
-    projections, makespans = [], []
-    for g in project_groups:
-        projections.append(real_aws.run(g, 0, latency))
-        show("projected", projections[-1])
-    one = real_aws.run(0, 1, latency, boot_seconds=boot, parallelism=args.parallelism)
-    for n in project_instances:
-        r = real_aws.run(0, n, latency, boot_seconds=boot, parallelism=args.parallelism)
-        projections.append(r)
-        makespans.append((n, args.parallelism, r.emulated_seconds, one.emulated_seconds))
-        show("projected", r)
-    throttled = [real_aws.run(10, 10, latency, boot_seconds=boot, throttle_every=5)]
-    show("throttled", throttled[0])
-    return render_real_aws(counts, projections, makespans, throttled, latency, boot, skipped)
+    size, refill = (float(x) for x in args.autoscaling_bucket.split(","))
+    autoscaling = Bucket(size, refill)
+    results = real_aws_report.run(latency, args.boot_seconds, args.parallelism, args.full,
+                                  autoscaling, show=lambda line: print(line, flush=True))
+    return real_aws_report.render(results, latency, args.boot_seconds, autoscaling)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -284,6 +169,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="print the results without writing benchmarks/RESULTS.md")
     parser.add_argument("--latency-ms", default="50,150",
                         help="per-call latency READ,WRITE in ms on the model of real AWS")
+    parser.add_argument("--autoscaling-bucket", default="100,20",
+                        help="Auto Scaling's shared bucket SIZE,REFILL per second (AWS "
+                             "publishes none; default 100,20, an assumption)")
     parser.add_argument("--boot-seconds", type=float, default=90.0,
                         help="seconds a new instance's status checks take (default 90)")
     parser.add_argument("--parallelism", type=int, default=10,

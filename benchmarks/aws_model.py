@@ -2,27 +2,41 @@
 
 Installed around moto's ``BaseResponse.call_action`` (outside the fault injection), it
 charges every call of the function its latency on the sandbox's emulated clock, and
-keeps one token bucket per API as AWS does. A call that finds its bucket empty is
-answered with AWS's own throttling error (``RequestLimitExceeded`` for EC2,
-``Throttling`` / "Rate exceeded" for Auto Scaling), so botocore's retry path (the
-function uses adaptive retries) runs for real; botocore's back-off sleeps and its
-client-side rate limiter wait on the emulated clock instead of the wall clock.
+keeps token buckets as AWS does. A call that finds its bucket empty is answered with
+AWS's own throttling error (``RequestLimitExceeded`` for EC2, ``Throttling`` / "Rate
+exceeded" for Auto Scaling), so botocore's retry path (the function uses adaptive
+retries) runs for real; botocore's back-off sleeps and its client-side rate limiter
+wait on the emulated clock instead of the wall clock.
 
-Request-rate limits (EC2): "Request throttling for the Amazon EC2 API",
-https://docs.aws.amazon.com/ec2/latest/devguide/ec2-api-throttling.html — each API is
-evaluated individually (one bucket per API) with the size and refill rate of its
-category; RunInstances, StartInstances, StopInstances and TerminateInstances also draw
-one resource token per instance from a second bucket. The figures below are the
-documented defaults for an account (AWS raises them on request).
+EC2 (verified 2026-11-27 against "Request throttling for the Amazon EC2 API",
+https://docs.aws.amazon.com/ec2/latest/devguide/ec2-api-throttling.html): "each API is
+evaluated individually" (one request bucket per API), with the size / refill per second
+of its category: non-mutating 100 / 20; unfiltered and unpaginated non-mutating 50 / 10
+(only DescribeInstances, DescribeInstanceStatus, DescribeNetworkInterfaces,
+DescribeSecurityGroups, DescribeSnapshots, DescribeSpotInstanceRequests and
+DescribeVolumes, when called with neither a filter nor pagination); mutating 50 / 5;
+resource-intensive 50 / 5 (security-group ingress, key pairs, VPC peering, Spot
+requests: nothing the function calls); console non-mutating 100 / 10 (not modelled).
+"Uncategorized actions" have their own figures, among them CreateLaunchTemplateVersion
+100 / 5, CreateTags and DeleteTags 100 / 10, RunInstances and StartInstances 5 / 2,
+TerminateInstances 100 / 5 (``EC2_UNCATEGORIZED``); StopInstances, AttachVolume and
+DetachVolume are plain mutating. RunInstances, StartInstances, StopInstances and
+TerminateInstances also draw one resource token per instance: 1000 / 2, 1000 / 2,
+1000 / 20, 1000 / 20. These are an account's defaults (AWS raises them on request).
+The model reads "a filter" literally: IDs alone (``InstanceIds``) are not a filter, so
+such a call draws from the unfiltered bucket (the pessimistic reading).
 
-Auto Scaling publishes no bucket sizes ("API request rate" in the Amazon EC2 Auto
-Scaling API Reference says only that calls are throttled per account and Region), so
-Auto Scaling uses the EC2 shape (non-mutating / mutating): an assumption, configurable.
+Auto Scaling publishes no figures. The Amazon EC2 Auto Scaling API Reference
+("Welcome", section "API request rate") says it "throttles API requests based on a
+shared API bucket" (DescribeAutoScalingGroups and DescribeScheduledActions "use tokens
+from the same bucket"), so the model keeps ONE bucket for every Auto Scaling call; its
+size and refill (``AUTOSCALING_BUCKET``, 100 / 20) are an assumption of this project,
+configurable (``--autoscaling-bucket SIZE,REFILL``).
 
-Latency: AWS publishes no per-call latency figure. The default (``DEFAULT_LATENCY``)
-is an assumption of this project — tens of milliseconds for a read, more for a
-mutating call, as the issue puts it — and every figure is configurable
-(``python -m benchmarks --latency-ms READ,WRITE``).
+Latency: AWS publishes no per-call latency figure for EC2 or Auto Scaling (none found
+in the EC2 or Auto Scaling documentation). The default (``DEFAULT_LATENCY``, 50 ms a
+read, 150 ms a write) is an assumption of this project, configurable
+(``--latency-ms READ,WRITE``).
 """
 
 from __future__ import annotations
@@ -31,9 +45,10 @@ import collections
 import math
 import types
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 from moto.core.exceptions import ServiceException
 from moto.core.responses import ActionResult, BaseResponse
@@ -49,21 +64,76 @@ class Bucket:
     refill: float        # tokens added per second
 
 
-# EC2's request token buckets per API, by category (the doc's table of default limits).
+# EC2's request token buckets, one per API, by category (the doc's "Request token bucket
+# sizes and refill rates").
 EC2_REQUEST_BUCKETS = {
     "non-mutating": Bucket(100, 20),
     "unfiltered": Bucket(50, 10),          # non-mutating, unfiltered and unpaginated
-    "mutating": Bucket(200, 5),
+    "mutating": Bucket(50, 5),
     "resource-intensive": Bucket(50, 5),
 }
-EC2_RESOURCE_INTENSIVE = frozenset({"RunInstances", "StartInstances", "StopInstances",
-                                    "TerminateInstances"})
+# The only actions with an unfiltered bucket (when called without a filter or pagination).
+EC2_UNFILTERED_ACTIONS = frozenset({
+    "DescribeInstances", "DescribeInstanceStatus", "DescribeNetworkInterfaces",
+    "DescribeSecurityGroups", "DescribeSnapshots", "DescribeSpotInstanceRequests",
+    "DescribeVolumes"})
+EC2_RESOURCE_INTENSIVE = frozenset({
+    "AcceptVpcPeeringConnection", "AuthorizeSecurityGroupIngress",
+    "CancelSpotInstanceRequests", "CreateKeyPair", "CreateVpcPeeringConnection",
+    "DeleteVpcPeeringConnection", "RejectVpcPeeringConnection",
+    "RevokeSecurityGroupIngress", "RequestSpotInstances"})
+# "Uncategorized actions" with their own bucket: those the function (or its estate) uses.
+EC2_UNCATEGORIZED = {
+    "CopyImage": Bucket(100, 1),
+    "CreateLaunchTemplateVersion": Bucket(100, 5),
+    "CreateTags": Bucket(100, 10),
+    "CreateVolume": Bucket(100, 5),
+    "DeleteTags": Bucket(100, 10),
+    "DeleteVolume": Bucket(100, 5),
+    "ModifyLaunchTemplate": Bucket(100, 5),
+    "RunInstances": Bucket(5, 2),
+    "StartInstances": Bucket(5, 2),
+    "TerminateInstances": Bucket(100, 5),
+}
 # EC2's resource token buckets: one token per instance the request names.
 EC2_RESOURCE_BUCKETS = {"RunInstances": Bucket(1000, 2), "StartInstances": Bucket(1000, 2),
                         "StopInstances": Bucket(1000, 20),
                         "TerminateInstances": Bucket(1000, 20)}
-# Auto Scaling: not published; the EC2 shape is assumed.
-AUTOSCALING_BUCKETS = {"non-mutating": Bucket(100, 20), "mutating": Bucket(200, 5)}
+# Auto Scaling: one bucket shared by every call (documented); its figures are ASSUMED.
+AUTOSCALING_BUCKET = Bucket(100, 20)
+
+
+def ec2_request_bucket(operation: str, params: Mapping[str, Any] | None = None) -> Bucket:
+    """The request bucket EC2 documents for one call of ``operation``."""
+    if operation in EC2_UNCATEGORIZED:
+        return EC2_UNCATEGORIZED[operation]
+    return EC2_REQUEST_BUCKETS[_ec2_category(operation, params or {})]
+
+
+def rate_floor(ec2: Mapping[str, int], autoscaling: int = 0,
+               autoscaling_bucket: Bucket = AUTOSCALING_BUCKET,
+               instances: Mapping[str, int] | None = None) -> tuple[float, str]:
+    """Seconds the rate limits alone need to serve ``ec2`` (operation -> calls, reads
+    filtered or paginated) and ``autoscaling`` calls, and the bucket that binds.
+
+    A full bucket serves ``size`` at once, then ``refill`` a second: ``n`` requests need
+    at least ``(n - size) / refill`` seconds, whatever the engine, its parallelism or the
+    latency. ``instances`` gives the instances per resource-limited operation (default
+    one per call).
+    """
+    needs: list[tuple[float, str]] = [(0.0, "-")]
+    if autoscaling:
+        needs.append((_seconds(autoscaling, autoscaling_bucket), "Auto Scaling (shared)"))
+    for op, n in ec2.items():
+        needs.append((_seconds(n, ec2_request_bucket(op, {"Filter": True})), op))
+        if op in EC2_RESOURCE_BUCKETS:
+            count = (instances or {}).get(op, n)
+            needs.append((_seconds(count, EC2_RESOURCE_BUCKETS[op]), f"{op} (instances)"))
+    return max(needs, key=lambda need: need[0])
+
+
+def _seconds(n: float, bucket: Bucket) -> float:
+    return max(0.0, (n - bucket.size) / bucket.refill)
 
 
 @dataclass(frozen=True)
@@ -83,6 +153,7 @@ DEFAULT_LATENCY = Latency()
 class _TokenBucket:
     def __init__(self, spec: Bucket, now: float) -> None:
         self.spec, self.tokens, self.at = spec, float(spec.size), now
+        self.taken = 0.0    # tokens served over the run
 
     def take(self, amount: float, now: float) -> bool:
         self.tokens = min(self.spec.size, self.tokens + (now - self.at) * self.spec.refill)
@@ -90,6 +161,7 @@ class _TokenBucket:
         if self.tokens < amount:
             return False
         self.tokens -= amount
+        self.taken += amount
         return True
 
 
@@ -105,6 +177,7 @@ class Model:
     latency: Latency = DEFAULT_LATENCY
     throttling: bool = True
     throttle_every: int | None = None   # also throttle every n-th call (a busy account)
+    autoscaling: Bucket = AUTOSCALING_BUCKET
     enabled: bool = False
     calls: collections.Counter = field(default_factory=collections.Counter)
     throttled: collections.Counter = field(default_factory=collections.Counter)
@@ -132,6 +205,14 @@ class Model:
         self.first.clear()
         self.last.clear()
 
+    def floor(self) -> tuple[float, str]:
+        """What the rate limits alone needed for the calls served (see ``rate_floor``)."""
+        needs = [(0.0, "-")] + [
+            (max(0.0, (b.taken - b.spec.size) / b.spec.refill),
+             key[1] + (" (instances)" if key[0] == "resource" else ""))
+            for key, b in self._buckets.items()]
+        return max(needs, key=lambda need: need[0])
+
     def _bucket(self, key: tuple[str, str], spec: Bucket) -> _TokenBucket:
         if key not in self._buckets:
             self._buckets[key] = _TokenBucket(spec, self.now())
@@ -145,7 +226,7 @@ class Model:
             return True
         now = self.now()
         if service == "ec2":
-            spec = EC2_REQUEST_BUCKETS[_ec2_category(operation, params)]
+            spec = ec2_request_bucket(operation, params)
             if not self._bucket(("request", operation), spec).take(1, now):
                 return False
             if operation in EC2_RESOURCE_BUCKETS:
@@ -153,20 +234,20 @@ class Model:
                 bucket = self._bucket(("resource", operation), EC2_RESOURCE_BUCKETS[operation])
                 return bucket.take(count, now)
             return True
-        if service == "autoscaling":
-            kind = "non-mutating" if operation.startswith(READ_PREFIXES) else "mutating"
-            return self._bucket(("request", "as:" + operation),
-                                AUTOSCALING_BUCKETS[kind]).take(1, now)
+        if service == "autoscaling":   # one bucket for the whole service
+            shared = self._bucket(("request", "Auto Scaling (shared)"), self.autoscaling)
+            return shared.take(1, now)
         return True
 
 
-def _ec2_category(operation: str, params: dict) -> str:
+def _ec2_category(operation: str, params: Mapping[str, Any]) -> str:
     if operation in EC2_RESOURCE_INTENSIVE:
         return "resource-intensive"
     if not operation.startswith(READ_PREFIXES):
         return "mutating"
-    narrowed = any(k.startswith(("Filter", "MaxResults", "NextToken")) or "Id" in k
-                   or k.endswith(("Name", "Names")) for k in params)
+    if operation not in EC2_UNFILTERED_ACTIONS:
+        return "non-mutating"
+    narrowed = any(k.startswith(("Filter", "MaxResults", "NextToken")) for k in params)
     return "non-mutating" if narrowed else "unfiltered"
 
 
@@ -185,9 +266,10 @@ def _throttle_error(service: str) -> ServiceException:
 
 @contextmanager
 def modelled(aws: EmbeddedAws, latency: Latency = DEFAULT_LATENCY, throttling: bool = True,
-             throttle_every: int | None = None) -> Iterator[Model]:
+             throttle_every: int | None = None,
+             autoscaling: Bucket = AUTOSCALING_BUCKET) -> Iterator[Model]:
     """``aws`` with the model installed (disabled until ``model.enabled = True``)."""
-    model = Model(aws, latency, throttling, throttle_every)
+    model = Model(aws, latency, throttling, throttle_every, autoscaling)
     undo = [_wrap_call_action(model), *_botocore_on_emulated_time(model)]
     try:
         with warnings.catch_warnings():   # moto's Auto Scaling model lacks the error shape

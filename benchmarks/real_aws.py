@@ -14,7 +14,10 @@ from __future__ import annotations
 
 import collections
 import json
+import logging
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import boto3
@@ -22,7 +25,15 @@ import boto3
 from sandbox import LambdaFunction, embedded_aws
 from sandbox.lambda_invoke import STATE_KEY as QUEUE
 
-from .aws_model import DEFAULT_LATENCY, Latency, ceil_div, modelled
+from .aws_model import (
+    AUTOSCALING_BUCKET,
+    DEFAULT_LATENCY,
+    Bucket,
+    Latency,
+    ceil_div,
+    modelled,
+    rate_floor,
+)
 
 PARAMETER = "/ami/linux/bench"
 SCOPE_TAG = "ami-upgrade:parameter"     # the contract's scope tag
@@ -30,23 +41,51 @@ STOCK_IMAGE = "ami-1e749f67"            # an x86_64 HVM image moto ships
 TIMEOUT = 900.0
 ZONE = "us-east-1a"
 MAX_EMULATED_SECONDS = 24 * 3600
+LOGGER = "ami-upgrade"                  # the function's logger (handler/log.py)
 # Seconds a new instance reports its status checks "initializing" before "ok" (moto: none).
 # An assumption (AWS documents no figure); configurable with --boot-seconds.
 BOOT_SECONDS = 90.0
 
 
-def lower_bound(groups: int, instances: int, volumes: int = 1) -> int:
-    """The issue's bound: describes at their largest page, three calls per group, and per
-    standalone instance one stop, launch and terminate plus a detach and attach per volume.
+def bound_calls(groups: int, instances: int, volumes: int = 1
+                ) -> dict[str, collections.Counter]:
+    """The issue's lower bound, by service and operation: describes at their largest page,
+    three calls per group, and per standalone instance one stop, launch and terminate plus
+    a detach and an attach per volume.
 
     Reads: GetParameter, DescribeImages, DescribeInstances (1,000 a page); for groups
     DescribeAutoScalingGroups (100 a page), DescribeLaunchTemplates and
     DescribeLaunchTemplateVersions (200 a page).
     """
-    reads = 2 + ceil_div(groups + instances, 1000)
+    ec2 = collections.Counter({"DescribeImages": 1,
+                               "DescribeInstances": max(1, ceil_div(groups + instances, 1000))})
+    autoscaling: collections.Counter = collections.Counter()
     if groups:
-        reads += ceil_div(groups, 100) + 2 * ceil_div(groups, 200)
-    return reads + 3 * groups + (3 + 2 * volumes) * instances
+        ec2.update({"DescribeLaunchTemplates": ceil_div(groups, 200),
+                    "DescribeLaunchTemplateVersions": ceil_div(groups, 200),
+                    "CreateLaunchTemplateVersion": groups})
+        autoscaling.update({"DescribeAutoScalingGroups": ceil_div(groups, 100),
+                            "DescribeInstanceRefreshes": groups,
+                            "StartInstanceRefresh": groups})
+    if instances:
+        ec2.update({"StopInstances": instances, "RunInstances": instances,
+                    "TerminateInstances": instances, "DetachVolume": volumes * instances,
+                    "AttachVolume": volumes * instances})
+    return {"ssm": collections.Counter({"GetParameter": 1}), "ec2": ec2,
+            "autoscaling": autoscaling}
+
+
+def lower_bound(groups: int, instances: int, volumes: int = 1) -> int:
+    """The issue's bound in calls (``bound_calls``, summed)."""
+    return sum(sum(c.values()) for c in bound_calls(groups, instances, volumes).values())
+
+
+def bound_floor(groups: int, instances: int, autoscaling: Bucket = AUTOSCALING_BUCKET,
+                volumes: int = 1) -> tuple[float, str]:
+    """Seconds the rate limits alone need for the bound's calls, and the binding bucket:
+    no engine, parallelism or latency converges the estate faster on real AWS."""
+    calls = bound_calls(groups, instances, volumes)
+    return rate_floor(calls["ec2"], sum(calls["autoscaling"].values()), autoscaling)
 
 
 @dataclass
@@ -65,6 +104,8 @@ class Run:
     last_refresh_started: float | None = None
     failed: int = 0
     converged: bool = False
+    floor: tuple[float, str] = (0.0, "-")   # the rate limits' floor for the calls it made
+    autoscaling: Bucket = AUTOSCALING_BUCKET
 
     @property
     def total(self) -> int:
@@ -73,6 +114,10 @@ class Run:
     @property
     def bound(self) -> int:
         return lower_bound(self.groups, self.instances)
+
+    @property
+    def bound_floor(self) -> tuple[float, str]:
+        return bound_floor(self.groups, self.instances, self.autoscaling)
 
     @property
     def label(self) -> str:
@@ -115,12 +160,13 @@ def _build(groups: int, instances: int) -> str:
 
 def run(groups: int, instances: int, latency: Latency | None = DEFAULT_LATENCY,
         throttling: bool = True, parallelism: int | None = None,
-        boot_seconds: float = 0.0, throttle_every: int | None = None) -> Run:
+        boot_seconds: float = 0.0, throttle_every: int | None = None,
+        autoscaling: Bucket = AUTOSCALING_BUCKET) -> Run:
     """One estate converged by the function; ``latency=None`` counts calls only."""
-    result = Run(groups, instances, latency, throttling)
+    result = Run(groups, instances, latency, throttling, autoscaling=autoscaling)
     with embedded_aws() as aws, modelled(aws, latency or Latency(0.0, 0.0),
                                          throttling and latency is not None,
-                                         throttle_every) as model:
+                                         throttle_every, autoscaling) as model:
         started = time.perf_counter()
         _build(groups, instances)
         result.build_seconds = time.perf_counter() - started
@@ -134,27 +180,42 @@ def run(groups: int, instances: int, latency: Latency | None = DEFAULT_LATENCY,
         begin = model.now()
         started = time.perf_counter()
         event: dict | None = {}
-        while event is not None and model.now() - begin < MAX_EMULATED_SECONDS:
-            at = model.now()
-            fn.invoke(event)
-            result.longest_invocation = max(result.longest_invocation, model.now() - at)
-            event = None
-            pending = fn.pending()     # a continuation: Lambda delivers it at once
-            if pending:
-                aws.state[QUEUE].remove(pending[0])
-                event = pending[0]["event"]
+        with _quiet_function_log():
+            while event is not None and model.now() - begin < MAX_EMULATED_SECONDS:
+                at = model.now()
+                fn.invoke(event)
+                result.longest_invocation = max(result.longest_invocation,
+                                                model.now() - at)
+                event = None
+                pending = fn.pending()     # a continuation: Lambda delivers it at once
+                if pending:
+                    aws.state[QUEUE].remove(pending[0])
+                    event = pending[0]["event"]
         model.enabled = False
         result.seconds = time.perf_counter() - started
         result.emulated_seconds = model.now() - begin
         result.invocations = len(fn.reports)
         result.calls = collections.Counter(model.calls)
         result.throttled = sum(model.throttled.values())
+        result.floor = model.floor()
         if "StartInstanceRefresh" in model.last:
             result.last_refresh_started = model.last["StartInstanceRefresh"] - begin
         final, done = _outcomes(fn.reports)
         result.failed = sum(a == "failed" for a in final.values())
         result.converged = len(done) == groups + instances
     return result
+
+
+@contextmanager
+def _quiet_function_log() -> Iterator[None]:
+    """The function's JSON log lines muted (thousands per large estate); the reports are
+    read from what the handler returns."""
+    logger = logging.getLogger(LOGGER)
+    was, logger.disabled = logger.disabled, True
+    try:
+        yield
+    finally:
+        logger.disabled = was
 
 
 def _outcomes(reports: list[dict]) -> tuple[dict[str, str], set[str]]:

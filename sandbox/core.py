@@ -34,6 +34,7 @@ EMULATIONS = (
     "sandbox.terminal_states",
     "sandbox.template_tags",
     "sandbox.launch_template_data",
+    "sandbox.fast_lookups",
 )
 
 _FAKE_ENV = {
