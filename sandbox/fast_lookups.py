@@ -21,7 +21,7 @@ from .core import EmbeddedAws, patch_method
 
 
 def install(aws: EmbeddedAws) -> Callable[[], None]:
-    def get_tags(self: Any) -> list[dict[str, str]]:
+    def get_tags(self: Any) -> list[dict[str, Any]]:
         """What ``describe_tags(filters={"resource-id": [id]})`` answers, in the same order."""
         resource_id = getattr(self, "id", None)
         tags = self.ec2_backend.tags.get(resource_id) if resource_id else None
