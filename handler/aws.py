@@ -61,9 +61,8 @@ class Clients:
         import boto3
         from botocore.config import Config
 
-        session = session or boto3.session.Session(botocore_session=_core_session())
-        if _LOADER is not None:   # boto3 appends its data path to the loader per session
-            _LOADER.search_paths[:] = list(dict.fromkeys(_LOADER.search_paths))
+        session = session or boto3.session.Session(botocore_session=core_session())
+        unique_search_paths()
         config = Config(**RETRY_CONFIG, user_agent_extra="ami-upgrade")
         return cls(session.client("ec2", config=config),
                    session.client("autoscaling", config=config),
@@ -76,8 +75,8 @@ class Clients:
                    session.client("events", config=config))
 
 
-def _core_session() -> Any:
-    """A new botocore session on the process-wide data loader."""
+def core_session() -> Any:
+    """A new botocore session on the process-wide data loader (models parsed once)."""
     import botocore.session
 
     global _LOADER
@@ -87,6 +86,12 @@ def _core_session() -> Any:
     else:
         core.register_component("data_loader", _LOADER)
     return core
+
+
+def unique_search_paths() -> None:
+    """boto3 appends its data path to the loader once per session: keep one of each."""
+    if _LOADER is not None:
+        _LOADER.search_paths[:] = list(dict.fromkeys(_LOADER.search_paths))
 
 
 # --------------------------------------------------------------------------- reads

@@ -235,10 +235,6 @@ def embedded_aws() -> Iterator[EmbeddedAws]:
             _discard_backends()
 
 
-# botocore's data loader, shared by the default sessions of every embedded AWS in the process.
-_LOADER: Any = None
-
-
 def _default_session_on_shared_loader() -> None:
     """A fresh boto3 default session (as ``mock_aws`` wants), on a process-wide data loader.
 
@@ -249,17 +245,11 @@ def _default_session_on_shared_loader() -> None:
     default session on exit.
     """
     import boto3
-    import botocore.session
 
-    global _LOADER
-    core = botocore.session.get_session()
-    if _LOADER is None:
-        _LOADER = core.get_component("data_loader")
-    else:
-        core.register_component("data_loader", _LOADER)
-    boto3.setup_default_session(botocore_session=core)
-    # boto3 appends its own data path to the loader once per session: keep one of each.
-    _LOADER.search_paths[:] = list(dict.fromkeys(_LOADER.search_paths))
+    from handler.aws import core_session, unique_search_paths
+
+    boto3.setup_default_session(botocore_session=core_session())
+    unique_search_paths()
 
 
 def _discard_backends() -> None:
