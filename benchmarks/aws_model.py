@@ -4,9 +4,10 @@ Installed around moto's ``BaseResponse.call_action`` (outside the fault injectio
 charges every call of the function its latency on the sandbox's emulated clock, and
 keeps token buckets as AWS does. A call that finds its bucket empty is answered with
 AWS's own throttling error (``RequestLimitExceeded`` for EC2, ``Throttling`` / "Rate
-exceeded" for Auto Scaling), so botocore's retry path (the function uses adaptive
-retries) runs for real; botocore's back-off sleeps and its client-side rate limiter
-wait on the emulated clock instead of the wall clock.
+exceeded" for Auto Scaling), so botocore's retry path (the function uses standard
+retries; the adaptive mode's client-side rate limiter is modelled too) runs for real;
+botocore's back-off sleeps and that limiter wait on the emulated clock instead of the
+wall clock.
 
 EC2 (verified 2026-11-27 against "Request throttling for the Amazon EC2 API",
 https://docs.aws.amazon.com/ec2/latest/devguide/ec2-api-throttling.html): "each API is

@@ -202,7 +202,8 @@ def render(res: Results, latency: Latency, boot_seconds: float,
         "API Reference, \"API request rate\") and publishes no figures: assumed "
         f"{autoscaling.size:g} / {autoscaling.refill:g} (`--autoscaling-bucket`).",
         "- A call over a limit gets `RequestLimitExceeded` / `Throttling` and botocore's "
-        "retries (adaptive) run, waiting on the emulated clock.",
+        "retries (standard mode, as the function configures them) run, waiting on the "
+        "emulated clock.",
         f"- New instances pass their status checks after {boot_seconds:g} s (an assumption; "
         "moto's are instant). Invocations time out at 15 minutes; a continuation is "
         "delivered at once.",

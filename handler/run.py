@@ -63,6 +63,9 @@ class SystemClock:
         time.sleep(seconds)
 
 
+HEADROOM = 0.2   # of an invocation's time, kept unused: it ends by 80% of its timeout
+
+
 @dataclass
 class Deadline:
     """When this invocation must stop starting work, with a safety margin."""
@@ -74,15 +77,17 @@ class Deadline:
     @classmethod
     def from_context(cls, context: Any, clock: Clock, margin_seconds: float = 60.0,
                      default_seconds: float = 900.0) -> Deadline:
-        """The margin is at most ``margin_seconds`` and at most a quarter of the time
-        left (at least 10 s): what follows the last step (a call in flight, the
-        progress tags, the continuation, the report) takes seconds, and a fixed 60 s
-        margin left a 60 s function no time at all (issue 13)."""
+        """The margin: a quarter of the time left, between 10 s and ``margin_seconds``
+        (what follows the last step, a call in flight, the progress tags, the
+        continuation, the report, takes seconds; a fixed 60 s margin left a 60 s function
+        no time at all, issue 13), and never less than ``HEADROOM`` of the time left, so
+        a long invocation ends by 80% of its timeout: room for throttling or slow calls
+        near the end, before Lambda kills it (issue 12)."""
         remaining = default_seconds
         getter = getattr(context, "get_remaining_time_in_millis", None)
         if callable(getter):
             remaining = getter() / 1000.0
-        margin = min(margin_seconds, max(10.0, remaining / 4))
+        margin = max(min(margin_seconds, max(10.0, remaining / 4)), remaining * HEADROOM)
         return cls(clock, clock.monotonic() + remaining, margin)
 
     def remaining(self) -> float:

@@ -17,7 +17,7 @@ PARAMETER = "/ami/linux/test"
 
 @pytest.fixture(autouse=True)
 def no_sdk_retries(monkeypatch):
-    """Past the SDK's retries at once (adaptive retries would sleep for real)."""
+    """Past the SDK's retries at once (its back-off would sleep for real)."""
     import handler.aws
 
     monkeypatch.setitem(handler.aws.RETRY_CONFIG, "retries", {"mode": "standard",
