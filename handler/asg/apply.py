@@ -90,7 +90,9 @@ class _Run:
         ``RECORD_BATCH - 1`` more refreshes unrecorded than one at a time would. Such a
         refresh still converges: the next run sees it heading to the AMI through its
         template version and leaves it running; unrecorded, ``cancel`` does not offer it
-        and a rollback of it is not remembered. A template that resolves the parameter
+        and a rollback of it is not remembered. Workers keep that bound: ``start_asgs``
+        records before a batch could take the unrecorded past ``RECORD_BATCH``. A
+        template that resolves the parameter
         does not say where its refresh heads, so those groups are recorded at once
         (unrecorded, a next run cancelling refreshes in the way would cancel it).
         """
