@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextvars import copy_context
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -194,8 +195,9 @@ def start_asgs(ctx: RunContext, plans: Sequence[AsgPlan], workers: int | None = 
                 plan = batch[0]
                 run.started(plan, _started(ctx, plan, _written(plan, run.written)))
             else:
-                futures = [pool.submit(_start, ctx, plan, _written(plan, run.written))
-                           for plan in batch]
+                # each in a copy of this context: the log lines keep the request's fields
+                futures = [pool.submit(copy_context().run, _start, ctx, plan,
+                                       _written(plan, run.written)) for plan in batch]
                 for plan, future in zip(batch, futures, strict=True):
                     run.started(plan, future)
             batch.clear()
