@@ -31,12 +31,13 @@ POLL_SECONDS = 30.0            # between checks of a refresh the engine waits fo
 START_BUDGET_SECONDS = 30.0    # time writing a version and starting a refresh may take
 RECORD_BATCH = 20              # groups whose refresh records share one CreateOrUpdateTags
 START_WORKERS = 4              # groups whose version and refresh are written at once
-"""Refreshes started concurrently (``start_asgs``). Each group costs about two calls of
-~0.1-0.2 s, so 4 workers issue at most ~40 calls a second: EC2's
-CreateLaunchTemplateVersion bucket (100, then 5 a second) and Auto Scaling's shared bucket
-throttle a long run whatever the concurrency, and botocore's adaptive retry mode
-(``handler/aws.py``) then slows every worker to the refill rate instead of failing; more
-workers would only queue on the same buckets. 1 gives the plan's exact call order."""
+"""Refreshes started concurrently (``start_asgs``). Each group costs two calls of
+~0.1-0.2 s, so 4 workers ask at most ~40 calls a second, near what EC2's
+CreateLaunchTemplateVersion bucket (100 at once, then 5 a second) and Auto Scaling's
+shared bucket serve in a burst; past the burst those buckets bound any engine, and
+botocore's retries (``handler/aws.py``) back off a throttled call instead of failing the
+group. More workers would only queue on the same buckets and throttle the account's
+other callers. 1 gives the plan's exact call order (the crash and order tests)."""
 
 
 class _Raced(Exception):
