@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import collections
 import math
+import threading
 import types
 import warnings
 from collections.abc import Callable, Iterator, Mapping
@@ -157,8 +158,9 @@ class _TokenBucket:
         self.taken = 0.0    # tokens served over the run
 
     def take(self, amount: float, now: float) -> bool:
-        self.tokens = min(self.spec.size, self.tokens + (now - self.at) * self.spec.refill)
-        self.at = now
+        if now > self.at:   # a worker's lane may be behind another's: never refill backwards
+            self.tokens = min(self.spec.size, self.tokens + (now - self.at) * self.spec.refill)
+            self.at = now
         if self.tokens < amount:
             return False
         self.tokens -= amount
@@ -172,7 +174,14 @@ class Throttled(ServiceException):
 
 @dataclass
 class Model:
-    """The latency and rate limits of real AWS, and what the calls met (``aws.model``)."""
+    """The latency and rate limits of real AWS, and what the calls met (``aws.model``).
+
+    Calls overlap when made from several threads: the thread that made the model owns the
+    clock; a call from any other thread charges its latency to that thread's lane, and
+    the thread sees the clock plus its lane. When the owner next calls (or reads ``now``),
+    the clock moves by the longest lane and the lanes restart: workers started together
+    end together, after the slowest of them, as on real AWS.
+    """
 
     aws: EmbeddedAws
     latency: Latency = DEFAULT_LATENCY
@@ -185,16 +194,50 @@ class Model:
     first: dict[str, float] = field(default_factory=dict)     # op -> emulated time of 1st call
     last: dict[str, float] = field(default_factory=dict)      # op -> emulated time of last call
     pending: float = 0.0    # latency charged but not yet moved onto the clock
+    lanes: dict[int, float] = field(default_factory=dict)     # thread -> its latency to come
     _buckets: dict[tuple[str, str], _TokenBucket] = field(default_factory=dict)
     _seen: int = 0
+    _latest: float = 0.0    # the latest ``now`` any thread saw (botocore's clock)
+    _owner: int = field(default_factory=threading.get_ident)
+    _lock: threading.RLock = field(default_factory=threading.RLock)
 
     FLUSH_SECONDS = 1.0     # the clock's listeners (refresh emulation...) run at most this late
 
     def now(self) -> float:
-        return self.aws.clock.monotonic() + self.pending
+        with self._lock:
+            me = threading.get_ident()
+            if me == self._owner:
+                self._join()
+            now = self.aws.clock.monotonic() + self.pending + self.lanes.get(me, 0.0)
+            self._latest = max(self._latest, now)
+            return now
+
+    def latest(self) -> float:
+        """``now`` never going back, whichever thread asks (botocore's clocks): the owner's
+        ``now`` (past every lane once joined), a worker's no earlier than any seen."""
+        with self._lock:
+            now = self.now()
+            return now if threading.get_ident() == self._owner else self._latest
 
     def spend(self, seconds: float) -> None:
-        """Time passes (a call's latency, a back-off): onto the clock once it adds up."""
+        """Time passes (a call's latency, a back-off): onto the clock once it adds up; from
+        a thread other than the owner, onto its lane."""
+        with self._lock:
+            me = threading.get_ident()
+            if me != self._owner:
+                self.lanes[me] = self.lanes.get(me, 0.0) + seconds
+                return
+            self._join()
+            self._spend(seconds)
+
+    def _join(self) -> None:
+        """The owner goes on once every worker's call has ended: the longest lane."""
+        if self.lanes:
+            longest = max(self.lanes.values())
+            self.lanes.clear()
+            self._spend(longest)
+
+    def _spend(self, seconds: float) -> None:
         self.pending += seconds
         if self.pending >= self.FLUSH_SECONDS:
             pending, self.pending = self.pending, 0.0
@@ -220,6 +263,10 @@ class Model:
         return self._buckets[key]
 
     def _admit(self, service: str, operation: str, params: dict) -> bool:
+        with self._lock:
+            return self._admit_locked(service, operation, params)
+
+    def _admit_locked(self, service: str, operation: str, params: dict) -> bool:
         self._seen += 1
         if self.throttle_every and self._seen % self.throttle_every == 0:
             return False
@@ -295,17 +342,20 @@ def _wrap_call_action(model: Model) -> Callable[[], None]:
             params = {}
         model.spend(model.latency.of(operation))
         if service in ("ec2", "autoscaling") and not model._admit(service, operation, params):
-            model.throttled[operation] += 1
+            with model._lock:
+                model.throttled[operation] += 1
             status, headers, body = self.serialized(ActionResult(_throttle_error(service)))
             status = 503 if service == "ec2" else 400
             headers["status"] = status
             return status, headers, body
-        now = model.now()
-        model.first.setdefault(operation, now)
-        model.last[operation] = now
+        with model._lock:
+            now = model.now()
+            model.first[operation] = min(now, model.first.get(operation, now))
+            model.last[operation] = max(now, model.last.get(operation, now))
         result = inner(self)
         if int(result[0]) < 400:
-            model.calls[operation] += 1
+            with model._lock:
+                model.calls[operation] += 1
         return result
 
     return patch_method(BaseResponse, "call_action", call_action)
@@ -321,7 +371,7 @@ def _botocore_on_emulated_time(model: Model) -> list[Callable[[], None]]:
     epoch = time.time()
     real_time = endpoint.time
     endpoint.time = types.SimpleNamespace(  # type: ignore[attr-defined]
-        sleep=model.spend, time=lambda: epoch + model.now(), monotonic=model.now,
+        sleep=model.spend, time=lambda: epoch + model.latest(), monotonic=model.latest,
         perf_counter=real_time.perf_counter)
 
     def acquire(self, amount=1, block=True):  # type: ignore[no-untyped-def]
@@ -335,7 +385,7 @@ def _botocore_on_emulated_time(model: Model) -> list[Callable[[], None]]:
         self._current_capacity = max(0.0, self._current_capacity - amount)
         return True
 
-    undo = [patch_method(bucket.Clock, "current_time", lambda self: epoch + model.now()),
+    undo = [patch_method(bucket.Clock, "current_time", lambda self: epoch + model.latest()),
             patch_method(bucket.Clock, "sleep", lambda self, amount: model.spend(amount)),
             patch_method(bucket.TokenBucket, "_acquire", acquire)]
 

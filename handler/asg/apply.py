@@ -9,6 +9,8 @@ cancel it and restart, wait for it, or skip the group (decided in ``plan.py``).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextvars import copy_context
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -28,6 +30,14 @@ from .refreshes import IN_PROGRESS_ERROR, NOT_ACTIVE_ERROR, latest_refresh
 POLL_SECONDS = 30.0            # between checks of a refresh the engine waits for
 START_BUDGET_SECONDS = 30.0    # time writing a version and starting a refresh may take
 RECORD_BATCH = 20              # groups whose refresh records share one CreateOrUpdateTags
+START_WORKERS = 4              # groups whose version and refresh are written at once
+"""Refreshes started concurrently (``start_asgs``). Each group costs two calls of
+~0.1-0.2 s, so 4 workers ask at most ~40 calls a second, near what EC2's
+CreateLaunchTemplateVersion bucket (100 at once, then 5 a second) and Auto Scaling's
+shared bucket serve in a burst; past the burst those buckets bound any engine, and
+botocore's retries (``handler/aws.py``) back off a throttled call instead of failing the
+group. More workers would only queue on the same buckets and throttle the account's
+other callers. 1 gives the plan's exact call order (the crash and order tests)."""
 
 
 class _Raced(Exception):
@@ -53,8 +63,13 @@ class _Run:
         if plan.blocker is not None and not plan.blocker_ended:
             self.hold(plan)
             return
+        self.started(plan, _started(self.ctx, plan, _written(plan, self.written)),
+                     may_replan)
+
+    def started(self, plan: AsgPlan, result: Future, may_replan: bool = True) -> None:
+        """The bookkeeping of one ``_start`` (done, maybe on a worker): in this thread."""
         try:
-            self.entries[plan.name], started = _start(self.ctx, plan, self.written)
+            entry, started, created = result.result()
         except _Raced:
             if may_replan:
                 self.replan(plan.name, may_replan=False)
@@ -63,6 +78,9 @@ class _Run:
         except ClientError as exc:
             self.fail(plan.name, describe_error(exc))
         else:
+            if created is not None:
+                self.written[_key(plan)] = created
+            self.entries[plan.name] = entry
             self.unrecorded.append(started)
             if started.alias or len(self.unrecorded) >= RECORD_BATCH:
                 self.record()
@@ -74,7 +92,9 @@ class _Run:
         ``RECORD_BATCH - 1`` more refreshes unrecorded than one at a time would. Such a
         refresh still converges: the next run sees it heading to the AMI through its
         template version and leaves it running; unrecorded, ``cancel`` does not offer it
-        and a rollback of it is not remembered. A template that resolves the parameter
+        and a rollback of it is not remembered. Workers keep that bound: ``start_asgs``
+        records before a batch could take the unrecorded past ``RECORD_BATCH``. A
+        template that resolves the parameter
         does not say where its refresh heads, so those groups are recorded at once
         (unrecorded, a next run cancelling refreshes in the way would cancel it).
         """
@@ -154,32 +174,89 @@ class _Run:
                       policy=plan.policy)
 
 
-def start_asgs(ctx: RunContext, plans: Sequence[AsgPlan]) -> _Run:
+def start_asgs(ctx: RunContext, plans: Sequence[AsgPlan], workers: int | None = None
+               ) -> _Run:
     """Start the planned refreshes; cancel (or note) the refreshes in their way.
 
     Quick by design: the waiting is left to ``finish_asgs``, so that the engine can
     replace standalone instances meanwhile instead of spending the invocation polling.
+    Up to ``workers`` (default ``START_WORKERS``) groups in a row that need nothing but
+    ``_start`` (and no version another of them writes) are started at once; everything
+    else (entries, versions written, records, replans) is done here, in plan order, so
+    the report and the records do not depend on which call ends first.
     """
+    workers = max(1, START_WORKERS if workers is None else workers)
     run = _Run(ctx)
-    for plan in plans:
-        if plan.action != Action.PLANNED:
-            run.entries[plan.name] = plan.entry()
-            if plan.record_failed_ami:
-                _remember_failed(ctx, plan)
-            if plan.transient:
-                run.retry.append(plan.name)
-        elif not ctx.deadline.has_time_for(START_BUDGET_SECONDS):
-            run.deferred.append(plan.name)
-            run.entries[plan.name] = AsgEntry(plan.name, Action.SKIPPED, (
-                "not started: too little time left in this invocation; continues in a "
-                "follow-up invocation"))
-        else:
-            run.advance(plan)
+    batch: list[AsgPlan] = []
+    with ThreadPoolExecutor(workers, thread_name_prefix="start-asg") as pool:
+        def flush() -> None:
+            if len(run.unrecorded) + len(batch) > RECORD_BATCH:
+                run.record()   # a crash leaves at most RECORD_BATCH unrecorded, as ever
+            if len(batch) == 1:   # nothing to overlap: this thread, as one at a time
+                plan = batch[0]
+                run.started(plan, _started(ctx, plan, _written(plan, run.written)))
+            else:
+                # each in a copy of this context: the log lines keep the request's fields
+                futures = [pool.submit(copy_context().run, _start, ctx, plan,
+                                       _written(plan, run.written)) for plan in batch]
+                for plan, future in zip(batch, futures, strict=True):
+                    run.started(plan, future)
+            batch.clear()
+
+        for plan in plans:
+            if plan.action != Action.PLANNED and not plan.record_failed_ami:
+                run.entries[plan.name] = plan.entry()   # no call: the batch goes on
+                if plan.transient:
+                    run.retry.append(plan.name)
+                continue
+            if batch and not _joins(batch, plan, run.written):
+                flush()
+            if plan.action != Action.PLANNED:
+                run.entries[plan.name] = plan.entry()
+                if plan.record_failed_ami:
+                    _remember_failed(ctx, plan)
+                if plan.transient:
+                    run.retry.append(plan.name)
+            elif not batch and not ctx.deadline.has_time_for(START_BUDGET_SECONDS):
+                run.deferred.append(plan.name)
+                run.entries[plan.name] = AsgEntry(plan.name, Action.SKIPPED, (
+                    "not started: too little time left in this invocation; continues in a "
+                    "follow-up invocation"))
+            elif plan.blocker is not None and not plan.blocker_ended:
+                run.hold(plan)
+            else:
+                batch.append(plan)
+                if len(batch) == workers or plan.base.alias is not None:
+                    flush()
+        if batch:
+            flush()
     if run.waiting:
         run.poll()     # a cancelled refresh with nothing in flight has ended already
     run.record()
     run.order = tuple(p.name for p in plans)
     return run
+
+
+def _joins(batch: list[AsgPlan], plan: AsgPlan, written: Mapping[tuple[str, int], int]
+           ) -> bool:
+    """Whether ``plan`` can start alongside ``batch``: a plain start, and no version to
+    write that one of them writes too (groups sharing a source share its version). A
+    template resolving the parameter starts alone: its record follows its start at once."""
+    if plan.action != Action.PLANNED or (plan.blocker is not None and not plan.blocker_ended) \
+            or plan.base.alias is not None:
+        return False
+    return plan.version is not None or _key(plan) in written or all(
+        other.version is not None or _key(other) != _key(plan) for other in batch)
+
+
+def _key(plan: AsgPlan) -> tuple[str, int]:
+    """The source version a planned version copies: groups sharing it share the version."""
+    return plan.base.template_id, plan.base.number
+
+
+def _written(plan: AsgPlan, written: Mapping[tuple[str, int], int]) -> int | None:
+    """The version written this run from the plan's source, if it needs one."""
+    return None if plan.version is not None else written.get(_key(plan))
 
 
 def finish_asgs(run: _Run) -> Outcome[AsgEntry]:
@@ -217,18 +294,28 @@ class _Started:
     clear: bool          # the group's failed-ami memory (an older AMI) is done
 
 
-def _start(ctx: RunContext, plan: AsgPlan, written: dict[tuple[str, int], int]
-           ) -> tuple[AsgEntry, _Started]:
-    """Write the version (unless it exists), start the refresh; the record is the caller's."""
+def _started(ctx: RunContext, plan: AsgPlan, version: int | None) -> Future:
+    """``_start`` in this thread, its outcome as a ``Future`` (as a worker's would be)."""
+    future: Future = Future()
+    try:
+        future.set_result(_start(ctx, plan, version))
+    except (_Raced, ClientError) as exc:
+        future.set_exception(exc)
+    return future
+
+
+def _start(ctx: RunContext, plan: AsgPlan, written: int | None
+           ) -> tuple[AsgEntry, _Started, int | None]:
+    """Write the version (unless ``written``, by a group sharing the source), start the
+    refresh; the version this wrote (for the caller to share), the record the caller's.
+    Runs on a worker: reads ``ctx`` and ``plan`` (frozen), changes nothing of the run."""
     ami = ctx.image.id
-    version = plan.version
+    version = plan.version if plan.version is not None else written
+    created = None
     if version is None:
-        key = (plan.base.template_id, plan.base.number)
-        if key not in written:
-            written[key] = create_version(ctx.clients.ec2, plan.base, ami)
-            log_event("asg_version_created", group=plan.name, template=plan.template_id,
-                      version=written[key], source_version=plan.base.number, ami=ami)
-        version = written[key]
+        version = created = create_version(ctx.clients.ec2, plan.base, ami)
+        log_event("asg_version_created", group=plan.name, template=plan.template_id,
+                  version=version, source_version=plan.base.number, ami=ami)
     request: dict[str, Any] = {   # the settings' strings, checked when they were read
         "AutoScalingGroupName": plan.name, "Strategy": plan.strategy,
         "DesiredConfiguration": plan.desired_configuration(version),
@@ -246,7 +333,8 @@ def _start(ctx: RunContext, plan: AsgPlan, written: dict[tuple[str, int], int]
         f"instance refresh toward launch template {plan.template_name or plan.template_id} "
         f"version {version} ({ami})"), refresh_id=refresh_id,
         launch_template_version=str(version), details=plan.details(version)), _Started(
-            plan.name, refresh_id, ami, plan.base.alias is not None, plan.clear_failed_ami)
+            plan.name, refresh_id, ami, plan.base.alias is not None, plan.clear_failed_ami
+        ), created
 
 
 def _remember_failed(ctx: RunContext, plan: AsgPlan) -> None:

@@ -1,13 +1,22 @@
 """The model of real AWS in the benchmarks: EC2's documented buckets, the shared Auto
 Scaling bucket, the issue's lower bound and the floor the rate limits put under any run."""
 
+import threading
+
 import boto3
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from benchmarks import real_aws
-from benchmarks.aws_model import Bucket, Latency, ec2_request_bucket, modelled, rate_floor
+from benchmarks.aws_model import (
+    Bucket,
+    Latency,
+    _TokenBucket,
+    ec2_request_bucket,
+    modelled,
+    rate_floor,
+)
 from sandbox import embedded_aws
 
 IMAGE = "ami-1e749f67"   # an image moto ships
@@ -76,3 +85,68 @@ def test_every_auto_scaling_call_shares_one_bucket():
             except ClientError as error:
                 codes.append(error.response["Error"]["Code"])
         assert codes == ["ok", "ok", "ok", "Throttling"]
+
+
+# ------------------------------------------------------------ calls overlapping on threads
+
+
+def _on_threads(*work):
+    """Run each callable on its own thread, all alive together (distinct lanes)."""
+    barrier = threading.Barrier(len(work))
+
+    def run(job):
+        job()
+        barrier.wait()   # no thread ends (and hands its id on) before the others' calls
+
+    threads = [threading.Thread(target=run, args=(job,)) for job in work]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+
+def test_calls_from_worker_threads_overlap_and_the_owner_waits_for_the_longest():
+    with embedded_aws() as aws, modelled(aws, Latency(read=1.0, write=3.0)) as model:
+        ec2 = boto3.client("ec2")
+        model.enabled = True
+        start = model.now()
+        seen: dict[str, float] = {}
+
+        def reads(name: str, n: int):
+            def job():
+                for _ in range(n):
+                    ec2.describe_images(ImageIds=[IMAGE])
+                seen[name] = model.now()
+            return job
+
+        _on_threads(reads("one", 1), reads("two", 2), reads("four", 4))
+
+        # each thread sees its own lane; the owner, the longest of them (not their sum, 7)
+        assert {k: v - start for k, v in seen.items()} == {"one": 1.0, "two": 2.0, "four": 4.0}
+        assert model.now() - start == 4.0
+        assert model.lanes == {}
+        assert model.calls["DescribeImages"] == 7
+        ec2.describe_images(ImageIds=[IMAGE])    # the owner's own call: after the join
+        assert model.now() - start == 5.0
+        assert aws.clock.monotonic() - start == 5.0   # flushed: the listeners ran
+
+
+def test_lanes_restart_once_the_owner_has_joined_them():
+    with embedded_aws() as aws, modelled(aws, Latency(read=1.0, write=1.0)) as model:
+        ec2 = boto3.client("ec2")
+        model.enabled = True
+        start = model.now()
+        call = lambda: ec2.describe_images(ImageIds=[IMAGE])  # noqa: E731
+        _on_threads(call, call)
+        assert model.now() - start == 1.0
+        _on_threads(call, call, call)
+        assert model.now() - start == 2.0
+
+
+def test_a_bucket_never_refills_backwards_for_a_lane_behind_another():
+    bucket = _TokenBucket(Bucket(2, 1), now=10.0)
+    assert bucket.take(2, 10.0)
+    assert not bucket.take(1, 9.0)       # earlier than the last take: nothing refilled
+    assert bucket.at == 10.0
+    assert not bucket.take(1, 10.5)      # half a token since 10.0, not 1.5 since 9.0
+    assert bucket.take(1, 11.0)

@@ -260,6 +260,14 @@ def api_calls(monkeypatch) -> ApiCalls:
     return record_calls(monkeypatch)
 
 
+@pytest.fixture
+def one_at_a_time(monkeypatch) -> None:
+    """Refreshes started one group at a time (``START_WORKERS = 1``): the plan's exact call
+    order, which the tests of call order and crash points rely on."""
+    from handler.asg import apply
+    monkeypatch.setattr(apply, "START_WORKERS", 1)
+
+
 # ---------------------------------------------------------------- module-scoped use
 
 

@@ -7,11 +7,13 @@ converge, and that ``cancel`` does not take for the engine's."""
 from __future__ import annotations
 
 import collections
+import threading
 
 import pytest
 
 from ami_upgrade_cli import fleet
 from components.stack_settings import StackSettings
+from handler.asg import apply
 from handler.asg.apply import RECORD_BATCH
 from sandbox.faults import SimulatedCrash
 
@@ -94,7 +96,7 @@ def _mutating(aws, since: int) -> list[str]:
 
 
 def test_refreshes_are_recorded_after_they_start_many_groups_a_call(aws, estate, images,
-                                                                   function):
+                                                                   function, one_at_a_time):
     _groups(estate, 3)
     estate.publish(images.new)
     calls = len(aws.faults.mutating_calls)
@@ -106,7 +108,8 @@ def test_refreshes_are_recorded_after_they_start_many_groups_a_call(aws, estate,
 
 
 def test_a_template_resolving_the_parameter_is_recorded_at_once(aws, estate, images, function):
-    """Its refresh does not say where it heads: unrecorded, the next run would cancel it."""
+    """Even with workers (the default): such a group starts alone, its record right after."""
+    # Its refresh does not say where it heads: unrecorded, the next run would cancel it.
     for name in ("a", "b"):
         estate.group(name, estate.template(f"{name}-lt", f"resolve:ssm:{PARAMETER}"))
     estate.publish(images.new)
@@ -125,7 +128,7 @@ def _ours(autoscaling) -> list[str]:
 
 
 def test_a_crash_before_the_record_converges_and_cancel_leaves_the_unrecorded(
-        aws, estate, images, function):
+        aws, estate, images, function, one_at_a_time):
     names = _groups(estate, 3)
     estate.publish(images.new)
     aws.faults.crash_after(4)      # after g00's and g01's StartInstanceRefresh, unrecorded
@@ -175,3 +178,76 @@ def test_a_record_refused_for_one_group_is_written_for_the_others(
                 .get("ami-upgrade:refresh-id") for name in names}
     ids = {e["name"]: e["refresh_id"] for e in report["asgs"]}
     assert recorded == {"g00": ids["g00"], "g01": None, "g02": ids["g02"]}
+
+
+# -------------------------------------------------------------- refreshes started on workers
+
+
+def _threads_of_start(monkeypatch) -> list[str]:
+    """The thread each group's ``_start`` (version and refresh) ran on."""
+    threads: list[str] = []
+    inner = apply._start
+
+    def start(*args, **kwargs):
+        threads.append(threading.current_thread().name)
+        return inner(*args, **kwargs)
+
+    monkeypatch.setattr(apply, "_start", start)
+    return threads
+
+
+def test_thirty_groups_on_four_workers_all_start_reported_and_recorded_in_plan_order(
+        estate, images, function, api_calls, monkeypatch):
+    assert apply.START_WORKERS == 4
+    threads = _threads_of_start(monkeypatch)
+    names = _groups(estate, 30)
+    estate.publish(images.new)
+
+    report = function().invoke({})
+
+    assert len(threads) == 30 and {t.split("_")[0] for t in threads} == {"start-asg"}
+    assert [e["name"] for e in report["asgs"]] == names
+    assert [e["action"] for e in report["asgs"]] == ["refresh_started"] * 30
+    assert [e["launch_template_version"] for e in report["asgs"]] == ["2"] * 30
+    # the records: plan order, RECORD_BATCH groups a call, each with its own refresh
+    assert [[t["ResourceId"] for t in call["Tags"] if t["Key"] == "ami-upgrade:refresh-id"]
+            for call in api_calls.of("CreateOrUpdateTags")] == [names[:20], names[20:]]
+    for entry in report["asgs"]:
+        tags = {t["Key"]: t["Value"] for t in estate.describe(entry["name"])["Tags"]}
+        assert tags["ami-upgrade:refresh-id"] == entry["refresh_id"]
+        assert tags["ami-upgrade:refresh-ami"] == images.new
+        assert [r["InstanceRefreshId"] for r in estate.refreshes(entry["name"])] == [
+            entry["refresh_id"]]
+
+
+def test_one_worker_keeps_the_plan_order_of_every_call(estate, images, function, api_calls,
+                                                       monkeypatch, one_at_a_time):
+    threads = _threads_of_start(monkeypatch)
+    names = _groups(estate, 6)
+    estate.publish(images.new)
+
+    function().invoke({})
+
+    assert set(threads) == {threading.main_thread().name}
+    started = [(op, params.get("AutoScalingGroupName") or params.get("LaunchTemplateId"))
+               for _, op, params in api_calls.calls
+               if op in ("CreateLaunchTemplateVersion", "StartInstanceRefresh")]
+    assert started == [call for name in names for call in (
+        ("CreateLaunchTemplateVersion", estate.template_id(name)),
+        ("StartInstanceRefresh", name))]
+
+
+def test_groups_sharing_a_template_on_workers_write_one_version(
+        estate, images, function, api_calls):
+    """The first group of a shared source writes the version; the batch waits for it, then
+    the others name it."""
+    template = estate.template("shared-lt")
+    names = [estate.group(f"s{n}", template, version="1", capacity=1) for n in range(6)]
+    estate.publish(images.new)
+
+    report = function().invoke({})
+
+    assert [e["name"] for e in report["asgs"]] == names
+    assert [e["action"] for e in report["asgs"]] == ["refresh_started"] * 6
+    assert len(api_calls.of("CreateLaunchTemplateVersion")) == 1
+    assert {e["launch_template_version"] for e in report["asgs"]} == {"2"}
