@@ -9,6 +9,7 @@ requests and clock ticks take one lock, since moto's state is not thread-safe.
 
 from __future__ import annotations
 
+import signal
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -72,7 +73,14 @@ class Served:
 
 
 def serve_until_stopped(served: Served, stop: threading.Event) -> None:
-    """Tick the emulated clock until ``stop`` is set or Ctrl-C; then stop the server."""
+    """Tick the emulated clock until ``stop`` is set or Ctrl-C; then stop the server.
+
+    Ctrl-C is made to interrupt even when the parent started this process with SIGINT
+    ignored (as a non-interactive shell does for a command run with ``&``): Python then
+    installs no handler of its own, and the server would never stop.
+    """
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         while not stop.wait(TICK_SECONDS):
             served.tick()

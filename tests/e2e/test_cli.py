@@ -20,10 +20,12 @@ REPO = Path(__file__).resolve().parents[2]
 TIMEOUT = 120
 
 
-def sandbox_process(*args: str) -> subprocess.Popen:
+def sandbox_process(*args: str, sigint_ignored: bool = False) -> subprocess.Popen:
+    """``python -m sandbox``; ``sigint_ignored``: started as a shell starts ``cmd &``."""
+    ignore = (lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)) if sigint_ignored else None
     return subprocess.Popen([sys.executable, "-m", "sandbox", *args], cwd=REPO,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"}, preexec_fn=ignore)
 
 
 def test_python_m_sandbox_exits_zero_and_writes_the_report(tmp_path):
@@ -69,9 +71,12 @@ def _read_lines(stream, lines: queue.Queue) -> None:
     lines.put(None)
 
 
-def test_serve_answers_the_aws_api_on_loopback_until_interrupted(tmp_path):
+@pytest.mark.parametrize("sigint_ignored", [False, True],
+                         ids=["interactive", "started-in-background"])
+def test_serve_answers_the_aws_api_on_loopback_until_interrupted(tmp_path, sigint_ignored):
     path = tmp_path / "serve.json"
-    process = sandbox_process("--serve", "--port", "0", "--json", str(path))
+    process = sandbox_process("--serve", "--port", "0", "--json", str(path),
+                              sigint_ignored=sigint_ignored)
     lines: queue.Queue = queue.Queue()
     threading.Thread(target=_read_lines, args=(process.stdout, lines), daemon=True).start()
     try:
