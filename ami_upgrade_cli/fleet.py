@@ -68,7 +68,7 @@ def _pages(client: Any, operation: str, key: str, **kwargs: Any) -> list[dict]:
 
 def _follows(stack: StackSettings, tags: dict[str, str]) -> bool:
     """The stack's scope rule on a resource's tags (exclusion by tag included)."""
-    if t.is_excluded_by_tag(tags):
+    if t.excluded_by_tag(tags) is not False:   # excluded, or a value the engine leaves alone
         return False
     follows = tags.get(t.PARAMETER, "")
     return follows == stack.parameter_name or (stack.scope == "all" and not follows)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .settings import Exclusions, Settings
-from .tags import ASG_MEMBER, EXCLUDE, PARAMETER, is_excluded_by_tag
+from .tags import ASG_MEMBER, EXCLUDE, EXCLUDE_FALSE, EXCLUDE_TRUE, PARAMETER, excluded_by_tag
 
 INSTANCE, GROUP = "instance", "asg"
 
@@ -128,8 +128,14 @@ def exclusion_reason(kind: str, name: str, tags: Mapping[str, str],
     if name in listed:
         source = "EXCLUDED_ASGS" if kind == GROUP else "EXCLUDED_INSTANCES"
         return f"excluded by the exclusion list ({source} or the exclusions parameter)"
-    if is_excluded_by_tag(dict(tags)):
-        return f"excluded by tag {EXCLUDE}=true"
+    verdict = excluded_by_tag(tags)
+    if verdict is None:   # neither a yes nor a no: reported, and the resource left alone
+        return (f"tag {EXCLUDE} has the unknown value {tags[EXCLUDE][:64]!r}, so whether it "
+                f"is excluded is unknown and it is not touched; set it to one of "
+                f"{', '.join(EXCLUDE_TRUE)} (excluded) or {', '.join(filter(None, EXCLUDE_FALSE))}"
+                " (not excluded)")
+    if verdict:
+        return f"excluded by tag {EXCLUDE}={tags[EXCLUDE].strip()}"
     return None
 
 

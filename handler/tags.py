@@ -18,13 +18,15 @@ and is deleted at the end. All but ``attempt``, ``failed-ami``, ``failure-reason
 onto a replacement (``PROGRESS_TAGS``).
 """
 
+from collections.abc import Mapping
+
 from .aws import tag_list, tag_map  # noqa: F401  (the helpers live with the AWS helpers)
 
 PREFIX = "ami-upgrade:"
 
 # Set by users (contract).
 PARAMETER = f"{PREFIX}parameter"   # resource follows this SSM parameter (SCOPE=tagged)
-EXCLUDE = f"{PREFIX}exclude"       # "true": never touched
+EXCLUDE = f"{PREFIX}exclude"       # "true" (yes, 1, on): never touched
 STRATEGY = f"{PREFIX}strategy"     # per-instance override: relaunch | replace-root-volume
 
 # Set by AWS: an instance that belongs to an Auto Scaling group.
@@ -70,8 +72,19 @@ PROGRESS_TAGS = frozenset({
     ROOT_VOLUME_AMI, ELASTIC_IPS, SOURCE_DEST_CHECK})
 
 
-def is_excluded_by_tag(tags: dict[str, str]) -> bool:
-    return tags.get(EXCLUDE, "").strip().lower() == "true"
+# The values of ``ami-upgrade:exclude`` (case and surrounding spaces ignored): the usual
+# spellings of a yes and a no. Any other value is reported, and the resource is not touched.
+EXCLUDE_TRUE = ("true", "yes", "y", "1", "on")
+EXCLUDE_FALSE = ("false", "no", "n", "0", "off", "")
+
+
+def excluded_by_tag(tags: Mapping[str, str]) -> bool | None:
+    """True or False as ``ami-upgrade:exclude`` says (absent: False); None for a value that
+    is neither a yes nor a no, which the caller reports instead of guessing."""
+    value = tags.get(EXCLUDE, "").strip().lower()
+    if value in EXCLUDE_TRUE:
+        return True
+    return False if value in EXCLUDE_FALSE else None
 
 # Added for issue 13 (transient errors, the durable follow-up): on O (or, once O is
 # terminated, on the launch template keeping its shape, else on N), when a call of a
