@@ -124,7 +124,7 @@ class _Run:
     def hold(self, plan: AsgPlan) -> None:
         """Cancel the refresh in the way (cancel-and-restart) and wait for it to end."""
         blocker = plan.in_the_way
-        if plan.policy == InProgressPolicy.CANCEL_AND_RESTART and blocker.status != "Cancelling":
+        if _cancels(plan) and blocker.status != "Cancelling":
             try:
                 self.ctx.clients.autoscaling.cancel_instance_refresh(
                     AutoScalingGroupName=plan.name)
@@ -152,8 +152,7 @@ class _Run:
                     current.id == plan.in_the_way.refresh_id:
                 continue
             self.waiting.remove(plan)
-            if plan.policy == InProgressPolicy.CANCEL_AND_RESTART and not (
-                    current is not None and current.active):
+            if _cancels(plan) and not (current is not None and current.active):
                 self.advance(replace(plan, blocker_ended=True))
             else:   # waited for it (the group may have moved on), or another one started
                 self.replan(plan.name)
@@ -162,13 +161,14 @@ class _Run:
     def still_waiting(self) -> None:
         for plan in self.waiting:
             blocker = plan.in_the_way
-            cancelling = plan.policy == InProgressPolicy.CANCEL_AND_RESTART
-            verb = "cancelled" if cancelling else "waiting for"
+            verb = "cancelled" if _cancels(plan) else "waiting for"
+            foreign = "" if blocker.cancellable else (
+                " (not started by this function and heading to another template, so not "
+                "cancelled)")
             self.entries[plan.name] = AsgEntry(plan.name, Action.SKIPPED, (
-                f"{verb} {blocker.describe()}, which has not ended yet; the refresh toward "
-                f"{self.ctx.image.id} starts in a follow-up invocation"), details={
-                    "active_refresh": {"id": blocker.refresh_id, "status": blocker.status,
-                                       "heading_to": blocker.heading_to},
+                f"{verb} {blocker.describe()}{foreign}, which has not ended yet; the refresh "
+                f"toward {self.ctx.image.id} starts in a follow-up invocation"), details={
+                    "active_refresh": blocker.summary(),
                     "on_refresh_in_progress": plan.policy})
             log_event("asg_waiting", group=plan.name, refresh=blocker.refresh_id,
                       policy=plan.policy)
@@ -235,6 +235,13 @@ def start_asgs(ctx: RunContext, plans: Sequence[AsgPlan], workers: int | None = 
     run.record()
     run.order = tuple(p.name for p in plans)
     return run
+
+
+def _cancels(plan: AsgPlan) -> bool:
+    """Whether the plan cancels the refresh in its way: cancel-and-restart, and a refresh
+    the engine may cancel (``plan.may_cancel``); any other is waited for."""
+    return (plan.policy == InProgressPolicy.CANCEL_AND_RESTART and plan.blocker is not None
+            and plan.blocker.cancellable)
 
 
 def _joins(batch: list[AsgPlan], plan: AsgPlan, written: Mapping[tuple[str, int], int]
@@ -329,9 +336,12 @@ def _start(ctx: RunContext, plan: AsgPlan, written: int | None
         raise
     log_event("asg_refresh_started", group=plan.name, refresh=refresh_id, version=version,
               ami=ami, preferences=plan.preferences, strategy=plan.strategy)
+    cancelled = f"cancelled {plan.in_the_way.describe()}, then started " if _cancels(plan) \
+        else ""
     return AsgEntry(plan.name, Action.REFRESH_STARTED, (
-        f"instance refresh toward launch template {plan.template_name or plan.template_id} "
-        f"version {version} ({ami})"), refresh_id=refresh_id,
+        f"{cancelled}instance refresh toward launch template "
+        f"{plan.template_name or plan.template_id} version {version} ({ami})"),
+        refresh_id=refresh_id,
         launch_template_version=str(version), details=plan.details(version)), _Started(
             plan.name, refresh_id, ami, plan.base.alias is not None, plan.clear_failed_ami
         ), created

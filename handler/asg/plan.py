@@ -75,16 +75,57 @@ GONE_STATES = ("Terminating", "Terminating:Wait", "Terminating:Proceed", "Termin
 
 @dataclass(frozen=True)
 class Blocker:
-    """A refresh already active on the group, heading somewhere other than the new AMI."""
+    """A refresh already active on the group, heading somewhere other than the new AMI.
+
+    ``cancellable``: the engine may cancel it (``may_cancel``); any other refresh is
+    someone else's deployment, waited for whatever the policy, and named in the report.
+    """
 
     refresh_id: str
     status: str
     heading_to: str | None              # the AMI it launches; None when it does not say
     source: TemplateVersion | None      # its desired version: the base when restarting it
+    cancellable: bool = True
+    target: str = ""                    # where it heads when not the group's own template
 
     def describe(self) -> str:
+        where = f"{self.target}, " if self.target else ""
         return (f"instance refresh {self.refresh_id} ({self.status}) toward "
-                f"{self.heading_to or 'an image its template does not name'}")
+                f"{where}{self.heading_to or 'an image its template does not name'}")
+
+    def summary(self) -> dict[str, Any]:
+        """The report's ``active_refresh``: who blocks the group and where it heads."""
+        out: dict[str, Any] = {"id": self.refresh_id, "status": self.status,
+                               "heading_to": self.heading_to}
+        if self.target:
+            out["target"] = self.target
+        if not self.cancellable:
+            out["cancellable"] = False
+        return out
+
+
+def may_cancel(refresh: Refresh, group_tags: Mapping[str, str], in_use: TemplateVersion
+               ) -> bool:
+    """Whether the engine may cancel ``refresh`` on a group launching from ``in_use``.
+
+    Only a refresh the engine recorded on the group (``ami-upgrade:refresh-id``, which
+    only the function can write), or one heading to the group's own template (its
+    ``DesiredConfiguration`` names that template, or nothing: the group's current
+    configuration), whose other changes the restarted refresh keeps. A refresh toward
+    another template is another deployment: cancelling it would undo it.
+    """
+    if group_tags.get(REFRESH_ID) == refresh.id:
+        return True
+    if refresh.template is None:
+        return refresh.desired_json is None
+    return same_template(refresh.template, in_use)
+
+
+def same_template(ref: TemplateRef, version: TemplateVersion) -> bool:
+    """Whether ``ref`` (by ID, or by name when it has no ID) names ``version``'s template."""
+    if ref.template_id:
+        return ref.template_id == version.template_id
+    return ref.template_name is not None and ref.template_name == version.template_name
 
 
 @dataclass(frozen=True)
@@ -148,9 +189,7 @@ class AsgPlan:
             "strategy": self.strategy,
         }
         if self.blocker:
-            out["active_refresh"] = {"id": self.blocker.refresh_id,
-                                     "status": self.blocker.status,
-                                     "heading_to": self.blocker.heading_to}
+            out["active_refresh"] = self.blocker.summary()
             out["on_refresh_in_progress"] = self.policy
         if self.notes:
             out["notes"] = list(self.notes)
@@ -434,6 +473,27 @@ def _heading_to(ctx: RunContext, estate: _Estate, group: dict[str, Any], ref: Te
     return None, source
 
 
+def _blocker(group: Mapping[str, Any], in_use: TemplateVersion, refresh: Refresh,
+             heading_to: str | None, source: TemplateVersion | None) -> Blocker:
+    """The active ``refresh`` as a blocker: whether the engine may cancel it, and (when it
+    heads to another template) which, so the report names who is in the way."""
+    other = refresh.template is not None and not same_template(refresh.template, in_use)
+    return Blocker(refresh.id, refresh.status, heading_to, source,
+                   cancellable=may_cancel(refresh, tag_map(group.get("Tags")), in_use),
+                   target=(f"launch template {refresh.template.label} version "
+                           f"{refresh.template.version}" if other and refresh.template else ""))
+
+
+def _blocker_verb(blocker: Blocker, policy: str) -> str:
+    """What the plan does about the refresh in its way, as the report says it."""
+    if policy != InProgressPolicy.CANCEL_AND_RESTART:
+        return f"wait for {blocker.describe()}"
+    if blocker.cancellable:
+        return f"cancel {blocker.describe()}"
+    return (f"wait for {blocker.describe()}, which this function did not start and which "
+            "heads to another template: it is not cancelled")
+
+
 def _decide(ctx: RunContext, estate: _Estate, group: dict[str, Any], ref: TemplateRef,
             refresh: Refresh | None) -> AsgPlan:
     name = group["AutoScalingGroupName"]
@@ -499,7 +559,7 @@ def _decide(ctx: RunContext, estate: _Estate, group: dict[str, Any], ref: Templa
         if heading_to == new:
             return _skip(name, f"instance refresh {refresh.id} ({refresh.status}) is already "
                                f"in progress toward {new}")
-        blocker = Blocker(refresh.id, refresh.status, heading_to, source)
+        blocker = _blocker(group, in_use, refresh, heading_to, source)
         if settings.on_refresh_in_progress == InProgressPolicy.SKIP:
             return _skip(name, f"{blocker.describe()} is in progress and OnRefreshInProgress "
                                "is skip")
@@ -513,7 +573,7 @@ def _decide(ctx: RunContext, estate: _Estate, group: dict[str, Any], ref: Templa
     notes: list[str] = []
     source = in_use
     cancel = settings.on_refresh_in_progress == InProgressPolicy.CANCEL_AND_RESTART
-    if (blocker and cancel and blocker.source
+    if (blocker and cancel and blocker.cancellable and blocker.source
             and blocker.status != "RollbackInProgress"
             and blocker.source.template_id == in_use.template_id
             and (blocker.source.alias is None or blocker.source.alias.follows(parameter))):
@@ -538,10 +598,7 @@ def _decide(ctx: RunContext, estate: _Estate, group: dict[str, Any], ref: Templa
         summary = (f"write version {predicted} (version {source.number} with ImageId {new}) "
                    "and refresh toward it")
     if blocker is not None:
-        verb = ("cancel" if settings.on_refresh_in_progress == InProgressPolicy.CANCEL_AND_RESTART
-                else "wait for")
-        summary = (f"{verb} "
-                   f"{blocker.describe()}, then {summary}")
+        summary = f"{_blocker_verb(blocker, settings.on_refresh_in_progress)}, then {summary}"
     preferences = settings.preferences_dict()
     if follows:   # the version stays: AWS would neither roll back nor replace "matching" ones
         if preferences.pop("AutoRollback", None) is not None:
