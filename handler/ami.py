@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from .aws import batches, describe, error_code
+from .aws import batches, describe, error_code, is_transient
 from .settings import AMI_ID_RE
 
 if TYPE_CHECKING:
@@ -18,6 +18,10 @@ if TYPE_CHECKING:
 
 class AmiError(ValueError):
     """The parameter does not hold an available AMI; the message names the value."""
+
+
+class AmiNotReady(AmiError):
+    """The AMI exists but is still ``pending``: not usable yet, usable soon (retried)."""
 
 
 @dataclass(frozen=True)
@@ -60,6 +64,8 @@ def read_parameter(ssm: SSMClient, name: str) -> ParameterValue:
     try:
         data = ssm.get_parameter(Name=name)["Parameter"]
     except ClientError as exc:
+        if is_transient(exc):   # not a bad parameter: the caller reports it and retries
+            raise
         raise AmiError(f"cannot read parameter {name}: {error_code(exc)}") from None
     return ParameterValue(name, data["Value"].strip(), int(data.get("Version", 0)))
 
@@ -72,6 +78,9 @@ def validate_ami(ec2: EC2Client, ami_id: str, source: str) -> Image:
     image = images.get(ami_id)
     if image is None:
         raise AmiError(f"{source} holds {ami_id}, which does not exist or is not visible")
+    if image.state == "pending":
+        raise AmiNotReady(f"{source} holds {ami_id}, whose state is 'pending', not "
+                          "'available' yet")
     if image.state != "available":
         raise AmiError(f"{source} holds {ami_id}, whose state is {image.state!r}, "
                        "not 'available'")

@@ -16,8 +16,8 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from . import asg, log, standalone
-from .ami import AmiError, Image, read_parameter, validate_ami
-from .aws import Clients, error_code
+from .ami import AmiError, AmiNotReady, Image, read_parameter, validate_ami
+from .aws import Clients, error_code, is_transient
 from .events import Request, continuation_event
 from .follow_up import FollowUp
 from .freshness import check_not_behind
@@ -38,6 +38,7 @@ from .settings import Exclusions, Settings, SettingsError, parse_exclusions_docu
 from .standalone.core import PlanAction
 from .standalone.plan import in_flight_replacements
 from .standalone.recovery import recover_in_flight
+from .steps import AMI_CHECK, EXCLUSIONS_READ, IN_FLIGHT_OBSERVATION, StepFailed, step
 
 
 class Engine:
@@ -68,12 +69,8 @@ class Engine:
         follow_up = FollowUp.for_function(self.clients.events, self.function_arn)
         try:
             ctx = self._context(request, dry_run)
-        except (AmiError, SettingsError) as exc:
-            log_event("invalid_input", reason=str(exc))
-            failed = replace(base, reason=str(exc))
-            if dry_run:
-                return self._finish(failed)
-            return self._finish(self._recover(request, failed, follow_up))
+        except (AmiError, SettingsError, StepFailed) as exc:
+            return self._finish(self._not_started(request, base, exc, dry_run, follow_up))
         base = replace(base, ami_id=ctx.image.id)
         log.bind(ami=ctx.image.id)
 
@@ -126,7 +123,28 @@ class Engine:
         return asg_plans, instance_plans, failures, base
 
     # ------------------------------------------------------------ work left
-    def _recover(self, request: Request, failed: Report, follow_up: FollowUp) -> Report:
+    def _not_started(self, request: Request, base: Report,
+                     exc: AmiError | SettingsError | StepFailed, dry_run: bool,
+                     follow_up: FollowUp) -> Report:
+        """The run could not establish its AMI or exclusions: a failed report naming why;
+        work in flight still driven; and when a later run may succeed (an AWS error that
+        is transient, an image still ``pending``), that run scheduled, the reason saying
+        by what. A bad value is not retried: nothing changes until it is fixed."""
+        transient = isinstance(exc, StepFailed) and exc.transient
+        pending = isinstance(exc, AmiNotReady)
+        log_event("step_failed" if isinstance(exc, StepFailed) else "invalid_input",
+                  reason=str(exc), retry=transient or pending)
+        failed = replace(base, reason=str(exc))
+        if dry_run:
+            return failed
+        report = self._recover(request, failed, follow_up, retried=[str(exc)] if transient
+                               else [], waits=[str(exc)] if pending else [])
+        if transient or pending:
+            report = replace(report, reason=f"{report.reason}; {_next_run(report, follow_up)}")
+        return report
+
+    def _recover(self, request: Request, failed: Report, follow_up: FollowUp,
+                 retried: list[str] | None = None, waits: list[str] | None = None) -> Report:
         """The run cannot go on, but work in flight must still reach an end state:
         resumed toward its recorded AMI, or rolled back when that AMI is gone."""
         static = Exclusions(self.settings.excluded_instances, self.settings.excluded_asgs)
@@ -134,26 +152,39 @@ class Engine:
                          image=Image(id="", architecture="", platform="", state=""),
                          parameter=None, exclusions=static, dry_run=False, clock=self.clock,
                          deadline=self.deadline, attempt=request.attempt)
-        if in_flight_replacements(self.clients.ec2, self.settings.parameter_name):
-            follow_up.ensure(True, "replacements in flight while the run failed")
-        outcome = recover_in_flight(ctx, static, failed.reason or "the run failed",
-                                    durable_follow_up=follow_up.state == "ENABLED")
+        try:
+            with step(IN_FLIGHT_OBSERVATION):
+                if in_flight_replacements(self.clients.ec2, self.settings.parameter_name):
+                    follow_up.ensure(True, "replacements in flight while the run failed")
+                outcome = recover_in_flight(ctx, static, failed.reason or "the run failed",
+                                            durable_follow_up=follow_up.state == "ENABLED")
+        except StepFailed as exc:   # work may be in flight: keep the follow-up firing
+            log_event("step_failed", reason=str(exc), retry=True)
+            follow_up.ensure(True, str(exc))
+            unobserved = replace(failed, reason=f"{failed.reason}; {exc}")
+            again = [str(exc)]   # a refusal is not retried at once: the rule runs it
+            report = self._follow_up(request, unobserved, (), follow_up,
+                                     [*(retried or []), *(again if exc.transient else [])],
+                                     [*(waits or []), *([] if exc.transient else again)])
+            return replace(report, reason=f"{report.reason}; {_next_run(report, follow_up)}")
         if not outcome.entries:
-            return self._follow_up(request, failed, (outcome,), follow_up)
+            return self._follow_up(request, failed, (outcome,), follow_up, retried, waits)
         reason = (f"{failed.reason}; {len(outcome.entries)} replacement(s) in flight were "
                   "driven on regardless (see instances)")
         report = replace(failed, reason=reason, instances=outcome.entries)
-        return self._follow_up(request, report, (outcome,), follow_up)
+        return self._follow_up(request, report, (outcome,), follow_up, retried, waits)
 
     def _follow_up(self, request: Request, report: Report, outcomes: tuple[Outcome, ...],
-                   follow_up: FollowUp, retried: list[str] | None = None) -> Report:
+                   follow_up: FollowUp, retried: list[str] | None = None,
+                   waits: list[str] | None = None) -> Report:
         """Whatever is left is scheduled: the follow-up rule stays enabled while any work
         is in flight (disabled once none is), and a continuation runs work that can move
-        now (not work that only waits for a retry time: the rule runs that)."""
-        reasons = [o.continue_reason for o in outcomes if o.continue_reason] + (retried or [])
+        now (not work that only waits for a retry time, nor ``waits``, what only time
+        brings, such as an image still pending: the rule runs those)."""
+        reasons = ([o.continue_reason for o in outcomes if o.continue_reason]
+                   + (retried or []) + (waits or []))
         if follow_up.available():
-            left = bool(reasons) or bool(in_flight_replacements(self.clients.ec2,
-                                                    self.settings.parameter_name))
+            left = bool(reasons) or self._in_flight_or_unknown(report)
             follow_up.ensure(left, "; ".join(reasons) or ("work in flight" if left
                                                         else "nothing in flight"))
         durable = follow_up.state == "ENABLED"
@@ -167,21 +198,36 @@ class Engine:
                                                      for e in report.instances))
         return report
 
+    def _in_flight_or_unknown(self, report: Report) -> bool:
+        """Whether work is in flight; True when that cannot be read (the rule stays
+        enabled: disabling it on a failed read could strand a replacement)."""
+        try:
+            with step(IN_FLIGHT_OBSERVATION):
+                return bool(in_flight_replacements(self.clients.ec2,
+                                                   self.settings.parameter_name))
+        except StepFailed as exc:
+            log_event("step_failed", reason=str(exc), retry=True)
+            return True
+
     # ------------------------------------------------------------------ steps
     def _context(self, request: Request, dry_run: bool) -> RunContext:
         parameter = None
-        if request.ami_id:
-            image = validate_ami(self.clients.ec2, request.ami_id, "the invocation's ami_id")
-        else:
-            parameter = read_parameter(self.clients.ssm, self.settings.parameter_name)
-            log_event("parameter_read", parameter=parameter.name, value=parameter.value,
-                      version=parameter.version, event_version=request.event_version)
-            # A read older than the event: raise, so Lambda's async retry runs it again.
-            check_not_behind(parameter.name, request.event_version, parameter.version)
-            image = validate_ami(self.clients.ec2, parameter.value,
-                                 f"parameter {parameter.name} (version {parameter.version})")
+        with step(AMI_CHECK):
+            if request.ami_id:
+                image = validate_ami(self.clients.ec2, request.ami_id,
+                                     "the invocation's ami_id")
+            else:
+                parameter = read_parameter(self.clients.ssm, self.settings.parameter_name)
+                log_event("parameter_read", parameter=parameter.name, value=parameter.value,
+                          version=parameter.version, event_version=request.event_version)
+                # A read older than the event: raise, so Lambda's async retry runs it again.
+                check_not_behind(parameter.name, request.event_version, parameter.version)
+                image = validate_ami(self.clients.ec2, parameter.value,
+                                     f"parameter {parameter.name} (version {parameter.version})")
+        with step(EXCLUSIONS_READ):
+            exclusions = self._exclusions()
         return RunContext(settings=self.settings, clients=self.clients, image=image,
-                          parameter=parameter, exclusions=self._exclusions(), dry_run=dry_run,
+                          parameter=parameter, exclusions=exclusions, dry_run=dry_run,
                           clock=self.clock, deadline=self.deadline, attempt=request.attempt)
 
     def _exclusions(self) -> Exclusions:
@@ -193,6 +239,8 @@ class Engine:
         try:
             text = self.clients.ssm.get_parameter(Name=name)["Parameter"]["Value"]
         except ClientError as exc:
+            if is_transient(exc):   # not a bad setting: reported as the step's failure
+                raise
             raise SettingsError(f"EXCLUSIONS_PARAMETER_NAME: cannot read {name}: "
                                 f"{error_code(exc)}") from None
         dynamic = parse_exclusions_document(text, f"exclusions parameter {name}")
@@ -238,6 +286,16 @@ class Engine:
             except (ClientError, BotoCoreError) as exc:   # the report matters more than the mail
                 log_event("notification_failed", topic=topic, error=str(exc))
         return report
+
+
+def _next_run(report: Report, follow_up: FollowUp) -> str:
+    """What runs a failed step again, for the report's reason."""
+    if report.continuation is not None:
+        return f"retried by continuation {report.continuation} now"
+    if follow_up.state == "ENABLED":
+        return f"retried when the follow-up rule {follow_up.name} next fires (every 5 minutes)"
+    return ("not retried automatically (no follow-up rule): the scheduled reconcile or the "
+            "next change of the parameter runs it again")
 
 
 def _annotated(entry: InstanceEntry, note: str) -> InstanceEntry:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -57,6 +57,7 @@ class _Runner:
     plans: dict[str, InstancePlan] = field(default_factory=dict)
     gated: dict[str, retry.Retry] = field(default_factory=dict)
     statuses_read: dict[str, tuple[str, str]] | None = None   # by the last health poll
+    unobserved_error: str = ""   # the read that stopped the rounds, if one did
 
     def root_device_for(self, ami_id: str) -> str:
         if ami_id == self.ctx.image.id:
@@ -81,9 +82,26 @@ class _Runner:
                 f"{self.ctx.image.id}")
 
     def run(self, plans: list[InstancePlan]) -> None:
-        ctx, settings = self.ctx, self.ctx.settings.standalone
         queue = deque(plans)
         active: list[Machine] = []
+        try:
+            self.drive(queue, active)
+        except (ClientError, BotoCoreError) as error:
+            self.unobserved(error)
+        self.yield_unfinished(active, queue)
+
+    def unobserved(self, error: ClientError | BotoCoreError) -> None:
+        """A read the rounds rest on failed (their observation, a status poll): no machine
+        can decide without it, so the run stops here. Every replacement keeps its tags
+        and is resumed by the next run; the entries and the continuation say why."""
+        text = describe_error(error)
+        self.unobserved_error = text
+        log_event("observation_failed", error=text, transient=is_transient(error))
+        self.continue_reasons.append(f"observing the replacements failed: {text}")
+
+    def drive(self, queue: deque[InstancePlan], active: list[Machine]) -> None:
+        """Start plans and run rounds until none is left, the deadline, or only waits."""
+        ctx, settings = self.ctx, self.ctx.settings.standalone
         started = self.started = 0
         while True:
             fresh = False
@@ -111,7 +129,6 @@ class _Runner:
                         active, queue):
                     break
                 ctx.clock.sleep(POLL_SECONDS)
-        self.yield_unfinished(active, queue)
 
     def completed_plan(self, plan: InstancePlan) -> InstancePlan | None:
         """``plan`` made whole when it starts (its strategy's reads and the checks on
@@ -367,7 +384,11 @@ class _Runner:
                     getattr(self.ctx.clients.ec2, tag.operation)(**tag.kwargs)
                 except ClientError as error:   # next invocation waits the full time again
                     log_event("health_wait_not_recorded", instance=m.old_id, error=str(error))
-            self.entries.append(m.progress_entry())
+            entry = m.progress_entry()
+            if self.unobserved_error:
+                entry = replace(entry, reason=f"{entry.reason}; stopped: {self.unobserved_error}"
+                                              "; resumed from its tags by the next run")
+            self.entries.append(entry)
         if active:
             self.continue_reasons.append(f"{len(active)} replacement(s) still in flight")
         self.backing_off = bool(active) and not queue and all(m.old_id in self.gated

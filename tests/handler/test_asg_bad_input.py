@@ -62,8 +62,8 @@ def test_an_ami_that_is_not_available_yet_fails_naming_its_state(
 
     report = function().invoke({})
 
-    assert report["reason"].endswith(f"holds {images.new}, whose state is 'pending', not "
-                                     "'available'")
+    assert f"holds {images.new}, whose state is 'pending', not 'available' yet" in \
+        report["reason"]
     _untouched(fleet, api_calls)
 
 
