@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -51,6 +51,31 @@ class Image:
                    usage_operation=data.get("UsageOperation", ""),
                    product_codes=tuple(sorted(p.get("ProductCodeId", "")
                                               for p in data.get("ProductCodes") or [])))
+
+
+    @classmethod
+    def known_from_instance(cls, instance: Mapping[str, Any]) -> Image:
+        """What EC2 still says of the image an instance was launched from, on the instance
+        itself: its architecture, platform, root device, virtualization, billing and
+        product codes. Used when the image is gone (a lifecycle policy deregistered it,
+        its owner stopped sharing it): the checks are made from these."""
+        return cls(id=instance.get("ImageId", ""),
+                   architecture=instance.get("Architecture", ""),
+                   platform=("windows" if str(instance.get("Platform") or "").lower()
+                             == "windows" else "linux"),
+                   state="unavailable",
+                   platform_details=instance.get("PlatformDetails", ""),
+                   root_device_name=instance.get("RootDeviceName", ""),
+                   virtualization_type=instance.get("VirtualizationType", ""),
+                   usage_operation=instance.get("UsageOperation", ""),
+                   product_codes=tuple(sorted(p.get("ProductCodeId", "")
+                                              for p in instance.get("ProductCodes") or [])))
+
+
+def current_image(images: Mapping[str, Image], instance: Mapping[str, Any]) -> Image:
+    """The image ``instance`` runs: as DescribeImages showed it (``images``), or, once it
+    no longer exists, as the instance still describes it (:meth:`Image.known_from_instance`)."""
+    return images.get(instance.get("ImageId", "")) or Image.known_from_instance(instance)
 
 
 @dataclass(frozen=True)

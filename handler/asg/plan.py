@@ -249,11 +249,27 @@ def _members(group: Mapping[str, Any]) -> list[str]:
             if i.get("LifecycleState") not in GONE_STATES]
 
 
-def _instance_images(ec2: EC2Client, instance_ids: Iterable[str]) -> dict[str, str]:
-    """ImageId by instance, for instances that are not terminated."""
-    return {i["InstanceId"]: i.get("ImageId", "")
+def _member_images(ec2: EC2Client, instance_ids: Iterable[str]) -> dict[str, Image]:
+    """By instance (not terminated), its image as the instance describes it: the ID, and
+    what checks need when the image itself no longer exists (``Image.known_from_instance``)."""
+    return {i["InstanceId"]: Image.known_from_instance(i)
             for i in describe_instances(ec2, ids=instance_ids)
             if i.get("State", {}).get("Name") not in ("terminated", "shutting-down")}
+
+
+def _instance_types(group: Mapping[str, Any], version: TemplateVersion) -> list[str]:
+    """The instance types a group launches: its template's, and its mixed policy's."""
+    overrides = ((group.get("MixedInstancesPolicy") or {}).get("LaunchTemplate") or {}).get(
+        "Overrides") or []
+    found = [version.data.get("InstanceType"), *(o.get("InstanceType") for o in overrides)]
+    return sorted({t for t in found if t})
+
+
+def _type_architectures(ec2: EC2Client, types: Iterable[str]) -> dict[str, tuple[str, ...]]:
+    """The architectures each instance type supports (one batched read)."""
+    return {t["InstanceType"]: tuple(t.get("ProcessorInfo", {}).get("SupportedArchitectures", []))
+            for t in describe(ec2, "describe_instance_types", "InstanceTypes", ids=types,
+                              id_param="InstanceTypes")}
 
 
 @dataclass
@@ -263,6 +279,8 @@ class _Estate:
     versions: dict[str, TemplateVersions | TemplateError] = field(default_factory=dict)
     images: dict[str, Image] = field(default_factory=dict)
     instance_images: dict[str, str] = field(default_factory=dict)
+    member_images: dict[str, Image] = field(default_factory=dict)   # as the instances say
+    type_architectures: dict[str, tuple[str, ...]] = field(default_factory=dict)
     next_version: dict[str, int] = field(default_factory=dict)
     predicted: dict[tuple[str, int], int] = field(default_factory=dict)
     template_tags: dict[str, dict[str, str]] = field(default_factory=dict)
@@ -327,8 +345,17 @@ def _read(ctx: RunContext, groups: list[tuple[dict[str, Any], TemplateRef]],
     concrete = {v.image_id for v in _in_use(estate, groups) if v.alias is None and v.image_id}
     estate.images = describe_images(ctx.clients.ec2, concrete - {ctx.image.id})
     estate.images[ctx.image.id] = ctx.image
-    estate.instance_images = _instance_images(
+    estate.member_images = _member_images(
         ctx.clients.ec2, [i for group, _ in groups for i in _members(group)])
+    estate.instance_images = {i: image.id for i, image in estate.member_images.items()}
+    # A template whose image is gone, on a group with no instance: its instance types say
+    # which architectures it can run (read only for such groups).
+    types = {t for group, ref in groups for version in _in_use(estate, [(group, ref)])
+             if version.alias is None and version.image_id not in estate.images
+             and not any(i in estate.member_images for i in _members(group))
+             for t in _instance_types(group, version)}
+    if types:
+        estate.type_architectures = _type_architectures(ctx.clients.ec2, types)
     return estate
 
 
@@ -441,20 +468,54 @@ def _hold_shared_writes(ctx: RunContext, plans: dict[str, AsgPlan],
 
 
 def _compatibility(ctx: RunContext, estate: _Estate, group: dict[str, Any],
-                   in_use: TemplateVersion) -> str | None:
-    """Why the group cannot move to the new AMI (architecture, platform), or None."""
+                   in_use: TemplateVersion) -> tuple[str | None, str | None]:
+    """(why the group cannot move to the new AMI (architecture, platform), or None;
+    a note when the current image is gone and the check was made from what is known)."""
     new = ctx.image
     if in_use.alias is None:
         if in_use.image_id == new.id:
-            return None
-        return incompatibility(estate.images.get(in_use.image_id), in_use.image_id, new)
+            return None, None
+        image = estate.images.get(in_use.image_id)
+        if image is not None:
+            return incompatibility(image, in_use.image_id, new), None
+        return _gone_image_compatibility(estate, group, in_use, new)
     # The template resolves the parameter: what it launched is on its instances.
-    running = {estate.instance_images.get(i) for i in _members(group)} - {None, "", new.id}
-    for image_id in sorted(i for i in running if i):
-        image = estate.images.get(image_id)
+    members = sorted(_members(group), key=lambda i: estate.instance_images.get(i, ""))
+    for instance_id in members:
+        image_id = estate.instance_images.get(instance_id)
+        if not image_id or image_id == new.id:
+            continue
+        image = estate.images.get(image_id) or estate.member_images.get(instance_id)
         if image is not None and (reason := incompatibility(image, image_id, new)):
-            return reason
-    return None
+            return reason, None
+    return None, None
+
+
+def _gone_image_compatibility(estate: _Estate, group: dict[str, Any], in_use: TemplateVersion,
+                              new: Image) -> tuple[str | None, str | None]:
+    """The template's image no longer exists (deregistered, no longer shared): the group
+    most needs moving (it cannot even scale out), so it is checked from what still
+    describes that image: its instances (those launched from it first), or, with none,
+    the architectures of its instance types."""
+    gone = f"current image {in_use.image_id} no longer exists"
+    known = sorted((estate.member_images[i] for i in _members(group)
+                    if i in estate.member_images), key=lambda m: m.id != in_use.image_id)
+    if known:
+        for image in known:
+            reason = incompatibility(replace(image, id=in_use.image_id), in_use.image_id, new)
+            if reason:
+                return reason, None
+        return None, (f"{gone}: its architecture and platform were checked from the group's "
+                      f"{len(known)} instance(s)")
+    types = _instance_types(group, in_use)
+    unfit = [t for t in types if new.architecture not in estate.type_architectures.get(
+        t, (new.architecture,))]
+    if unfit:
+        return (f"{gone} and no instance runs it: instance type {unfit[0]} cannot run "
+                f"{new.id}'s architecture {new.architecture}"), None
+    checked = (f"its architecture was checked from instance type {', '.join(types)}" if types
+               else "its architecture could not be checked (no instance type is named)")
+    return None, f"{gone} and no instance runs it: {checked}; its platform could not be checked"
 
 
 def _heading_to(ctx: RunContext, estate: _Estate, group: dict[str, Any], ref: TemplateRef,
@@ -536,7 +597,8 @@ def _decide(ctx: RunContext, estate: _Estate, group: dict[str, Any], ref: Templa
     if follows and ctx.parameter is None:
         return _skip(name, f"{where} resolves {parameter} itself, so an ami_id pinned by the "
                            "invocation cannot be applied to it")
-    if reason := _compatibility(ctx, estate, group, in_use):
+    reason, known_from = _compatibility(ctx, estate, group, in_use)
+    if reason:
         return _skip(name, reason)
 
     tags = tag_map(group.get("Tags"))
@@ -570,7 +632,7 @@ def _decide(ctx: RunContext, estate: _Estate, group: dict[str, Any], ref: Templa
         return _skip(name, f"already on {new}: {where} launches it and every instance "
                            f"({len(members)}) runs it")
 
-    notes: list[str] = []
+    notes: list[str] = [known_from] if known_from else []
     source = in_use
     cancel = settings.on_refresh_in_progress == InProgressPolicy.CANCEL_AND_RESTART
     if (blocker and cancel and blocker.cancellable and blocker.source

@@ -56,7 +56,7 @@ from dataclasses import replace
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from ..ami import describe_images, incompatibility
+from ..ami import current_image, describe_images, incompatibility
 from ..aws import describe, describe_instances, tag_map
 from ..log import log_event
 from ..run import RunContext
@@ -146,7 +146,7 @@ def evaluate(inputs: PlanInputs, inst: dict[str, Any], deep: bool = True) -> Ins
         return skip(f"kept stopped after being replaced by {tags[REPLACED_BY]}")
     if inst["ImageId"] == goal.id:
         return skip(f"already on {goal.id}")
-    why = incompatibility(inputs.images.get(inst["ImageId"]), inst["ImageId"], goal)
+    why = incompatibility(current_image(inputs.images, inst), inst["ImageId"], goal)
     if why:
         return skip(why)
     if tags.get(FAILED_AMI) == goal.id:

@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
+from ..ami import current_image
 from ..aws import describe, describe_error, tag_map
 from ..tags import (
     ATTEMPT,
@@ -374,7 +375,7 @@ def not_relaunched(inputs: PlanInputs, instance: dict[str, Any], why: str) -> In
     """An instance a relaunch would cut off (``why``): its root volume replaced in place
     when that is allowed and possible, otherwise skipped with the references and the fix."""
     goal, iid = inputs.ctx.image, instance["InstanceId"]
-    failure = precondition_failure(instance, inputs.images.get(instance["ImageId"]), goal)
+    failure = precondition_failure(instance, current_image(inputs.images, instance), goal)
     if REFERENCED_TO_ROOT_VOLUME and ROOT_VOLUME in inputs.strategies and failure is None:
         return InstancePlan(iid, PlanAction.REPLACE, f"replace the root volume in place from "
                             f"{goal.id} (not relaunched: {why})", ROOT_VOLUME)

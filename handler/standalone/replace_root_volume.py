@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from ..ami import Image
+from ..ami import Image, current_image
 from ..aws import describe, describe_error, tag_list
 from ..log import log_event
 from ..report import InstanceEntry
@@ -252,7 +252,7 @@ class RootVolumeStrategy:
 
     def plan(self, inputs: PlanInputs, instance: dict[str, Any], note: str = "") -> InstancePlan:
         goal, iid = inputs.ctx.image, instance["InstanceId"]
-        failure = precondition_failure(instance, inputs.images.get(instance["ImageId"]), goal)
+        failure = precondition_failure(instance, current_image(inputs.images, instance), goal)
         if failure is None:
             return InstancePlan(iid, PlanAction.REPLACE, f"replace the root volume in place "
                                 f"from {goal.id}", NAME)
