@@ -136,12 +136,11 @@ class Engine:
                   reason=str(exc), retry=transient or pending)
         failed = replace(base, reason=str(exc))
         if dry_run:
-            return failed
+            return replace(failed, reason=f"{exc}; {NOT_RETRIED}")
         report = self._recover(request, failed, follow_up, retried=[str(exc)] if transient
                                else [], waits=[str(exc)] if pending else [])
-        if transient or pending:
-            report = replace(report, reason=f"{report.reason}; {_next_run(report, follow_up)}")
-        return report
+        after = _next_run(report, follow_up) if transient or pending else NOT_RETRIED
+        return replace(report, reason=f"{report.reason}; {after}")
 
     def _recover(self, request: Request, failed: Report, follow_up: FollowUp,
                  retried: list[str] | None = None, waits: list[str] | None = None) -> Report:
@@ -286,6 +285,12 @@ class Engine:
             except (ClientError, BotoCoreError) as exc:   # the report matters more than the mail
                 log_event("notification_failed", topic=topic, error=str(exc))
         return report
+
+
+# After a bad value (not an AMI, a missing parameter, malformed exclusions) or a refusal:
+# nothing new starts, and retrying cannot help until someone fixes it.
+NOT_RETRIED = ("nothing new was started; not retried until this is fixed (the next "
+               "change of the parameter, or the scheduled reconcile, runs again)")
 
 
 def _next_run(report: Report, follow_up: FollowUp) -> str:

@@ -7,6 +7,8 @@ import boto3
 import pytest
 from moto.ec2.models import ec2_backends
 
+from handler.engine import NOT_RETRIED
+
 EXCLUSIONS = "/ami-upgrade/exclusions"
 
 
@@ -40,7 +42,8 @@ def test_an_ami_that_does_not_exist_fails_naming_it(fleet, function, api_calls):
     report = function().invoke({})
 
     assert report["reason"] == ("parameter /ami/linux/test (version 2) holds "
-                                "ami-0123456789abcdef0, which does not exist or is not visible")
+                                "ami-0123456789abcdef0, which does not exist or is not visible; "
+                                f"{NOT_RETRIED}")
     _untouched(fleet, api_calls)
 
 
@@ -70,7 +73,8 @@ def test_an_ami_that_is_not_available_yet_fails_naming_its_state(
 def test_a_missing_parameter_fails(fleet, function, api_calls):
     report = function(AMI_PARAMETER_NAME="/ami/linux/missing").invoke({})
 
-    assert report["reason"] == "cannot read parameter /ami/linux/missing: ParameterNotFound"
+    assert report["reason"] == ("cannot read parameter /ami/linux/missing: ParameterNotFound; "
+                                f"{NOT_RETRIED}")
     _untouched(fleet, api_calls)
 
 
@@ -78,7 +82,7 @@ def test_a_pinned_ami_that_does_not_exist_fails(fleet, function, api_calls):
     report = function().invoke({"ami_id": "ami-0123456789abcdef0"})
 
     assert report["reason"] == ("the invocation's ami_id holds ami-0123456789abcdef0, which "
-                                "does not exist or is not visible")
+                                f"does not exist or is not visible; {NOT_RETRIED}")
     _untouched(fleet, api_calls)
 
 
@@ -112,5 +116,5 @@ def test_a_missing_exclusions_parameter_fails(fleet, images, function, api_calls
     report = function(EXCLUSIONS_PARAMETER_NAME=EXCLUSIONS).invoke({})
 
     assert report["reason"] == (f"EXCLUSIONS_PARAMETER_NAME: cannot read {EXCLUSIONS}: "
-                                "ParameterNotFound")
+                                f"ParameterNotFound; {NOT_RETRIED}")
     _untouched(fleet, api_calls)

@@ -12,6 +12,7 @@ import pytest
 from moto.ec2.models import ec2_backends
 from standalone_estate import APP_ROLE, PARAMETER, build_estate, entry, set_parameter
 
+from handler.engine import NOT_RETRIED
 from sandbox import LambdaFunction, follow_up
 
 EXCLUSIONS = "/ami-upgrade/exclusions"
@@ -92,8 +93,8 @@ def test_a_refused_image_check_is_reported_and_not_retried_at_once(aws, instance
 
     report = _function(aws).invoke({})
 
-    assert report["reason"].startswith("the AMI check failed: DescribeImages failed: "
-                                       "UnauthorizedOperation: not authorized")
+    assert report["reason"] == ("the AMI check failed: DescribeImages failed: "
+                                f"UnauthorizedOperation: not authorized; {NOT_RETRIED}")
     assert "continuation" not in report
 
 
