@@ -39,37 +39,34 @@ class Image:
 
     @classmethod
     def from_aws(cls, data: dict[str, Any]) -> Image:
-        return cls(id=data["ImageId"], architecture=data.get("Architecture", ""),
+        """An image from DescribeImages."""
+        return cls._described(data, data["ImageId"], data.get("State", ""),
+                              data.get("Name", ""))
+
+    @classmethod
+    def known_from_instance(cls, instance: Mapping[str, Any]) -> Image:
+        """What EC2 still says of the image an instance was launched from, on the instance
+        itself (DescribeInstances uses the same keys as DescribeImages for its
+        architecture, platform, root device, virtualization, billing and product codes).
+        Used when the image is gone (a lifecycle policy deregistered it, its owner stopped
+        sharing it): the checks are made from these."""
+        return cls._described(instance, instance.get("ImageId", ""), "unavailable")
+
+    @classmethod
+    def _described(cls, data: Mapping[str, Any], image_id: str, state: str,
+                   name: str = "") -> Image:
+        return cls(id=image_id, architecture=data.get("Architecture", ""),
                    # AWS sets Platform only for Windows ("windows"); moto also says
                    # "Linux/UNIX" (the PlatformDetails value) for some Linux images.
                    platform=("windows" if str(data.get("Platform") or "").lower() == "windows"
                              else "linux"),
-                   state=data.get("State", ""), name=data.get("Name", ""),
+                   state=state, name=name,
                    platform_details=data.get("PlatformDetails", ""),
                    root_device_name=data.get("RootDeviceName", ""),
                    virtualization_type=data.get("VirtualizationType", ""),
                    usage_operation=data.get("UsageOperation", ""),
                    product_codes=tuple(sorted(p.get("ProductCodeId", "")
                                               for p in data.get("ProductCodes") or [])))
-
-
-    @classmethod
-    def known_from_instance(cls, instance: Mapping[str, Any]) -> Image:
-        """What EC2 still says of the image an instance was launched from, on the instance
-        itself: its architecture, platform, root device, virtualization, billing and
-        product codes. Used when the image is gone (a lifecycle policy deregistered it,
-        its owner stopped sharing it): the checks are made from these."""
-        return cls(id=instance.get("ImageId", ""),
-                   architecture=instance.get("Architecture", ""),
-                   platform=("windows" if str(instance.get("Platform") or "").lower()
-                             == "windows" else "linux"),
-                   state="unavailable",
-                   platform_details=instance.get("PlatformDetails", ""),
-                   root_device_name=instance.get("RootDeviceName", ""),
-                   virtualization_type=instance.get("VirtualizationType", ""),
-                   usage_operation=instance.get("UsageOperation", ""),
-                   product_codes=tuple(sorted(p.get("ProductCodeId", "")
-                                              for p in instance.get("ProductCodes") or [])))
 
 
 def current_image(images: Mapping[str, Image], instance: Mapping[str, Any]) -> Image:

@@ -268,6 +268,16 @@ def one_at_a_time(monkeypatch) -> None:
     monkeypatch.setattr(apply, "START_WORKERS", 1)
 
 
+@pytest.fixture
+def no_sdk_retries(monkeypatch) -> None:
+    """Past the SDK's retries at once (its back-off would sleep for real): an injected
+    error reaches the engine as one that outlasted the retries."""
+    import handler.aws
+
+    monkeypatch.setitem(handler.aws.RETRY_CONFIG, "retries", {"mode": "standard",
+                                                              "max_attempts": 1})
+
+
 # ---------------------------------------------------------------- module-scoped use
 
 

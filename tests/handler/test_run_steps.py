@@ -18,13 +18,7 @@ from sandbox import LambdaFunction, follow_up
 EXCLUSIONS = "/ami-upgrade/exclusions"
 
 
-@pytest.fixture(autouse=True)
-def no_sdk_retries(monkeypatch):
-    """Past the SDK's retries at once (its back-off would sleep for real)."""
-    import handler.aws
-
-    monkeypatch.setitem(handler.aws.RETRY_CONFIG, "retries", {"mode": "standard",
-                                                              "max_attempts": 1})
+pytestmark = pytest.mark.usefixtures("no_sdk_retries")
 
 
 @pytest.fixture
