@@ -135,8 +135,8 @@ class Engine:
         log_event("step_failed" if isinstance(exc, StepFailed) else "invalid_input",
                   reason=str(exc), retry=transient or pending)
         failed = replace(base, reason=str(exc))
-        if dry_run:
-            return replace(failed, reason=f"{exc}; {NOT_RETRIED}")
+        if dry_run:   # nothing is scheduled for a plan: its caller runs it again
+            return failed
         report = self._recover(request, failed, follow_up, retried=[str(exc)] if transient
                                else [], waits=[str(exc)] if pending else [])
         after = _next_run(report, follow_up) if transient or pending else NOT_RETRIED

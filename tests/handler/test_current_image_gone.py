@@ -94,6 +94,21 @@ def test_a_group_whose_image_is_gone_is_checked_from_its_instances(
     assert estate.refreshes("graviton") == []
 
 
+def test_a_windows_group_whose_image_is_gone_is_not_moved_to_a_linux_image(
+        estate, images, ec2, function):
+    estate.group("legacy", image_id=images.windows)
+    ec2.deregister_image(ImageId=images.windows)
+    estate.publish(images.new)
+
+    report = function().invoke({})
+
+    group = _group(report, "legacy")
+    assert group["action"] == "skipped"
+    assert group["reason"].startswith(f"platform differs: current image {images.windows} is "
+                                      "windows")
+    assert estate.refreshes("legacy") == []
+
+
 def test_an_empty_group_whose_image_is_gone_is_checked_from_its_instance_type(
         estate, images, ec2, function):
     arm = images.arm
