@@ -58,6 +58,7 @@ class _Runner:
     gated: dict[str, retry.Retry] = field(default_factory=dict)
     statuses_read: dict[str, tuple[str, str]] | None = None   # by the last health poll
     unobserved_error: str = ""   # the read that stopped the rounds, if one did
+    unobserved_refused: bool = False   # ... and AWS refused it (retrying at once cannot help)
 
     def root_device_for(self, ami_id: str) -> str:
         if ami_id == self.ctx.image.id:
@@ -96,6 +97,7 @@ class _Runner:
         and is resumed by the next run; the entries and the continuation say why."""
         text = describe_error(error)
         self.unobserved_error = text
+        self.unobserved_refused = not is_transient(error)
         log_event("observation_failed", error=text, transient=is_transient(error))
         self.continue_reasons.append(f"observing the replacements failed: {text}")
 
@@ -391,8 +393,9 @@ class _Runner:
             self.entries.append(entry)
         if active:
             self.continue_reasons.append(f"{len(active)} replacement(s) still in flight")
-        self.backing_off = bool(active) and not queue and all(m.old_id in self.gated
-                                                              for m in active)
+        self.backing_off = (bool(active) and not queue and all(m.old_id in self.gated
+                                                               for m in active)
+                            ) or self.unobserved_refused   # the rule, not a continuation
         for plan in queue:
             why = ("max_per_run reached" if plan.action == PlanAction.REPLACE and self.started
                    >= self.ctx.settings.standalone.max_per_run else "deadline reached")

@@ -161,6 +161,7 @@ def test_a_refused_observation_keeps_the_follow_up_rule_and_the_replacement_resu
     assert entry(report, old)["action"] == "in_progress"
     assert "DescribeVolumes failed: UnauthorizedOperation" in entry(report, old)["reason"]
     assert follow_up.state(fn) == "ENABLED"
+    assert "continuation" not in report   # a refusal: the rule retries, not at once
     reports = [fn.invoke({}), *fn.drain()]
     assert [e["action"] for r in reports for e in r["instances"] if e["id"] == old][-1] == \
         "replaced"
