@@ -146,6 +146,8 @@ def evaluate(inputs: PlanInputs, inst: dict[str, Any], deep: bool = True) -> Ins
         return skip(f"kept stopped after being replaced by {tags[REPLACED_BY]}")
     if inst["ImageId"] == goal.id:
         return skip(f"already on {goal.id}")
+    if inst["ImageId"] not in inputs.images:   # deregistered: checked from the instance
+        log_event("current_image_gone", instance=iid, image=inst["ImageId"])
     why = incompatibility(current_image(inputs.images, inst), inst["ImageId"], goal)
     if why:
         return skip(why)
