@@ -36,7 +36,7 @@ INSTANCES_FAILED = "InstancesFailed"
 DURATION = "Duration"
 
 # The report's vocabulary (handler/report.py); kept literal so this module stays standalone.
-STATUSES = ("succeeded", "partial", "failed", "ignored")
+STATUSES = ("succeeded", "partial", "failed", "ignored", "in_progress")
 # A standalone instance whose replacement was undone is reported failed with this reason.
 ROLLED_BACK_PREFIX = "rolled back"
 

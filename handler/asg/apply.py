@@ -82,7 +82,7 @@ class _Run:
                 self.written[_key(plan)] = created
             self.entries[plan.name] = entry
             self.unrecorded.append(started)
-            if started.alias or len(self.unrecorded) >= RECORD_BATCH:
+            if len(self.unrecorded) >= RECORD_BATCH:
                 self.record()
 
     def record(self) -> None:
@@ -94,9 +94,10 @@ class _Run:
         template version and leaves it running; unrecorded, ``cancel`` does not offer it
         and a rollback of it is not remembered. Workers keep that bound: ``start_asgs``
         records before a batch could take the unrecorded past ``RECORD_BATCH``. A
-        template that resolves the parameter
-        does not say where its refresh heads, so those groups are recorded at once
-        (unrecorded, a next run cancelling refreshes in the way would cancel it).
+        template that resolves the parameter does not say where its refresh heads, so
+        those groups are recorded as soon as their batch of workers ends (unrecorded, a
+        next run cancelling refreshes in the way would cancel it): at most
+        ``START_WORKERS`` of them are ever unrecorded, and they share one call.
         """
         started, self.unrecorded = self.unrecorded, []
         _write_tags(self.ctx, {s.name: {REFRESH_ID: s.refresh_id, REFRESH_AMI: s.ami}
@@ -108,7 +109,7 @@ class _Run:
     def replan(self, name: str, may_replan: bool = True) -> None:
         """Decide again from what the group is now (a refresh ended or another started)."""
         try:
-            fresh = plan_asgs(self.ctx, [name])
+            fresh = plan_asgs(self.ctx, [name], busy=True)
         except (ClientError, BotoCoreError) as exc:
             self.fail(name, error_text(exc))
             if is_transient(exc):
@@ -201,6 +202,8 @@ def start_asgs(ctx: RunContext, plans: Sequence[AsgPlan], workers: int | None = 
                                        _written(plan, run.written)) for plan in batch]
                 for plan, future in zip(batch, futures, strict=True):
                     run.started(plan, future)
+            if any(s.alias for s in run.unrecorded):
+                run.record()
             batch.clear()
 
         for plan in plans:
@@ -208,6 +211,8 @@ def start_asgs(ctx: RunContext, plans: Sequence[AsgPlan], workers: int | None = 
                 run.entries[plan.name] = plan.entry()   # no call: the batch goes on
                 if plan.transient:
                     run.retry.append(plan.name)
+                if plan.action == Action.DEFERRED:
+                    run.deferred.append(plan.name)
                 continue
             if batch and not _joins(batch, plan, run.written):
                 flush()
@@ -219,14 +224,14 @@ def start_asgs(ctx: RunContext, plans: Sequence[AsgPlan], workers: int | None = 
                     run.retry.append(plan.name)
             elif not batch and not ctx.deadline.has_time_for(START_BUDGET_SECONDS):
                 run.deferred.append(plan.name)
-                run.entries[plan.name] = AsgEntry(plan.name, Action.SKIPPED, (
+                run.entries[plan.name] = AsgEntry(plan.name, Action.DEFERRED, (
                     "not started: too little time left in this invocation; continues in a "
                     "follow-up invocation"))
             elif plan.blocker is not None and not plan.blocker_ended:
                 run.hold(plan)
             else:
                 batch.append(plan)
-                if len(batch) == workers or plan.base.alias is not None:
+                if len(batch) == workers:
                     flush()
         if batch:
             flush()
@@ -240,10 +245,8 @@ def start_asgs(ctx: RunContext, plans: Sequence[AsgPlan], workers: int | None = 
 def _joins(batch: list[AsgPlan], plan: AsgPlan, written: Mapping[tuple[str, int], int]
            ) -> bool:
     """Whether ``plan`` can start alongside ``batch``: a plain start, and no version to
-    write that one of them writes too (groups sharing a source share its version). A
-    template resolving the parameter starts alone: its record follows its start at once."""
-    if plan.action != Action.PLANNED or (plan.blocker is not None and not plan.blocker_ended) \
-            or plan.base.alias is not None:
+    write that one of them writes too (groups sharing a source share its version)."""
+    if plan.action != Action.PLANNED or (plan.blocker is not None and not plan.blocker_ended):
         return False
     return plan.version is not None or _key(plan) in written or all(
         other.version is not None or _key(other) != _key(plan) for other in batch)
@@ -280,7 +283,7 @@ def finish_asgs(run: _Run) -> Outcome[AsgEntry]:
     if run.retry:
         reasons.append("transient errors on " + ", ".join(run.retry))
     return Outcome(tuple(run.entries[name] for name in run.order),
-                   "; ".join(reasons) if reasons else None)
+                   "; ".join(reasons) if reasons else None, waiting=len(run.waiting))
 
 
 @dataclass(frozen=True)
@@ -290,7 +293,7 @@ class _Started:
     name: str
     refresh_id: str
     ami: str
-    alias: bool          # its template resolves the parameter: record it at once
+    alias: bool          # its template resolves the parameter: record it with its batch
     clear: bool          # the group's failed-ami memory (an older AMI) is done
 
 
