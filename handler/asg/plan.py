@@ -365,8 +365,8 @@ def _read_refreshes(ctx: RunContext, candidates: list[tuple[dict[str, Any], Temp
             plans[name] = done
         elif not every and not _needs_read(ctx, group):
             continue
-        elif not ctx.deadline.has_time_for(READ_BUDGET_SECONDS):
-            plans[name] = _deferred(name)
+        elif not ctx.deadline.has_time_for(2 * READ_BUDGET_SECONDS):   # and the batched
+            plans[name] = _deferred(name)                               # reads after it
         else:
             try:
                 refreshes[name] = latest_refresh(ctx.clients.autoscaling, name)
