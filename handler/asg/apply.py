@@ -95,9 +95,9 @@ class _Run:
         and a rollback of it is not remembered. Workers keep that bound: ``start_asgs``
         records before a batch could take the unrecorded past ``RECORD_BATCH``. A
         template that resolves the parameter does not say where its refresh heads, so
-        those groups are recorded as soon as their batch of workers ends (unrecorded, a
-        next run cancelling refreshes in the way would cancel it): at most
-        ``START_WORKERS`` of them are ever unrecorded, and they share one call.
+        those groups are recorded as soon as their batch ends (unrecorded, a next run
+        cancelling refreshes in the way would cancel it): at most ``RECORD_BATCH`` of
+        them are ever unrecorded, as for the others, and they share one call.
         """
         started, self.unrecorded = self.unrecorded, []
         _write_tags(self.ctx, {s.name: {REFRESH_ID: s.refresh_id, REFRESH_AMI: s.ami}
@@ -181,8 +181,10 @@ def start_asgs(ctx: RunContext, plans: Sequence[AsgPlan], workers: int | None = 
 
     Quick by design: the waiting is left to ``finish_asgs``, so that the engine can
     replace standalone instances meanwhile instead of spending the invocation polling.
-    Up to ``workers`` (default ``START_WORKERS``) groups in a row that need nothing but
-    ``_start`` (and no version another of them writes) are started at once; everything
+    Up to ``RECORD_BATCH`` groups in a row that need nothing but ``_start`` (and no
+    version another of them writes) are handed at once to ``workers`` threads (default
+    ``START_WORKERS``), which keep busy until the batch is done (no lockstep behind one
+    throttled call); everything
     else (entries, versions written, records, replans) is done here, in plan order, so
     the report and the records do not depend on which call ends first.
     """
@@ -231,7 +233,7 @@ def start_asgs(ctx: RunContext, plans: Sequence[AsgPlan], workers: int | None = 
                 run.hold(plan)
             else:
                 batch.append(plan)
-                if len(batch) == workers:
+                if len(batch) == (RECORD_BATCH if workers > 1 else 1):
                     flush()
         if batch:
             flush()

@@ -109,18 +109,19 @@ def test_refreshes_are_recorded_after_they_start_many_groups_a_call(aws, estate,
 def test_templates_resolving_the_parameter_start_on_workers_and_share_a_record(
         aws, estate, images, function, api_calls):
     """Their refreshes do not say where they head (unrecorded, the next run would take them
-    for another's): the groups of one batch of workers are recorded together, at once."""
-    names = [estate.group(name, estate.template(f"{name}-lt", f"resolve:ssm:{PARAMETER}"))
-             for name in ("a", "b", "c", "d", "e")]
+    for another's): the groups of one batch are recorded together as soon as it ends."""
+    names = [estate.group(f"a{n:02}", estate.template(f"a{n:02}-lt", f"resolve:ssm:{PARAMETER}"))
+             for n in range(RECORD_BATCH + 5)]
     estate.publish(images.new)
     calls = len(aws.faults.mutating_calls)
 
     function().invoke({})
 
-    assert _mutating(aws, calls) == ["StartInstanceRefresh"] * 4 + ["CreateOrUpdateTags"] + [
-        "StartInstanceRefresh", "CreateOrUpdateTags"]
+    assert _mutating(aws, calls) == ["StartInstanceRefresh"] * RECORD_BATCH + [
+        "CreateOrUpdateTags"] + ["StartInstanceRefresh"] * 5 + ["CreateOrUpdateTags"]
     assert [sorted({t["ResourceId"] for t in call["Tags"]})
-            for call in api_calls.of("CreateOrUpdateTags")] == [names[:4], names[4:]]
+            for call in api_calls.of("CreateOrUpdateTags")] == [names[:RECORD_BATCH],
+                                                                names[RECORD_BATCH:]]
 
 
 def _ours(autoscaling) -> list[str]:
