@@ -47,12 +47,13 @@ LOGGER = "ami-upgrade"                  # the function's logger (handler/log.py)
 BOOT_SECONDS = 90.0
 
 
-def bound_calls(groups: int, instances: int, volumes: int = 1
+def bound_calls(groups: int, instances: int, volumes: int = 1, alias: bool = False
                 ) -> dict[str, collections.Counter]:
     """The lower bound, by service and operation: describes at their largest page, two
     calls per group (a version and its refresh: no refresh read, StartInstanceRefresh
     answers whether one runs), and per standalone instance one stop, launch and
-    terminate plus a detach and an attach per volume.
+    terminate plus a detach and an attach per volume. ``alias``: the groups' templates
+    resolve the parameter, so no version is written.
 
     Reads: GetParameter, DescribeImages, DescribeInstances (1,000 a page); for groups
     DescribeAutoScalingGroups (100 a page), DescribeLaunchTemplates and
@@ -63,8 +64,9 @@ def bound_calls(groups: int, instances: int, volumes: int = 1
     autoscaling: collections.Counter = collections.Counter()
     if groups:
         ec2.update({"DescribeLaunchTemplates": ceil_div(groups, 200),
-                    "DescribeLaunchTemplateVersions": ceil_div(groups, 200),
-                    "CreateLaunchTemplateVersion": groups})
+                    "DescribeLaunchTemplateVersions": ceil_div(groups, 200)})
+        if not alias:
+            ec2["CreateLaunchTemplateVersion"] = groups
         autoscaling.update({"DescribeAutoScalingGroups": ceil_div(groups, 100),
                             "StartInstanceRefresh": groups})
     if instances:
@@ -75,16 +77,17 @@ def bound_calls(groups: int, instances: int, volumes: int = 1
             "autoscaling": autoscaling}
 
 
-def lower_bound(groups: int, instances: int, volumes: int = 1) -> int:
-    """The issue's bound in calls (``bound_calls``, summed)."""
-    return sum(sum(c.values()) for c in bound_calls(groups, instances, volumes).values())
+def lower_bound(groups: int, instances: int, volumes: int = 1, alias: bool = False) -> int:
+    """The bound in calls (``bound_calls``, summed)."""
+    return sum(sum(c.values()) for c in bound_calls(groups, instances, volumes,
+                                                    alias).values())
 
 
 def bound_floor(groups: int, instances: int, autoscaling: Bucket = AUTOSCALING_BUCKET,
-                volumes: int = 1) -> tuple[float, str]:
+                volumes: int = 1, alias: bool = False) -> tuple[float, str]:
     """Seconds the rate limits alone need for the bound's calls, and the binding bucket:
     no engine, parallelism or latency converges the estate faster on real AWS."""
-    calls = bound_calls(groups, instances, volumes)
+    calls = bound_calls(groups, instances, volumes, alias)
     return rate_floor(calls["ec2"], sum(calls["autoscaling"].values()), autoscaling)
 
 
@@ -117,11 +120,11 @@ class Run:
 
     @property
     def bound(self) -> int:
-        return lower_bound(self.groups, self.instances)
+        return lower_bound(self.groups, self.instances, alias=self.alias)
 
     @property
     def bound_floor(self) -> tuple[float, str]:
-        return bound_floor(self.groups, self.instances, self.autoscaling)
+        return bound_floor(self.groups, self.instances, self.autoscaling, alias=self.alias)
 
     @property
     def label(self) -> str:

@@ -247,8 +247,7 @@ def _annotated(entry: InstanceEntry, note: str) -> InstanceEntry:
 
 
 def _with_status(report: Report, planning_failures: int, waiting: int = 0) -> Report:
-    """The report with its status, and while work is left (``in_progress``) its counts."""
+    """The report with its status, and while work is left its counts (``pending``)."""
     status = overall_status(report.asgs, report.instances, planning_failures, waiting)
     left = pending(report.asgs, report.instances, waiting)
-    return replace(report, status=status,
-                   pending=left if status == Status.IN_PROGRESS else None)
+    return replace(report, status=status, pending=left if any(left.values()) else None)

@@ -95,19 +95,22 @@ def pending(asgs: tuple[AsgEntry, ...], instances: tuple[InstanceEntry, ...],
 
 def overall_status(asgs: tuple[AsgEntry, ...], instances: tuple[InstanceEntry, ...],
                    planning_failures: int = 0, waiting: int = 0) -> Status:
-    """``in_progress`` while any resource in scope has work left (``pending``): a run is
-    final only once every one reached an end state, and work not done is never
-    ``succeeded``. Then ``failed`` when every acted-on entry failed, ``partial`` when
-    some did. A subsystem whose planning failed counts as one failed action.
+    """``failed`` when every acted-on entry failed, ``partial`` when some did (so a
+    failure reaches the alarms in the run that met it); otherwise ``in_progress`` while
+    any resource in scope has work left (``pending``: work not done is never
+    ``succeeded``), and ``succeeded`` once every one reached an end state. A subsystem
+    whose planning failed counts as one failed action.
     """
-    if any(pending(asgs, instances, waiting).values()):
-        return Status.IN_PROGRESS
     entries: list[AsgEntry | InstanceEntry] = [*asgs, *instances]
     actions = [e.action for e in entries if e.action != Action.SKIPPED]
     failures = actions.count(Action.FAILED) + planning_failures
     if failures and failures == len(actions) + planning_failures:
         return Status.FAILED
-    return Status.PARTIAL if failures else Status.SUCCEEDED
+    if failures:
+        return Status.PARTIAL
+    if any(pending(asgs, instances, waiting).values()):
+        return Status.IN_PROGRESS
+    return Status.SUCCEEDED
 
 
 # ------------------------------------------------------------------- the summary
