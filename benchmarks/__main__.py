@@ -181,18 +181,23 @@ def run_scale_only(args, argv: list[str] | None) -> int:
     from . import scale
 
     started = time.perf_counter()
-    runs = scale.run(args.full, _bucket(args), show=lambda line: print(line, flush=True))
     command = "python -m benchmarks" + (" " + " ".join(argv if argv is not None
                                                         else sys.argv[1:])).rstrip()
-    section = (scale.render(runs, args.full, _bucket(args))
-               + f"\nRecorded by `{command}` in {time.perf_counter() - started:.0f} s "
-               f"({dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC).\n")
-    print(section)
-    if not args.no_record:
-        text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
-        head = text.split("\n" + section.splitlines()[0] + "\n")[0].rstrip("\n")
-        RESULTS.write_text(head + "\n\n" + section)
-        print(f"recorded in {RESULTS}")
+
+    def record(runs: list) -> None:
+        """The section so far in place of its own in RESULTS.md (after each estate)."""
+        section = (scale.render(runs, args.full, _bucket(args))
+                   + f"\nRecorded by `{command}` in {time.perf_counter() - started:.0f} s "
+                   f"({dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC).\n")
+        print(section, flush=True)
+        if not args.no_record:
+            text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
+            head = text.split("\n" + section.splitlines()[0] + "\n")[0].rstrip("\n")
+            RESULTS.write_text(head + "\n\n" + section)
+            print(f"recorded in {RESULTS}", flush=True)
+
+    runs = scale.run(args.full, _bucket(args), show=lambda line: print(line, flush=True),
+                     done=record)
     return 0 if all(scale.converged(r) for r in runs) else 1
 
 

@@ -39,9 +39,11 @@ BEFORE = {
 
 
 def run(full: bool, autoscaling: Bucket = AUTOSCALING_BUCKET,
-        show: Callable[[str], None] = print) -> list[Run]:
-    """The default estates (``full``: and 5,000 and 10,000 groups)."""
-    runs = []
+        show: Callable[[str], None] = print,
+        done: Callable[[list[Run]], None] | None = None) -> list[Run]:
+    """The default estates (``full``: and 5,000 and 10,000 groups); ``done`` is called
+    with the runs so far after each one (to record them as they come)."""
+    runs: list[Run] = []
     for groups, alias in (*DEFAULT_ESTATES, *(FULL_ESTATES if full else ())):
         started = time.perf_counter()
         r = real_aws.run(groups, 0, LATENCY, throttle_every=THROTTLE_EVERY,
@@ -51,6 +53,8 @@ def run(full: bool, autoscaling: Bucket = AUTOSCALING_BUCKET,
              f"{r.last_refresh_started or 0:.0f} s, {r.verified}/{groups} verified, "
              f"{r.total} calls (bound {r.bound}), here {time.perf_counter() - started:.0f} s")
         runs.append(r)
+        if done is not None:
+            done(runs)
     return runs
 
 
