@@ -134,7 +134,7 @@ class Run:
         return " + ".join(p for p in parts if p)
 
 
-def _build(groups: int, instances: int, alias: bool = False) -> str:
+def _build(groups: int, instances: int, alias: bool = False, volumes: int = 1) -> str:
     ec2, autoscaling, ssm = (boto3.client(s) for s in ("ec2", "autoscaling", "ssm"))
     old, new = (ec2.copy_image(SourceImageId=STOCK_IMAGE, SourceRegion="us-east-1",
                                Name=f"golden-{label}")["ImageId"] for label in ("old", "new"))
@@ -162,8 +162,9 @@ def _build(groups: int, instances: int, alias: bool = False) -> str:
             NetworkInterfaces=[{"DeviceIndex": 0, "AssociatePublicIpAddress": False}],
             TagSpecifications=[{"ResourceType": "instance", "Tags": [
                 *tag, {"Key": "Name", "Value": f"i{n:05}"}]}])["Instances"][0]["InstanceId"]
-        volume = ec2.create_volume(Size=10, AvailabilityZone=ZONE)["VolumeId"]
-        ec2.attach_volume(VolumeId=volume, InstanceId=iid, Device="/dev/sdf")
+        for device in "fghijklmnop"[:volumes]:
+            volume = ec2.create_volume(Size=10, AvailabilityZone=ZONE)["VolumeId"]
+            ec2.attach_volume(VolumeId=volume, InstanceId=iid, Device=f"/dev/sd{device}")
     ssm.put_parameter(Name=PARAMETER, Value=new, Type="String", DataType="aws:ec2:image",
                       Overwrite=True)
     return new
@@ -172,14 +173,15 @@ def _build(groups: int, instances: int, alias: bool = False) -> str:
 def run(groups: int, instances: int, latency: Latency | None = DEFAULT_LATENCY,
         throttling: bool = True, parallelism: int | None = None,
         boot_seconds: float = 0.0, throttle_every: int | None = None,
-        autoscaling: Bucket = AUTOSCALING_BUCKET, alias: bool = False) -> Run:
+        autoscaling: Bucket = AUTOSCALING_BUCKET, alias: bool = False, volumes: int = 1
+        ) -> Run:
     """One estate converged by the function; ``latency=None`` counts calls only."""
     result = Run(groups, instances, latency, throttling, autoscaling=autoscaling, alias=alias)
     with embedded_aws() as aws, modelled(aws, latency or Latency(0.0, 0.0),
                                          throttling and latency is not None,
                                          throttle_every, autoscaling) as model:
         started = time.perf_counter()
-        new_image = _build(groups, instances, alias)
+        new_image = _build(groups, instances, alias, volumes)
         result.build_seconds = time.perf_counter() - started
         env = {"AMI_PARAMETER_NAME": PARAMETER}
         if parallelism:
