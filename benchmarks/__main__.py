@@ -25,6 +25,8 @@ from rich.console import Console
 from sandbox import embedded_aws
 from sandbox.demo import DemoOptions, run_demo
 
+from .aws_model import Bucket
+
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 CASES = (("default (dev, fleet size 2)", 2), ("fleet size 10", 10), ("fleet size 25", 25))
 
@@ -161,6 +163,44 @@ def run_real_aws(args) -> str:
     return real_aws_report.render(results, latency, args.boot_seconds, autoscaling)
 
 
+def _bucket(args) -> Bucket:
+    size, refill = (float(x) for x in args.autoscaling_bucket.split(","))
+    return Bucket(size, refill)
+
+
+def run_scale(args) -> str:
+    """The section on thousands of groups (``benchmarks/scale.py``)."""
+    from . import scale
+
+    runs = scale.run(args.full, _bucket(args), show=lambda line: print(line, flush=True))
+    return scale.render(runs, args.full, _bucket(args))
+
+
+def run_scale_only(args, argv: list[str] | None) -> int:
+    """``--only scale``: that section alone, put in place of its own in RESULTS.md."""
+    from . import scale
+
+    started = time.perf_counter()
+    command = "python -m benchmarks" + (" " + " ".join(argv if argv is not None
+                                                        else sys.argv[1:])).rstrip()
+
+    def record(runs: list) -> None:
+        """The section so far in place of its own in RESULTS.md (after each estate)."""
+        section = (scale.render(runs, args.full, _bucket(args))
+                   + f"\nRecorded by `{command}` in {time.perf_counter() - started:.0f} s "
+                   f"({dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC).\n")
+        print(section, flush=True)
+        if not args.no_record:
+            text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
+            head = text.split("\n" + section.splitlines()[0] + "\n")[0].rstrip("\n")
+            RESULTS.write_text(head + "\n\n" + section)
+            print(f"recorded in {RESULTS}", flush=True)
+
+    runs = scale.run(args.full, _bucket(args), show=lambda line: print(line, flush=True),
+                     done=record)
+    return 0 if all(scale.converged(r) for r in runs) else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     parser.add_argument("--repeat", type=int, default=3, help="runs per case (default 3)")
@@ -178,10 +218,14 @@ def main(argv: list[str] | None = None) -> int:
                         help="standalone replacements in flight (default 10)")
     parser.add_argument("--full", action="store_true",
                         help="also 500 standalone (calls), 5,000 groups and 1,000 standalone "
-                             "(projections): long on a small machine")
-    parser.add_argument("--only", choices=("demo", "real-aws"),
-                        help="run one part only (RESULTS.md then holds that part)")
+                             "(projections), 5,000 and 10,000 groups throttled (scale): long "
+                             "on a small machine")
+    parser.add_argument("--only", choices=("demo", "real-aws", "scale"),
+                        help="run one part only (RESULTS.md then holds that part; 'scale' "
+                             "replaces only its own section of RESULTS.md)")
     args = parser.parse_args(argv)
+    if args.only == "scale":
+        return run_scale_only(args, argv)
     started = time.perf_counter()
     measurements = []
     for case, size in CASES if args.only != "real-aws" else ():
@@ -198,6 +242,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{platform.python_version()}, {platform.system()}\n\n")
     if args.only != "demo":
         text += run_real_aws(args)
+        text += "\n" + run_scale(args)
     command = "python -m benchmarks" + (" " + " ".join(argv if argv is not None
                                                         else sys.argv[1:])).rstrip()
     text += (f"\nRecorded by `{command}` in {time.perf_counter() - started:.0f} s "

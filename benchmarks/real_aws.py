@@ -47,11 +47,13 @@ LOGGER = "ami-upgrade"                  # the function's logger (handler/log.py)
 BOOT_SECONDS = 90.0
 
 
-def bound_calls(groups: int, instances: int, volumes: int = 1
+def bound_calls(groups: int, instances: int, volumes: int = 1, alias: bool = False
                 ) -> dict[str, collections.Counter]:
-    """The issue's lower bound, by service and operation: describes at their largest page,
-    three calls per group, and per standalone instance one stop, launch and terminate plus
-    a detach and an attach per volume.
+    """The lower bound, by service and operation: describes at their largest page, two
+    calls per group (a version and its refresh: no refresh read, StartInstanceRefresh
+    answers whether one runs), and per standalone instance one stop, launch and
+    terminate plus a detach and an attach per volume. ``alias``: the groups' templates
+    resolve the parameter, so no version is written.
 
     Reads: GetParameter, DescribeImages, DescribeInstances (1,000 a page); for groups
     DescribeAutoScalingGroups (100 a page), DescribeLaunchTemplates and
@@ -62,10 +64,10 @@ def bound_calls(groups: int, instances: int, volumes: int = 1
     autoscaling: collections.Counter = collections.Counter()
     if groups:
         ec2.update({"DescribeLaunchTemplates": ceil_div(groups, 200),
-                    "DescribeLaunchTemplateVersions": ceil_div(groups, 200),
-                    "CreateLaunchTemplateVersion": groups})
+                    "DescribeLaunchTemplateVersions": ceil_div(groups, 200)})
+        if not alias:
+            ec2["CreateLaunchTemplateVersion"] = groups
         autoscaling.update({"DescribeAutoScalingGroups": ceil_div(groups, 100),
-                            "DescribeInstanceRefreshes": groups,
                             "StartInstanceRefresh": groups})
     if instances:
         ec2.update({"StopInstances": instances, "RunInstances": instances,
@@ -75,16 +77,17 @@ def bound_calls(groups: int, instances: int, volumes: int = 1
             "autoscaling": autoscaling}
 
 
-def lower_bound(groups: int, instances: int, volumes: int = 1) -> int:
-    """The issue's bound in calls (``bound_calls``, summed)."""
-    return sum(sum(c.values()) for c in bound_calls(groups, instances, volumes).values())
+def lower_bound(groups: int, instances: int, volumes: int = 1, alias: bool = False) -> int:
+    """The bound in calls (``bound_calls``, summed)."""
+    return sum(sum(c.values()) for c in bound_calls(groups, instances, volumes,
+                                                    alias).values())
 
 
 def bound_floor(groups: int, instances: int, autoscaling: Bucket = AUTOSCALING_BUCKET,
-                volumes: int = 1) -> tuple[float, str]:
+                volumes: int = 1, alias: bool = False) -> tuple[float, str]:
     """Seconds the rate limits alone need for the bound's calls, and the binding bucket:
     no engine, parallelism or latency converges the estate faster on real AWS."""
-    calls = bound_calls(groups, instances, volumes)
+    calls = bound_calls(groups, instances, volumes, alias)
     return rate_floor(calls["ec2"], sum(calls["autoscaling"].values()), autoscaling)
 
 
@@ -106,6 +109,10 @@ class Run:
     converged: bool = False
     floor: tuple[float, str] = (0.0, "-")   # the rate limits' floor for the calls it made
     autoscaling: Bucket = AUTOSCALING_BUCKET
+    alias: bool = False              # the templates resolve the parameter (resolve:ssm:)
+    statuses: list[str] = field(default_factory=list)     # each invocation's report status
+    durations: list[float] = field(default_factory=list)  # each invocation's emulated seconds
+    verified: int = 0                # groups whose newest refresh heads to the new image
 
     @property
     def total(self) -> int:
@@ -113,28 +120,32 @@ class Run:
 
     @property
     def bound(self) -> int:
-        return lower_bound(self.groups, self.instances)
+        return lower_bound(self.groups, self.instances, alias=self.alias)
 
     @property
     def bound_floor(self) -> tuple[float, str]:
-        return bound_floor(self.groups, self.instances, self.autoscaling)
+        return bound_floor(self.groups, self.instances, self.autoscaling, alias=self.alias)
 
     @property
     def label(self) -> str:
-        parts = [f"{self.groups} ASGs" if self.groups else "",
+        parts = [f"{self.groups} ASGs" + (" (resolve:ssm:)" if self.alias else "")
+                 if self.groups else "",
                  f"{self.instances} standalone" if self.instances else ""]
         return " + ".join(p for p in parts if p)
 
 
-def _build(groups: int, instances: int) -> str:
+def _build(groups: int, instances: int, alias: bool = False, volumes: int = 1) -> str:
     ec2, autoscaling, ssm = (boto3.client(s) for s in ("ec2", "autoscaling", "ssm"))
     old, new = (ec2.copy_image(SourceImageId=STOCK_IMAGE, SourceRegion="us-east-1",
                                Name=f"golden-{label}")["ImageId"] for label in ("old", "new"))
     tag = [{"Key": SCOPE_TAG, "Value": PARAMETER}]
+    if alias:   # the templates resolve the parameter: it must hold an image first
+        ssm.put_parameter(Name=PARAMETER, Value=old, Type="String", DataType="aws:ec2:image")
     for n in range(groups):
         template = ec2.create_launch_template(
             LaunchTemplateName=f"g{n:05}", LaunchTemplateData={
-                "ImageId": old, "InstanceType": "t3.micro"},
+                "ImageId": f"resolve:ssm:{PARAMETER}" if alias else old,
+                "InstanceType": "t3.micro"},
             TagSpecifications=[{"ResourceType": "launch-template", "Tags": tag}],
         )["LaunchTemplate"]["LaunchTemplateId"]
         autoscaling.create_auto_scaling_group(
@@ -151,8 +162,9 @@ def _build(groups: int, instances: int) -> str:
             NetworkInterfaces=[{"DeviceIndex": 0, "AssociatePublicIpAddress": False}],
             TagSpecifications=[{"ResourceType": "instance", "Tags": [
                 *tag, {"Key": "Name", "Value": f"i{n:05}"}]}])["Instances"][0]["InstanceId"]
-        volume = ec2.create_volume(Size=10, AvailabilityZone=ZONE)["VolumeId"]
-        ec2.attach_volume(VolumeId=volume, InstanceId=iid, Device="/dev/sdf")
+        for device in "fghijklmnop"[:volumes]:
+            volume = ec2.create_volume(Size=10, AvailabilityZone=ZONE)["VolumeId"]
+            ec2.attach_volume(VolumeId=volume, InstanceId=iid, Device=f"/dev/sd{device}")
     ssm.put_parameter(Name=PARAMETER, Value=new, Type="String", DataType="aws:ec2:image",
                       Overwrite=True)
     return new
@@ -161,14 +173,15 @@ def _build(groups: int, instances: int) -> str:
 def run(groups: int, instances: int, latency: Latency | None = DEFAULT_LATENCY,
         throttling: bool = True, parallelism: int | None = None,
         boot_seconds: float = 0.0, throttle_every: int | None = None,
-        autoscaling: Bucket = AUTOSCALING_BUCKET) -> Run:
+        autoscaling: Bucket = AUTOSCALING_BUCKET, alias: bool = False, volumes: int = 1
+        ) -> Run:
     """One estate converged by the function; ``latency=None`` counts calls only."""
-    result = Run(groups, instances, latency, throttling, autoscaling=autoscaling)
+    result = Run(groups, instances, latency, throttling, autoscaling=autoscaling, alias=alias)
     with embedded_aws() as aws, modelled(aws, latency or Latency(0.0, 0.0),
                                          throttling and latency is not None,
                                          throttle_every, autoscaling) as model:
         started = time.perf_counter()
-        _build(groups, instances)
+        new_image = _build(groups, instances, alias, volumes)
         result.build_seconds = time.perf_counter() - started
         env = {"AMI_PARAMETER_NAME": PARAMETER}
         if parallelism:
@@ -183,9 +196,9 @@ def run(groups: int, instances: int, latency: Latency | None = DEFAULT_LATENCY,
         with _quiet_function_log():
             while event is not None and model.now() - begin < MAX_EMULATED_SECONDS:
                 at = model.now()
-                fn.invoke(event)
-                result.longest_invocation = max(result.longest_invocation,
-                                                model.now() - at)
+                result.statuses.append(fn.invoke(event)["status"])
+                result.durations.append(model.now() - at)
+                result.longest_invocation = max(result.durations)
                 event = None
                 pending = fn.pending()     # a continuation: Lambda delivers it at once
                 if pending:
@@ -203,7 +216,36 @@ def run(groups: int, instances: int, latency: Latency | None = DEFAULT_LATENCY,
         final, done = _outcomes(fn.reports)
         result.failed = sum(a == "failed" for a in final.values())
         result.converged = len(done) == groups + instances
+        result.verified = verified_groups(new_image)
     return result
+
+
+def verified_groups(image_id: str) -> int:
+    """Groups whose newest refresh, read straight from the embedded AWS (not from the
+    function's reports), heads to ``image_id``: its template version names the image,
+    or resolves the parameter that holds it."""
+    autoscaling, ec2 = boto3.client("autoscaling"), boto3.client("ec2")
+    holds = boto3.client("ssm").get_parameter(Name=PARAMETER)["Parameter"]["Value"]
+    images: dict[tuple[str, str], str] = {}
+    count = 0
+    for page in autoscaling.get_paginator("describe_auto_scaling_groups").paginate():
+        for group in page["AutoScalingGroups"]:
+            refreshes = autoscaling.describe_instance_refreshes(
+                AutoScalingGroupName=group["AutoScalingGroupName"], MaxRecords=1)
+            newest = refreshes["InstanceRefreshes"][:1]
+            spec = (newest[0].get("DesiredConfiguration") or {}).get("LaunchTemplate", {}) \
+                if newest else {}
+            key = (spec.get("LaunchTemplateId", ""), str(spec.get("Version", "")))
+            if not all(key):
+                continue
+            if key not in images:
+                version = ec2.describe_launch_template_versions(
+                    LaunchTemplateId=key[0], Versions=[key[1]])["LaunchTemplateVersions"][0]
+                images[key] = version["LaunchTemplateData"].get("ImageId", "")
+            target = images[key]
+            count += (target == image_id or (target == f"resolve:ssm:{PARAMETER}"
+                                             and holds == image_id))
+    return count
 
 
 @contextmanager

@@ -63,7 +63,7 @@ def dashboard_body(*, region: str, parameter_name: str, function_name: pulumi.In
                     label=status) for status in metrics.STATUSES]
     refreshes = [_metric(ns, name, parameter, label=label) for name, label in (
         (metrics.GROUPS_REFRESHED, "groups refreshed"), (metrics.GROUPS_SKIPPED, "skipped"),
-        (metrics.GROUPS_FAILED, "failed"))]
+        (metrics.GROUPS_FAILED, "failed"), (metrics.GROUPS_DEFERRED, "deferred"))]
     refreshes.append(_metric("AWS/Events", "MatchedEvents", {"RuleName": refresh_rule_name},
                              label="refresh failed / cancelled / rolled back (events)"))
     instances = [_metric(ns, name, parameter, label=label) for name, label in (

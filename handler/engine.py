@@ -31,6 +31,7 @@ from .report import (
     entry_parts,
     failures_first,
     overall_status,
+    pending,
     size,
 )
 from .run import Action, Clock, Deadline, Outcome, RunContext, Status
@@ -80,10 +81,8 @@ class Engine:
             instance_entries = tuple(p.entry() for p in instance_plans)
             log_event("dry_run", asgs=sum(e.action == Action.PLANNED for e in asg_entries),
                       instances=sum(e.action == Action.PLANNED for e in instance_entries))
-            return self._finish(replace(base, status=overall_status(asg_entries,
-                                                                    instance_entries,
-                                                                    len(failures)),
-                                        asgs=asg_entries, instances=instance_entries))
+            return self._finish(_with_status(replace(base, asgs=asg_entries,
+                                                     instances=instance_entries), len(failures)))
 
         # Refreshes first (they run on their own), then the standalone replacements, then
         # whatever waiting the groups need, so a group waited for never starves them.
@@ -94,10 +93,9 @@ class Engine:
         instance_outcome = standalone.apply_instances(
             ctx, instance_plans, durable_follow_up=follow_up.state == "ENABLED")
         asg_outcome = asg.finish_asgs(asg_run)
-        report = replace(base, asgs=tuple(asg_outcome.entries),
-                         instances=tuple(instance_outcome.entries),
-                         status=overall_status(tuple(asg_outcome.entries),
-                                               tuple(instance_outcome.entries), len(failures)))
+        asg_entries, instance_entries = tuple(asg_outcome.entries), tuple(instance_outcome.entries)
+        report = _with_status(replace(base, asgs=asg_entries, instances=instance_entries),
+                              len(failures), asg_outcome.waiting)
         # A planning read that failed transiently is retried by a continuation too.
         retried = [f.sentence() for f in failures if f.transient]
         return self._finish(self._follow_up(request, report, (asg_outcome, instance_outcome),
@@ -309,3 +307,10 @@ def _annotated(entry: InstanceEntry, note: str) -> InstanceEntry:
                                               and "progress tags kept" in entry.reason):
         return replace(entry, details={**entry.details, "next_run": note})
     return entry
+
+
+def _with_status(report: Report, planning_failures: int, waiting: int = 0) -> Report:
+    """The report with its status, and while work is left its counts (``pending``)."""
+    status = overall_status(report.asgs, report.instances, planning_failures, waiting)
+    left = pending(report.asgs, report.instances, waiting)
+    return replace(report, status=status, pending=left if any(left.values()) else None)

@@ -30,17 +30,18 @@ RUNS = "Runs"
 GROUPS_REFRESHED = "GroupsRefreshed"
 GROUPS_SKIPPED = "GroupsSkipped"
 GROUPS_FAILED = "GroupsFailed"
+GROUPS_DEFERRED = "GroupsDeferred"
 INSTANCES_REPLACED = "InstancesReplaced"
 INSTANCES_ROLLED_BACK = "InstancesRolledBack"
 INSTANCES_FAILED = "InstancesFailed"
 DURATION = "Duration"
 
 # The report's vocabulary (handler/report.py); kept literal so this module stays standalone.
-STATUSES = ("succeeded", "partial", "failed", "ignored")
+STATUSES = ("succeeded", "partial", "failed", "ignored", "in_progress")
 # A standalone instance whose replacement was undone is reported failed with this reason.
 ROLLED_BACK_PREFIX = "rolled back"
 
-COUNTS = (GROUPS_REFRESHED, GROUPS_SKIPPED, GROUPS_FAILED, INSTANCES_REPLACED,
+COUNTS = (GROUPS_REFRESHED, GROUPS_SKIPPED, GROUPS_FAILED, GROUPS_DEFERRED, INSTANCES_REPLACED,
           INSTANCES_ROLLED_BACK, INSTANCES_FAILED)
 # Every metric with its unit and the dimension sets it is published under.
 UNITS: Mapping[str, str] = {RUNS: "Count", **dict.fromkeys(COUNTS, "Count"),
@@ -61,6 +62,7 @@ def figures(report: Mapping[str, Any]) -> dict[str, int]:
         GROUPS_REFRESHED: groups.count("refresh_started"),
         GROUPS_SKIPPED: groups.count("skipped"),
         GROUPS_FAILED: groups.count("failed"),
+        GROUPS_DEFERRED: groups.count("deferred"),   # left to a continuation (in_progress)
         INSTANCES_REPLACED: sum(i.get("action") == "replaced" for i in instances),
         INSTANCES_ROLLED_BACK: sum(str(i.get("reason", "")).startswith(ROLLED_BACK_PREFIX)
                                    for i in failed),

@@ -62,6 +62,7 @@ class Report:
     instances: tuple[InstanceEntry, ...] = ()
     continuation: int | None = None   # the attempt number sent to continue, if any
     warnings: tuple[str, ...] = ()    # configuration that names nothing, and the like
+    pending: dict[str, int] | None = None   # in_progress: resources with work left, by kind
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -76,21 +77,40 @@ class Report:
             out["continuation"] = self.continuation
         if self.warnings:
             out["warnings"] = list(self.warnings)
+        if self.pending is not None:
+            out["pending"] = dict(self.pending)
         return out
 
 
-def overall_status(asgs: tuple[AsgEntry, ...], instances: tuple[InstanceEntry, ...],
-                   planning_failures: int = 0) -> Status:
-    """``failed`` when every acted-on entry failed, ``partial`` when some did.
+PENDING_ACTIONS = frozenset({Action.DEFERRED, Action.IN_PROGRESS})
 
-    A subsystem whose planning failed counts as one failed action.
+
+def pending(asgs: tuple[AsgEntry, ...], instances: tuple[InstanceEntry, ...],
+            waiting: int = 0) -> dict[str, int]:
+    """Resources in scope whose work goes on in a later invocation, by kind: entries
+    deferred or in flight, and ``waiting`` groups (held behind a refresh in the way)."""
+    return {"asgs": sum(e.action in PENDING_ACTIONS for e in asgs) + waiting,
+            "instances": sum(e.action in PENDING_ACTIONS for e in instances)}
+
+
+def overall_status(asgs: tuple[AsgEntry, ...], instances: tuple[InstanceEntry, ...],
+                   planning_failures: int = 0, waiting: int = 0) -> Status:
+    """``failed`` when every acted-on entry failed, ``partial`` when some did (so a
+    failure reaches the alarms in the run that met it); otherwise ``in_progress`` while
+    any resource in scope has work left (``pending``: work not done is never
+    ``succeeded``), and ``succeeded`` once every one reached an end state. A subsystem
+    whose planning failed counts as one failed action.
     """
     entries: list[AsgEntry | InstanceEntry] = [*asgs, *instances]
     actions = [e.action for e in entries if e.action != Action.SKIPPED]
     failures = actions.count(Action.FAILED) + planning_failures
     if failures and failures == len(actions) + planning_failures:
         return Status.FAILED
-    return Status.PARTIAL if failures else Status.SUCCEEDED
+    if failures:
+        return Status.PARTIAL
+    if any(pending(asgs, instances, waiting).values()):
+        return Status.IN_PROGRESS
+    return Status.SUCCEEDED
 
 
 # ------------------------------------------------------------------- the summary

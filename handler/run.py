@@ -35,6 +35,7 @@ class Action(StrEnum):
     FAILED = "failed"
     REPLACED = "replaced"
     IN_PROGRESS = "in_progress"
+    DEFERRED = "deferred"        # not read or not started for lack of time: a continuation does
 
 
 class Status(StrEnum):
@@ -44,6 +45,7 @@ class Status(StrEnum):
     PARTIAL = "partial"
     FAILED = "failed"
     IGNORED = "ignored"
+    IN_PROGRESS = "in_progress"   # work in scope not yet at an end state: a later run goes on
 
 
 class Clock(Protocol):
@@ -134,3 +136,4 @@ class Outcome(Generic[Entry]):
     entries: tuple[Entry, ...] = ()
     continue_reason: str | None = None
     backing_off: bool = False
+    waiting: int = 0     # resources with work left whose entries do not say so (held groups)

@@ -82,7 +82,7 @@ class _Run:
                 self.written[_key(plan)] = created
             self.entries[plan.name] = entry
             self.unrecorded.append(started)
-            if started.alias or len(self.unrecorded) >= RECORD_BATCH:
+            if len(self.unrecorded) >= RECORD_BATCH:
                 self.record()
 
     def record(self) -> None:
@@ -94,9 +94,10 @@ class _Run:
         template version and leaves it running; unrecorded, ``cancel`` does not offer it
         and a rollback of it is not remembered. Workers keep that bound: ``start_asgs``
         records before a batch could take the unrecorded past ``RECORD_BATCH``. A
-        template that resolves the parameter
-        does not say where its refresh heads, so those groups are recorded at once
-        (unrecorded, a next run cancelling refreshes in the way would cancel it).
+        template that resolves the parameter does not say where its refresh heads, so
+        those groups are recorded as soon as their batch ends (unrecorded, a next run
+        cancelling refreshes in the way would cancel it): at most ``RECORD_BATCH`` of
+        them are ever unrecorded, as for the others, and they share one call.
         """
         started, self.unrecorded = self.unrecorded, []
         _write_tags(self.ctx, {s.name: {REFRESH_ID: s.refresh_id, REFRESH_AMI: s.ami}
@@ -108,7 +109,7 @@ class _Run:
     def replan(self, name: str, may_replan: bool = True) -> None:
         """Decide again from what the group is now (a refresh ended or another started)."""
         try:
-            fresh = plan_asgs(self.ctx, [name])
+            fresh = plan_asgs(self.ctx, [name], busy=True)
         except (ClientError, BotoCoreError) as exc:
             self.fail(name, error_text(exc))
             if is_transient(exc):
@@ -180,8 +181,10 @@ def start_asgs(ctx: RunContext, plans: Sequence[AsgPlan], workers: int | None = 
 
     Quick by design: the waiting is left to ``finish_asgs``, so that the engine can
     replace standalone instances meanwhile instead of spending the invocation polling.
-    Up to ``workers`` (default ``START_WORKERS``) groups in a row that need nothing but
-    ``_start`` (and no version another of them writes) are started at once; everything
+    Up to ``RECORD_BATCH`` groups in a row that need nothing but ``_start`` (and no
+    version another of them writes) are handed at once to ``workers`` threads (default
+    ``START_WORKERS``), which keep busy until the batch is done (no lockstep behind one
+    throttled call); everything
     else (entries, versions written, records, replans) is done here, in plan order, so
     the report and the records do not depend on which call ends first.
     """
@@ -201,6 +204,8 @@ def start_asgs(ctx: RunContext, plans: Sequence[AsgPlan], workers: int | None = 
                                        _written(plan, run.written)) for plan in batch]
                 for plan, future in zip(batch, futures, strict=True):
                     run.started(plan, future)
+            if any(s.alias for s in run.unrecorded):
+                run.record()
             batch.clear()
 
         for plan in plans:
@@ -208,6 +213,8 @@ def start_asgs(ctx: RunContext, plans: Sequence[AsgPlan], workers: int | None = 
                 run.entries[plan.name] = plan.entry()   # no call: the batch goes on
                 if plan.transient:
                     run.retry.append(plan.name)
+                if plan.action == Action.DEFERRED:
+                    run.deferred.append(plan.name)
                 continue
             if batch and not _joins(batch, plan, run.written):
                 flush()
@@ -219,14 +226,14 @@ def start_asgs(ctx: RunContext, plans: Sequence[AsgPlan], workers: int | None = 
                     run.retry.append(plan.name)
             elif not batch and not ctx.deadline.has_time_for(START_BUDGET_SECONDS):
                 run.deferred.append(plan.name)
-                run.entries[plan.name] = AsgEntry(plan.name, Action.SKIPPED, (
+                run.entries[plan.name] = AsgEntry(plan.name, Action.DEFERRED, (
                     "not started: too little time left in this invocation; continues in a "
                     "follow-up invocation"))
             elif plan.blocker is not None and not plan.blocker_ended:
                 run.hold(plan)
             else:
                 batch.append(plan)
-                if len(batch) == workers or plan.base.alias is not None:
+                if len(batch) == (RECORD_BATCH if workers > 1 else 1):
                     flush()
         if batch:
             flush()
@@ -247,10 +254,8 @@ def _cancels(plan: AsgPlan) -> bool:
 def _joins(batch: list[AsgPlan], plan: AsgPlan, written: Mapping[tuple[str, int], int]
            ) -> bool:
     """Whether ``plan`` can start alongside ``batch``: a plain start, and no version to
-    write that one of them writes too (groups sharing a source share its version). A
-    template resolving the parameter starts alone: its record follows its start at once."""
-    if plan.action != Action.PLANNED or (plan.blocker is not None and not plan.blocker_ended) \
-            or plan.base.alias is not None:
+    write that one of them writes too (groups sharing a source share its version)."""
+    if plan.action != Action.PLANNED or (plan.blocker is not None and not plan.blocker_ended):
         return False
     return plan.version is not None or _key(plan) in written or all(
         other.version is not None or _key(other) != _key(plan) for other in batch)
@@ -287,7 +292,7 @@ def finish_asgs(run: _Run) -> Outcome[AsgEntry]:
     if run.retry:
         reasons.append("transient errors on " + ", ".join(run.retry))
     return Outcome(tuple(run.entries[name] for name in run.order),
-                   "; ".join(reasons) if reasons else None)
+                   "; ".join(reasons) if reasons else None, waiting=len(run.waiting))
 
 
 @dataclass(frozen=True)
@@ -297,7 +302,7 @@ class _Started:
     name: str
     refresh_id: str
     ami: str
-    alias: bool          # its template resolves the parameter: record it at once
+    alias: bool          # its template resolves the parameter: record it with its batch
     clear: bool          # the group's failed-ami memory (an older AMI) is done
 
 

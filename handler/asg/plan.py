@@ -12,9 +12,12 @@ per its ``OnRefreshInProgress`` policy (``apply.py``).
 Tags written on a group once its refresh started (``apply.py``, many groups a call):
 ``ami-upgrade:refresh-id`` and ``ami-upgrade:refresh-ami`` (see ``tags.py``).
 
-Calls: per group only its latest refresh (DescribeInstanceRefreshes takes one group);
-groups, template versions, template tags, images and instances are read in batches
-(``tests/handler/test_asg_calls.py`` pins the counts).
+Calls: groups, template versions, template tags, images and instances are read in
+batches. A group's latest refresh (DescribeInstanceRefreshes takes one group) is read
+only when the engine recorded a refresh toward this AMI on it, or when starting met a
+refresh already running (InstanceRefreshInProgress); a continuation does not read the
+groups it knows started. Reads stop at the deadline: what is not read is ``deferred``
+to a continuation (``tests/handler/test_asg_calls.py`` pins the counts).
 
 A group in scope that the engine cannot act on because of its configuration (template
 without the scope tag, launch configuration, another parameter's alias, a template shared
@@ -67,6 +70,7 @@ if TYPE_CHECKING:
 
 TEMPLATES_PER_REQUEST = 200   # DescribeLaunchTemplates: LaunchTemplateIds (as MaxResults)
 GROUPS_PER_PAGE = 100   # DescribeAutoScalingGroups: MaxRecords at most (AWS's default: 50)
+READ_BUDGET_SECONDS = 30.0   # time one read (with botocore's retries) may take
 GONE_STATES = ("Terminating", "Terminating:Wait", "Terminating:Proceed", "Terminated")
 
 
@@ -376,11 +380,80 @@ def _in_use(estate: _Estate, groups: list[tuple[dict[str, Any], TemplateRef]]
     return found
 
 
+# ------------------------------------------------------------------ refreshes read
+
+
+def _deferred(name: str, read: bool = True) -> AsgPlan:
+    """Left for a continuation: this invocation has no time to read (or start) the group."""
+    what = "read" if read else "started"
+    return AsgPlan(name, Action.DEFERRED, f"not {what}: too little time left in this "
+                                          "invocation; continues in a follow-up invocation")
+
+
+def _recorded_started(ctx: RunContext, group: Mapping[str, Any]) -> AsgPlan | None:
+    """In a continuation, a group whose record says the engine started its refresh toward
+    this AMI is done for this rollout: not read again (the next rollout's or follow-up's
+    first invocation reads it, and remembers a rollback)."""
+    tags = tag_map(group.get("Tags"))
+    if ctx.attempt < 1 or not tags.get(REFRESH_ID) or tags.get(REFRESH_AMI) != ctx.image.id:
+        return None
+    name = group["AutoScalingGroupName"]
+    return _skip(name, f"instance refresh {tags[REFRESH_ID]} toward {ctx.image.id} was started "
+                       "by an earlier invocation of this rollout (recorded on the group)")
+
+
+def _needs_read(ctx: RunContext, group: Mapping[str, Any]) -> bool:
+    """Whether planning reads the group's latest refresh before deciding.
+
+    Read: a refresh the engine recorded toward this AMI (rolled back: not restarted;
+    running: left alone), a dry run (it shows the refresh in the way), and a group whose
+    OnRefreshInProgress is ``wait`` or ``skip`` (nothing may be written for it while a
+    refresh runs). Any other refresh running is met by StartInstanceRefresh
+    (InstanceRefreshInProgress), which then reads that group's (``busy``): with
+    cancel-and-restart the group is written to in any case.
+    """
+    tags = tag_map(group.get("Tags"))
+    if ctx.dry_run or (tags.get(REFRESH_ID) and tags.get(REFRESH_AMI) == ctx.image.id):
+        return True
+    policy = ctx.settings.asg_configurations.for_group(group["AutoScalingGroupName"])
+    return policy.on_refresh_in_progress != InProgressPolicy.CANCEL_AND_RESTART
+
+
+def _read_refreshes(ctx: RunContext, candidates: list[tuple[dict[str, Any], TemplateRef]],
+                    plans: dict[str, AsgPlan], every: bool) -> dict[str, Refresh | None]:
+    """The latest refresh of the candidates that need it (``every``: all of them), one
+    call per group, while the deadline allows; a group whose read does not fit is
+    deferred, one whose read fails is failed, and either leaves ``candidates``."""
+    refreshes: dict[str, Refresh | None] = {}
+    for group, ref in list(candidates):
+        name = group["AutoScalingGroupName"]
+        if not every and (done := _recorded_started(ctx, group)) is not None:
+            plans[name] = done
+        elif not every and not _needs_read(ctx, group):
+            continue
+        elif not ctx.deadline.has_time_for(2 * READ_BUDGET_SECONDS):   # and the batched
+            plans[name] = _deferred(name)                               # reads after it
+        else:
+            try:
+                refreshes[name] = latest_refresh(ctx.clients.autoscaling, name)
+                continue
+            except (ClientError, BotoCoreError) as exc:
+                plans[name] = replace(_failed(name, error_text(exc, "DescribeInstanceRefreshes")),
+                                      transient=is_transient(exc))
+        candidates.remove((group, ref))
+    return refreshes
+
+
 # -------------------------------------------------------------------------- decisions
 
 
-def plan_asgs(ctx: RunContext, names: Sequence[str] | None = None) -> tuple[AsgPlan, ...]:
-    """One frozen plan per group discovered (all in scope, or just ``names``)."""
+def plan_asgs(ctx: RunContext, names: Sequence[str] | None = None, busy: bool = False
+              ) -> tuple[AsgPlan, ...]:
+    """One frozen plan per group discovered (all in scope, or just ``names``).
+
+    ``busy``: ``names`` met a refresh already running (InstanceRefreshInProgress), so
+    their latest refreshes are read; otherwise only recorded ones are (``_needs_read``).
+    """
     plans: dict[str, AsgPlan] = {}
     candidates: list[tuple[dict[str, Any], TemplateRef]] = []
     discovered = _discover(ctx, names)
@@ -397,20 +470,16 @@ def plan_asgs(ctx: RunContext, names: Sequence[str] | None = None) -> tuple[AsgP
             plans[name] = _misconfigured(name, f"the group {unsupported}", _unsupported_fix(group))
         else:
             candidates.append((group, ref))
-    refreshes: dict[str, Refresh | None] = {}
-    for group, ref in list(candidates):   # one read per group: its failure is that group's
-        name = group["AutoScalingGroupName"]
-        try:
-            refreshes[name] = latest_refresh(ctx.clients.autoscaling, name)
-        except (ClientError, BotoCoreError) as exc:
-            plans[name] = _failed(name, error_text(exc, "DescribeInstanceRefreshes"))
-            plans[name] = replace(plans[name], transient=is_transient(exc))
-            candidates.remove((group, ref))
+    refreshes = _read_refreshes(ctx, candidates, plans, every=names is not None and busy)
+    if candidates and not ctx.deadline.has_time_for(READ_BUDGET_SECONDS):
+        for group, _ in candidates:   # the batched reads would not fit: a later invocation
+            plans[group["AutoScalingGroupName"]] = _deferred(group["AutoScalingGroupName"])
+        candidates = []
     estate = _read(ctx, candidates, refreshes) if candidates else _Estate()
     for group, ref in candidates:
         name = group["AutoScalingGroupName"]
         try:
-            plans[name] = _decide(ctx, estate, group, ref, refreshes[name])
+            plans[name] = _decide(ctx, estate, group, ref, refreshes.get(name))
         except TemplateError as exc:
             plans[name] = _failed(name, str(exc))
     _hold_shared_writes(ctx, plans, discovered if names is None and ctx.settings.scope == "all"

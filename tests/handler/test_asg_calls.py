@@ -1,6 +1,7 @@
-"""The calls a convergence of N groups costs, pinned (issue 12): per group one
-DescribeInstanceRefreshes, CreateLaunchTemplateVersion and StartInstanceRefresh; everything
-else batched (versions read account-wide, refresh records 20 groups a CreateOrUpdateTags).
+"""The calls a convergence of N groups costs, pinned: per group one
+CreateLaunchTemplateVersion and StartInstanceRefresh, no refresh read (a refresh in the way
+is met by StartInstanceRefresh); everything else batched (versions read account-wide,
+refresh records 20 groups a CreateOrUpdateTags).
 And what a crash between starting refreshes and recording them leaves: refreshes that
 converge, and that ``cancel`` does not take for the engine's."""
 
@@ -19,8 +20,7 @@ from sandbox.faults import SimulatedCrash
 
 PARAMETER = "/ami/linux/test"   # the handler fixtures' parameter
 
-PER_GROUP = ("autoscaling:DescribeInstanceRefreshes", "ec2:CreateLaunchTemplateVersion",
-             "autoscaling:StartInstanceRefresh")
+PER_GROUP = ("ec2:CreateLaunchTemplateVersion", "autoscaling:StartInstanceRefresh")
 
 
 def _groups(estate, count: int, prefix: str = "g") -> list[str]:
@@ -48,7 +48,6 @@ def _expected(count: int, records: int) -> dict[str, int]:
     return {
         # the groups in scope, then every group (which others follow a written template?)
         "autoscaling:DescribeAutoScalingGroups": 2,
-        "autoscaling:DescribeInstanceRefreshes": count,
         "autoscaling:CreateOrUpdateTags": records,   # RECORD_BATCH groups a call
         "autoscaling:StartInstanceRefresh": count,
         "ec2:DescribeLaunchTemplateVersions": 1,    # $Latest of every template, one page
@@ -58,7 +57,7 @@ def _expected(count: int, records: int) -> dict[str, int]:
 
 
 @pytest.mark.parametrize(("count", "records"), [(3, 1), (30, 2)])
-def test_converging_groups_costs_three_calls_each_and_batched_reads(
+def test_converging_groups_costs_two_calls_each_and_batched_reads(
         estate, images, function, api_calls, count, records):
     assert RECORD_BATCH == 20
     assert _converge(estate, images, function, api_calls, count) == _expected(count, records)
@@ -66,9 +65,9 @@ def test_converging_groups_costs_three_calls_each_and_batched_reads(
     assert pages == [{"Versions": ["$Latest"], "MaxResults": 200}]
 
 
-def test_each_group_more_costs_its_three_calls_and_nothing_else(
+def test_each_group_more_costs_its_two_calls_and_nothing_else(
         aws, estate, images, function, api_calls):
-    """Over every operation (standalone's reads included): 27 groups more, 27 x 3 calls,
+    """Over every operation (standalone's reads included): 27 groups more, 27 x 2 calls,
     plus one more record (30 groups need two CreateOrUpdateTags)."""
     _groups(estate, 3)
     estate.publish(images.new)
@@ -107,17 +106,22 @@ def test_refreshes_are_recorded_after_they_start_many_groups_a_call(aws, estate,
         "CreateLaunchTemplateVersion", "StartInstanceRefresh"] * 3 + ["CreateOrUpdateTags"]
 
 
-def test_a_template_resolving_the_parameter_is_recorded_at_once(aws, estate, images, function):
-    """Even with workers (the default): such a group starts alone, its record right after."""
-    # Its refresh does not say where it heads: unrecorded, the next run would cancel it.
-    for name in ("a", "b"):
-        estate.group(name, estate.template(f"{name}-lt", f"resolve:ssm:{PARAMETER}"))
+def test_templates_resolving_the_parameter_start_on_workers_and_share_a_record(
+        aws, estate, images, function, api_calls):
+    """Their refreshes do not say where they head (unrecorded, the next run would take them
+    for another's): the groups of one batch are recorded together as soon as it ends."""
+    names = [estate.group(f"a{n:02}", estate.template(f"a{n:02}-lt", f"resolve:ssm:{PARAMETER}"))
+             for n in range(RECORD_BATCH + 5)]
     estate.publish(images.new)
     calls = len(aws.faults.mutating_calls)
 
     function().invoke({})
 
-    assert _mutating(aws, calls) == ["StartInstanceRefresh", "CreateOrUpdateTags"] * 2
+    assert _mutating(aws, calls) == ["StartInstanceRefresh"] * RECORD_BATCH + [
+        "CreateOrUpdateTags"] + ["StartInstanceRefresh"] * 5 + ["CreateOrUpdateTags"]
+    assert [sorted({t["ResourceId"] for t in call["Tags"]})
+            for call in api_calls.of("CreateOrUpdateTags")] == [names[:RECORD_BATCH],
+                                                                names[RECORD_BATCH:]]
 
 
 def _ours(autoscaling) -> list[str]:

@@ -35,16 +35,30 @@ def _refresh(estate, refresh_id: str) -> dict:
     return next(r for r in estate.refreshes("web") if r["InstanceRefreshId"] == refresh_id)
 
 
+@pytest.mark.parametrize("policy", ["cancel-and-restart", "wait", "skip"])
 def test_a_refresh_toward_the_new_ami_is_left_alone_whatever_the_policy(
-        estate, images, busy, function, api_calls):
+        estate, images, busy, function, api_calls, policy):
     theirs = busy(warmup=600, image_id=images.new)
     estate.publish(images.new)
 
-    report = function().invoke({})
+    report = function(**_policy(policy)).invoke({})
 
     assert report["asgs"][0]["action"] == "skipped"
     assert report["asgs"][0]["reason"] == (f"instance refresh {theirs['refresh_id']} (Pending) "
                                            f"is already in progress toward {images.new}")
+    assert api_calls.of("CancelInstanceRefresh") == []
+    assert [r["InstanceRefreshId"] for r in estate.refreshes("web")] == [theirs["refresh_id"]]
+
+
+@pytest.mark.parametrize("policy", ["wait", "skip"])
+def test_wait_or_skip_reads_the_refresh_first_and_writes_nothing(
+        estate, images, busy, function, api_calls, policy):
+    """Only cancel-and-restart learns of a running refresh from StartInstanceRefresh."""
+    busy(warmup=600, image_id=images.new)
+    estate.publish(images.new)
+
+    function(**_policy(policy)).invoke({})
+
     assert api_calls.mutating() == []
 
 
@@ -71,10 +85,12 @@ def test_cancel_and_restart_keeps_the_cancelled_refreshs_other_changes(
 
     report = function().invoke({})
 
+    # Version 3 (version 1 with the new AMI) was written before StartInstanceRefresh met
+    # the running refresh; the refresh started is built on the cancelled one's version 2.
     versions = estate.versions(theirs["template"])
-    assert report["asgs"][0]["launch_template_version"] == "3"
-    assert versions[3] == {**versions[2], "ImageId": images.new}
-    assert versions[3]["UserData"] == "ZWNobyBoZWxsbw=="
+    assert report["asgs"][0]["launch_template_version"] == "4"
+    assert versions[4] == {**versions[2], "ImageId": images.new}
+    assert versions[4]["UserData"] == "ZWNobyBoZWxsbw=="
 
 
 def test_wait_starts_the_refresh_once_the_running_one_has_finished(

@@ -137,13 +137,13 @@ def test_the_emf_document_is_valid_emf_with_bounded_dimensions():
         {"Namespace": "AmiUpgrade", "Dimensions": [["Parameter"]], "Metrics": [
             {"Name": name, "Unit": "Seconds" if name == "Duration" else "Count"}
             for name in ("Runs", "GroupsRefreshed", "GroupsSkipped", "GroupsFailed",
-                         "InstancesReplaced", "InstancesRolledBack", "InstancesFailed",
-                         "Duration")]},
+                         "GroupsDeferred", "InstancesReplaced", "InstancesRolledBack",
+                         "InstancesFailed", "Duration")]},
         {"Namespace": "AmiUpgrade", "Dimensions": [["Parameter", "Status"]],
          "Metrics": [{"Name": "Runs", "Unit": "Count"}]}]}
     assert {k: v for k, v in doc.items() if k != "_aws"} == {
         "Parameter": "/ami/linux/prod", "Status": "partial", "Runs": 1, "GroupsRefreshed": 2,
-        "GroupsSkipped": 1, "GroupsFailed": 1, "InstancesReplaced": 1,
+        "GroupsSkipped": 1, "GroupsFailed": 1, "GroupsDeferred": 0, "InstancesReplaced": 1,
         "InstancesRolledBack": 1, "InstancesFailed": 2, "Duration": 12.5}
     # EMF: every dimension and metric named by a directive is a member of the document.
     for directive in doc["_aws"]["CloudWatchMetrics"]:

@@ -71,8 +71,9 @@ def test_a_throttled_refresh_read_fails_only_that_group(aws, estate, images, fun
     estate.publish(images.new)
     aws.faults.fail("DescribeInstanceRefreshes", "Throttling", "Rate exceeded", times=None,
                     when=lambda params: params.get("AutoScalingGroupName") == "api")
+    waits = json.dumps({"api": {"OnRefreshInProgress": "wait"}})   # its refresh is read first
 
-    report = function().invoke({})
+    report = function(ASG_CONFIGURATIONS=waits).invoke({})
 
     by_name = {e["name"]: e for e in report["asgs"]}
     assert by_name["api"]["action"] == "failed"

@@ -1,7 +1,7 @@
 """Calls per standalone replacement, pinned, so they cannot grow back silently (issue 12).
 
 Each estate (the benchmark's: private t3.micro instances, one data volume each, the
-function's defaults: parallelism 2, max_per_run 20) is converged on the embedded AWS and
+function's defaults: parallelism 5, max_per_run 20) is converged on the embedded AWS and
 every call the function makes is counted by operation at the embedded AWS
 (``benchmarks.real_aws``). The expected counts are built from three parts, so a change
 shows which part moved: the planning of the invocation, the calls of each replacement,
@@ -15,6 +15,7 @@ from collections import Counter
 import pytest
 
 from benchmarks import real_aws
+from handler.settings import DEFAULT_PARALLELISM
 
 PLANNING = Counter({
     "GetParameter": 1, "DescribeImages": 3,        # the AMI; candidates' images; preflight
@@ -42,7 +43,7 @@ PER_WAVE = Counter({
 })
 
 
-def expected(instances: int, parallelism: int = 2) -> Counter:
+def expected(instances: int, parallelism: int = DEFAULT_PARALLELISM) -> Counter:
     waves = -(-instances // parallelism)
     calls = Counter(PLANNING)
     for _ in range(instances):
@@ -52,9 +53,18 @@ def expected(instances: int, parallelism: int = 2) -> Counter:
     return calls
 
 
-@pytest.mark.parametrize("instances", [1, 4])
+@pytest.mark.parametrize("instances", [1, DEFAULT_PARALLELISM + 2])   # one wave; two
 def test_calls_per_replacement_are_pinned(instances):
     run = real_aws.run(0, instances, latency=None)
 
     assert run.converged and run.failed == 0 and run.invocations == 1
     assert dict(run.calls) == dict(expected(instances))
+
+
+def test_slow_status_checks_cost_at_most_three_times_the_bound_by_default():
+    """20 instances with two data volumes each whose status checks take 300 s: the polls
+    of each wave are what grows; at the default parallelism they stay within 3x."""
+    run = real_aws.run(0, 20, latency=None, boot_seconds=300, volumes=2)
+
+    assert run.converged and run.failed == 0
+    assert run.total <= 3 * real_aws.lower_bound(0, 20, volumes=2)
