@@ -142,7 +142,7 @@ def test_after_another_templates_refresh_ends_the_group_moves_from_its_new_templ
     theirs = elsewhere(warmup=60)
     estate.publish(images.new)
 
-    first = function(timeout_seconds=60).invoke({})
+    first = function(timeout_seconds=90).invoke({})
     assert first["asgs"][0]["action"] == "skipped"
     report = function().invoke({})
 
