@@ -48,11 +48,11 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from ..aws import describe_error, tag_list, tag_map
+from ..aws import describe_error, is_transient, tag_list, tag_map
 from ..log import log_event
 from ..passable import role_blocker
 from ..report import InstanceEntry
-from ..run import Action, RunContext
+from ..run import Action, Clock, RunContext, SystemClock
 from ..tags import (
     ATTEMPT,
     ELASTIC_IPS,
@@ -71,6 +71,7 @@ from ..tags import (
     SOURCE_DEST_CHECK,
     TARGET_AMI,
 )
+from . import retry
 from .core import (
     FAIL,
     ROLL_BACK,
@@ -127,6 +128,8 @@ class Relaunch:
     preserve_private_ip: bool = False
     health_resource: str | None = None   # where the time waited is recorded (O, or the template)
     pending_rollback: str | None = None
+    pending_transient: bool = False      # the rollback is for transient errors: no failed-ami
+    clock: Clock | None = None           # wall time for the retry a transient rollback leaves
     health_waited: float | None = None
     waiting: Wait | None = None
     volumes_seen: tuple[str, ...] = ()
@@ -164,7 +167,8 @@ class Relaunch:
             return self._cleanup_kept(obs, old, new)
         if ROLLBACK not in tags and self.pending_rollback and TARGET_AMI in tags:
             return Call("create_tags", {"Resources": [old.id], "Tags": tag_list(
-                {ROLLBACK: self.pending_rollback})}, FAIL, "record the rollback")
+                {ROLLBACK: retry.rollback_value(self.pending_rollback, self.pending_transient)})},
+                FAIL, "record the rollback")
         if ROLLBACK in tags:
             return self._rollback(obs, old, new, tags[ROLLBACK])
         if self.pending_rollback:     # the intent itself failed: nothing was changed
@@ -181,7 +185,8 @@ class Relaunch:
         step = self._forward(obs, old, new, tags)
         if self.pending_rollback:     # decided just now: record it before anything else
             return Call("create_tags", {"Resources": [old.id], "Tags": tag_list(
-                {ROLLBACK: self.pending_rollback})}, FAIL, "record the rollback")
+                {ROLLBACK: retry.rollback_value(self.pending_rollback, self.pending_transient)})},
+                FAIL, "record the rollback")
         return step
 
     def _forward(self, obs: Observation, old: InstanceView, new: InstanceView | None,
@@ -439,13 +444,33 @@ class Relaunch:
         if obs.template is not None:
             return Call("delete_launch_template", {"LaunchTemplateId": obs.template.id}, FAIL,
                         "delete the launch template that kept the shape")
+        step = self._record_outcome(old, reason)
+        if step is not None:
+            return step
+        keys = [k for k in ROLLED_BACK_KEYS
+                if not (k == RETRY and retry.transient_rollback(reason))]
+        return Call("delete_tags", {"Resources": [old.id, *(v.id for v in volumes)],
+                                    "Tags": [{"Key": k} for k in keys]}, FAIL,
+                    "remove the progress tags")
+
+    def _record_outcome(self, old: InstanceView, reason: str) -> Call | None:
+        """A rollback's record on O: ``failed-ami`` for a refusal; for transient errors,
+        the time the replacement is tried again (``retry.replace_again``) instead."""
+        if retry.transient_rollback(reason):
+            attempt = int(old.tags.get(ATTEMPT, "1") or 1)
+            recorded = retry.Retry.parse(old.tags.get(RETRY))
+            if recorded is not None and (recorded.step, recorded.attempt) == (
+                    retry.REPLACE_AGAIN, attempt):
+                return None
+            now = (self.clock or SystemClock()).now()
+            again = retry.replace_again(attempt, reason[len(retry.TRANSIENT_MARK):], now)
+            return Call("create_tags", {"Resources": [old.id], "Tags": tag_list(
+                {RETRY: again.value()})}, FAIL, "record when to try again")
         target = old.tags.get(TARGET_AMI, "")
         if old.tags.get(FAILED_AMI) != target or old.tags.get(FAILURE_REASON) != reason[:256]:
             return Call("create_tags", {"Resources": [old.id], "Tags": tag_list(
                 {FAILED_AMI: target, FAILURE_REASON: reason})}, FAIL, "record the failure")
-        return Call("delete_tags", {"Resources": [old.id, *(v.id for v in volumes)],
-                                    "Tags": [{"Key": k} for k in ROLLED_BACK_KEYS]}, FAIL,
-                    "remove the progress tags")
+        return None
 
     def _fail(self, reason: str) -> Finish:
         return Finish(InstanceEntry(self.old_id, Action.FAILED, reason,
@@ -514,6 +539,11 @@ class Relaunch:
             return None
         old = obs.old
         if old is not None and ROLLBACK in old.tags and REPLACED_BY not in old.tags:
+            again = retry.Retry.parse(old.tags.get(RETRY))
+            if retry.transient_rollback(old.tags[ROLLBACK]) and again is not None:
+                return Finish(InstanceEntry(self.old_id, Action.IN_PROGRESS, again.deferred(),
+                                            new_instance_id=self.new_id,
+                                            volumes=self.volumes_seen))
             return Finish(InstanceEntry(self.old_id, Action.FAILED,
                                         f"rolled back: {old.tags[ROLLBACK]}",
                                         new_instance_id=self.new_id, volumes=self.volumes_seen))
@@ -533,7 +563,7 @@ class Relaunch:
         old = obs.old
         in_rollback = old is not None and ROLLBACK in old.tags
         if call.on_error == ROLL_BACK and not in_rollback:
-            self.pending_rollback = reason
+            self.pending_rollback, self.pending_transient = reason, is_transient(error)
             return None
         where = "rollback" if in_rollback else "replacement"
         return self._fail(f"{where} stopped at '{call.step}': {reason}; the next invocation "
@@ -715,7 +745,7 @@ class RelaunchStrategy:
                         resume=plan.action in (PlanAction.RESUME, PlanAction.ROLL_BACK),
                         preserve_private_ip=s.standalone.preserve_private_ip,
                         pending_rollback=(plan.reason if plan.action == PlanAction.ROLL_BACK
-                                          else None))
+                                          else None), clock=ctx.clock)
 
 
 STRATEGY = RelaunchStrategy()

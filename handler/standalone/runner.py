@@ -27,7 +27,7 @@ from ..report import InstanceEntry
 from ..run import Action, Outcome, RunContext
 from ..tags import RETRY
 from . import retry
-from .core import Call, Finish, InstancePlan, Machine, PlanAction, Step, Strategy, Wait
+from .core import ROLL_BACK, Call, Finish, InstancePlan, Machine, PlanAction, Step, Strategy, Wait
 from .observation import Observation, instance_statuses, observe
 from .registry import STRATEGIES
 
@@ -49,6 +49,7 @@ class _Runner:
     root_devices: dict[str, str] = field(default_factory=dict)
     calls: dict[str, int] = field(default_factory=dict)
     started: int = 0
+    behind: bool = False    # a replacement ended on an older AMI: continue at once
     backing_off: bool = False
     owners: dict[str, Strategy] = field(default_factory=dict)   # old id -> its strategy
     # Backoff after transient errors: old id -> the retry (also in its tag, when written),
@@ -75,7 +76,11 @@ class _Runner:
     def finish(self, machine: Machine, result: Finish) -> None:
         log_event("instance_result", **result.entry.to_dict())
         self.entries.append(result.entry)
+        if result.entry.action == Action.IN_PROGRESS and self.durable_follow_up:
+            # ended for now, tried again later: the rule stays enabled until then
+            self.continue_reasons.append(f"{machine.old_id} is tried again later")
         if result.ami_id and self.ctx.image.id and result.ami_id != self.ctx.image.id:
+            self.behind = True
             self.continue_reasons.append(
                 f"{machine.old_id} finished on {result.ami_id}, not the current "
                 f"{self.ctx.image.id}")
@@ -337,11 +342,13 @@ class _Runner:
     def retry_later(self, m: Machine, step: Call, error: ClientError | BotoCoreError,
                     obs: Observation) -> Finish | None:
         """A transient error: the same step again after a backoff, recorded in a tag; past
-        the bound (outside a rollback) the error counts as permanent."""
+        the bound, while the old instance is down, the replacement rolls back (the
+        machine sees the transient code, so it records no failed AMI)."""
         reason = describe_error(error, step.operation)
         prior = retry.recorded(obs) or self.retries.get(m.old_id)
         pending = retry.next_retry(prior, step.step, reason, self.ctx.clock.now())
-        if pending.attempt > retry.MAX_FORWARD_ATTEMPTS and not retry.in_rollback(obs):
+        if (pending.attempt > retry.MAX_FORWARD_ATTEMPTS and step.on_error == ROLL_BACK
+                and not retry.in_rollback(obs) and retry.down(obs)):
             log_event("transient_error_persisted", instance=m.old_id, step=step.step,
                       attempts=pending.attempt - 1, reason=reason)
             return m.refused(step, _client_error(error, step.operation, f" (transient, "
@@ -370,8 +377,9 @@ class _Runner:
             self.entries.append(m.progress_entry())
         if active:
             self.continue_reasons.append(f"{len(active)} replacement(s) still in flight")
-        self.backing_off = bool(active) and not queue and all(m.old_id in self.gated
-                                                              for m in active)
+        # Only waiting for retry times left: an immediate continuation would not move it.
+        self.backing_off = (not queue and not self.behind
+                            and all(m.old_id in self.gated for m in active))
         for plan in queue:
             why = ("max_per_run reached" if plan.action == PlanAction.REPLACE and self.started
                    >= self.ctx.settings.standalone.max_per_run else "deadline reached")
@@ -386,11 +394,16 @@ def apply_instances(ctx: RunContext, plans: tuple[InstancePlan, ...],
                     durable_follow_up: bool = False) -> Outcome[InstanceEntry]:
     """Drive ``plans``. ``durable_follow_up``: the follow-up rule is enabled, so an
     invocation whose work all waits for retry times later than it can wait stops
-    early (the rule runs it at that time) instead of polling until its deadline."""
+    early (the rule runs it at that time) instead of polling until its deadline, and
+    replacements to be tried again later keep it enabled (without the rule, the next
+    event or the scheduled reconcile tries them; no continuation waits for them)."""
     runner = _Runner(ctx, durable_follow_up=durable_follow_up)
     work = [p for p in plans if p.action != PlanAction.SKIP]
     runner.run(work)
     skipped = [p.entry() for p in plans if p.action == PlanAction.SKIP]
+    waiting = [e.id for e in skipped if e.action == Action.IN_PROGRESS]
+    if waiting and durable_follow_up:   # a transient rollback's retry time: the rule runs it
+        runner.continue_reasons.append(f"{len(waiting)} replacement(s) wait for a retry time")
     order = {p.instance_id: n for n, p in enumerate(plans)}
     entries = sorted([*runner.entries, *skipped], key=lambda e: order.get(e.id, len(order)))
     reason = "; ".join(runner.continue_reasons) or None
