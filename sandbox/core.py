@@ -35,6 +35,8 @@ EMULATIONS = (
     "sandbox.template_tags",
     "sandbox.launch_template_data",
     "sandbox.fast_lookups",
+    "sandbox.volume_in_use",
+    "sandbox.launch_protection",
 )
 
 _FAKE_ENV = {
