@@ -37,6 +37,7 @@ EMULATIONS = (
     "sandbox.fast_lookups",
     "sandbox.volume_in_use",
     "sandbox.launch_protection",
+    "sandbox.scheduled_rules",
 )
 
 _FAKE_ENV = {

@@ -91,3 +91,27 @@ def test_an_unprotected_launch_terminates(ec2):
 
     state = ec2.describe_instances(InstanceIds=[instance])["Reservations"][0]["Instances"][0]
     assert state["State"]["Name"] in ("shutting-down", "terminated")
+
+
+def test_an_event_reaches_no_scheduled_nor_disabled_rule():
+    """The stack's follow-up rule (scheduled, DISABLED) next to a pattern rule: PutEvents
+    delivers to the pattern rule's target only (moto failed on the Lambda target)."""
+    import json
+
+    with embedded_aws():
+        events, sqs = boto3.client("events"), boto3.client("sqs")
+        queue = sqs.create_queue(QueueName="seen")["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])[
+            "Attributes"]["QueueArn"]
+        lambda_arn = "arn:aws:lambda:us-east-1:123456789012:function:f"
+        events.put_rule(Name="follow-up", ScheduleExpression="rate(5 minutes)",
+                        State="DISABLED")
+        events.put_targets(Rule="follow-up", Targets=[{"Id": "f", "Arn": lambda_arn}])
+        events.put_rule(Name="reconcile", ScheduleExpression="rate(1 day)")
+        events.put_targets(Rule="reconcile", Targets=[{"Id": "f", "Arn": lambda_arn}])
+        events.put_rule(Name="pattern", EventPattern=json.dumps({"source": ["test"]}))
+        events.put_targets(Rule="pattern", Targets=[{"Id": "q", "Arn": arn}])
+
+        events.put_events(Entries=[{"Source": "test", "DetailType": "x", "Detail": "{}"}])
+
+        assert len(sqs.receive_message(QueueUrl=queue).get("Messages", [])) == 1
