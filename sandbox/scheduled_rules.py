@@ -23,7 +23,7 @@ def install(aws: EmbeddedAws) -> Callable[[], None]:
     def send_to_targets(self: Rule, original_event: Any, transform_input: bool = True) -> None:
         if self.state != "ENABLED" or (self.scheduled_expression
                                        and not self.event_pattern.get_pattern()):
-            return None
-        return original(self, original_event, transform_input)
+            return
+        original(self, original_event, transform_input)
 
     return patch_method(Rule, "send_to_targets", send_to_targets)
