@@ -38,6 +38,7 @@ EMULATIONS = (
     "sandbox.volume_in_use",
     "sandbox.launch_protection",
     "sandbox.scheduled_rules",
+    "sandbox.read_lag",
 )
 
 _FAKE_ENV = {

@@ -38,6 +38,23 @@ POLL_SECONDS = 15
 HEALTH_POLL_SECONDS = 30
 MAX_CALLS_PER_REPLACEMENT = 400   # a machine that keeps calling without finishing is a bug
 MAX_CHAIN = 6   # calls one machine makes in a round on effects it knows from the calls
+# EC2's reads lag its writes: a call decided again, unchanged, after AWS answered it is
+# waited for (its answer is the truth), then sent again at most every 15 s, 30 s, ...
+LAG_FIRST_SECONDS = 15.0
+LAG_CAP_SECONDS = 240.0
+
+
+@dataclass
+class _Sent:
+    """A machine's last call AWS answered, and how long a repeat of it waits."""
+
+    signature: str
+    at: float
+    wait: float = LAG_FIRST_SECONDS
+
+
+def _signature(step: Call) -> str:
+    return json.dumps([step.operation, step.kwargs], sort_keys=True, default=str)
 
 
 @dataclass
@@ -58,6 +75,7 @@ class _Runner:
     plans: dict[str, InstancePlan] = field(default_factory=dict)
     gated: dict[str, retry.Retry] = field(default_factory=dict)
     statuses_read: dict[str, tuple[str, str]] | None = None   # by the last health poll
+    sent: dict[str, _Sent] = field(default_factory=dict)       # old id -> its last call
 
     def root_device_for(self, ami_id: str) -> str:
         if ami_id == self.ctx.image.id:
@@ -218,6 +236,8 @@ class _Runner:
                     if gate is not None:
                         self.gated[m.old_id] = gate
                         step = Wait(gate.describe())
+                    else:
+                        step = self.unless_lagging(m, step)
                 if isinstance(step, Wait):
                     m.waiting = step
                     if step.health:
@@ -273,10 +293,32 @@ class _Runner:
             return [self.call(m, step, obs) for m, obs, step in batch]
         results: list[tuple[Finish | None, Observation | None]] = []
         for m, obs, step in batch:
+            self.answered(m, step)
             finished = m.succeeded(step, obs, response)
             results.append((finished, None) if finished is not None
                            else (None, m.effect(step, obs, response)))
         return results
+
+    def unless_lagging(self, m: Machine, step: Call) -> Call | Wait:
+        """``step``, or a Wait when it repeats the machine's last answered call before
+        that call's effect could show (EC2's reads lag its writes): the answer said it
+        was done. Sent again once the wait is over, each wait twice the last."""
+        sent = self.sent.get(m.old_id)
+        if sent is None or sent.signature != _signature(step):
+            return step
+        if self.ctx.clock.monotonic() - sent.at < sent.wait:
+            log_event("replacement_effect_not_visible", instance=m.old_id, step=step.step)
+            return Wait(f"'{step.step}' was answered; waiting for its effect to show (EC2's "
+                        "reads lag its writes)")
+        sent.wait = min(sent.wait * 2, LAG_CAP_SECONDS)
+        return step
+
+    def answered(self, m: Machine, step: Call) -> None:
+        """Note ``step`` as ``m``'s last call AWS answered (see ``unless_lagging``)."""
+        sent, signature = self.sent.get(m.old_id), _signature(step)
+        wait = sent.wait if sent is not None and sent.signature == signature \
+            else LAG_FIRST_SECONDS
+        self.sent[m.old_id] = _Sent(signature, self.ctx.clock.monotonic(), wait)
 
     def over_limit(self, m: Machine) -> Finish | None:
         """Counts one more call of ``m``; the failure when it exceeds the bound."""
@@ -301,6 +343,7 @@ class _Runner:
             if is_transient(error):
                 return self.retry_later(m, step, error, obs), None
             return m.refused(step, _client_error(error, step.operation), obs), None
+        self.answered(m, step)
         finished = m.succeeded(step, obs, response)
         if finished is not None:
             return finished, None

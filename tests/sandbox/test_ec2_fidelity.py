@@ -115,3 +115,24 @@ def test_an_event_reaches_no_scheduled_nor_disabled_rule():
         events.put_events(Entries=[{"Source": "test", "DetailType": "x", "Detail": "{}"}])
 
         assert len(sqs.receive_message(QueueUrl=queue).get("Messages", [])) == 1
+
+
+def test_with_a_read_lag_a_launch_and_an_attachment_show_only_after_it():
+    from sandbox.read_lag import lag
+
+    with embedded_aws() as aws:
+        ec2 = boto3.client("ec2")
+        lag(aws, 30)
+        instance, volume = _launch(ec2), _volume(ec2)
+        ec2.attach_volume(VolumeId=volume, InstanceId=instance, Device="/dev/sdf")
+
+        def listed() -> list[str]:
+            return [i["InstanceId"] for r in ec2.describe_instances(Filters=[{
+                "Name": "instance-id", "Values": [instance]}])["Reservations"]
+                for i in r["Instances"]]
+
+        early = (listed(), ec2.describe_volumes(VolumeIds=[volume])["Volumes"][0]["State"])
+        aws.advance(30)
+        late = (listed(), ec2.describe_volumes(VolumeIds=[volume])["Volumes"][0]["State"])
+
+    assert (early, late) == (([], "available"), ([instance], "in-use"))
