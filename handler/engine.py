@@ -86,7 +86,7 @@ class Engine:
 
         # Refreshes first (they run on their own), then the standalone replacements, then
         # whatever waiting the groups need, so a group waited for never starves them.
-        if any(p.action != PlanAction.SKIP for p in instance_plans):
+        if any(p.action != PlanAction.SKIP or p.retry_at for p in instance_plans):
             # Before the first mutating call: a crash after it leaves the rule firing.
             follow_up.ensure(True, "replacements to drive")
         asg_run = asg.start_asgs(ctx, asg_plans)

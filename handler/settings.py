@@ -440,11 +440,18 @@ def _standalone(value: Any, name: str) -> Mapping[str, Any]:
 
 
 def _reserved_concurrency(value: Any, name: str) -> int | None:
+    """Only 1: the engine's replacements are not safe against a second run racing on the
+    same instance (no lease), so runs must be serialised by Lambda itself."""
     number = parse_int(value, name, 1, range(-1, 1001))
     if number == 0:
-        raise SettingsError(f"{name}: 0 would stop every invocation; use 1 to "
-                            "serialise runs or -1 for no reservation")
-    return None if number == -1 else number
+        raise SettingsError(f"{name}: 0 would stop every invocation; use 1 (runs serialised)")
+    if number != 1:
+        raise SettingsError(
+            f"{name}: {number} would let runs overlap, and two runs racing on one "
+            "replacement can leave data volumes detached; use 1 (runs serialised; Lambda "
+            "needs 101 unreserved concurrent executions in the account: ask for a higher "
+            "quota where it has fewer)")
+    return number
 
 
 def _choice(choices: tuple[str, ...], default: str,
@@ -574,7 +581,8 @@ SCHEMA: tuple[Setting, ...] = (
     Setting("memorySize", _int(512, range(128, 10241)), default_doc="`512`",
             doc="function memory in MB, 128 to 10240"),
     Setting("reservedConcurrency", _reserved_concurrency, default_doc="`1`",
-            doc="reserved concurrency; `1` serialises runs, `-1` reserves none"),
+            doc="reserved concurrency; must be `1`: runs are serialised (the account needs "
+                "101 unreserved concurrent executions)"),
     Setting("reconcileSchedule", parse_reconcile_schedule,
             default_doc=f"`{DEFAULT_SCHEDULE}`",
             doc="when the scheduled reconcile invokes the alias with the direct event (an "

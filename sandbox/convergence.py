@@ -299,9 +299,10 @@ def _instance_outcome(instance: Standalone, before: Snapshot, after: Snapshot,
             return Check("instance", label, "not replaced", tuple(problems))
         if now.state != "running":
             problems.append(f"rolled back, but {holder} is {now.state}, not running")
-        if entry is None or entry["action"] != "failed":
-            problems.append("not replaced, and the function did not report a failure "
-                            f"(reported: {entry['action'] if entry else 'nothing'})")
+        # failed: refused; in_progress: rolled back after transient errors, tried again
+        if entry is None or entry["action"] not in ("failed", "in_progress"):
+            problems.append("not replaced, and the function reported neither a failure nor "
+                            f"a retry (reported: {entry['action'] if entry else 'nothing'})")
         return Check("instance", label, "rolled back", tuple(problems))
     if now.state != "running":
         problems.append(f"{holder} holds the volumes but is {now.state}")

@@ -35,6 +35,10 @@ EMULATIONS = (
     "sandbox.template_tags",
     "sandbox.launch_template_data",
     "sandbox.fast_lookups",
+    "sandbox.volume_in_use",
+    "sandbox.launch_protection",
+    "sandbox.scheduled_rules",
+    "sandbox.read_lag",
 )
 
 _FAKE_ENV = {

@@ -1,15 +1,17 @@
 """The whole workflow end to end on the embedded AWS (``python -m sandbox``).
 
 1. Build the estate from the stack's configuration (``fleet``), all on the old AMI.
-2. Deploy the trigger the stack deploys (``routing``): the same EventBridge pattern.
+2. Deploy the trigger the stack deploys (``routing``): the same EventBridge pattern,
+   and its follow-up rule (``follow_up``, DISABLED until the function enables it).
 3. ``PutParameter`` the new AMI, publish the event AWS would emit, and deliver
    what the rule routes to ``handler.main.lambda_handler`` as Lambda would
    (retries on failure, continuations). With ``reconcile``, the event is lost
    (EventBridge delivers on a best-effort basis) and the stack's scheduled rule
    delivers its reconcile event at the next scheduled time instead; once the
    fleet has converged, the next reconcile must make no mutating call.
-4. Drive emulated time until every instance refresh has settled and no
-   invocation is pending, with live progress (``progress``).
+4. Drive emulated time until every instance refresh has settled, no invocation
+   is pending and nothing carries the in-flight tag, firing the follow-up rule
+   every 5 minutes while it is enabled, with live progress (``progress``).
 5. Compare the estate before and after (``convergence``), print the tables and
    the verdict, and write the JSON report.
 
@@ -34,7 +36,10 @@ from typing import Any
 from rich.console import Console
 
 from components.stack_settings import StackSettings
+from handler.follow_up import PERIOD_SECONDS
+from handler.tags import IN_FLIGHT
 
+from . import follow_up
 from .convergence import (
     CONVERGE,
     TERMINAL_REFRESH,
@@ -131,19 +136,39 @@ def _settled(estate: Estate, autoscaling: Any) -> bool:
                                  for g in estate.groups_in(IN_SCOPE)))
 
 
+def _in_flight(region: str) -> bool:
+    """True while any instance or volume carries the engine's in-flight tag."""
+    import boto3
+
+    ec2 = boto3.client("ec2", region_name=region)
+    marked = [{"Name": "tag-key", "Values": [IN_FLIGHT]}]
+    instances = ec2.describe_instances(Filters=[*marked, {
+        "Name": "instance-state-name", "Values": ["pending", "running", "stopping", "stopped"]}])
+    return bool([i for r in instances["Reservations"] for i in r["Instances"]]
+                or ec2.describe_volumes(Filters=marked)["Volumes"])
+
+
 def _drive(aws: EmbeddedAws, estate: Estate, deliveries: Deliveries) -> bool:
-    """Advance emulated time until refreshes settle and nothing is queued; False on timeout."""
+    """Advance emulated time until refreshes settle, nothing is queued and nothing is in
+    flight; the follow-up rule fires every period while enabled, as EventBridge would.
+    False on timeout."""
     import boto3
 
     autoscaling = boto3.client("autoscaling", region_name=estate.stack.region)
     start = aws.clock.monotonic()
+    fired = start
     while True:
         deliveries.deliver_queued()
-        if not deliveries.pending() and _settled(estate, autoscaling):
+        if not deliveries.pending() and _settled(estate, autoscaling) and not _in_flight(
+                estate.stack.region):
             return True
         if aws.clock.monotonic() - start >= MAX_EMULATED_SECONDS:
             return False
         aws.advance(STEP_SECONDS)
+        if aws.clock.monotonic() - fired >= PERIOD_SECONDS and not deliveries.pending():
+            fired = aws.clock.monotonic()
+            if follow_up.state(deliveries.function) == "ENABLED":
+                deliveries.deliver(follow_up.rule_input(deliveries.function), source="follow-up")
 
 
 def _header(console: Console, options: DemoOptions, estate: Estate, fault: Scenario | None,
@@ -228,6 +253,7 @@ def run_demo(options: DemoOptions, aws: EmbeddedAws, console: Console) -> DemoRe
                               timeout_seconds=stack.timeout_seconds,
                               memory_mb=stack.memory_size)
     trigger = install_trigger(stack)
+    follow_up.deploy(function, stack.parameter_name, dry_run=stack.dry_run)
     schedule = install_schedule(stack, function.arn) if options.reconcile else None
     before = take_snapshot(stack.region)
     clock_start = aws.clock.monotonic()

@@ -35,6 +35,13 @@ def state(fn: LambdaFunction) -> str:
     return events.describe_rule(Name=rule_name(fn.name))["State"]
 
 
+def rule_input(fn: LambdaFunction) -> dict:
+    """The event the rule's target sends (the direct event)."""
+    events = boto3.client("events", region_name=fn.aws.region)
+    (target,) = events.list_targets_by_rule(Rule=rule_name(fn.name))["Targets"]
+    return dict(json.loads(target["Input"]))
+
+
 def fire(fn: LambdaFunction) -> dict | None:
     """One period later: the invocation the rule makes, or None while it is disabled."""
     fn.aws.advance(PERIOD_SECONDS)

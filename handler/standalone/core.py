@@ -106,6 +106,7 @@ class InstancePlan:
     shape: InstanceShape | None = None
     volumes: tuple[str, ...] = ()
     target: str | None = None   # a resume's recorded target AMI (None: the run's AMI)
+    retry_at: str | None = None  # a skip until then (a transient rollback's retry time)
     # Its strategy's own reads (the shape) and the checks needing them, left to when it
     # starts (planning reads only what every candidate shares): the whole plan, or a skip.
     completion: Callable[[], InstancePlan] | None = field(default=None, compare=False,
@@ -117,7 +118,8 @@ class InstancePlan:
 
     def entry(self) -> InstanceEntry:
         if self.action == PlanAction.SKIP:
-            return InstanceEntry(self.instance_id, Action.SKIPPED, self.reason)
+            return InstanceEntry(self.instance_id, Action.IN_PROGRESS if self.retry_at
+                                 else Action.SKIPPED, self.reason)
         return InstanceEntry(self.instance_id, Action.PLANNED, self.reason,
                              volumes=self.volumes, details={"strategy": self.strategy})
 

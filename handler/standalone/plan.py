@@ -71,6 +71,7 @@ from ..tags import (
     REPLACED_BY,
     STRATEGY,
 )
+from . import retry
 from .core import InstancePlan, PlanAction, PlanInputs
 from .observation import LIVE_STATES
 from .preflight import Facts, complete, interfaces_dropped, not_relaunched, read_facts, review
@@ -157,6 +158,10 @@ def evaluate(inputs: PlanInputs, inst: dict[str, Any], deep: bool = True) -> Ins
                     f"{FAILED_AMI} to retry")
     if state != "running":
         return skip(f"state is {state}: only running instances are replaced")
+    again = retry.deferred_until(tags, ctx.clock.now())
+    if again is not None:   # rolled back after transient errors: not before its time
+        return InstancePlan(iid, PlanAction.SKIP, again.deferred(),
+                            retry_at=retry.iso(again.next_at))
     name = (tags.get(STRATEGY) or settings.standalone.strategy).strip()
     strategy = inputs.strategies.get(name)
     if strategy is None:

@@ -344,6 +344,36 @@ def tag_room_blocker(facts: Facts, instance: Mapping[str, Any], strategy: str,
     return None
 
 
+def volume_blocker(facts: Facts, instance: Mapping[str, Any]) -> str | None:
+    """Why a data volume, once detached, might not attach again to any instance (checked
+    before the stop: the relaunch detaches every data volume); None when each can.
+
+    Its state (``in-use``: not ``error`` nor being modified away from an attachment),
+    Multi-Attach (attached to other instances too: moving it would cut them off) and its
+    zone (the new instance is launched in the old one's zone)."""
+    zone = instance.get("Placement", {}).get("AvailabilityZone")
+    root = instance.get("RootDeviceName")
+    for mapping in instance.get("BlockDeviceMappings", []):
+        volume_id = mapping.get("Ebs", {}).get("VolumeId")
+        volume = facts.volumes.get(volume_id or "")
+        if mapping.get("DeviceName") == root or volume is None:
+            continue
+        if volume.get("State") != "in-use":
+            return (f"data volume {volume_id} is {volume.get('State')}, so it might not attach "
+                    "again once detached (wait until it is in-use, or detach it)")
+        others = sorted({a.get("InstanceId", "") for a in volume.get("Attachments", [])}
+                        - {instance["InstanceId"]})
+        if volume.get("MultiAttachEnabled") or others:
+            return (f"data volume {volume_id} is Multi-Attach enabled"
+                    + (f" and attached to {', '.join(others)} too" if others else "")
+                    + ": moving it is not supported (detach it from the instance, or tag "
+                    "ami-upgrade:strategy=replace-root-volume)")
+        if zone and volume.get("AvailabilityZone") not in (None, zone):
+            return (f"data volume {volume_id} is in {volume.get('AvailabilityZone')}, not "
+                    f"{zone}: it could not attach to the new instance")
+    return None
+
+
 def review(inputs: PlanInputs, facts: Facts, instance: dict[str, Any],
            plan: InstancePlan) -> InstancePlan:
     """A planned replacement, checked before anything changes: kept, moved to an in-place
@@ -360,7 +390,8 @@ def review(inputs: PlanInputs, facts: Facts, instance: dict[str, Any],
             if plan.action != PlanAction.REPLACE:
                 return plan
         else:
-            blocker = launch_blocker(facts, instance, goal.id, settings.preserve_private_ip)
+            blocker = (launch_blocker(facts, instance, goal.id, settings.preserve_private_ip)
+                       or volume_blocker(facts, instance))
             if blocker:
                 return inputs.skip(plan.instance_id, f"preflight: {blocker}")
     blocker = tag_room_blocker(facts, instance, plan.strategy, plan.shape)

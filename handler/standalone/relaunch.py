@@ -43,16 +43,16 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from ..aws import describe_error, tag_list, tag_map
+from ..aws import describe_error, is_transient, tag_list, tag_map
 from ..log import log_event
 from ..passable import role_blocker
 from ..report import InstanceEntry
-from ..run import Action, RunContext
+from ..run import Action, Clock, RunContext, SystemClock
 from ..tags import (
     ATTEMPT,
     ELASTIC_IPS,
@@ -71,6 +71,7 @@ from ..tags import (
     SOURCE_DEST_CHECK,
     TARGET_AMI,
 )
+from . import retry
 from .core import (
     FAIL,
     ROLL_BACK,
@@ -101,6 +102,35 @@ DONE_KEYS = (IN_FLIGHT, REPLACES, HOME_INSTANCE, HOME_DEVICE, HOME_DELETE_ON_TER
 ROLLED_BACK_KEYS = (IN_FLIGHT, TARGET_AMI, LAUNCH_TOKEN, HEALTH_WAITED, ROLLBACK, HOME_INSTANCE,
                     HOME_DEVICE, HOME_DELETE_ON_TERMINATION, RETRY)
 
+# Rollback steps the old instance does not need to run with its volumes: a permanent
+# refusal of one is left to an operator, and the rollback finishes without it.
+TERMINATE_NEW = "terminate the new instance"
+UNPROTECT_NEW = "turn off the new instance's termination protection"
+DELETE_TEMPLATE = "delete the launch template that kept the shape"
+MOVE_ADDRESS_BACK = "move the Elastic IP back"
+RESTORE_DOT = "restore DeleteOnTermination on"
+
+
+def _not_needed_by_old(step: str) -> bool:
+    return step in (TERMINATE_NEW, UNPROTECT_NEW, DELETE_TEMPLATE, MOVE_ADDRESS_BACK) \
+        or step.startswith(RESTORE_DOT)
+
+
+def _by_hand(call: Call) -> str:
+    """What an operator does instead of ``call``, which AWS refused for good."""
+    kwargs = call.kwargs
+    if call.step in (TERMINATE_NEW, UNPROTECT_NEW):
+        new_id = kwargs.get("InstanceId") or kwargs["InstanceIds"][0]
+        return (f"terminate {new_id} by hand (it holds none of the data volumes; turn off "
+                "its termination protection first if it has one)")
+    if call.step == DELETE_TEMPLATE:
+        return f"delete launch template {kwargs['LaunchTemplateId']} by hand"
+    if call.step == MOVE_ADDRESS_BACK:
+        return (f"associate Elastic IP {kwargs['AllocationId']} with {kwargs['InstanceId']} "
+                "by hand")
+    return f"set DeleteOnTermination on {kwargs['InstanceId']}'s data volumes by hand"
+
+
 def template_name(old_id: str) -> str:
     """The launch template that keeps ``old_id``'s shape (private IP preservation)."""
     return f"ami-upgrade-{old_id}"
@@ -127,6 +157,8 @@ class Relaunch:
     preserve_private_ip: bool = False
     health_resource: str | None = None   # where the time waited is recorded (O, or the template)
     pending_rollback: str | None = None
+    pending_transient: bool = False      # the rollback is for transient errors: no failed-ami
+    clock: Clock | None = None           # wall time for the retry a transient rollback leaves
     health_waited: float | None = None
     waiting: Wait | None = None
     volumes_seen: tuple[str, ...] = ()
@@ -138,6 +170,11 @@ class Relaunch:
     template_seen: bool = False
     # Its data volumes' homes once seen tagged (never while resuming before a first read).
     homes: dict[str, tuple[str, bool]] | None = None
+    # Rollback steps AWS refused for good that the old instance does not need (the new
+    # instance's termination, the kept template, its address, DeleteOnTermination): step
+    # -> what to do by hand. The rollback finishes without them and says so.
+    left_to_operator: dict[str, str] = field(default_factory=dict)
+    unprotected: bool = False            # the new instance's termination protection is off
 
     # ------------------------------------------------------------ the decision
     def decide(self, obs: Observation) -> Call | Wait | Finish:
@@ -164,7 +201,8 @@ class Relaunch:
             return self._cleanup_kept(obs, old, new)
         if ROLLBACK not in tags and self.pending_rollback and TARGET_AMI in tags:
             return Call("create_tags", {"Resources": [old.id], "Tags": tag_list(
-                {ROLLBACK: self.pending_rollback})}, FAIL, "record the rollback")
+                {ROLLBACK: retry.rollback_value(self.pending_rollback, self.pending_transient)})},
+                FAIL, "record the rollback")
         if ROLLBACK in tags:
             return self._rollback(obs, old, new, tags[ROLLBACK])
         if self.pending_rollback:     # the intent itself failed: nothing was changed
@@ -181,7 +219,8 @@ class Relaunch:
         step = self._forward(obs, old, new, tags)
         if self.pending_rollback:     # decided just now: record it before anything else
             return Call("create_tags", {"Resources": [old.id], "Tags": tag_list(
-                {ROLLBACK: self.pending_rollback})}, FAIL, "record the rollback")
+                {ROLLBACK: retry.rollback_value(self.pending_rollback, self.pending_transient)})},
+                FAIL, "record the rollback")
         return step
 
     def _forward(self, obs: Observation, old: InstanceView, new: InstanceView | None,
@@ -427,25 +466,64 @@ class Relaunch:
         step = self._move_volumes(volumes, old)
         if step is not None:
             return step
-        step = _settle(volumes, old, obs.new_addresses, FAIL, "move the Elastic IP back")
-        if step is not None:
+        step = _restore_delete_on_termination(volumes, old, FAIL)
+        if step is None or step.step in self.left_to_operator:
+            step = next((_associate(a["AllocationId"], old.id, FAIL, MOVE_ADDRESS_BACK)
+                         for a in obs.new_addresses if a.get("AllocationId")), None)
+        if step is not None and step.step not in self.left_to_operator:
             return step
         if old.state == "stopped":
             return Call("start_instances", {"InstanceIds": [old.id]}, FAIL,
                         "start the old instance")
-        if new is not None:
-            return Call("terminate_instances", {"InstanceIds": [new.id]}, FAIL,
-                        "terminate the new instance")
-        if obs.template is not None:
+        step = self._retire_new(new, obs)
+        if step is not None:
+            return step
+        step = self._record_outcome(old, reason)
+        if step is not None:
+            return step
+        keys = [k for k in ROLLED_BACK_KEYS
+                if not (k == RETRY and retry.transient_rollback(reason))]
+        # A new instance left to an operator no longer claims O: later AMIs move O again.
+        stray = [new.id] if new is not None else []
+        return Call("delete_tags", {"Resources": [old.id, *stray, *(v.id for v in volumes)],
+                                    "Tags": [{"Key": k} for k in (*keys, *(
+                                        (REPLACES,) if stray else ()))]}, FAIL,
+                    "remove the progress tags")
+
+    def _retire_new(self, new: InstanceView | None, obs: Observation) -> Call | None:
+        """With O back: N terminated (first undoing the termination protection N was
+        launched with, which the engine copied from O), then the kept template deleted;
+        a step AWS refused for good is left to the operator (None: nothing left)."""
+        if new is not None and TERMINATE_NEW not in self.left_to_operator:
+            if self.shape is not None and self.shape.disable_api_termination \
+                    and not self.unprotected:
+                return Call("modify_instance_attribute", {
+                    "InstanceId": new.id, "DisableApiTermination": {"Value": False}}, FAIL,
+                    UNPROTECT_NEW)
+            return Call("terminate_instances", {"InstanceIds": [new.id]}, FAIL, TERMINATE_NEW)
+        if obs.template is not None and DELETE_TEMPLATE not in self.left_to_operator:
             return Call("delete_launch_template", {"LaunchTemplateId": obs.template.id}, FAIL,
-                        "delete the launch template that kept the shape")
+                        DELETE_TEMPLATE)
+        return None
+
+    def _record_outcome(self, old: InstanceView, reason: str) -> Call | None:
+        """A rollback's record on O: ``failed-ami`` for a refusal; for transient errors,
+        the time the replacement is tried again (``retry.replace_again``) instead."""
+        if retry.transient_rollback(reason):
+            attempt = int(old.tags.get(ATTEMPT, "1") or 1)
+            recorded = retry.Retry.parse(old.tags.get(RETRY))
+            if recorded is not None and (recorded.step, recorded.attempt) == (
+                    retry.REPLACE_AGAIN, attempt):
+                return None
+            now = (self.clock or SystemClock()).now()
+            again = retry.replace_again(attempt, reason[len(retry.TRANSIENT_MARK):], now)
+            return Call("create_tags", {"Resources": [old.id], "Tags": tag_list(
+                {RETRY: again.value()})}, FAIL, "record when to try again")
         target = old.tags.get(TARGET_AMI, "")
         if old.tags.get(FAILED_AMI) != target or old.tags.get(FAILURE_REASON) != reason[:256]:
             return Call("create_tags", {"Resources": [old.id], "Tags": tag_list(
                 {FAILED_AMI: target, FAILURE_REASON: reason})}, FAIL, "record the failure")
-        return Call("delete_tags", {"Resources": [old.id, *(v.id for v in volumes)],
-                                    "Tags": [{"Key": k} for k in ROLLED_BACK_KEYS]}, FAIL,
-                    "remove the progress tags")
+        return None
 
     def _fail(self, reason: str) -> Finish:
         return Finish(InstanceEntry(self.old_id, Action.FAILED, reason,
@@ -460,6 +538,7 @@ class Relaunch:
         if call.operation == "run_instances":   # known by ID from now on: no tag query
             self.new_id = next((i["InstanceId"] for i in response.get("Instances", [])),
                                self.new_id)
+        self.unprotected = self.unprotected or call.step == UNPROTECT_NEW
         return self.completed(call, obs, response)
 
     def health_pending(self) -> tuple[str, ...]:
@@ -514,8 +593,15 @@ class Relaunch:
             return None
         old = obs.old
         if old is not None and ROLLBACK in old.tags and REPLACED_BY not in old.tags:
+            again = retry.Retry.parse(old.tags.get(RETRY))
+            if retry.transient_rollback(old.tags[ROLLBACK]) and again is not None:
+                return Finish(InstanceEntry(self.old_id, Action.IN_PROGRESS, again.deferred(),
+                                            new_instance_id=self.new_id,
+                                            volumes=self.volumes_seen))
+            left = "".join(f"; left to an operator: {what}"
+                           for what in self.left_to_operator.values())
             return Finish(InstanceEntry(self.old_id, Action.FAILED,
-                                        f"rolled back: {old.tags[ROLLBACK]}",
+                                        f"rolled back: {old.tags[ROLLBACK]}{left}",
                                         new_instance_id=self.new_id, volumes=self.volumes_seen))
         new = obs.new[0] if obs.new else None
         ami = new.image_id if new else None
@@ -533,7 +619,11 @@ class Relaunch:
         old = obs.old
         in_rollback = old is not None and ROLLBACK in old.tags
         if call.on_error == ROLL_BACK and not in_rollback:
-            self.pending_rollback = reason
+            self.pending_rollback, self.pending_transient = reason, is_transient(error)
+            return None
+        if in_rollback and _not_needed_by_old(call.step):
+            self.left_to_operator[call.step] = (
+                f"'{call.step}' was refused ({reason}): {_by_hand(call)}")
             return None
         where = "rollback" if in_rollback else "replacement"
         return self._fail(f"{where} stopped at '{call.step}': {reason}; the next invocation "
@@ -715,7 +805,7 @@ class RelaunchStrategy:
                         resume=plan.action in (PlanAction.RESUME, PlanAction.ROLL_BACK),
                         preserve_private_ip=s.standalone.preserve_private_ip,
                         pending_rollback=(plan.reason if plan.action == PlanAction.ROLL_BACK
-                                          else None))
+                                          else None), clock=ctx.clock)
 
 
 STRATEGY = RelaunchStrategy()

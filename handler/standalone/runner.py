@@ -27,7 +27,7 @@ from ..report import InstanceEntry
 from ..run import Action, Outcome, RunContext
 from ..tags import RETRY
 from . import retry
-from .core import Call, Finish, InstancePlan, Machine, PlanAction, Step, Strategy, Wait
+from .core import ROLL_BACK, Call, Finish, InstancePlan, Machine, PlanAction, Step, Strategy, Wait
 from .observation import Observation, instance_statuses, observe
 from .registry import STRATEGIES
 
@@ -38,6 +38,23 @@ POLL_SECONDS = 15
 HEALTH_POLL_SECONDS = 30
 MAX_CALLS_PER_REPLACEMENT = 400   # a machine that keeps calling without finishing is a bug
 MAX_CHAIN = 6   # calls one machine makes in a round on effects it knows from the calls
+# EC2's reads lag its writes: a call decided again, unchanged, after AWS answered it is
+# waited for (its answer is the truth), then sent again at most every 15 s, 30 s, ...
+LAG_FIRST_SECONDS = 15.0
+LAG_CAP_SECONDS = 240.0
+
+
+@dataclass
+class _Sent:
+    """A machine's last call AWS answered, and how long a repeat of it waits."""
+
+    signature: str
+    at: float
+    wait: float = LAG_FIRST_SECONDS
+
+
+def _signature(step: Call) -> str:
+    return json.dumps([step.operation, step.kwargs], sort_keys=True, default=str)
 
 
 @dataclass
@@ -49,6 +66,7 @@ class _Runner:
     root_devices: dict[str, str] = field(default_factory=dict)
     calls: dict[str, int] = field(default_factory=dict)
     started: int = 0
+    behind: bool = False    # a replacement ended on an older AMI: continue at once
     backing_off: bool = False
     owners: dict[str, Strategy] = field(default_factory=dict)   # old id -> its strategy
     # Backoff after transient errors: old id -> the retry (also in its tag, when written),
@@ -59,6 +77,7 @@ class _Runner:
     statuses_read: dict[str, tuple[str, str]] | None = None   # by the last health poll
     unobserved_error: str = ""   # the read that stopped the rounds, if one did
     unobserved_refused: bool = False   # ... and AWS refused it (retrying at once cannot help)
+    sent: dict[str, _Sent] = field(default_factory=dict)       # old id -> its last call
 
     def root_device_for(self, ami_id: str) -> str:
         if ami_id == self.ctx.image.id:
@@ -77,7 +96,11 @@ class _Runner:
     def finish(self, machine: Machine, result: Finish) -> None:
         log_event("instance_result", **result.entry.to_dict())
         self.entries.append(result.entry)
+        if result.entry.action == Action.IN_PROGRESS and self.durable_follow_up:
+            # ended for now, tried again later: the rule stays enabled until then
+            self.continue_reasons.append(f"{machine.old_id} is tried again later")
         if result.ami_id and self.ctx.image.id and result.ami_id != self.ctx.image.id:
+            self.behind = True
             self.continue_reasons.append(
                 f"{machine.old_id} finished on {result.ami_id}, not the current "
                 f"{self.ctx.image.id}")
@@ -232,6 +255,8 @@ class _Runner:
                     if gate is not None:
                         self.gated[m.old_id] = gate
                         step = Wait(gate.describe())
+                    else:
+                        step = self.unless_lagging(m, step)
                 if isinstance(step, Wait):
                     m.waiting = step
                     if step.health:
@@ -287,10 +312,32 @@ class _Runner:
             return [self.call(m, step, obs) for m, obs, step in batch]
         results: list[tuple[Finish | None, Observation | None]] = []
         for m, obs, step in batch:
+            self.answered(m, step)
             finished = m.succeeded(step, obs, response)
             results.append((finished, None) if finished is not None
                            else (None, m.effect(step, obs, response)))
         return results
+
+    def unless_lagging(self, m: Machine, step: Call) -> Call | Wait:
+        """``step``, or a Wait when it repeats the machine's last answered call before
+        that call's effect could show (EC2's reads lag its writes): the answer said it
+        was done. Sent again once the wait is over, each wait twice the last."""
+        sent = self.sent.get(m.old_id)
+        if sent is None or sent.signature != _signature(step):
+            return step
+        if self.ctx.clock.monotonic() - sent.at < sent.wait:
+            log_event("replacement_effect_not_visible", instance=m.old_id, step=step.step)
+            return Wait(f"'{step.step}' was answered; waiting for its effect to show (EC2's "
+                        "reads lag its writes)")
+        sent.wait = min(sent.wait * 2, LAG_CAP_SECONDS)
+        return step
+
+    def answered(self, m: Machine, step: Call) -> None:
+        """Note ``step`` as ``m``'s last call AWS answered (see ``unless_lagging``)."""
+        sent, signature = self.sent.get(m.old_id), _signature(step)
+        wait = sent.wait if sent is not None and sent.signature == signature \
+            else LAG_FIRST_SECONDS
+        self.sent[m.old_id] = _Sent(signature, self.ctx.clock.monotonic(), wait)
 
     def over_limit(self, m: Machine) -> Finish | None:
         """Counts one more call of ``m``; the failure when it exceeds the bound."""
@@ -315,6 +362,7 @@ class _Runner:
             if is_transient(error):
                 return self.retry_later(m, step, error, obs), None
             return m.refused(step, _client_error(error, step.operation), obs), None
+        self.answered(m, step)
         finished = m.succeeded(step, obs, response)
         if finished is not None:
             return finished, None
@@ -356,11 +404,13 @@ class _Runner:
     def retry_later(self, m: Machine, step: Call, error: ClientError | BotoCoreError,
                     obs: Observation) -> Finish | None:
         """A transient error: the same step again after a backoff, recorded in a tag; past
-        the bound (outside a rollback) the error counts as permanent."""
+        the bound, while the old instance is down, the replacement rolls back (the
+        machine sees the transient code, so it records no failed AMI)."""
         reason = describe_error(error, step.operation)
         prior = retry.recorded(obs) or self.retries.get(m.old_id)
         pending = retry.next_retry(prior, step.step, reason, self.ctx.clock.now())
-        if pending.attempt > retry.MAX_FORWARD_ATTEMPTS and not retry.in_rollback(obs):
+        if (pending.attempt > retry.MAX_FORWARD_ATTEMPTS and step.on_error == ROLL_BACK
+                and not retry.in_rollback(obs) and retry.down(obs)):
             log_event("transient_error_persisted", instance=m.old_id, step=step.step,
                       attempts=pending.attempt - 1, reason=reason)
             return m.refused(step, _client_error(error, step.operation, f" (transient, "
@@ -393,9 +443,11 @@ class _Runner:
             self.entries.append(entry)
         if active:
             self.continue_reasons.append(f"{len(active)} replacement(s) still in flight")
-        self.backing_off = (bool(active) and not queue and all(m.old_id in self.gated
-                                                               for m in active)
-                            ) or self.unobserved_refused   # the rule, not a continuation
+        # Only waiting for retry times left (an immediate continuation would not move it),
+        # or a refused read: the rule runs it, not a continuation.
+        self.backing_off = (not queue and not self.behind
+                            and all(m.old_id in self.gated for m in active)
+                            ) or self.unobserved_refused
         for plan in queue:
             why = ("max_per_run reached" if plan.action == PlanAction.REPLACE and self.started
                    >= self.ctx.settings.standalone.max_per_run else "deadline reached")
@@ -410,11 +462,16 @@ def apply_instances(ctx: RunContext, plans: tuple[InstancePlan, ...],
                     durable_follow_up: bool = False) -> Outcome[InstanceEntry]:
     """Drive ``plans``. ``durable_follow_up``: the follow-up rule is enabled, so an
     invocation whose work all waits for retry times later than it can wait stops
-    early (the rule runs it at that time) instead of polling until its deadline."""
+    early (the rule runs it at that time) instead of polling until its deadline, and
+    replacements to be tried again later keep it enabled (without the rule, the next
+    event or the scheduled reconcile tries them; no continuation waits for them)."""
     runner = _Runner(ctx, durable_follow_up=durable_follow_up)
     work = [p for p in plans if p.action != PlanAction.SKIP]
     runner.run(work)
     skipped = [p.entry() for p in plans if p.action == PlanAction.SKIP]
+    waiting = [e.id for e in skipped if e.action == Action.IN_PROGRESS]
+    if waiting and durable_follow_up:   # a transient rollback's retry time: the rule runs it
+        runner.continue_reasons.append(f"{len(waiting)} replacement(s) wait for a retry time")
     order = {p.instance_id: n for n, p in enumerate(plans)}
     entries = sorted([*runner.entries, *skipped], key=lambda e: order.get(e.id, len(order)))
     reason = "; ".join(runner.continue_reasons) or None

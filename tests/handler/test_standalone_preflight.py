@@ -304,3 +304,20 @@ def test_preflight_reads_do_not_grow_with_the_number_of_instances(aws, estate, a
         "ec2:DescribeSecurityGroups": 1, "ec2:DescribeSubnets": 1,
         "elb:DescribeLoadBalancers": 1, "elbv2:DescribeTargetGroups": 1,
         "elbv2:DescribeTargetHealth": 1, "iam:GetInstanceProfile": 1}
+
+
+# ------------------------------------------------------------------ data volumes
+
+
+def test_multi_attach_data_volume_skips_before_the_stop(aws, estate):
+    """Moving a Multi-Attach volume would cut off the other instances sharing it."""
+    db = estate.launch("db", volumes=1)
+    shared = estate.ec2.create_volume(Size=10, AvailabilityZone="us-east-1a", VolumeType="io2",
+                                      Iops=1000, MultiAttachEnabled=True)["VolumeId"]
+    estate.ec2.attach_volume(VolumeId=shared, InstanceId=db, Device="/dev/sdg")
+
+    report = _invoke(aws)
+
+    _skipped_untouched(aws, report, db, f"data volume {shared} is Multi-Attach enabled",
+                       "moving it is not supported")
+    assert estate.data_volumes(db)["/dev/sdg"] == shared

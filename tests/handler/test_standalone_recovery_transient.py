@@ -1,16 +1,18 @@
 """Issue 13, class 3: a transient error retries later (backoff) and never rolls back nor
 marks the AMI failed; a permanent one rolls back; transient errors that persist past the
-bound count as permanent. Each of the first three failed before the fix (rolled back,
-``failed-ami`` recorded)."""
+bound, once the old instance is down, roll back without marking the AMI, and the
+replacement is tried again after a backoff. Each of the first three failed before the fix
+(rolled back, ``failed-ami`` recorded)."""
 
 from __future__ import annotations
 
 import pytest
 from botocore.exceptions import ClientError, ConnectTimeoutError
-from standalone_estate import build_estate, entry, function, set_parameter
+from standalone_estate import PARAMETER, build_estate, entry, function, set_parameter
 
 from handler.aws import is_transient
 from handler.standalone import retry
+from sandbox import follow_up
 
 
 @pytest.fixture
@@ -86,7 +88,9 @@ def test_a_permanent_error_still_rolls_back(aws, estate):
     assert _tags(estate, old)["ami-upgrade:failed-ami"] == estate.new_ami
 
 
-def test_a_transient_error_that_persists_past_the_bound_rolls_back(aws, estate):
+def test_capacity_that_outlasts_the_bound_rolls_back_without_marking_the_ami(aws, estate):
+    """The old instance was down too long: rolled back, but no failed-ami; the retry time
+    is on the old instance and the entry says when (never ``failed``)."""
     old = estate.launch("app")
     volumes = estate.data_volumes(old)
     aws.faults.fail("RunInstances", "InsufficientInstanceCapacity", "no t3.micro", times=None)
@@ -95,14 +99,84 @@ def test_a_transient_error_that_persists_past_the_bound_rolls_back(aws, estate):
     fn.invoke({})
     fn.drain()
 
-    final = fn.reports[-1]
-    assert entry(final, old)["action"] == "failed"
-    assert entry(final, old)["reason"] == (
-        "rolled back: RunInstances failed: InsufficientInstanceCapacity: no t3.micro "
-        f"(transient, {retry.MAX_FORWARD_ATTEMPTS} attempts)")
+    final = entry(fn.reports[-1], old)
+    assert final["action"] == "in_progress"
+    assert final["reason"].startswith(
+        "rolled back after transient errors (RunInstances failed: InsufficientInstanceCapacity:"
+        f" no t3.micro (transient, {retry.MAX_FORWARD_ATTEMPTS} attempts)); the instance runs "
+        "again, and its replacement is tried again at ")
+    assert len(fn.reports) < 10     # no continuation waits for the retry time
     assert estate.describe(old)["State"]["Name"] == "running"
     assert estate.data_volumes(old) == volumes
-    assert "ami-upgrade:retry" not in _tags(estate, old)
+    tags = _tags(estate, old)
+    assert "ami-upgrade:failed-ami" not in tags
+    again = retry.Retry.parse(tags["ami-upgrade:retry"])
+    assert (again.step, again.attempt) == (retry.REPLACE_AGAIN, 1)
+    assert "ami-upgrade:rollback" not in tags and "ami-upgrade:target-ami" not in tags
+
+
+def test_after_a_transient_rollback_the_next_run_waits_then_replaces(aws, estate):
+    """Planning leaves it alone (in_progress, not skipped for good) until the retry time;
+    then the AMI is tried again and, with capacity back, the instance is replaced."""
+    old = estate.launch("app")
+    volumes = estate.data_volumes(old)
+    aws.faults.fail("RunInstances", "InsufficientInstanceCapacity", "no t3.micro", times=None)
+    fn = function(aws)
+    fn.invoke({})
+    fn.drain()
+    aws.faults.clear()
+
+    early = fn.invoke({})
+    assert entry(early, old)["action"] == "in_progress"
+    assert "tried again at" in entry(early, old)["reason"]
+    assert estate.describe(old)["State"]["Name"] == "running"
+
+    aws.advance(retry.CAP_SECONDS + 1)
+    later = fn.invoke({})
+    fn.drain()
+
+    assert entry(later, old)["action"] in ("replaced", "in_progress")
+    _assert_replaced_cleanly(estate, old, volumes)
+
+
+def test_a_transient_rollback_keeps_the_follow_up_rule_enabled_until_the_retry(aws, estate):
+    old = estate.launch("app")
+    aws.faults.fail("RunInstances", "InsufficientInstanceCapacity", "no t3.micro", times=None)
+    fn = function(aws)
+    follow_up.deploy(fn, PARAMETER)
+    fn.invoke({})
+    fn.drain()
+    aws.faults.clear()
+
+    assert follow_up.state(fn) == "ENABLED"
+    for _ in range(int(retry.CAP_SECONDS // 300) + 1):   # the rule fires every 5 minutes
+        follow_up.fire(fn)
+        fn.drain()
+    assert estate.replacement_of(old)["ImageId"] == estate.new_ami
+    assert follow_up.fire(fn) is None or follow_up.state(fn) == "DISABLED"
+
+
+def test_transient_errors_while_the_old_instance_runs_never_roll_back(aws, estate):
+    """Nothing is down (the stop itself is refused): the step is retried past the bound,
+    with backoff, and the old instance is never marked or rolled back."""
+    old = estate.launch("app")
+    aws.faults.fail("StopInstances", "InternalError", "try later", times=None)
+    fn = function(aws, timeout_seconds=60)
+    follow_up.deploy(fn, PARAMETER)
+
+    fn.invoke({})
+    for _ in range(16):     # about 80 minutes of the rule firing every 5
+        follow_up.fire(fn)
+        fn.drain()
+
+    assert entry(fn.reports[-1], old)["action"] == "in_progress"
+    assert follow_up.state(fn) == "ENABLED"
+    tags = _tags(estate, old)
+    recorded = retry.Retry.parse(tags["ami-upgrade:retry"])
+    assert recorded.step == "stop the old instance"
+    assert recorded.attempt > retry.MAX_FORWARD_ATTEMPTS
+    assert "ami-upgrade:failed-ami" not in tags and "ami-upgrade:rollback" not in tags
+    assert estate.describe(old)["State"]["Name"] == "running"
 
 
 def _client_error(code: str, status: int = 400) -> ClientError:

@@ -103,8 +103,17 @@ def test_excluded_ids_are_serialised_as_a_sorted_json_list():
         '["i-0aaaaaaa","i-0bbbbbbbbbbbbbbbb"]', '["batch","web"]')
 
 
-def test_reserved_concurrency_minus_one_means_no_reservation():
-    assert load({"parameterName": "/p", "reservedConcurrency": "-1"}).reserved_concurrency is None
+@pytest.mark.parametrize("value", ["-1", -1, 2, "10"])
+def test_reserved_concurrency_other_than_one_is_refused_as_runs_would_overlap(value):
+    with pytest.raises(SettingsError) as raised:
+        load({"parameterName": "/p", "reservedConcurrency": value})
+    assert str(raised.value).startswith("ami-upgrade:reservedConcurrency: ")
+    assert "would let runs overlap" in str(raised.value)
+    assert "use 1" in str(raised.value)
+
+
+def test_reserved_concurrency_one_serialises_runs():
+    assert load({"parameterName": "/p", "reservedConcurrency": "1"}).reserved_concurrency == 1
 
 
 def test_kms_key_arns_are_kept_sorted():
