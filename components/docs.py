@@ -159,8 +159,8 @@ def config_block() -> dict[str, dict[str, Any]]:
 
 def project_file() -> str:
     """The whole of Pulumi.yaml."""
-    head = yaml.safe_dump(PROJECT_HEAD, sort_keys=False, width=90)
-    config = yaml.safe_dump({"config": config_block()}, sort_keys=False, width=90)
+    head : str = yaml.safe_dump(PROJECT_HEAD, sort_keys=False, width=90)
+    config : str = yaml.safe_dump({"config": config_block()}, sort_keys=False, width=90)
     return head + "\n" + PROJECT_COMMENT + config
 
 
