@@ -15,7 +15,9 @@ import argparse
 import datetime as dt
 import json
 import re
+import shlex
 import sys
+import urllib.parse
 from pathlib import Path
 from typing import Any
 
@@ -23,11 +25,13 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 from rich.console import Console
+from rich.markup import escape
 
 from components.stack_settings import StackSettings
 
 from . import (
     EXIT_ABORTED,
+    __version__,
     EXIT_ATTENTION,
     EXIT_CODES,
     EXIT_NOT_DEPLOYED,
@@ -62,6 +66,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         prog="ami-upgrade", formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Operate a deployed ami-upgrade stack.",
         epilog=f"exit codes:\n{codes}")
+    parser.add_argument("--version", action="version", version=f"ami-upgrade {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     commands.add_parser("plan", parents=[common],
                         help="what a run would do now (a dry run of the deployed function)")
@@ -75,10 +80,37 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def endpoint_url(value: str | None) -> str | None:
+    """``--endpoint-url`` when it is an http(s) URL with a host; else a usage error."""
+    if value is None:
+        return None
+    parsed = urllib.parse.urlsplit(value)
+    try:
+        parsed.port  # noqa: B018  (raises ValueError for a port that is not a number)
+    except ValueError:
+        parsed = parsed._replace(netloc="")
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        raise CliError(EXIT_USAGE, f"--endpoint-url {value!r} is not a URL such as "
+                                   "http://127.0.0.1:5000")
+    return value
+
+
+def repeated_flags(args: argparse.Namespace) -> list[str]:
+    """The options the user gave that select the stack and the account, for hints."""
+    flags = ["--stack", args.stack]
+    for flag, value in (("--region", args.region), ("--profile", args.profile),
+                        ("--endpoint-url", args.endpoint_url),
+                        ("--project-dir", args.project_dir)):
+        if value is not None:
+            flags += [flag, str(value)]
+    return flags
+
+
 class Context:
     """The stack, a session and clients for one command; checks what it can up front."""
 
     def __init__(self, args: argparse.Namespace) -> None:
+        self.flags = repeated_flags(args)
         root = project_dir(args.project_dir)
         self.stack: StackSettings = load(args.stack, root)
         region = args.region or self.stack.region
@@ -88,7 +120,7 @@ class Context:
             raise CliError(EXIT_USAGE, f"--region {region}: stack {self.stack.stack} is "
                                        f"deployed in {self.stack.region} (aws:region in "
                                        f"Pulumi.{self.stack.stack}.yaml)")
-        self.endpoint_url = args.endpoint_url
+        self.endpoint_url = endpoint_url(args.endpoint_url)
         try:
             self.session = boto3.session.Session(profile_name=args.profile, region_name=region)
             if self.session.get_credentials() is None:
@@ -98,6 +130,10 @@ class Context:
             raise translate(exc, "checking the credentials") from None
         self.account = identity["Account"]
         self.alias_arn = self._alias_arn()
+
+    def command_line(self, command: str) -> str:
+        """``ami-upgrade <command>`` with the options this invocation was given."""
+        return shlex.join(["ami-upgrade", command, *self.flags])
 
     def client(self, service: str, config: Config = CLIENT_CONFIG) -> Any:
         return self.session.client(service, endpoint_url=self.endpoint_url, config=config)
@@ -134,8 +170,9 @@ class Output:
         self.console = console
 
     def line(self, text: str) -> None:
+        """One line of text, printed literally (AWS data in it is never read as markup)."""
         if not self.as_json:
-            self.console.print(text, highlight=False, soft_wrap=True)
+            self.console.print(text, highlight=False, soft_wrap=True, markup=False)
 
     def show(self, *renderables: Any) -> None:
         if not self.as_json:
@@ -192,7 +229,7 @@ def cmd_run(ctx: Context, out: Output) -> int:
                   "status_code": response["StatusCode"], "request_id": request_id})
     out.line(f"run started: {ctx.alias_arn} accepted the invocation (HTTP "
              f"{response['StatusCode']}, request {request_id})")
-    out.line(f"  follow it with: ami-upgrade status --stack {stack.stack}")
+    out.line(f"  follow it with: {ctx.command_line('status')}")
     return EXIT_OK
 
 
@@ -278,7 +315,7 @@ def main(argv: list[str] | None = None, console: Console | None = None) -> int:
             return cmd_status(ctx, out)
         return cmd_cancel(ctx, out, args.yes)
     except CliError as exc:
-        errors.print(f"[red]error[/red]: {exc}")
+        errors.print(f"[red]error[/red]: {escape(str(exc))}")
         if args.json:
             out.document({"command": args.command, "error": str(exc),
                           "exit_code": exc.exit_code})

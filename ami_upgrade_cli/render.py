@@ -17,6 +17,11 @@ def _action(action: str) -> Text:
     return Text(action, style=ACTION_STYLE.get(action, ""))
 
 
+def cell(value: object) -> Text:
+    """AWS data as a table cell: literal text, never rich markup (``[/]`` stays ``[/]``)."""
+    return Text("" if value is None else str(value))
+
+
 def report_summary(report: dict) -> str:
     ami = report.get("ami_id") or "(none)"
     line = (f"parameter {report.get('parameter')} -> {ami} · status {report.get('status')}"
@@ -32,14 +37,14 @@ def report_tables(report: dict) -> list[Table]:
     for column in ("group", "action", "reason", "refresh", "template version"):
         groups.add_column(column)
     for entry in report.get("asgs", []):
-        groups.add_row(entry["name"], _action(entry["action"]), entry.get("reason", ""),
-                       entry.get("refresh_id") or "", entry.get("launch_template_version") or "")
+        groups.add_row(cell(entry["name"]), _action(entry["action"]), cell(entry.get("reason")),
+                       cell(entry.get("refresh_id")), cell(entry.get("launch_template_version")))
     instances = Table(title="Standalone instances", title_justify="left", expand=False)
     for column in ("instance", "action", "reason", "new instance"):
         instances.add_column(column)
     for entry in report.get("instances", []):
-        instances.add_row(entry["id"], _action(entry["action"]), entry.get("reason", ""),
-                          entry.get("new_instance_id") or "")
+        instances.add_row(cell(entry["id"]), _action(entry["action"]), cell(entry.get("reason")),
+                          cell(entry.get("new_instance_id")))
     return [groups, instances]
 
 
@@ -54,9 +59,9 @@ def refresh_table(rows: Iterable[Refresh]) -> Table:
         done = "" if r.percentage is None else f"{r.percentage}%"
         if r.instances_to_update:
             done += f" ({r.instances_to_update} to go)"
-        table.add_row(r.group, r.refresh_id, "ami-upgrade" if r.ours else "other",
-                      Text(r.status, style=style), done, r.checkpoint, r.status_reason,
-                      r.target_ami or "")
+        table.add_row(cell(r.group), cell(r.refresh_id), "ami-upgrade" if r.ours else "other",
+                      Text(r.status, style=style), done, cell(r.checkpoint),
+                      cell(r.status_reason), cell(r.target_ami))
     return table
 
 
@@ -66,6 +71,6 @@ def replacement_table(rows: Iterable[Replacement]) -> Table:
         table.add_column(column)
     for r in rows:
         style = "red" if r.failed else "dim" if r.phase == "kept" else "yellow"
-        table.add_row(r.instance, r.state, Text(r.phase, style=style), r.target_ami or "",
-                      r.detail)
+        table.add_row(cell(r.instance), cell(r.state), Text(r.phase, style=style),
+                      cell(r.target_ami), cell(r.detail))
     return table

@@ -151,6 +151,13 @@ def test_run_invokes_the_alias_asynchronously_and_status_shows_the_rollout(dev):
     assert "last report (/aws/lambda/ami-upgrade-dev at" in out
 
 
+def test_the_run_hint_repeats_the_options_given(dev):
+    code, out = dev.cli("run")
+    assert code == EXIT_OK, out
+    assert (f"follow it with: ami-upgrade status --stack dev --endpoint-url "
+            f"{dev.served.endpoint_url}") in out
+
+
 def test_a_put_parameter_from_any_client_goes_through_the_rule_to_the_function(dev):
     dev.put_new_ami()                         # boto3 over HTTP, as the AWS CLI would
     assert dev.live.function.reports == []
@@ -342,10 +349,51 @@ def test_plan_exits_1_when_the_deployed_function_fails(capsys):
     assert "the function failed" in capsys.readouterr().err
 
 
-def test_the_readme_documents_every_exit_code():
+def test_the_operating_guide_documents_every_exit_code():
     from ami_upgrade_cli import EXIT_CODES
 
-    readme = (ROOT / "README.md").read_text()
-    operating = readme[readme.index("## Operating"):]
-    for code in EXIT_CODES:
-        assert f"\n| {code} | " in operating, code
+    operating = (ROOT / "docs" / "operating.md").read_text()
+    table = operating[operating.index("| code | meaning |"):]
+    assert [int(line.split("|")[1]) for line in table.splitlines()[2:]
+            if line.startswith("| ")] == sorted(EXIT_CODES)
+
+
+def test_version_prints_the_package_version(capsys):
+    from ami_upgrade_cli import __version__
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert (exit_info.value.code, capsys.readouterr().out) == (
+        EXIT_OK, f"ami-upgrade {__version__}\n")
+
+
+@pytest.mark.parametrize("url", ["not a url", "127.0.0.1:5000", "ftp://host", "http://",
+                                 "http://host:port"])
+def test_an_endpoint_url_that_is_not_a_url_is_a_usage_error(url, capsys):
+    assert main(["status", "--endpoint-url", url]) == EXIT_USAGE
+    assert f"--endpoint-url {url!r} is not a URL" in capsys.readouterr().err
+
+
+def test_markup_in_aws_data_is_printed_literally():
+    from ami_upgrade_cli import render
+    from ami_upgrade_cli.cli import Output
+
+    report = {"parameter": "/ami/[bold]x", "ami_id": "ami-1", "status": "partial",
+              "reason": "tag [/] and [red]red[/red]",
+              "asgs": [{"name": "web[/]", "action": "failed", "reason": "[link=x]y[/link]",
+                        "refresh_id": "[/]", "launch_template_version": "[b]"}],
+              "instances": [{"id": "i-1", "action": "skipped", "reason": "Name=[/]",
+                             "new_instance_id": None}]}
+    buffer = io.StringIO()
+    out = Output(False, Console(file=buffer, width=300, color_system=None))
+    out.line(render.report_summary(report))
+    out.show(*render.report_tables(report))
+    text = buffer.getvalue()
+    for literal in ("/ami/[bold]x", "tag [/] and [red]red[/red]", "web[/]",
+                    "[link=x]y[/link]", "Name=[/]", "[b]"):
+        assert literal in text, literal
+
+
+def test_an_error_naming_markup_is_printed_literally(capsys):
+    assert main(["status", "--stack", "[red]x", "--endpoint-url", UNUSED_ENDPOINT]) == EXIT_USAGE
+    assert "stack '[red]x': no Pulumi.[red]x.yaml" in capsys.readouterr().err
