@@ -31,12 +31,12 @@ from components.stack_settings import StackSettings
 
 from . import (
     EXIT_ABORTED,
-    __version__,
     EXIT_ATTENTION,
     EXIT_CODES,
     EXIT_NOT_DEPLOYED,
     EXIT_OK,
     EXIT_USAGE,
+    __version__,
     fleet,
     render,
 )

@@ -29,8 +29,8 @@ SAMPLES: dict[str, DemoOptions] = {
     "reconcile": DemoOptions(reconcile=True),
 }
 DOCUMENTS = ("README.md", "docs/demo.md")
-BLOCK = re.compile(r"(<!-- sample: (?P<name>[\w-]+) -->\n```text\n)(?P<body>.*?)(```\n<!-- /sample -->)",
-                   re.DOTALL)
+BLOCK = re.compile(r"(<!-- sample: (?P<name>[\w-]+) -->\n```text\n)(?P<body>.*?)"
+                   r"(```\n<!-- /sample -->)", re.DOTALL)
 VARYING = (
     (re.compile(r"\bi-[0-9a-f]{17}\b"), "i-…"),
     (re.compile(r"\bvol-[0-9a-f]{17}\b"), "vol-…"),
