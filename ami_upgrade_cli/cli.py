@@ -17,7 +17,9 @@ import json
 import re
 import shlex
 import sys
+import time
 import urllib.parse
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +50,19 @@ CLIENT_CONFIG = Config(connect_timeout=10, read_timeout=60,
                        retries={"mode": "standard", "max_attempts": 3})
 REGION_RE = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
 WIDTH = 160                       # table width when stdout is not a terminal
+WATCH_INTERVAL_SECONDS = 10.0
+IN_FLIGHT = frozenset({"replacing", "rolling-back", "new-instance", "root-volume"})
+SLEEP = time.sleep                # between reads of --watch (tests advance emulated time)
+
+
+def _positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not 0 < value <= 3600:
+        raise argparse.ArgumentTypeError(f"expected seconds between 0 and 3600, got {text!r}")
+    return value
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -72,8 +87,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="what a run would do now (a dry run of the deployed function)")
     commands.add_parser("run", parents=[common],
                         help="start a run now (asynchronous invoke of the stack's alias)")
-    commands.add_parser("status", parents=[common],
-                        help="refreshes, standalone replacements and the last run's report")
+    status = commands.add_parser("status", parents=[common],
+                                 help="refreshes, standalone replacements and the last run's "
+                                      "report")
+    status.add_argument("--watch", action="store_true",
+                        help="follow the rollout: a line per group and instance as it "
+                             "progresses, until no refresh or replacement is in flight")
+    status.add_argument("--interval", type=_positive_seconds, default=WATCH_INTERVAL_SECONDS,
+                        metavar="SECONDS", help="with --watch: seconds between reads "
+                                                f"(default {WATCH_INTERVAL_SECONDS:g})")
     cancel = commands.add_parser("cancel", parents=[common],
                                  help="cancel the instance refreshes ami-upgrade started")
     cancel.add_argument("--yes", action="store_true", help="do not ask for confirmation")
@@ -229,11 +251,39 @@ def cmd_run(ctx: Context, out: Output) -> int:
                   "status_code": response["StatusCode"], "request_id": request_id})
     out.line(f"run started: {ctx.alias_arn} accepted the invocation (HTTP "
              f"{response['StatusCode']}, request {request_id})")
-    out.line(f"  follow it with: {ctx.command_line('status')}")
+    out.line(f"  follow it with: {ctx.command_line('status')} --watch")
     return EXIT_OK
 
 
-def cmd_status(ctx: Context, out: Output) -> int:
+@dataclass(frozen=True)
+class Fleet:
+    """One read of what ``status`` shows."""
+
+    refreshes: list[fleet.Refresh]
+    replacements: list[fleet.Replacement]
+    report: dict | None
+    source: str
+
+    @property
+    def in_flight(self) -> bool:
+        """A refresh is active or a standalone replacement is under way."""
+        return (any(r.status in fleet.ACTIVE for r in self.refreshes)
+                or any(r.phase in IN_FLIGHT for r in self.replacements))
+
+    def progress(self) -> list[str]:
+        """One line per group refresh and per standalone replacement."""
+        lines = []
+        for r in self.refreshes:
+            done = "" if r.percentage is None else f" {r.percentage}%"
+            to_go = f" ({r.instances_to_update} to go)" if r.instances_to_update else ""
+            lines.append(f"  group {r.group}: {r.status}{done}{to_go}"
+                         + (f", checkpoint {r.checkpoint}" if r.checkpoint else ""))
+        lines += [f"  instance {r.instance}: {r.phase} ({r.state})"
+                  + (f", {r.detail}" if r.detail else "") for r in self.replacements]
+        return lines
+
+
+def read_fleet(ctx: Context) -> Fleet:
     stack = ctx.stack
     try:
         refreshes = fleet.refreshes(ctx.client("autoscaling"), stack, dt.datetime.now(dt.UTC))
@@ -241,6 +291,40 @@ def cmd_status(ctx: Context, out: Output) -> int:
         report, source = fleet.last_report(ctx.client("logs"), stack)
     except (BotoCoreError, ClientError) as exc:
         raise translate(exc, "reading the fleet") from None
+    return Fleet(refreshes, replacements, report, source)
+
+
+def cmd_watch(ctx: Context, out: Output, interval: float) -> int:
+    """Print the rollout's progress as it changes until nothing is in flight; then status."""
+    shown: list[str] | None = None
+    out.line(f"watching stack {ctx.stack.stack} (every {interval:g} s, Ctrl-C to stop)")
+    current = read_fleet(ctx)
+    try:
+        while True:
+            progress = current.progress()
+            if progress != shown:
+                stamp = dt.datetime.now(dt.UTC).strftime("%H:%M:%S")
+                out.line(f"{stamp} " + ("in flight" if current.in_flight else "at rest"))
+                for line in progress:
+                    out.line(line)
+                shown = progress
+            if not current.in_flight:
+                break
+            SLEEP(interval)
+            current = read_fleet(ctx)
+    except KeyboardInterrupt:
+        out.line("stopped watching")
+    return show_status(ctx, out, current)
+
+
+def cmd_status(ctx: Context, out: Output) -> int:
+    return show_status(ctx, out, read_fleet(ctx))
+
+
+def show_status(ctx: Context, out: Output, current: Fleet) -> int:
+    stack = ctx.stack
+    refreshes, replacements = current.refreshes, current.replacements
+    report, source = current.report, current.source
     attention = (any(r.status in fleet.FAILED for r in refreshes)
                  or any(r.failed for r in replacements)
                  or (report is not None and _report_exit(report) != EXIT_OK))
@@ -312,7 +396,7 @@ def main(argv: list[str] | None = None, console: Console | None = None) -> int:
         if args.command == "run":
             return cmd_run(ctx, out)
         if args.command == "status":
-            return cmd_status(ctx, out)
+            return cmd_watch(ctx, out, args.interval) if args.watch else cmd_status(ctx, out)
         return cmd_cancel(ctx, out, args.yes)
     except CliError as exc:
         errors.print(f"[red]error[/red]: {escape(str(exc))}")

@@ -155,7 +155,34 @@ def test_the_run_hint_repeats_the_options_given(dev):
     code, out = dev.cli("run")
     assert code == EXIT_OK, out
     assert (f"follow it with: ami-upgrade status --stack dev --endpoint-url "
-            f"{dev.served.endpoint_url}") in out
+            f"{dev.served.endpoint_url} --watch") in out
+
+
+def test_watch_follows_the_rollout_until_it_ends(dev, monkeypatch):
+    from ami_upgrade_cli import cli
+
+    monkeypatch.setattr(cli, "SLEEP", lambda seconds: dev.served.tick(seconds))
+    dev.put_new_ami()
+    dev.served.tick()                         # the event reaches the function: refreshes start
+    code, out = dev.cli("status", "--watch", "--interval", "1")
+    assert code == EXIT_OK, out
+    lines = out.splitlines()
+    states = [line.split(" ", 1)[1] for line in lines if line[:2].isdigit() and line[2] == ":"]
+    assert states[0] == "in flight" and states[-1] == "at rest" and len(states) > 2, out
+    for group in in_scope_groups(dev):
+        seen = [line.split()[2] for line in lines if line.startswith(f"  group {group}: ")]
+        assert seen[0] in ("Pending", "InProgress") and seen[-1] == "Successful", (group, out)
+        assert [r["Status"] for r in dev.refreshes(group)] == ["Successful"]
+    assert "Instance refreshes" in out       # then the status, as without --watch
+
+
+def test_watch_on_a_fleet_at_rest_shows_the_status_once(dev):
+    code, out = dev.cli("status", "--watch")
+    assert code == EXIT_OK, out
+    states = [line.split(" ", 1)[1] for line in out.splitlines()
+              if line[:2].isdigit() and line[2] == ":"]
+    assert states == ["at rest"], out
+    assert "no instance refresh in progress or ended in the last 24 h" in out
 
 
 def test_a_put_parameter_from_any_client_goes_through_the_rule_to_the_function(dev):
