@@ -153,6 +153,13 @@ class Context:
         self.account = identity["Account"]
         self.alias_arn = self._alias_arn()
 
+    def members(self) -> dict[str, str]:
+        """Instance ID -> its Auto Scaling group, for folding members into their group's row."""
+        try:
+            return fleet.group_members(self.client("autoscaling"))
+        except (BotoCoreError, ClientError) as exc:
+            raise translate(exc, "reading the Auto Scaling groups") from None
+
     def command_line(self, command: str) -> str:
         """``ami-upgrade <command>`` with the options this invocation was given."""
         return shlex.join(["ami-upgrade", command, *self.flags])
@@ -233,7 +240,7 @@ def cmd_plan(ctx: Context, out: Output) -> int:
         raise CliError(EXIT_ATTENTION, f"the function failed: {payload}")
     out.document({"stack": stack.stack, "command": "plan", "report": payload})
     out.line(render.report_summary(payload))
-    out.show(*render.report_tables(payload))
+    out.show(*render.report_tables(payload, ctx.members() if not out.as_json else {}))
     return _report_exit(payload)
 
 
@@ -342,7 +349,7 @@ def show_status(ctx: Context, out: Output, current: Fleet) -> int:
         out.line(f"last report: {source}")
     else:
         out.line(f"last report ({source}): {render.report_summary(report)}")
-        out.show(*render.report_tables(report))
+        out.show(*render.report_tables(report, ctx.members() if not out.as_json else {}))
     return EXIT_ATTENTION if attention else EXIT_OK
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from rich.table import Table
 from rich.text import Text
@@ -31,18 +31,34 @@ def report_summary(report: dict) -> str:
     return line
 
 
-def report_tables(report: dict) -> list[Table]:
-    """Groups and instances with the action and the reason for each."""
+def report_tables(report: dict, members: Mapping[str, str] | None = None) -> list[Table]:
+    """Groups and instances with the action and the reason for each.
+
+    ``members`` (instance ID -> Auto Scaling group, as AWS lists the groups): an instance
+    the report skips because its group replaces it is folded into its group's row (the
+    ``members`` column counts them) instead of a row of its own.
+    """
+    members = members or {}
+    grouped = {e["name"] for e in report.get("asgs", [])}
+    folded: dict[str, int] = {}
+    rows = []
+    for entry in report.get("instances", []):
+        group = members.get(entry["id"])
+        if entry["action"] == "skipped" and group in grouped:
+            folded[group] = folded.get(group, 0) + 1
+        else:
+            rows.append(entry)
     groups = Table(title="Auto Scaling groups", title_justify="left", expand=False)
-    for column in ("group", "action", "reason", "refresh", "template version"):
+    for column in ("group", "action", "reason", "refresh", "template version", "members"):
         groups.add_column(column)
     for entry in report.get("asgs", []):
         groups.add_row(cell(entry["name"]), _action(entry["action"]), cell(entry.get("reason")),
-                       cell(entry.get("refresh_id")), cell(entry.get("launch_template_version")))
+                       cell(entry.get("refresh_id")), cell(entry.get("launch_template_version")),
+                       cell(folded.get(entry["name"], "")))
     instances = Table(title="Standalone instances", title_justify="left", expand=False)
     for column in ("instance", "action", "reason", "new instance"):
         instances.add_column(column)
-    for entry in report.get("instances", []):
+    for entry in rows:
         instances.add_row(cell(entry["id"]), _action(entry["action"]), cell(entry.get("reason")),
                           cell(entry.get("new_instance_id")))
     return [groups, instances]

@@ -115,6 +115,19 @@ def test_plan_is_a_dry_run_of_the_deployed_function_and_changes_nothing(dev):
     assert dev.live.function.reports[-1]["dry_run"] is True
 
 
+def test_the_report_folds_group_members_into_their_groups_row(dev):
+    dev.put_new_ami()
+    code, out = dev.cli("plan")
+    groups = dev.client("autoscaling").describe_auto_scaling_groups()["AutoScalingGroups"]
+    members = {g["AutoScalingGroupName"]: [i["InstanceId"] for i in g["Instances"]]
+               for g in groups}
+    rows = {line.split("│")[1].strip(): [c.strip() for c in line.split("│")[1:-1]]
+            for line in out.splitlines() if line.count("│") > 2}
+    assert code == EXIT_OK, out
+    assert [i for ids in members.values() for i in ids if i in out] == []
+    assert rows["web"][-1] == str(len(members["web"])), out
+
+
 def test_plan_json_is_the_report(dev):
     dev.put_new_ami()
     code, out = dev.cli("plan", "--json")
