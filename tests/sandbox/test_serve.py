@@ -52,3 +52,20 @@ def test_each_run_while_serving_reports_its_outcome():
             live.close()
     assert lines == [f"  run (event): {stack.parameter_name} -> {estate.new_image}: "
                      "status succeeded, 4 acted on"]
+
+
+def test_the_demo_guide_shows_the_lines_serving_prints():
+    from pathlib import Path
+
+    from sandbox.serve import usage
+
+    guide = (Path(__file__).resolve().parents[2] / "docs" / "demo.md").read_text()
+    with embedded_aws() as aws:
+        stack = load_stack("dev")
+        live = LiveStack(aws, stack, build_estate(stack, size=1, seed=0).environment)
+        try:
+            lines = [*usage("http://127.0.0.1:5000", stack.region),
+                     *live.usage("http://127.0.0.1:5000")]
+        finally:
+            live.close()
+    assert [line for line in lines if f"\n{line}\n" not in guide] == []
