@@ -65,6 +65,20 @@ def test_pulumi_yaml_is_generated_from_the_schema():
     assert (REPO / docs.PROJECT_FILE).read_text() == docs.project_file()
 
 
+def test_the_docs_index_is_generated_from_the_pages_present():
+    assert (REPO / docs.DOCS_INDEX).read_text() == docs.docs_index()
+
+
+def test_the_docs_index_lists_a_page_added_by_hand_by_its_title(tmp_path):
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "demo.md").write_text("# Demo\n")
+    (tmp_path / "docs" / "zz-notes.md").write_text("intro\n# Field notes\n")
+    index = docs.docs_index(tmp_path)
+    assert "| [demo.md](demo.md) | the demo's options" in index
+    assert "| [configuration.md](configuration.md) |" in index
+    assert index.index("demo.md") < index.index("| [zz-notes.md](zz-notes.md) | Field notes |")
+
+
 def test_pulumi_yaml_declares_every_schema_key_and_nothing_else():
     assert list(declared()) == [f"ami-upgrade:{s.key}" for s in SCHEMA]
 
@@ -112,7 +126,8 @@ def test_check_mode_names_a_stale_file_and_writes_nothing(tmp_path, capsys):
     assert docs.main(["--check"], root=tmp_path) == 1
     assert (tmp_path / "Pulumi.yaml").read_text() == "name: ami-upgrade\n"
     assert not (tmp_path / "docs").exists()
-    assert "docs/configuration.md, Pulumi.yaml: differ from the schema" in capsys.readouterr().out
+    assert ("docs/configuration.md, Pulumi.yaml, docs/README.md: differ from the schema"
+            in capsys.readouterr().out)
 
 
 def test_writing_makes_the_files_current(tmp_path):
