@@ -3,13 +3,16 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# The lock's exact command (its header repeats it); pip-tools runs from its own virtualenv.
+PIP_COMPILE := pip-compile --allow-unsafe --generate-hashes --no-emit-find-links \
+	--no-emit-index-url --output-file=requirements.lock --strip-extras requirements-dev.txt
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench docs lock clean
 
-$(STAMP): requirements.txt requirements-dev.txt
+# Every dependency, transitive ones included, at the lock's version and hash.
+$(STAMP): requirements.lock
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements-dev.txt
+	$(PY) -m pip install --quiet --require-hashes -r requirements.lock
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -26,5 +29,16 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m benchmarks
 
+# The files generated from the settings schema and from real demo runs.
+docs: $(STAMP)
+	$(PY) -m components.docs
+	$(PY) -m sandbox.samples
+
+# After changing requirements*.txt: resolve and hash every dependency again.
+lock:
+	test -x .venv-lock/bin/pip-compile || ($(PYTHON) -m venv .venv-lock \
+		&& .venv-lock/bin/pip install --quiet pip-tools==7.6.2)
+	.venv-lock/bin/$(PIP_COMPILE)
+
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache reports
+	rm -rf $(VENV) .venv-lock .pytest_cache .ruff_cache reports build

@@ -33,7 +33,22 @@ settings = load_stack_settings(
 )
 workflow = AmiUpgradeWorkflow("ami-upgrade", AmiUpgradeWorkflowArgs(settings=settings))
 
+
+
+def dashboard_url(region: str, name: str) -> str:
+    """The CloudWatch console's address of a dashboard."""
+    return (f"https://{region}.console.aws.amazon.com/cloudwatch/home?region={region}"
+            f"#dashboards/dashboard/{name}")
+
+
 pulumi.export("function_name", workflow.function_name)
 pulumi.export("alias_arn", workflow.alias_arn)
 pulumi.export("rule_arn", workflow.rule_arn)
 pulumi.export("role_arn", workflow.role_arn)
+pulumi.export("log_group_name", workflow.function.log_group.name)
+pulumi.export("dashboard_url", workflow.dashboard.dashboard.dashboard_name.apply(
+    lambda name: dashboard_url(settings.region, name)))
+pulumi.export("notification_topic_arn", settings.notification_topic_arn)
+pulumi.export("follow_up_rule_arn", workflow.follow_up.rule.arn)
+pulumi.export("schedule_rule_arn", workflow.schedule.rule.arn if workflow.schedule else None)
+pulumi.export("refresh_events_rule_arn", workflow.refresh_events.rule.arn)

@@ -81,6 +81,13 @@ def groups_in_scope(autoscaling: Any, stack: StackSettings) -> list[dict]:
             and _follows(stack, t.tag_map(g.get("Tags")))]
 
 
+def group_members(autoscaling: Any) -> dict[str, str]:
+    """Every Auto Scaling group's instances: instance ID -> group name (as AWS lists them)."""
+    groups = _pages(autoscaling, "describe_auto_scaling_groups", "AutoScalingGroups")
+    return {i["InstanceId"]: g["AutoScalingGroupName"]
+            for g in groups for i in g.get("Instances", [])}
+
+
 def _checkpoint(refresh: dict) -> str:
     points = refresh.get("Preferences", {}).get("CheckpointPercentages") or []
     if not points:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from rich.table import Table
 from rich.text import Text
@@ -17,6 +17,11 @@ def _action(action: str) -> Text:
     return Text(action, style=ACTION_STYLE.get(action, ""))
 
 
+def cell(value: object) -> Text:
+    """AWS data as a table cell: literal text, never rich markup (``[/]`` stays ``[/]``)."""
+    return Text("" if value is None else str(value))
+
+
 def report_summary(report: dict) -> str:
     ami = report.get("ami_id") or "(none)"
     line = (f"parameter {report.get('parameter')} -> {ami} · status {report.get('status')}"
@@ -26,20 +31,36 @@ def report_summary(report: dict) -> str:
     return line
 
 
-def report_tables(report: dict) -> list[Table]:
-    """Groups and instances with the action and the reason for each."""
+def report_tables(report: dict, members: Mapping[str, str] | None = None) -> list[Table]:
+    """Groups and instances with the action and the reason for each.
+
+    ``members`` (instance ID -> Auto Scaling group, as AWS lists the groups): an instance
+    the report skips because its group replaces it is folded into its group's row (the
+    ``members`` column counts them) instead of a row of its own.
+    """
+    members = members or {}
+    grouped = {e["name"] for e in report.get("asgs", [])}
+    folded: dict[str, int] = {}
+    rows = []
+    for entry in report.get("instances", []):
+        group = members.get(entry["id"])
+        if entry["action"] == "skipped" and group in grouped:
+            folded[group] = folded.get(group, 0) + 1
+        else:
+            rows.append(entry)
     groups = Table(title="Auto Scaling groups", title_justify="left", expand=False)
-    for column in ("group", "action", "reason", "refresh", "template version"):
+    for column in ("group", "action", "reason", "refresh", "template version", "members"):
         groups.add_column(column)
     for entry in report.get("asgs", []):
-        groups.add_row(entry["name"], _action(entry["action"]), entry.get("reason", ""),
-                       entry.get("refresh_id") or "", entry.get("launch_template_version") or "")
+        groups.add_row(cell(entry["name"]), _action(entry["action"]), cell(entry.get("reason")),
+                       cell(entry.get("refresh_id")), cell(entry.get("launch_template_version")),
+                       cell(folded.get(entry["name"], "")))
     instances = Table(title="Standalone instances", title_justify="left", expand=False)
     for column in ("instance", "action", "reason", "new instance"):
         instances.add_column(column)
-    for entry in report.get("instances", []):
-        instances.add_row(entry["id"], _action(entry["action"]), entry.get("reason", ""),
-                          entry.get("new_instance_id") or "")
+    for entry in rows:
+        instances.add_row(cell(entry["id"]), _action(entry["action"]), cell(entry.get("reason")),
+                          cell(entry.get("new_instance_id")))
     return [groups, instances]
 
 
@@ -54,9 +75,9 @@ def refresh_table(rows: Iterable[Refresh]) -> Table:
         done = "" if r.percentage is None else f"{r.percentage}%"
         if r.instances_to_update:
             done += f" ({r.instances_to_update} to go)"
-        table.add_row(r.group, r.refresh_id, "ami-upgrade" if r.ours else "other",
-                      Text(r.status, style=style), done, r.checkpoint, r.status_reason,
-                      r.target_ami or "")
+        table.add_row(cell(r.group), cell(r.refresh_id), "ami-upgrade" if r.ours else "other",
+                      Text(r.status, style=style), done, cell(r.checkpoint),
+                      cell(r.status_reason), cell(r.target_ami))
     return table
 
 
@@ -66,6 +87,6 @@ def replacement_table(rows: Iterable[Replacement]) -> Table:
         table.add_column(column)
     for r in rows:
         style = "red" if r.failed else "dim" if r.phase == "kept" else "yellow"
-        table.add_row(r.instance, r.state, Text(r.phase, style=style), r.target_ami or "",
-                      r.detail)
+        table.add_row(cell(r.instance), cell(r.state), Text(r.phase, style=style),
+                      cell(r.target_ami), cell(r.detail))
     return table

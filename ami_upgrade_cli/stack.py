@@ -16,11 +16,14 @@ NAMESPACE = "ami-upgrade"      # the config namespace of Pulumi.<stack>.yaml
 
 
 def project_dir(given: Path | None) -> Path:
-    """``--project-dir``, else the current directory when it holds Pulumi.yaml, else the repo."""
+    """``--project-dir``, else the current directory when it holds Pulumi.yaml, else the
+    checkout this package runs from (an installed package has none: the current directory)."""
     if given:
         return given
     cwd = Path.cwd()
-    return cwd if (cwd / "Pulumi.yaml").is_file() else PACKAGE_ROOT
+    if (cwd / "Pulumi.yaml").is_file() or not (PACKAGE_ROOT / "Pulumi.yaml").is_file():
+        return cwd
+    return PACKAGE_ROOT
 
 
 def stack_names(root: Path) -> list[str]:

@@ -537,7 +537,7 @@ SCHEMA: tuple[Setting, ...] = (
             env="SCOPE", env_format="`tagged` (default) or `all`",
             env_doc="which resources follow the parameter (`all`: every one except those "
                     "tagged for another parameter or marked by another orchestrator, see "
-                    "[Tags](#tags))"),
+                    "[tags](contracts.md#tags))"),
     Setting("dryRun", lambda value, name: parse_bool(value, name), default_doc="`false`",
             doc="plan and report only (`DRY_RUN`)",
             env="DRY_RUN", env_format="`true` or `false`", env_doc="plan and report only"),

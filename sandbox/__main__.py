@@ -16,6 +16,7 @@ from rich.console import Console
 
 from .demo import EXIT_USAGE, DemoOptions, run_demo
 from .fleet import MAX_FLEET_SIZE
+from .routing import Invocation
 from .scenarios import NAMES, scenario
 from .stack import StackError, stack_names
 
@@ -56,6 +57,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                              "AWS CLI (--endpoint-url), until Ctrl-C")
     parser.add_argument("--port", type=int, default=5000,
                         help="port for --serve on 127.0.0.1 (default 5000; 0 picks a free one)")
+    parser.add_argument("--verbose", action="store_true",
+                        help="with --serve: also print an access line per request")
     args = parser.parse_args(argv)
     if not 1 <= args.fleet_size <= MAX_FLEET_SIZE:
         parser.error(f"--fleet-size: expected 1 to {MAX_FLEET_SIZE}, got {args.fleet_size}")
@@ -93,11 +96,17 @@ def main(argv: list[str] | None = None) -> int:
             console.print(f"[red]error[/red]: {exc}")
             return EXIT_USAGE
         if args.serve:
-            from .live import LiveStack
+            from .live import LiveStack, outcome_line
             from .serve import Served, serve_until_stopped, usage
 
-            live = LiveStack(aws, result.estate.stack, result.estate.environment)
-            served = Served(aws, port=args.port, on_tick=live.pump)
+            def print_outcome(invocation: Invocation) -> None:
+                console.print(outcome_line(invocation), highlight=False, soft_wrap=True,
+                              markup=False)
+                sys.stdout.flush()
+
+            live = LiveStack(aws, result.estate.stack, result.estate.environment,
+                             on_invocation=print_outcome)
+            served = Served(aws, port=args.port, on_tick=live.pump, verbose=args.verbose)
             for line in (*usage(served.endpoint_url, result.estate.stack.region),
                          *live.usage(served.endpoint_url)):
                 console.print(line, highlight=False, soft_wrap=True)

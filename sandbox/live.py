@@ -40,7 +40,14 @@ from components.stack_settings import StackSettings
 
 from .core import EmbeddedAws, patch_method
 from .lambda_runtime import LambdaFunction
-from .routing import Deliveries, install_trigger, parameter_change_entry, publish, receive
+from .routing import (
+    Deliveries,
+    Invocation,
+    install_trigger,
+    parameter_change_entry,
+    publish,
+    receive,
+)
 from .stack import REPO_ROOT
 
 LOGGER_NAME = "ami-upgrade"      # handler.log's logger
@@ -124,11 +131,31 @@ def deploy_function(stack: StackSettings, environment: Mapping[str, str]) -> str
                                 FunctionVersion=version)["AliasArn"]
 
 
+def outcome_line(invocation: Invocation) -> str:
+    """One line for a run of the function while serving: what started it, how it ended."""
+    kind = invocation.source + (f", retry {invocation.attempt}" if invocation.attempt else "")
+    if invocation.error:
+        return f"  run ({kind}): crashed: {invocation.error}"
+    report = invocation.report or {}
+    entries = (*report.get("asgs", []), *report.get("instances", []))
+    acted = sum(1 for e in entries if e.get("action") not in ("skipped", None))
+    failed = sum(1 for e in entries if e.get("action") == "failed")
+    line = (f"  run ({kind}): {report.get('parameter')} -> {report.get('ami_id')}: status "
+            f"{report.get('status')}, {acted} acted on")
+    if failed:
+        line += f", {failed} failed"
+    if report.get("continuation"):
+        line += f", continuation #{report['continuation']} queued"
+    return line
+
+
 class LiveStack:
     """The stack deployed on the embedded AWS, its trigger live; ``close`` undoes the hooks."""
 
     def __init__(self, aws: EmbeddedAws, stack: StackSettings,
-                 environment: Mapping[str, str]) -> None:
+                 environment: Mapping[str, str],
+                 on_invocation: Callable[[Invocation], None] | None = None) -> None:
+        """``on_invocation``: called with each invocation's outcome as it ends."""
         self.aws = aws
         self.stack = stack
         self.function = DeployedFunction(
@@ -137,7 +164,7 @@ class LiveStack:
             timeout_seconds=stack.timeout_seconds, memory_mb=stack.memory_size)
         self.alias_arn = deploy_function(stack, environment)
         self.trigger = install_trigger(stack)
-        self.deliveries = Deliveries(aws, self.function)
+        self.deliveries = Deliveries(aws, self.function, on_invocation=on_invocation)
         self.changes: list[tuple[str, int]] = []      # (parameter, version) put, not yet routed
         self._undo = [self._hook_put_parameter(), self._hook_sync_invoke()]
 
@@ -167,7 +194,8 @@ class LiveStack:
             f"{self.trigger.rule_name} to {self.stack.function_name}:{self.stack.alias_name}",
             f"  {env} aws ssm put-parameter {where} --name {self.stack.parameter_name} "
             "--type String --data-type aws:ec2:image --overwrite --value <ami-id>",
-            f"  {env} python -m ami_upgrade_cli status --stack {self.stack.stack} {where}",
+            f"  {env} python -m ami_upgrade_cli status --watch --stack {self.stack.stack} "
+            f"{where}",
         ]
 
     def _hook_put_parameter(self) -> Callable[[], None]:

@@ -28,12 +28,24 @@ SERVE_TIME_SCALE = 10.0       # emulated seconds per real second while serving
 TICK_SECONDS = 1.0
 
 
-class LockedMotoServer(ThreadedMotoServer):
-    """moto's threaded server, each request holding ``lock`` (shared with the clock)."""
+class QuietRequestHandler(MotoRequestHandler):
+    """moto's request handler without the access line per request (errors still logged)."""
 
-    def __init__(self, lock: threading.Lock, ip_address: str, port: int) -> None:
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        """Nothing: a user of the served sandbox reads its outcomes, not its traffic."""
+
+
+class LockedMotoServer(ThreadedMotoServer):
+    """moto's threaded server, each request holding ``lock`` (shared with the clock).
+
+    ``verbose``: log an access line per request (werkzeug's ``INFO`` lines).
+    """
+
+    def __init__(self, lock: threading.Lock, ip_address: str, port: int,
+                 verbose: bool = False) -> None:
         super().__init__(ip_address=ip_address, port=port, verbose=False)
         self._lock = lock
+        self._handler = MotoRequestHandler if verbose else QuietRequestHandler
 
     def _server_entry(self) -> None:
         app = DomainDispatcherApplication(create_backend_app)
@@ -44,7 +56,7 @@ class LockedMotoServer(ThreadedMotoServer):
                 return list(app(environ, start_response))
 
         self._server = make_server(self._ip_address, self._port, locked, True,
-                                   request_handler=MotoRequestHandler)
+                                   request_handler=self._handler)
         self._server_ready_event.set()
         self._server.serve_forever()
 
@@ -53,11 +65,11 @@ class Served:
     """A running server: its endpoint, and ``tick``/``stop`` for the owner's loop."""
 
     def __init__(self, aws: EmbeddedAws, host: str = "127.0.0.1", port: int = 5000,
-                 on_tick: Callable[[], object] | None = None) -> None:
+                 on_tick: Callable[[], object] | None = None, verbose: bool = False) -> None:
         self.aws = aws
         self.on_tick = on_tick      # e.g. LiveStack.pump: runs after each tick, under the lock
         self.lock = threading.Lock()
-        self.server = LockedMotoServer(self.lock, host, port)
+        self.server = LockedMotoServer(self.lock, host, port, verbose=verbose)
         self.server.start()
         host, port = self.server.get_host_and_port()
         self.endpoint_url = f"http://{host}:{port}"

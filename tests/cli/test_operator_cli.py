@@ -115,6 +115,19 @@ def test_plan_is_a_dry_run_of_the_deployed_function_and_changes_nothing(dev):
     assert dev.live.function.reports[-1]["dry_run"] is True
 
 
+def test_the_report_folds_group_members_into_their_groups_row(dev):
+    dev.put_new_ami()
+    code, out = dev.cli("plan")
+    groups = dev.client("autoscaling").describe_auto_scaling_groups()["AutoScalingGroups"]
+    members = {g["AutoScalingGroupName"]: [i["InstanceId"] for i in g["Instances"]]
+               for g in groups}
+    rows = {line.split("│")[1].strip(): [c.strip() for c in line.split("│")[1:-1]]
+            for line in out.splitlines() if line.count("│") > 2}
+    assert code == EXIT_OK, out
+    assert [i for ids in members.values() for i in ids if i in out] == []
+    assert rows["web"][-1] == str(len(members["web"])), out
+
+
 def test_plan_json_is_the_report(dev):
     dev.put_new_ami()
     code, out = dev.cli("plan", "--json")
@@ -149,6 +162,40 @@ def test_run_invokes_the_alias_asynchronously_and_status_shows_the_rollout(dev):
     assert code == EXIT_OK
     assert "Instance refreshes" in out and "ami-upgrade" in out
     assert "last report (/aws/lambda/ami-upgrade-dev at" in out
+
+
+def test_the_run_hint_repeats_the_options_given(dev):
+    code, out = dev.cli("run")
+    assert code == EXIT_OK, out
+    assert (f"follow it with: ami-upgrade status --stack dev --endpoint-url "
+            f"{dev.served.endpoint_url} --watch") in out
+
+
+def test_watch_follows_the_rollout_until_it_ends(dev, monkeypatch):
+    from ami_upgrade_cli import cli
+
+    monkeypatch.setattr(cli, "SLEEP", lambda seconds: dev.served.tick(seconds))
+    dev.put_new_ami()
+    dev.served.tick()                         # the event reaches the function: refreshes start
+    code, out = dev.cli("status", "--watch", "--interval", "1")
+    assert code == EXIT_OK, out
+    lines = out.splitlines()
+    states = [line.split(" ", 1)[1] for line in lines if line[:2].isdigit() and line[2] == ":"]
+    assert states[0] == "in flight" and states[-1] == "at rest" and len(states) > 2, out
+    for group in in_scope_groups(dev):
+        seen = [line.split()[2] for line in lines if line.startswith(f"  group {group}: ")]
+        assert seen[0] in ("Pending", "InProgress") and seen[-1] == "Successful", (group, out)
+        assert [r["Status"] for r in dev.refreshes(group)] == ["Successful"]
+    assert "Instance refreshes" in out       # then the status, as without --watch
+
+
+def test_watch_on_a_fleet_at_rest_shows_the_status_once(dev):
+    code, out = dev.cli("status", "--watch")
+    assert code == EXIT_OK, out
+    states = [line.split(" ", 1)[1] for line in out.splitlines()
+              if line[:2].isdigit() and line[2] == ":"]
+    assert states == ["at rest"], out
+    assert "no instance refresh in progress or ended in the last 24 h" in out
 
 
 def test_a_put_parameter_from_any_client_goes_through_the_rule_to_the_function(dev):
@@ -342,10 +389,51 @@ def test_plan_exits_1_when_the_deployed_function_fails(capsys):
     assert "the function failed" in capsys.readouterr().err
 
 
-def test_the_readme_documents_every_exit_code():
+def test_the_operating_guide_documents_every_exit_code():
     from ami_upgrade_cli import EXIT_CODES
 
-    readme = (ROOT / "README.md").read_text()
-    operating = readme[readme.index("## Operating"):]
-    for code in EXIT_CODES:
-        assert f"\n| {code} | " in operating, code
+    operating = (ROOT / "docs" / "operating.md").read_text()
+    table = operating[operating.index("| code | meaning |"):]
+    assert [int(line.split("|")[1]) for line in table.splitlines()[2:]
+            if line.startswith("| ")] == sorted(EXIT_CODES)
+
+
+def test_version_prints_the_package_version(capsys):
+    from ami_upgrade_cli import __version__
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert (exit_info.value.code, capsys.readouterr().out) == (
+        EXIT_OK, f"ami-upgrade {__version__}\n")
+
+
+@pytest.mark.parametrize("url", ["not a url", "127.0.0.1:5000", "ftp://host", "http://",
+                                 "http://host:port"])
+def test_an_endpoint_url_that_is_not_a_url_is_a_usage_error(url, capsys):
+    assert main(["status", "--endpoint-url", url]) == EXIT_USAGE
+    assert f"--endpoint-url {url!r} is not a URL" in capsys.readouterr().err
+
+
+def test_markup_in_aws_data_is_printed_literally():
+    from ami_upgrade_cli import render
+    from ami_upgrade_cli.cli import Output
+
+    report = {"parameter": "/ami/[bold]x", "ami_id": "ami-1", "status": "partial",
+              "reason": "tag [/] and [red]red[/red]",
+              "asgs": [{"name": "web[/]", "action": "failed", "reason": "[link=x]y[/link]",
+                        "refresh_id": "[/]", "launch_template_version": "[b]"}],
+              "instances": [{"id": "i-1", "action": "skipped", "reason": "Name=[/]",
+                             "new_instance_id": None}]}
+    buffer = io.StringIO()
+    out = Output(False, Console(file=buffer, width=300, color_system=None))
+    out.line(render.report_summary(report))
+    out.show(*render.report_tables(report))
+    text = buffer.getvalue()
+    for literal in ("/ami/[bold]x", "tag [/] and [red]red[/red]", "web[/]",
+                    "[link=x]y[/link]", "Name=[/]", "[b]"):
+        assert literal in text, literal
+
+
+def test_an_error_naming_markup_is_printed_literally(capsys):
+    assert main(["status", "--stack", "[red]x", "--endpoint-url", UNUSED_ENDPOINT]) == EXIT_USAGE
+    assert "stack '[red]x': no Pulumi.[red]x.yaml" in capsys.readouterr().err

@@ -62,12 +62,20 @@ def test_each_stack_creates_exactly_the_expected_resources(stack):
         RULE, PERMISSION, TARGET])
 
 
-def test_exports_function_name_alias_rule_and_role_arns(stack):
+def test_exports_what_an_operator_looks_for(stack):
+    name = f"ami-upgrade-{stack.stack}"
     assert stack.exports == {
-        "function_name": f"ami-upgrade-{stack.stack}",
+        "function_name": name,
         "alias_arn": stack.one(ALIAS).outputs["arn"],
         "rule_arn": stack.one(RULE, TRIGGER).outputs["arn"],
         "role_arn": stack.one(ROLE).outputs["arn"],
+        "log_group_name": f"/aws/lambda/{name}",
+        "dashboard_url": "https://us-east-1.console.aws.amazon.com/cloudwatch/home"
+                         f"?region=us-east-1#dashboards/dashboard/{name}",
+        "notification_topic_arn": None,
+        "follow_up_rule_arn": stack.one(RULE, "ami-upgrade-follow-up-").outputs["arn"],
+        "schedule_rule_arn": stack.one(RULE, "ami-upgrade-schedule-").outputs["arn"],
+        "refresh_events_rule_arn": stack.one(RULE, "ami-upgrade-refresh-events-").outputs["arn"],
     }
 
 

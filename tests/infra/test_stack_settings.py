@@ -202,9 +202,9 @@ def test_the_program_reads_every_known_key_through_pulumi_config():
 
 
 def _table(section: str, first: str) -> list[tuple[str, ...]]:
-    """The rows (cells stripped) of the README table whose header starts with ``first``."""
-    readme = (REPO / "README.md").read_text()
-    body = readme.split(f"## {section}", 1)[1].split("\n## ", 1)[0]
+    """The rows (cells stripped) of the configuration reference's table starting ``first``."""
+    reference = (REPO / "docs" / "configuration.md").read_text()
+    body = reference.split(f"# {section}", 1)[1].split("\n## ", 1)[0]
     lines = body.split(f"| {first} |", 1)[1].splitlines()[2:]
     rows = []
     for line in lines:
@@ -214,15 +214,15 @@ def _table(section: str, first: str) -> list[tuple[str, ...]]:
     return rows
 
 
-def test_readme_configuration_table_is_the_settings_schema():
+def test_configuration_reference_table_is_the_settings_schema():
     expected = [("`aws:region`", "required",
                  "the region of the stack (and of the fleet it manages)")]
     expected += [(f"`ami-upgrade:{s.key}`", s.default_doc, s.doc) for s in SCHEMA]
     assert _table("Configuration reference", "key") == expected
 
 
-def test_readme_contract_table_is_the_schemas_environment():
-    assert _table("The function's contract", "variable") == [
+def test_configuration_reference_environment_table_is_the_schemas():
+    assert _table("Lambda environment", "variable") == [
         (f"`{s.env}`", s.env_format, s.env_doc) for s in SCHEMA if s.env]
 
 
