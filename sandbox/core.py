@@ -35,6 +35,7 @@ EMULATIONS = (
     "sandbox.template_tags",
     "sandbox.launch_template_data",
     "sandbox.fast_lookups",
+    "sandbox.shared_parameters",
 )
 
 _FAKE_ENV = {
