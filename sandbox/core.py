@@ -36,6 +36,7 @@ EMULATIONS = (
     "sandbox.launch_template_data",
     "sandbox.fast_lookups",
     "sandbox.shared_parameters",
+    "sandbox.cross_account_events",
 )
 
 _FAKE_ENV = {
