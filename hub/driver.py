@@ -187,6 +187,8 @@ class Promoter:
         status = detail.get("status")
         if (ami is not None and not isinstance(ami, str)) or not isinstance(status, str):
             return "a report without ami_id and status"
+        if detail.get("dry_run") is not False:
+            status = "dry-run"   # a dry run changes nothing: never convergence
         return SpokeReported(target, ami, status, self.now())
 
     def _bake_event(self, event: Mapping[str, Any]) -> Event | str:
