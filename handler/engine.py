@@ -299,11 +299,15 @@ class Engine:
                   "ami_id": report.ami_id, "status": str(report.status),
                   "dry_run": report.dry_run}
         try:
-            self.clients.events.put_events(Entries=[{
+            response = self.clients.events.put_events(Entries=[{
                 "EventBusName": bus, "Source": HUB_REPORT_SOURCE,
                 "DetailType": HUB_REPORT_DETAIL_TYPE, "Detail": json.dumps(detail)}])
         except (ClientError, BotoCoreError) as exc:
             log_event("hub_report_failed", bus=bus, error=str(exc))
+            return
+        if response.get("FailedEntryCount"):   # refused by the bus (its policy, a throttle)
+            log_event("hub_report_failed", bus=bus,
+                      error=str(response["Entries"][0].get("ErrorCode")))
 
 
 # The event a spoke sends its hub (hub/driver.py reads it).
