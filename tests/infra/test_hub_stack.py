@@ -9,6 +9,7 @@ import parliament
 import pytest
 
 from components.hub_policy import promoter_policy, report_bus_policy
+from handler.schema import SettingsError
 from hub.settings import load_hub_settings
 from infra.harness import Rendered, render
 from infra.test_policy_reference import reference_problems
@@ -172,3 +173,24 @@ def test_a_spoke_may_read_its_wave_parameter_by_arn_and_report_to_the_hub_bus_on
         "variables"]
     assert (variables["AMI_PARAMETER_NAME"], variables["HUB_EVENT_BUS_ARN"]) == (
         WAVE_ARN, HUB_BUS)
+
+
+@pytest.mark.parametrize(("overrides", "starts"), [
+    ({"parameterName": WAVE_ARN.replace("us-east-1", "eu-west-1")},
+     "ami-upgrade:parameterName: 'arn:aws:ssm:eu-west-1:111111111111:parameter/ami-upgrade/"
+     "hub/waves/fleet' is in eu-west-1; a shared parameter is read in its own region"),
+    ({"hubEventBusArn": HUB_BUS.replace(HUB, "999999999999")},
+     "ami-upgrade:hubEventBusArn: 'arn:aws:events:us-east-1:999999999999:event-bus/"
+     "ami-upgrade-hub-reports' is not in the account 111111111111"),
+    ({"hubEventBusArn": HUB_BUS.replace("us-east-1", "eu-west-1")},
+     "ami-upgrade:hubEventBusArn: 'arn:aws:events:eu-west-1"),
+    ({"parameterName": "arn:aws:ssm:us-east-1:1111:parameter/x"},
+     "ami-upgrade:parameterName: not an SSM parameter ARN"),
+])
+def test_a_spoke_configuration_aws_would_refuse_fails_the_preview_naming_the_key(
+        overrides, starts):
+    values = {"ami-upgrade:parameterName": WAVE_ARN, "ami-upgrade:hubEventBusArn": HUB_BUS}
+    values.update({f"ami-upgrade:{k}": v for k, v in overrides.items()})
+    with pytest.raises(SettingsError) as refused:
+        render("dev", values)
+    assert str(refused.value).startswith(starts)
