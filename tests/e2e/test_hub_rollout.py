@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import pytest
 
-from e2e.hub_world import (
+from hub.promoter import Phase
+from sandbox.core import embedded_aws
+from sandbox.hub_world import (
     CANARY_SPOKE,
     FLEET,
     NEW,
@@ -20,8 +22,6 @@ from e2e.hub_world import (
     HubWorld,
     settings,
 )
-from hub.promoter import Phase
-from sandbox.core import embedded_aws
 
 
 @pytest.fixture

@@ -26,9 +26,10 @@ from components.hub_policy import report_bus_policy
 from hub.driver import Deployment, HubClients, Promoter
 from hub.promoter import Phase, Rollout
 from hub.settings import HubSettings, Target, load_hub_settings
-from sandbox.core import EmbeddedAws, environment
-from sandbox.cross_account_events import STATE_KEY
-from sandbox.lambda_runtime import LambdaFunction
+
+from .core import EmbeddedAws, environment
+from .cross_account_events import STATE_KEY
+from .lambda_runtime import LambdaFunction
 
 HUB, CANARY, FLEET_A, FLEET_B = "111111111111", "222222222222", "333333333333", "444444444444"
 R1, R2 = "eu-west-1", "us-east-1"
@@ -45,14 +46,30 @@ class Crash(RuntimeError):
     """The promoter's invocation dies here (after the call took effect)."""
 
 
-def settings(rollback_on_gate: bool = True) -> HubSettings:
-    target = lambda t: {"account": t.account, "region": t.region}  # noqa: E731
+REGIONS = (R1, R2, "us-west-2", "ap-southeast-2")
+
+
+def settings(rollback_on_gate: bool = True, canary: Target = CANARY_SPOKE,
+             fleet: tuple[Target, ...] = FLEET) -> HubSettings:
+    """A canary wave (60 minutes' bake, gated by GATE) then a fleet wave (120 minutes)."""
+    def target(t: Target) -> dict[str, str]:
+        return {"account": t.account, "region": t.region}
     return load_hub_settings({
         "account": HUB, "region": R1, "sourceParameterName": SOURCE,
-        "waves": [{"name": "canary", "targets": [target(CANARY_SPOKE)], "bakeMinutes": 60,
+        "waves": [{"name": "canary", "targets": [target(canary)], "bakeMinutes": 60,
                    "gateAlarms": [GATE], "rollbackOnGate": rollback_on_gate},
-                  {"name": "fleet", "targets": [target(t) for t in FLEET],
+                  {"name": "fleet", "targets": [target(t) for t in fleet],
                    "bakeMinutes": 120}]})
+
+
+def sized(accounts: int, regions: int) -> HubSettings:
+    """``accounts`` spoke accounts x ``regions`` regions: the first pair is the canary."""
+    if not 1 <= regions <= len(REGIONS) or not 1 <= accounts <= 7 or accounts * regions < 2:
+        raise ValueError(f"expected 1 to 7 accounts and 1 to {len(REGIONS)} regions, "
+                         "two spokes at least")
+    spokes = [Target(str(222222222222 + 111111111111 * a), r)
+              for a in range(accounts) for r in REGIONS[:regions]]
+    return settings(canary=spokes[0], fleet=tuple(spokes[1:]))
 
 
 def as_hub() -> Any:
@@ -74,8 +91,9 @@ class HubWorld:
     # ------------------------------------------------------------------- building
     def _build_hub(self) -> None:
         hub = self.hub
+        regions = sorted({hub.region, *hub.regions})
         clients = HubClients(
-            ssm={r: boto3.client("ssm", region_name=r) for r in (R1, R2)},
+            ssm={r: boto3.client("ssm", region_name=r) for r in regions},
             dynamodb=boto3.client("dynamodb", region_name=R1),
             scheduler=boto3.client("scheduler", region_name=R1),
             cloudwatch=boto3.client("cloudwatch", region_name=R1))
@@ -99,7 +117,7 @@ class HubWorld:
                     name=f"{wave.name}-{region}",
                     resourceArns=[hub.wave_parameter_arn(wave, region)],
                     principals=sorted({t.account for t in wave.targets if t.region == region}))
-        for region in (R1, R2):
+        for region in regions:
             events = boto3.client("events", region_name=region)
             arn = events.create_event_bus(Name=REPORT_BUS)["EventBusArn"]
             events.put_permission(EventBusName=REPORT_BUS,
