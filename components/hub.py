@@ -85,7 +85,8 @@ class Hub(pulumi.ComponentResource):
             for region in wave.regions:
                 self._wave(wave, region)
         self.table = aws.dynamodb.Table(
-            f"{name}-state", billing_mode="PAY_PER_REQUEST", hash_key="pk",
+            f"{name}-state", name=f"{args.function_name}-state",   # the CLI reads it by name
+            billing_mode="PAY_PER_REQUEST", hash_key="pk",
             attributes=[{"name": "pk", "type": "S"}],
             point_in_time_recovery={"enabled": True}, tags=tags, opts=self._in(hub.region))
         self._promoter(args.function_name)

@@ -100,7 +100,8 @@ class HubWorld:
         for client in (*clients.ssm.values(), clients.dynamodb, clients.scheduler):
             client.meta.events.register("after-call", self._maybe_crash)
         clients.dynamodb.create_table(
-            TableName="hub-state", KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+            TableName="ami-upgrade-hub-state",
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
             AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
             BillingMode="PAY_PER_REQUEST")
         clients.ssm[R1].put_parameter(Name=SOURCE, Value=OLD, Type="String")
@@ -123,7 +124,7 @@ class HubWorld:
             events.put_permission(EventBusName=REPORT_BUS,
                                   Policy=json.dumps(report_bus_policy(hub, region, arn)))
         self.promoter = Promoter(hub, clients, Deployment(
-            table_name="hub-state", function_arn=FUNCTION_ARN,
+            table_name="ami-upgrade-hub-state", function_arn=FUNCTION_ARN,
             scheduler_role_arn=f"arn:aws:iam::{HUB}:role/hub-scheduler"), now=self.aws.clock.now)
         self.promoter.save(Rollout(ami=OLD, phase=Phase.DONE), read_version=0)
         self.calls.clear()   # crash points count the promoter's calls only
