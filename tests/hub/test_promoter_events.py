@@ -53,3 +53,9 @@ def test_a_bad_event_is_ignored_with_its_reason(event, reason):
 def test_an_operator_command_is_an_event():
     assert PROMOTER.parse({"kind": "operator", "command": "hold"}, Rollout()) == Operator(
         "hold", NOW)
+
+
+def test_the_promoter_reads_the_report_event_the_spoke_sends():
+    from handler.engine import HUB_REPORT_DETAIL_TYPE, HUB_REPORT_SOURCE
+    from hub.driver import SPOKE_DETAIL_TYPE, SPOKE_SOURCE
+    assert (HUB_REPORT_SOURCE, HUB_REPORT_DETAIL_TYPE) == (SPOKE_SOURCE, SPOKE_DETAIL_TYPE)
