@@ -2,8 +2,11 @@
 
 import pulumi
 
+from components.hub import Hub, HubArgs
 from components.stack_settings import KNOWN_KEYS, NAMESPACE, load_stack_settings
 from components.workflow import AmiUpgradeWorkflow, AmiUpgradeWorkflowArgs
+from hub.settings import HUB_KEYS, load_hub_settings
+from hub.settings import NAMESPACE as HUB_NAMESPACE
 
 
 def configured_values() -> dict[str, str | None]:
@@ -25,14 +28,11 @@ def configured_values() -> dict[str, str | None]:
     return {key: value for key, value in values.items() if value is not None}
 
 
-settings = load_stack_settings(
-    configured_values(),
-    stack=pulumi.get_stack(),
-    region=pulumi.Config("aws").get("region"),
-    project=pulumi.get_project(),
-)
-workflow = AmiUpgradeWorkflow("ami-upgrade", AmiUpgradeWorkflowArgs(settings=settings))
-
+def hub_values() -> dict[str, str]:
+    """The ``ami-upgrade-hub:*`` keys a hub stack sets (docs/multi-account.md); none: a spoke."""
+    config = pulumi.Config(HUB_NAMESPACE)
+    values = {key: config.get(key) for key in HUB_KEYS}
+    return {key: value for key, value in values.items() if value is not None}
 
 
 def dashboard_url(region: str, name: str) -> str:
@@ -41,14 +41,30 @@ def dashboard_url(region: str, name: str) -> str:
             f"#dashboards/dashboard/{name}")
 
 
-pulumi.export("function_name", workflow.function_name)
-pulumi.export("alias_arn", workflow.alias_arn)
-pulumi.export("rule_arn", workflow.rule_arn)
-pulumi.export("role_arn", workflow.role_arn)
-pulumi.export("log_group_name", workflow.function.log_group.name)
-pulumi.export("dashboard_url", workflow.dashboard.dashboard.dashboard_name.apply(
-    lambda name: dashboard_url(settings.region, name)))
-pulumi.export("notification_topic_arn", settings.notification_topic_arn)
-pulumi.export("follow_up_rule_arn", workflow.follow_up.rule.arn)
-pulumi.export("schedule_rule_arn", workflow.schedule.rule.arn if workflow.schedule else None)
-pulumi.export("refresh_events_rule_arn", workflow.refresh_events.rule.arn)
+if hub_config := hub_values():
+    hub = Hub("ami-upgrade-hub", HubArgs(settings=load_hub_settings(
+        {"region": pulumi.Config("aws").get("region"), **hub_config})))
+    pulumi.export("promoter_arn", hub.function.arn)
+    pulumi.export("wave_parameter_arns", hub.wave_parameter_arns)
+    pulumi.export("report_bus_arns", {r: b.arn for r, b in hub.report_buses.items()})
+else:
+    settings = load_stack_settings(
+        configured_values(),
+        stack=pulumi.get_stack(),
+        region=pulumi.Config("aws").get("region"),
+        project=pulumi.get_project(),
+    )
+    workflow = AmiUpgradeWorkflow("ami-upgrade", AmiUpgradeWorkflowArgs(settings=settings))
+
+    pulumi.export("function_name", workflow.function_name)
+    pulumi.export("alias_arn", workflow.alias_arn)
+    pulumi.export("rule_arn", workflow.rule_arn)
+    pulumi.export("role_arn", workflow.role_arn)
+    pulumi.export("log_group_name", workflow.function.log_group.name)
+    pulumi.export("dashboard_url", workflow.dashboard.dashboard.dashboard_name.apply(
+        lambda name: dashboard_url(settings.region, name)))
+    pulumi.export("notification_topic_arn", settings.notification_topic_arn)
+    pulumi.export("follow_up_rule_arn", workflow.follow_up.rule.arn)
+    pulumi.export("schedule_rule_arn",
+                  workflow.schedule.rule.arn if workflow.schedule else None)
+    pulumi.export("refresh_events_rule_arn", workflow.refresh_events.rule.arn)

@@ -35,6 +35,7 @@ class PermissionsArgs:
     kms_key_arns: tuple[str, ...] = ()
     notification_topic_arn: str | None = None
     instance_roles: tuple[str, ...] = ()   # role ARNs and role paths (iam:PassRole)
+    hub_event_bus_arn: str | None = None   # a spoke: events:PutEvents on the hub's bus
     tags: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
 
     def __post_init__(self) -> None:
@@ -86,6 +87,7 @@ class Permissions(pulumi.ComponentResource):
             kms_key_arns=args.kms_key_arns,
             notification_topic_arn=args.notification_topic_arn,
             instance_roles=check_role_accounts(args.instance_roles, values[0]),
+            hub_event_bus_arn=args.hub_event_bus_arn,
         ), indent=1))
         self.policy = aws.iam.RolePolicy(
             f"{name}-policy", role=self.role.id, policy=document, opts=child)

@@ -94,6 +94,9 @@ KMS_ACTIONS = (
 
 
 def parameter_arn(partition: str, region: str, account: str, name: str) -> str:
+    """The parameter's ARN; a parameter followed by ARN (shared by another account) is it."""
+    if name.startswith("arn:"):
+        return name
     return f"arn:{partition}:ssm:{region}:{account}:parameter/{name.lstrip('/')}"
 
 
@@ -111,6 +114,7 @@ def lambda_policy_document(
     kms_key_arns: Sequence[str] = (),
     notification_topic_arn: str | None = None,
     instance_roles: Sequence[str] = (),
+    hub_event_bus_arn: str | None = None,
 ) -> dict[str, Any]:
     """The role policy document for one deployment (see the module docstring)."""
     if scope not in ("tagged", "all"):
@@ -239,6 +243,8 @@ def lambda_policy_document(
     ]
     if notification_topic_arn:
         statements.append(statement("PublishSummary", ["sns:Publish"], [notification_topic_arn]))
+    if hub_event_bus_arn:   # a spoke: its report goes to the hub's bus
+        statements.append(statement("ReportToHub", ["events:PutEvents"], [hub_event_bus_arn]))
     return {"Version": "2012-10-17", "Statement": statements}
 
 

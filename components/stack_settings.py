@@ -156,6 +156,27 @@ DEFAULTS: Mapping[str, Any] = MappingProxyType({
     for s in SCHEMA})
 
 
+def check_spoke(parameter: str, hub_bus: str | None, trigger_name: str, region: str) -> None:
+    """A parameter followed by ARN (a hub's wave parameter) and the hub's bus: RAM shares
+    and same-region PutEvents hold in one region, the stack's; the bus is the hub's."""
+    if parameter.startswith("arn:"):
+        arn_region, owner = parameter.split(":")[3:5]
+        if arn_region != region:
+            raise SettingsError(f"{key_name('parameterName')}: {parameter!r} is in "
+                                f"{arn_region}; a shared parameter is read in its own region, "
+                                f"so a spoke in {region} follows the hub's copy in {region}")
+        if trigger_name != "parameter-store-change":
+            raise SettingsError(f"{key_name('trigger')}: a parameter of another account "
+                                "changes there; only parameter-store-change events are "
+                                "forwarded by the hub")
+        if hub_bus and hub_bus.split(":")[4] != owner:
+            raise SettingsError(f"{key_name('hubEventBusArn')}: {hub_bus!r} is not in the "
+                                f"account {owner} that owns {key_name('parameterName')}")
+    if hub_bus and hub_bus.split(":")[3] != region:
+        raise SettingsError(f"{key_name('hubEventBusArn')}: {hub_bus!r} is not in {region}: "
+                            f"a spoke reports to the hub's bus in its own region")
+
+
 def load_stack_settings(values: Mapping[str, Any], *, stack: str, region: str | None,
                         project: str = "ami-upgrade") -> StackSettings:
     """Validate one stack's ``ami-upgrade:*`` values (keys without the namespace).
@@ -184,6 +205,7 @@ def load_stack_settings(values: Mapping[str, Any], *, stack: str, region: str | 
         if key_region != region:
             raise SettingsError(f"{key_name('kmsKeyArns')}: key {arn!r} is in {key_region}, "
                                 f"but EBS in {region} can only use keys of {region}")
+    check_spoke(parsed["parameterName"], parsed.get("hubEventBusArn"), parsed["trigger"], region)
     try:
         parsed["tags"] = check_tags(parsed["tags"], key_name("tags"))
     except TagError as exc:

@@ -64,6 +64,7 @@ class AmiUpgradeWorkflow(pulumi.ComponentResource):
             kms_key_arns=s.kms_key_arns,
             instance_roles=s.instance_roles,
             notification_topic_arn=s.notification_topic_arn,
+            hub_event_bus_arn=s.values.get("hubEventBusArn"),
             tags=tags,
         ), child)
         # A configuration too large for Lambda's environment goes into an SSM parameter.

@@ -282,7 +282,35 @@ class Engine:
                     Message=json.dumps(message, indent=indent, default=str))
             except (ClientError, BotoCoreError) as exc:   # the report matters more than the mail
                 log_event("notification_failed", topic=topic, error=str(exc))
+        self._report_to_hub(report)
         return report
+
+    def _report_to_hub(self, report: Report) -> None:
+        """A spoke sends its run's outcome to the hub's bus (the hub promotes on it).
+
+        Best effort: a report lost here is sent again by the next run (the reconcile).
+        """
+        bus = self.settings.hub_event_bus_arn
+        if not bus or report.status == Status.IGNORED or self.clients.events is None:
+            return
+        detail = {"region": self.clients.ssm.meta.region_name, "parameter": report.parameter,
+                  "ami_id": report.ami_id, "status": str(report.status),
+                  "dry_run": report.dry_run}
+        try:
+            response = self.clients.events.put_events(Entries=[{
+                "EventBusName": bus, "Source": HUB_REPORT_SOURCE,
+                "DetailType": HUB_REPORT_DETAIL_TYPE, "Detail": json.dumps(detail)}])
+        except (ClientError, BotoCoreError) as exc:
+            log_event("hub_report_failed", bus=bus, error=str(exc))
+            return
+        if response.get("FailedEntryCount"):   # refused by the bus (its policy, a throttle)
+            log_event("hub_report_failed", bus=bus,
+                      error=str(response["Entries"][0].get("ErrorCode")))
+
+
+# The event a spoke sends its hub (hub/driver.py reads it).
+HUB_REPORT_SOURCE = "ami-upgrade.spoke"
+HUB_REPORT_DETAIL_TYPE = "ami-upgrade report"
 
 
 # After a bad value (not an AMI, a missing parameter, malformed exclusions) or a refusal:

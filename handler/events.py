@@ -46,6 +46,8 @@ def _normalise_name(name: str) -> str:
 def _names_parameter(name: str, configured: str) -> bool:
     """An ARN drops the leading '/': ``arn:...:parameter/my-ami`` names ``my-ami`` too."""
     normal = _normalise_name(name)
+    if configured.startswith("arn:"):   # another account's parameter: its events name the path
+        return normal == _normalise_name(configured)
     return normal == configured or (name.startswith("arn:") and normal == f"/{configured}")
 
 
@@ -68,6 +70,8 @@ def parse_event(event: Any, configured_parameter: str) -> Request:
         return Request(**{**request.__dict__, "ignored_reason":
                           f"event is for parameter {request.parameter_name!r}, this deployment "
                           f"follows {configured_parameter!r}"})
+    if configured_parameter.startswith("arn:"):   # read by ARN, from the owner's account
+        return Request(**{**request.__dict__, "parameter_name": configured_parameter})
     return request
 
 

@@ -44,6 +44,9 @@ INSTANCE_ID_RE = re.compile(r"^i-[0-9a-f]{8}(?:[0-9a-f]{9})?$")
 AMI_ID_RE = re.compile(r"^ami-[0-9a-f]{8}(?:[0-9a-f]{9})?$")
 ASG_NAME_RE = re.compile(r"^[^:\s][^:]{0,254}$")
 PARAMETER_NAME_RE = re.compile(r"^/?[A-Za-z0-9_.\-/]{1,1011}$")
+PARAMETER_ARN_RE = re.compile(r"^arn:aws[a-z-]*:ssm:[a-z0-9-]+:\d{12}:parameter(/.+)$")
+HUB_EVENT_BUS_ARN_RE = re.compile(r"^arn:aws[a-z-]*:events:[a-z0-9-]+:\d{12}:event-bus/"
+                                  r"[A-Za-z0-9._\-/]{1,256}$")
 TOPIC_ARN_RE = re.compile(r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}(\.fifo)?$")
 
 # An IAM role ARN (no wildcard) or a role path ("/ec2/"): what iam:PassRole may pass.
@@ -256,6 +259,7 @@ class Settings:
     standalone: StandaloneSettings = field(default_factory=StandaloneSettings)
     notification_topic_arn: str | None = None
     instance_roles: tuple[str, ...] = ()
+    hub_event_bus_arn: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -353,9 +357,17 @@ def parse_exclusions_document(text: str, name: str) -> Exclusions:
 
 
 def _parameter(value: Any, name: str) -> str:
+    """The followed parameter: a name in this account, or an ARN (a parameter another
+    account shares through AWS RAM, such as a hub's wave parameter)."""
     text = parse_string(value, name)
     if not text:
         raise SettingsError(f"{name}: required, not set")
+    if text.startswith("arn:"):
+        match = PARAMETER_ARN_RE.match(text)
+        if not match:
+            raise SettingsError(f"{name}: not an SSM parameter ARN: {text!r}")
+        check_parameter_name(match.group(1), name)
+        return text
     return check_parameter_name(text, name)
 
 
@@ -368,6 +380,13 @@ def _topic(value: Any, name: str) -> str | None:
     text = parse_string(value, name)
     if text and not TOPIC_ARN_RE.match(text):
         raise SettingsError(f"{name}: not an SNS topic ARN: {text!r}")
+    return text
+
+
+def _hub_bus(value: Any, name: str) -> str | None:
+    text = parse_string(value, name)
+    if text and not HUB_EVENT_BUS_ARN_RE.match(text):
+        raise SettingsError(f"{name}: not an EventBridge event bus ARN: {text!r}")
     return text
 
 
@@ -569,6 +588,11 @@ SCHEMA: tuple[Setting, ...] = (
                 "whose profile's role is not named is not relaunched (`INSTANCE_ROLES`)",
             env="INSTANCE_ROLES", env_format="JSON list of role ARNs and role paths",
             env_doc="roles the function may pass to EC2 (instance profiles)"),
+    Setting("hubEventBusArn", _hub_bus,
+            doc="a spoke of a hub (docs/multi-account.md): the hub's event bus in this region, "
+                "where each run's report is sent (`HUB_EVENT_BUS_ARN`)",
+            env="HUB_EVENT_BUS_ARN", env_format="optional ARN",
+            env_doc="where a spoke sends its run's report for the hub"),
     Setting("logRetentionDays", _int(30, LOG_RETENTION_DAYS), default_doc="`30`",
             doc="log retention; one of CloudWatch's values (1, 3, 5, 7, 14, 30, 60, 90, ... "
                 "3653; 0 = never expire)"),

@@ -66,8 +66,22 @@ class TriggerSpec:
         """The rule's event pattern for ``parameter_name`` (a fresh dict)."""
         if not parameter_name:
             raise ValueError("parameter_name: required")
-        return {"source": [self.source], "detail-type": [self.detail_type],
-                "detail": self.detail_pattern(parameter_name)}
+        owner, name = parameter_owner(parameter_name)
+        pattern = {"source": [self.source], "detail-type": [self.detail_type],
+                   "detail": self.detail_pattern(name)}
+        return pattern if owner is None else {"account": [owner], **pattern}
+
+
+def parameter_owner(parameter: str) -> tuple[str | None, str]:
+    """(owner account, name) of a parameter named by ARN; (None, name) for a plain name.
+
+    Another account's parameter (a hub's, shared through RAM) changes in that account:
+    its events name the path, and only events sent by that account may match.
+    """
+    if parameter.startswith("arn:") and ":parameter/" in parameter:
+        head, name = parameter.split(":parameter", 1)
+        return head.rsplit(":", 1)[1], name
+    return None, parameter
 
 
 def parameter_arn_suffix(parameter_name: str) -> str:

@@ -20,6 +20,7 @@ from .routing import Invocation
 from .scenarios import NAMES, scenario
 from .stack import StackError, stack_names
 
+HUB_FAULT = "canary-alarm"  # the hub playground's one fault: the canary's gate alarm
 MIN_PIPE_WIDTH = 150      # table width when the output is not a terminal (logs, CI)
 
 
@@ -43,8 +44,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                              f"instances (1 to {MAX_FLEET_SIZE}; default 2)")
     parser.add_argument("--seed", type=int, default=0,
                         help="seed for the estate's shape and moto's IDs (default 0)")
-    parser.add_argument("--fault", metavar="NAME",
-                        help=f"inject a failure: {', '.join(NAMES)}")
+    parser.add_argument("--fault", metavar="NAME", nargs="?", const=HUB_FAULT,
+                        help=f"inject a failure: {', '.join(NAMES)}; with --accounts: "
+                             f"{HUB_FAULT} (the default)")
     parser.add_argument("--reconcile", action="store_true",
                         help="lose the change event (EventBridge delivers on a best-effort "
                              "basis): the stack's scheduled reconcile converges the fleet at "
@@ -52,6 +54,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--json", type=Path, metavar="PATH",
                         help="where to write the JSON report (default reports/demo-<stack>.json;"
                              " the function's logs go beside it, .log)")
+    parser.add_argument("--accounts", type=int, metavar="N",
+                        help="run a hub and its spokes instead (docs/multi-account.md): N spoke "
+                             "accounts (1 to 7) x --regions regions, promoted in waves; "
+                             "--fault trips the canary's gate alarm")
+    parser.add_argument("--regions", type=int, default=1, metavar="M",
+                        help="with --accounts: regions per spoke account (1 to 4; default 1)")
     parser.add_argument("--serve", action="store_true",
                         help="afterwards keep the embedded AWS listening on loopback for the "
                              "AWS CLI (--endpoint-url), until Ctrl-C")
@@ -62,6 +70,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if not 1 <= args.fleet_size <= MAX_FLEET_SIZE:
         parser.error(f"--fleet-size: expected 1 to {MAX_FLEET_SIZE}, got {args.fleet_size}")
+    if args.accounts is not None:
+        if args.fault not in (None, HUB_FAULT):
+            parser.error(f"--fault with --accounts: expected {HUB_FAULT}, got {args.fault}")
+        return args
     if args.fault:
         try:
             scenario(args.fault)
@@ -81,9 +93,28 @@ def make_console() -> Console:
     return console
 
 
+def hub_main(args: argparse.Namespace, console: Console) -> int:
+    """The hub playground (``--accounts``): see :mod:`sandbox.hub_demo`."""
+    from .core import embedded_aws
+    from .hub_demo import HubDemoOptions, run_hub_demo
+    from .hub_world import sized
+
+    try:
+        sized(args.accounts, args.regions)
+    except ValueError as exc:
+        console.print(f"[red]error[/red]: {exc}")
+        return EXIT_USAGE
+    with embedded_aws() as aws:
+        return run_hub_demo(HubDemoOptions(accounts=args.accounts, regions=args.regions,
+                                           fault=bool(args.fault), json_path=args.json),
+                            aws, console)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     console = make_console()
+    if args.accounts is not None:
+        return hub_main(args, console)
     options = DemoOptions(stack=args.stack, dry_run=args.dry_run, fleet_size=args.fleet_size,
                           seed=args.seed, fault=args.fault, json_path=args.json,
                           reconcile=args.reconcile)

@@ -39,6 +39,8 @@ EMULATIONS = (
     "sandbox.launch_protection",
     "sandbox.scheduled_rules",
     "sandbox.read_lag",
+    "sandbox.shared_parameters",
+    "sandbox.cross_account_events",
 )
 
 _FAKE_ENV = {

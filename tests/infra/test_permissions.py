@@ -35,11 +35,15 @@ REQUIRED_ACTIONS = {
 MUTATED_BY_SCOPE = ("instance/", "launch-template/", "autoScalingGroup:")
 
 
+HUB_BUS = "arn:aws:events:us-east-1:111111111111:event-bus/ami-upgrade-hub-reports"
+
+
 @cache
 def with_topic_and_keys() -> Rendered:
-    """prod plus a notification topic and a customer-managed EBS key."""
+    """prod plus a notification topic, a customer-managed EBS key and a hub to report to."""
     return render("prod", {"ami-upgrade:kmsKeyArns": [KMS_KEY],
                            "ami-upgrade:notificationTopicArn": TOPIC,
+                           "ami-upgrade:hubEventBusArn": HUB_BUS,
                            "ami-upgrade:instanceRoles": [f"arn:aws:iam::{ACCOUNT}:role/app",
                                                          "/ec2/"]})
 

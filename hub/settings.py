@@ -1,0 +1,239 @@
+"""The hub's configuration: waves in order, each a set of spokes (account x region).
+
+Stdlib only: the Pulumi program parses it at preview (refusing, naming the key, what
+AWS or the design would refuse) and the promoter Lambda parses the same document from
+its environment, so what is deployed is exactly what the promoter runs.
+
+A wave's parameter lives in the hub account once per region the wave covers: AWS RAM
+shares an SSM parameter only within its region, so a spoke reads the copy in its own
+region, by ARN. :meth:`HubSettings.wave_parameter_arn` is the one place that name is made.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+NAMESPACE = "ami-upgrade-hub"
+ACCOUNT_RE = re.compile(r"^\d{12}$")
+REGION_RE = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
+WAVE_NAME_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?$")
+ALARM_NAME_RE = re.compile(r"^[^\x00-\x1f]{1,255}$")
+PARAMETER_NAME_RE = re.compile(r"^/?[a-zA-Z0-9_.\-/]{1,1011}$")
+BAKE_MINUTES_MAX = 7 * 24 * 60        # a week: longer waits are a hold, not a bake
+WAVE_TIERS = ("Advanced", "Intelligent-Tiering")  # RAM shares only advanced parameters
+WAVE_KEYS = frozenset({"name", "targets", "bakeMinutes", "gateAlarms", "rollbackOnGate",
+                       "tier"})
+TARGET_KEYS = frozenset({"account", "region"})
+HUB_KEYS = frozenset({"sourceParameterName", "account", "region", "waves", "organizationId",
+                      "parameterPrefix"})
+ORGANIZATION_RE = re.compile(r"^o-[a-z0-9]{10,32}$")
+
+
+class HubSettingsError(ValueError):
+    """A hub configuration value is invalid; the message names the key."""
+
+
+def key_name(key: str) -> str:
+    return f"{NAMESPACE}:{key}"
+
+
+@dataclass(frozen=True, order=True)
+class Target:
+    """One spoke: the function deployed in ``account`` and ``region``."""
+
+    account: str
+    region: str
+
+    @property
+    def key(self) -> str:
+        return f"{self.account}/{self.region}"
+
+
+@dataclass(frozen=True)
+class Wave:
+    name: str
+    targets: tuple[Target, ...]
+    bake_seconds: int
+    gate_alarms: tuple[str, ...] = ()
+    rollback_on_gate: bool = False
+    tier: str = "Advanced"
+
+    @property
+    def regions(self) -> tuple[str, ...]:
+        return tuple(sorted({t.region for t in self.targets}))
+
+    @property
+    def accounts(self) -> tuple[str, ...]:
+        return tuple(sorted({t.account for t in self.targets}))
+
+
+@dataclass(frozen=True)
+class HubSettings:
+    """The hub stack's validated configuration; built by :func:`load_hub_settings`."""
+
+    account: str
+    region: str                       # where the source parameter and the promoter live
+    source_parameter_name: str
+    waves: tuple[Wave, ...]
+    organization_id: str | None = None
+    parameter_prefix: str = "/ami-upgrade/hub"
+
+    @property
+    def regions(self) -> tuple[str, ...]:
+        return tuple(sorted({r for w in self.waves for r in w.regions}))
+
+    def wave_parameter_name(self, wave: Wave) -> str:
+        return f"{self.parameter_prefix}/waves/{wave.name}"
+
+    def wave_parameter_arn(self, wave: Wave, region: str) -> str:
+        return (f"arn:aws:ssm:{region}:{self.account}:parameter"
+                f"{self.wave_parameter_name(wave)}")
+
+    def wave_of(self, target: Target) -> Wave | None:
+        return next((w for w in self.waves if target in w.targets), None)
+
+    def check_spoke(self, account: str, region: str, parameter_arn: str,
+                    key: str = "parameterName") -> None:
+        """Refuse a spoke whose configured parameter is not the one of its wave and region."""
+        wave = self.wave_of(Target(account, region))
+        if wave is None:
+            raise HubSettingsError(f"{key}: spoke {account}/{region} is in no wave of the hub")
+        expected = self.wave_parameter_arn(wave, region)
+        if parameter_arn != expected:
+            raise HubSettingsError(f"{key}: spoke {account}/{region} is in wave {wave.name!r}, "
+                                   f"whose parameter is {expected!r}, not {parameter_arn!r}")
+
+    def to_document(self) -> str:
+        """The configuration as JSON, parsed back by :func:`load_hub_settings`."""
+        return json.dumps({
+            "account": self.account, "region": self.region,
+            "sourceParameterName": self.source_parameter_name,
+            "organizationId": self.organization_id, "parameterPrefix": self.parameter_prefix,
+            "waves": [{"name": w.name, "bakeMinutes": w.bake_seconds // 60,
+                       "gateAlarms": list(w.gate_alarms), "rollbackOnGate": w.rollback_on_gate,
+                       "tier": w.tier,
+                       "targets": [{"account": t.account, "region": t.region}
+                                   for t in w.targets]} for w in self.waves]},
+            sort_keys=True, separators=(",", ":"))
+
+
+def _json(value: Any, name: str) -> Any:
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise HubSettingsError(f"{key_name(name)}: not valid JSON ({exc.msg})") from None
+    return value
+
+
+def _unknown(entry: Mapping[str, Any], known: frozenset[str], name: str) -> None:
+    extra = sorted(set(entry) - known)
+    if extra:
+        raise HubSettingsError(f"{key_name(name)}: unknown key(s) {', '.join(extra)}; "
+                               f"expected {', '.join(sorted(known))}")
+
+
+def _text(value: Any, pattern: re.Pattern[str], name: str, what: str) -> str:
+    if not isinstance(value, str) or not pattern.match(value):
+        raise HubSettingsError(f"{key_name(name)}: {value!r} is not {what}")
+    return value
+
+
+def _account(value: Any, name: str) -> str:
+    return _text(value, ACCOUNT_RE, name, "an AWS account ID (12 digits)")
+
+
+def _region(value: Any, name: str) -> str:
+    return _text(value, REGION_RE, name, "an AWS region (e.g. eu-west-1)")
+
+
+def _target(raw: Any, name: str) -> Target:
+    if not isinstance(raw, Mapping):
+        raise HubSettingsError(f"{key_name(name)}: expected an object with account and region")
+    _unknown(raw, TARGET_KEYS, name)
+    return Target(_account(raw.get("account"), f"{name}.account"),
+                  _region(raw.get("region"), f"{name}.region"))
+
+
+def _bake_seconds(raw: Any, name: str) -> int:
+    if isinstance(raw, str) and raw.strip().isdigit():
+        raw = int(raw)
+    if isinstance(raw, bool) or not isinstance(raw, int) or not 0 <= raw <= BAKE_MINUTES_MAX:
+        raise HubSettingsError(f"{key_name(name)}: {raw!r} is out of range; expected whole "
+                               f"minutes from 0 to {BAKE_MINUTES_MAX}")
+    return raw * 60
+
+
+def _wave(raw: Any, name: str) -> Wave:
+    if not isinstance(raw, Mapping):
+        raise HubSettingsError(f"{key_name(name)}: expected an object")
+    _unknown(raw, WAVE_KEYS, name)
+    wave_name = _text(raw.get("name"), WAVE_NAME_RE, f"{name}.name",
+                      "a wave name (1-32 lowercase letters, digits, '-')")
+    tier = raw.get("tier", "Advanced")
+    if tier not in WAVE_TIERS:
+        raise HubSettingsError(f"{key_name(name)}.tier: {tier!r}: AWS RAM shares only "
+                               f"advanced parameters; expected one of {', '.join(WAVE_TIERS)}")
+    targets = raw.get("targets") or []
+    if not isinstance(targets, Sequence) or isinstance(targets, str) or not targets:
+        raise HubSettingsError(f"{key_name(name)}.targets: a wave needs at least one "
+                               "target (account and region)")
+    parsed = tuple(_target(t, f"{name}.targets[{i}]") for i, t in enumerate(targets))
+    alarms = raw.get("gateAlarms") or []
+    if not isinstance(alarms, list):
+        raise HubSettingsError(f"{key_name(name)}.gateAlarms: expected a list of alarm names")
+    rollback = raw.get("rollbackOnGate", False)
+    if not isinstance(rollback, bool):
+        raise HubSettingsError(f"{key_name(name)}.rollbackOnGate: expected true or false")
+    return Wave(
+        name=wave_name, targets=parsed,
+        bake_seconds=_bake_seconds(raw.get("bakeMinutes", 0), f"{name}.bakeMinutes"),
+        gate_alarms=tuple(_text(a, ALARM_NAME_RE, f"{name}.gateAlarms[{i}]", "an alarm name")
+                          for i, a in enumerate(alarms)),
+        rollback_on_gate=rollback, tier=tier)
+
+
+def _check_disjoint(waves: Sequence[Wave]) -> None:
+    """A spoke belongs to one wave, and a wave name names one wave."""
+    seen: dict[Target, str] = {}
+    names: set[str] = set()
+    for i, wave in enumerate(waves):
+        if wave.name in names:
+            raise HubSettingsError(f"{key_name(f'waves[{i}].name')}: {wave.name!r} names "
+                                   "two waves")
+        names.add(wave.name)
+        for j, target in enumerate(wave.targets):
+            if target in seen:
+                raise HubSettingsError(
+                    f"{key_name(f'waves[{i}].targets[{j}]')}: spoke {target.key} is already "
+                    f"in wave {seen[target]!r}; a spoke belongs to one wave")
+            seen[target] = wave.name
+
+
+def load_hub_settings(values: Mapping[str, Any]) -> HubSettings:
+    """Parse the hub's keys (``ami-upgrade-hub:<key>`` without the namespace)."""
+    _unknown(values, HUB_KEYS, "")
+    waves_raw = _json(values.get("waves"), "waves")
+    if not isinstance(waves_raw, list) or not waves_raw:
+        raise HubSettingsError(f"{key_name('waves')}: the hub needs at least one wave")
+    waves = tuple(_wave(w, f"waves[{i}]") for i, w in enumerate(waves_raw))
+    _check_disjoint(waves)
+    organization = values.get("organizationId") or None
+    if organization is not None:
+        _text(organization, ORGANIZATION_RE, "organizationId", "an organization ID (o-...)")
+    prefix = values.get("parameterPrefix") or "/ami-upgrade/hub"
+    _text(prefix, re.compile(r"^(/[a-zA-Z0-9_.\-]+)+$"), "parameterPrefix",
+          "a parameter path (/a/b)")
+    if prefix.lower().lstrip("/").startswith(("aws", "ssm")):
+        raise HubSettingsError(f"{key_name('parameterPrefix')}: {prefix!r} begins with 'aws' "
+                               "or 'ssm', which SSM reserves")
+    return HubSettings(
+        account=_account(values.get("account"), "account"),
+        region=_region(values.get("region"), "region"),
+        source_parameter_name=_text(values.get("sourceParameterName"), PARAMETER_NAME_RE,
+                                    "sourceParameterName", "an SSM parameter name"),
+        waves=waves, organization_id=organization, parameter_prefix=prefix)

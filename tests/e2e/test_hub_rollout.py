@@ -1,0 +1,154 @@
+"""A hub promotes an AMI to its spokes in waves, on the embedded AWS.
+
+Four accounts (the hub, a canary account, two fleet accounts) and two regions; the
+spokes are the real function, the promoter the real driver (tests/e2e/hub_world.py).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from hub.promoter import Phase
+from sandbox.core import embedded_aws
+from sandbox.hub_world import (
+    CANARY_SPOKE,
+    FLEET,
+    NEW,
+    NEWER,
+    OLD,
+    R1,
+    R2,
+    Crash,
+    HubWorld,
+    settings,
+)
+
+
+@pytest.fixture
+def world():
+    with embedded_aws() as aws:
+        yield HubWorld(aws)
+
+
+def fleet_values(world: HubWorld) -> set[str]:
+    return {world.wave_value("fleet", R1), world.wave_value("fleet", R2)}
+
+
+def test_the_canary_wave_gets_the_new_ami_first_and_the_fleet_only_after_its_bake(world):
+    world.publish(NEW)
+
+    assert world.wave_value("canary", R1) == NEW and fleet_values(world) == {OLD}
+    assert world.spokes[CANARY_SPOKE].reports[-1]["ami_id"] == NEW
+    assert world.rollout().phase is Phase.BAKING
+
+    world.advance(59)
+    assert fleet_values(world) == {OLD}, "promoted before the canary's bake time"
+
+    world.advance(2)
+    assert fleet_values(world) == {NEW}
+    assert all(world.spokes[t].reports[-1]["ami_id"] == NEW for t in FLEET)
+
+
+def test_every_wave_converged_and_baked_finishes_the_rollout_in_order(world):
+    world.publish(NEW)
+    world.advance(61)
+    world.advance(119)
+    assert world.rollout().phase is Phase.BAKING
+
+    world.advance(2)
+
+    rollout = world.rollout()
+    assert rollout.phase is Phase.DONE
+    assert [name for name, _, _ in rollout.history] == ["canary", "fleet"]
+    assert rollout.history[0][2] <= rollout.history[1][1]
+
+
+def test_a_gate_alarm_halts_the_promotion_and_writes_the_previous_ami_back(world):
+    world.publish(NEW)
+    world.set_gate("ALARM")
+
+    world.advance(61)
+
+    rollout = world.rollout()
+    assert rollout.phase is Phase.HALTED and "canary-errors" in rollout.reason
+    assert fleet_values(world) == {OLD}
+    assert world.wave_value("canary", R1) == OLD
+    assert world.spokes[CANARY_SPOKE].reports[-1]["ami_id"] == OLD
+
+
+def test_a_gate_alarm_without_rollback_halts_and_leaves_the_wave():
+    with embedded_aws() as aws:
+        world = HubWorld(aws, settings(rollback_on_gate=False))
+        world.publish(NEW)
+        world.set_gate("ALARM")
+        world.advance(61)
+        assert world.rollout().phase is Phase.HALTED
+        assert world.wave_value("canary", R1) == NEW and fleet_values(world) == {OLD}
+
+
+def test_a_lost_forwarded_event_is_caught_by_the_spokes_reconcile(world):
+    world.lost = {FLEET[2]}
+    world.publish(NEW)
+    world.advance(61)
+
+    rollout = world.rollout()
+    assert rollout.phase is Phase.CONVERGING and FLEET[2].key not in rollout.converged
+    world.advance(500)
+    assert world.rollout().phase is Phase.CONVERGING, "promoted without every spoke"
+
+    world.reconcile(FLEET[2])
+
+    assert world.rollout().phase is Phase.BAKING
+    assert world.spokes[FLEET[2]].reports[-1]["ami_id"] == NEW
+
+
+def test_a_newer_ami_mid_rollout_supersedes_the_old_one_which_never_reaches_the_fleet(world):
+    world.publish(NEW)
+    world.advance(30)
+    world.publish(NEWER)
+
+    world.advance(31)             # the first AMI's bake check is due: stale, decides nothing
+    assert fleet_values(world) == {OLD}
+    world.advance(30)             # the newer AMI's canary bake is over
+    world.advance(121)
+
+    assert world.rollout().phase is Phase.DONE and world.rollout().ami == NEWER
+    assert world.wave_history("fleet", R1) == [OLD, NEWER]
+    assert world.wave_history("fleet", R2) == [OLD, NEWER]
+
+
+# Every call of a promotion step the promoter makes, and the invocation dying right after
+# it: the redelivered event (the source change, the spoke's report, the schedule) resumes.
+CRASHES = [
+    ("source change: canary written", "publish", ("PutParameter", 1)),
+    ("source change: state saved", "publish", ("PutItem", 1)),
+    ("canary converged: check scheduled", "publish", ("CreateSchedule", 1)),
+    ("canary converged: state saved", "publish", ("PutItem", 2)),
+    ("bake over: fleet written in one region", "advance", ("PutParameter", 2)),
+    ("bake over: fleet written in both", "advance", ("PutParameter", 3)),
+    ("bake over: state saved", "advance", ("PutItem", 3)),
+]
+
+
+@pytest.mark.parametrize(("step", "phase", "crash"), CRASHES, ids=[c[0] for c in CRASHES])
+def test_a_hub_crash_at_every_step_of_a_promotion_is_resumed(world, step, phase, crash):
+    world.crashes = [crash]
+    try:
+        world.publish(NEW)
+    except Crash:
+        assert phase == "publish"
+        world.handle(world.source_event())     # Lambda retries the async invocation
+        for target in [CANARY_SPOKE]:
+            world.reconcile(target)            # the spoke's report again (its reconcile)
+    if phase == "advance":
+        with pytest.raises(Crash):
+            world.advance(61)
+    world.advance(61)                          # the schedule fires again (Scheduler retries)
+    world.advance(121)
+
+    assert world.crashes == [], f"{step}: the crash point was never reached"
+    rollout = world.rollout()
+    assert rollout.phase is Phase.DONE and rollout.ami == NEW
+    assert world.wave_history("canary", R1) == [OLD, NEW]
+    assert world.wave_history("fleet", R1) == [OLD, NEW]
+    assert world.wave_history("fleet", R2) == [OLD, NEW]
