@@ -18,7 +18,11 @@ and is deleted at the end. All but ``attempt``, ``failed-ami``, ``failure-reason
 onto a replacement (``PROGRESS_TAGS``).
 """
 
+import re
+from collections.abc import Mapping
+
 from .aws import tag_list, tag_map  # noqa: F401  (the helpers live with the AWS helpers)
+from .settings import AMI_ID_RE
 
 PREFIX = "ami-upgrade:"
 
@@ -79,3 +83,48 @@ def is_excluded_by_tag(tags: dict[str, str]) -> bool:
 # The same step is not retried before that time; removed with the other progress tags.
 RETRY = f"{PREFIX}retry"
 PROGRESS_TAGS = PROGRESS_TAGS | {RETRY}
+
+
+# ---------------------------------------------------------------- reading engine tags
+# Every engine tag is input from whoever may tag the resource: its value is checked
+# against the form the engine writes before anything is decided from it.
+
+INSTANCE_ID_RE = re.compile(r"^i-[0-9a-f]{8}(?:[0-9a-f]{9})?$")
+VOLUME_ID_RE = re.compile(r"^vol-[0-9a-f]{8}(?:[0-9a-f]{9})?$")
+COUNT_RE = re.compile(r"^[0-9]{1,4}$")
+SECONDS_RE = re.compile(r"^[0-9]{1,7}(?:\.[0-9]{1,6})?$")
+
+# key -> (the form the engine writes, that form's name in a report)
+ENGINE_TAG_FORMS: Mapping[str, tuple[re.Pattern[str], str]] = {
+    ATTEMPT: (COUNT_RE, "a count"),
+    HEALTH_WAITED: (SECONDS_RE, "seconds"),
+    TARGET_AMI: (AMI_ID_RE, "an AMI ID"),
+    FAILED_AMI: (AMI_ID_RE, "an AMI ID"),
+    ROOT_VOLUME_AMI: (AMI_ID_RE, "an AMI ID"),
+    REFRESH_AMI: (AMI_ID_RE, "an AMI ID"),
+    REPLACES: (INSTANCE_ID_RE, "an instance ID"),
+    REPLACED_BY: (INSTANCE_ID_RE, "an instance ID"),
+    HOME_INSTANCE: (INSTANCE_ID_RE, "an instance ID"),
+}
+
+
+def malformed_tag(tags: Mapping[str, str]) -> str | None:
+    """Why one of ``tags``' engine tags is not in the form the engine writes (the first
+    such, naming the tag and its value), or None when all are."""
+    for key, (form, name) in ENGINE_TAG_FORMS.items():
+        value = tags.get(key)
+        if value is not None and not form.match(value):
+            return (f"tag {key} holds {value[:64]!r}, which is not {name} as the engine "
+                    "writes it; nothing is decided from it and the resource is not touched "
+                    "(remove or correct the tag)")
+    return None
+
+
+def count_tag(value: str | None) -> int:
+    """An ``attempt``-like tag's value; 0 when absent or not a count."""
+    return int(value) if value is not None and COUNT_RE.match(value) else 0
+
+
+def seconds_tag(value: str | None) -> float:
+    """A ``health-waited``-like tag's value; 0 when absent or not a number of seconds."""
+    return float(value) if value is not None and SECONDS_RE.match(value) else 0.0

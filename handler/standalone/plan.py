@@ -64,18 +64,24 @@ from ..scope import skip_reason
 from ..settings import Settings
 from ..tags import (
     ASG_MEMBER,
+    ATTEMPT,
     FAILED_AMI,
     FAILURE_REASON,
     IN_FLIGHT,
+    INSTANCE_ID_RE,
+    LAUNCH_TOKEN,
     PARAMETER,
     REPLACED_BY,
     STRATEGY,
+    TARGET_AMI,
+    malformed_tag,
 )
 from .core import InstancePlan, PlanAction, PlanInputs
 from .observation import LIVE_STATES
 from .preflight import Facts, complete, interfaces_dropped, not_relaunched, read_facts, review
 from .registry import IN_FLIGHT_FALLBACK, STRATEGIES
 from .relaunch import NAME as RELAUNCH
+from .relaunch import launch_token
 
 if TYPE_CHECKING:
     from types_boto3_ec2.client import EC2Client
@@ -110,8 +116,24 @@ def _claim(tags: dict[str, str]) -> tuple[str, str] | None:
     """(old instance, strategy) when these are the tags of a resource pointing at one."""
     for strategy in STRATEGIES.values():
         old_id = strategy.claims(tags)
-        if old_id:
+        if old_id and INSTANCE_ID_RE.match(old_id):   # anything else names no instance
             return old_id, strategy.name
+    return None
+
+
+def inconsistent_record(old_id: str, tags: dict[str, str]) -> str | None:
+    """Why an old instance's engine tags do not form a record the engine wrote (a value
+    not in the engine's form, or a launch token that is not the one the engine derives
+    from the instance, the target AMI and the attempt), or None."""
+    problem = malformed_tag(tags)
+    if problem:
+        return problem
+    token = tags.get(LAUNCH_TOKEN)
+    if token is not None and token != launch_token(old_id, tags.get(TARGET_AMI, ""),
+                                                   tags.get(ATTEMPT, "1")):
+        return (f"tag {LAUNCH_TOKEN} holds {token[:64]!r}, which is not the token the engine "
+                f"derives from {old_id}, its {TARGET_AMI} and {ATTEMPT}; nothing is launched "
+                "for it and it is not touched (resolve by hand)")
     return None
 
 
@@ -140,6 +162,9 @@ def evaluate(inputs: PlanInputs, inst: dict[str, Any], deep: bool = True) -> Ins
     out = skip_reason(settings, ctx.exclusions, "instance", iid, tags, inst)
     if out:
         return skip(out)
+    problem = inconsistent_record(iid, tags)
+    if problem:
+        return skip(problem)
     if state == "shutting-down":
         return skip("terminating")
     if REPLACED_BY in tags:
@@ -184,9 +209,15 @@ def plan_instances(ctx: RunContext) -> tuple[InstancePlan, ...]:
                       and _claim(tag_map(i.get("Tags"))) is not None}
     inputs = PlanInputs(ctx, STRATEGIES)
     inputs.images = describe_images(ec2, {i["ImageId"] for i in by_id.values()})
-    resumes = []
+    resumes, refused = [], []
     for old_id, name in sorted(in_flight.items()):
         inst = by_id.get(old_id)
+        problem = inconsistent_record(old_id, tag_map(inst.get("Tags")) if inst else {})
+        if problem:
+            refused.append(InstancePlan(old_id, PlanAction.SKIP, problem))
+            log_event("instance_planned", instance=old_id, action=PlanAction.SKIP,
+                      reason=problem)
+            continue
         strategy = STRATEGIES[name]
         alive = inst is not None and inst["State"]["Name"] in LIVE_STATES
         shape = strategy.resume_shape(ec2, inst) if inst is not None and alive else None
@@ -206,7 +237,7 @@ def plan_instances(ctx: RunContext) -> tuple[InstancePlan, ...]:
     # Read with the facts for every instance a strategy plans (relaunch_blocker asks).
     inputs.instance_store = {t for t, info in facts.types.items()
                              if info.get("InstanceStorageSupported")}
-    plans = []
+    plans = refused
     for old_id, name, inst, shape, target in resumes:
         if shape is not None and inst is not None:   # the same launch request as planned
             shape = complete(shape, inst, facts, target)

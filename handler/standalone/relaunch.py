@@ -70,6 +70,7 @@ from ..tags import (
     ROLLBACK,
     SOURCE_DEST_CHECK,
     TARGET_AMI,
+    seconds_tag,
 )
 from .core import (
     FAIL,
@@ -159,7 +160,7 @@ class Relaunch:
             return self._old_gone(obs, old, new)
         tags = old.tags
         if self.health_waited is None:
-            self.health_waited = float(tags.get(HEALTH_WAITED, "0") or 0)
+            self.health_waited = seconds_tag(tags.get(HEALTH_WAITED))
         if REPLACED_BY in tags:
             return self._cleanup_kept(obs, old, new)
         if ROLLBACK not in tags and self.pending_rollback and TARGET_AMI in tags:
@@ -363,7 +364,7 @@ class Relaunch:
         if template is not None:
             self.health_resource = template.id
             if self.health_waited is None:
-                self.health_waited = float(template.tags.get(HEALTH_WAITED, "0") or 0)
+                self.health_waited = seconds_tag(template.tags.get(HEALTH_WAITED))
         if new.state == "pending":
             return Wait(f"new instance {new.id} is pending")
         if template is not None and new.state != "running":

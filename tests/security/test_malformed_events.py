@@ -117,3 +117,19 @@ def test_an_event_that_is_not_an_object_fails(fleet, function, api_calls, event)
 
     assert report["status"] == "failed"
     assert api_calls.mutating() == []
+
+
+def test_an_error_escaping_the_handler_is_logged_naming_it(fleet, function, logged_events,
+                                                           monkeypatch):
+    from handler import engine
+
+    def broken(*_args, **_kwargs):
+        raise LookupError("no such thing")
+
+    monkeypatch.setattr(engine, "validate_ami", broken)
+
+    with pytest.raises(LookupError):
+        function().invoke({})
+
+    (line,) = [e for e in logged_events() if e["event"] == "invocation_failed"]
+    assert (line["error_type"], line["error"]) == ("LookupError", "no such thing")
