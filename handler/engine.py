@@ -56,9 +56,9 @@ class Engine:
             return self._run(request)
 
     def _run(self, request: Request) -> Report:
-        dry_run = self.settings.dry_run if request.dry_run is None else request.dry_run
+        dry_run, warning = effective_dry_run(self.settings.dry_run, request.dry_run)
         base = Report(parameter=self.settings.parameter_name, ami_id=None, dry_run=dry_run,
-                      status=Status.FAILED)
+                      status=Status.FAILED, warnings=(warning,) if warning else ())
         if request.ignored_reason:
             log_event("ignored", reason=request.ignored_reason, kind=request.kind)
             return self._finish(replace(base, status=Status.IGNORED, reason=request.ignored_reason))
@@ -121,8 +121,8 @@ class Engine:
         if failures:
             base = replace(base, reason="; ".join(f.sentence() for f in failures))
         if warnings or warnings_failure:
-            base = replace(base, warnings=(*warnings, *([warnings_failure.sentence()]
-                                                        if warnings_failure else [])))
+            failed = [warnings_failure.sentence()] if warnings_failure else []
+            base = replace(base, warnings=(*base.warnings, *warnings, *failed))
         return asg_plans, instance_plans, failures, base
 
     # ------------------------------------------------------------ work left
@@ -169,17 +169,19 @@ class Engine:
 
     # ------------------------------------------------------------------ steps
     def _context(self, request: Request, dry_run: bool) -> RunContext:
-        parameter = None
-        if request.ami_id:
-            image = validate_ami(self.clients.ec2, request.ami_id, "the invocation's ami_id")
-        else:
-            parameter = read_parameter(self.clients.ssm, self.settings.parameter_name)
-            log_event("parameter_read", parameter=parameter.name, value=parameter.value,
-                      version=parameter.version, event_version=request.event_version)
-            # A read older than the event: raise, so Lambda's async retry runs it again.
-            check_not_behind(parameter.name, request.event_version, parameter.version)
-            image = validate_ami(self.clients.ec2, parameter.value,
-                                 f"parameter {parameter.name} (version {parameter.version})")
+        """The run's context, on the parameter's current value: an event names which
+        parameter changed, never the image (an ``ami_id`` it carries must be that value)."""
+        parameter = read_parameter(self.clients.ssm, self.settings.parameter_name)
+        log_event("parameter_read", parameter=parameter.name, value=parameter.value,
+                  version=parameter.version, event_version=request.event_version)
+        # A read older than the event: raise, so Lambda's async retry runs it again.
+        check_not_behind(parameter.name, request.event_version, parameter.version)
+        if request.ami_id and request.ami_id != parameter.value:
+            raise AmiError(f"the invocation's ami_id {request.ami_id} is not the current value "
+                           f"of parameter {parameter.name} ({parameter.value[:100]}): an "
+                           "event cannot choose the image")
+        image = validate_ami(self.clients.ec2, parameter.value,
+                             f"parameter {parameter.name} (version {parameter.version})")
         return RunContext(settings=self.settings, clients=self.clients, image=image,
                           parameter=parameter, exclusions=self._exclusions(), dry_run=dry_run,
                           clock=self.clock, deadline=self.deadline, attempt=request.attempt)
@@ -238,6 +240,16 @@ class Engine:
             except (ClientError, BotoCoreError) as exc:   # the report matters more than the mail
                 log_event("notification_failed", topic=topic, error=str(exc))
         return report
+
+
+def effective_dry_run(configured: bool, asked: bool | None) -> tuple[bool, str | None]:
+    """The run's dry-run mode and, when the event asked for a real run on a dry-run stack,
+    the warning saying it was not given: an event (direct or continuation) may make a run
+    drier, never less dry than the stack's ``dryRun``."""
+    if configured and asked is False:
+        return True, ("the event asked for dry_run false; this deployment is a dry run "
+                      "(DRY_RUN), and an event can only make a run drier")
+    return configured or bool(asked), None
 
 
 def _annotated(entry: InstanceEntry, note: str) -> InstanceEntry:
