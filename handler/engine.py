@@ -16,7 +16,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from . import asg, log, standalone
-from .ami import AmiError, Image, read_parameter, validate_ami
+from .ami import AmiError, Image, check_owner, read_parameter, validate_ami
 from .aws import Clients, error_code
 from .events import Request, continuation_event
 from .follow_up import FollowUp
@@ -75,6 +75,9 @@ class Engine:
                 return self._finish(failed)
             return self._finish(self._recover(request, failed, follow_up))
         base = replace(base, ami_id=ctx.image.id)
+        data_type = ctx.parameter.data_type_warning() if ctx.parameter else None
+        if data_type:
+            base = replace(base, warnings=(*base.warnings, data_type))
         log.bind(ami=ctx.image.id)
 
         asg_plans, instance_plans, failures, base = self._plan(ctx, base)
@@ -182,9 +185,15 @@ class Engine:
                            "event cannot choose the image")
         image = validate_ami(self.clients.ec2, parameter.value,
                              f"parameter {parameter.name} (version {parameter.version})")
+        check_owner(image, self.settings.allowed_ami_owners, self._account())
         return RunContext(settings=self.settings, clients=self.clients, image=image,
                           parameter=parameter, exclusions=self._exclusions(), dry_run=dry_run,
                           clock=self.clock, deadline=self.deadline, attempt=request.attempt)
+
+    def _account(self) -> str | None:
+        """This deployment's account, from the ARN it was invoked by (None: unknown)."""
+        parts = (self.function_arn or "").split(":")
+        return parts[4] if len(parts) > 4 and parts[4].isdigit() else None
 
     def _exclusions(self) -> Exclusions:
         """Static lists plus the exclusions parameter, read at every run."""

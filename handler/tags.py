@@ -22,7 +22,7 @@ import re
 from collections.abc import Mapping
 
 from .aws import tag_list, tag_map  # noqa: F401  (the helpers live with the AWS helpers)
-from .settings import AMI_ID_RE
+from .settings import AMI_ID_RE, INSTANCE_ID_RE
 
 PREFIX = "ami-upgrade:"
 
@@ -89,8 +89,6 @@ PROGRESS_TAGS = PROGRESS_TAGS | {RETRY}
 # Every engine tag is input from whoever may tag the resource: its value is checked
 # against the form the engine writes before anything is decided from it.
 
-INSTANCE_ID_RE = re.compile(r"^i-[0-9a-f]{8}(?:[0-9a-f]{9})?$")
-VOLUME_ID_RE = re.compile(r"^vol-[0-9a-f]{8}(?:[0-9a-f]{9})?$")
 COUNT_RE = re.compile(r"^[0-9]{1,4}$")
 SECONDS_RE = re.compile(r"^[0-9]{1,7}(?:\.[0-9]{1,6})?$")
 
