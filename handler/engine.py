@@ -136,7 +136,8 @@ class Engine:
         ctx = RunContext(settings=self.settings, clients=self.clients,
                          image=Image(id="", architecture="", platform="", state=""),
                          parameter=None, exclusions=static, dry_run=False, clock=self.clock,
-                         deadline=self.deadline, attempt=request.attempt)
+                         deadline=self.deadline, attempt=request.attempt,
+                         account=self._account())
         if in_flight_replacements(self.clients.ec2, self.settings.parameter_name):
             follow_up.ensure(True, "replacements in flight while the run failed")
         outcome = recover_in_flight(ctx, static, failed.reason or "the run failed",
@@ -188,7 +189,8 @@ class Engine:
         check_owner(image, self.settings.allowed_ami_owners, self._account())
         return RunContext(settings=self.settings, clients=self.clients, image=image,
                           parameter=parameter, exclusions=self._exclusions(), dry_run=dry_run,
-                          clock=self.clock, deadline=self.deadline, attempt=request.attempt)
+                          clock=self.clock, deadline=self.deadline, attempt=request.attempt,
+                          account=self._account())
 
     def _account(self) -> str | None:
         """This deployment's account, from the ARN it was invoked by (None: unknown)."""

@@ -67,11 +67,14 @@ ROOT_VOLUME_AMI = f"{PREFIX}root-volume-ami"  # on O: in-place root volume repla
 ELASTIC_IPS = f"{PREFIX}elastic-ips"      # O's Elastic IP allocation IDs, comma-separated
 SOURCE_DEST_CHECK = f"{PREFIX}source-dest-check"   # O's source/dest check, "true"/"false"
 
+VOLUMES = f"{PREFIX}volumes"              # on O, with the intent: its data volumes
+                                          # IDs, comma-separated; only these are ever moved
+
 # Never copied onto a replacement (they describe this instance's replacement, not it).
 PROGRESS_TAGS = frozenset({
     IN_FLIGHT, TARGET_AMI, ATTEMPT, HOME_INSTANCE, HOME_DEVICE, HOME_DELETE_ON_TERMINATION,
     LAUNCH_TOKEN, REPLACES, HEALTH_WAITED, ROLLBACK, REPLACED_BY, FAILED_AMI, FAILURE_REASON,
-    ROOT_VOLUME_AMI, ELASTIC_IPS, SOURCE_DEST_CHECK})
+    ROOT_VOLUME_AMI, ELASTIC_IPS, SOURCE_DEST_CHECK, VOLUMES})
 
 
 def is_excluded_by_tag(tags: dict[str, str]) -> bool:
@@ -90,6 +93,9 @@ PROGRESS_TAGS = PROGRESS_TAGS | {RETRY}
 # against the form the engine writes before anything is decided from it.
 
 COUNT_RE = re.compile(r"^[0-9]{1,4}$")
+_VOLUME_ID = r"vol-[0-9a-f]{8}(?:[0-9a-f]{9})?"
+VOLUME_LIST_RE = re.compile(rf"^(?:{_VOLUME_ID}(?:,{_VOLUME_ID})*)?$")
+TAG_VALUE_LIMIT = 256   # characters in an EC2 tag value
 SECONDS_RE = re.compile(r"^[0-9]{1,7}(?:\.[0-9]{1,6})?$")
 
 # key -> (the form the engine writes, that form's name in a report)
@@ -103,6 +109,7 @@ ENGINE_TAG_FORMS: Mapping[str, tuple[re.Pattern[str], str]] = {
     REPLACES: (INSTANCE_ID_RE, "an instance ID"),
     REPLACED_BY: (INSTANCE_ID_RE, "an instance ID"),
     HOME_INSTANCE: (INSTANCE_ID_RE, "an instance ID"),
+    VOLUMES: (VOLUME_LIST_RE, "a list of volume IDs"),
 }
 
 
@@ -126,3 +133,12 @@ def count_tag(value: str | None) -> int:
 def seconds_tag(value: str | None) -> float:
     """A ``health-waited``-like tag's value; 0 when absent or not a number of seconds."""
     return float(value) if value is not None and SECONDS_RE.match(value) else 0.0
+
+
+def volume_record(tags: Mapping[str, str]) -> frozenset[str] | None:
+    """The data volumes recorded on an old instance with its intent (``volumes``), or None
+    when it records none (a replacement started before the record existed)."""
+    value = tags.get(VOLUMES)
+    if value is None or not VOLUME_LIST_RE.match(value):
+        return None if value is None else frozenset()
+    return frozenset(filter(None, value.split(",")))

@@ -12,7 +12,16 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..aws import describe, describe_instances, tag_map
-from ..tags import HOME_DELETE_ON_TERMINATION, HOME_DEVICE, HOME_INSTANCE, REPLACES
+from ..log import log_event
+from ..tags import (
+    HOME_DELETE_ON_TERMINATION,
+    HOME_DEVICE,
+    HOME_INSTANCE,
+    LAUNCH_TOKEN,
+    REPLACES,
+    TARGET_AMI,
+    volume_record,
+)
 
 if TYPE_CHECKING:
     from types_boto3_ec2.client import EC2Client
@@ -209,8 +218,12 @@ def observe(ec2: EC2Client, old_ids: Iterable[str], with_addresses: bool = False
         if data["InstanceId"] not in seen_new:
             place(data)
     for view in seen_new.values():
+        old_id = view.tags[REPLACES]
+        if old_id in olds and not launched_for(view, olds[old_id], None):
+            _refused(view, old_id)
+            continue
         group = news if view.state in LIVE_STATES else dead
-        group.setdefault(view.tags[REPLACES], []).append(view)
+        group.setdefault(old_id, []).append(view)
 
     def shown(old_id: str) -> list[tuple[InstanceView, Attachment]]:
         """The attachments its old and new instances show."""
@@ -226,6 +239,11 @@ def observe(ec2: EC2Client, old_ids: Iterable[str], with_addresses: bool = False
         volume = VolumeView.from_aws(data)
         volumes.setdefault(volume.home_instance or "", {})[volume.id] = volume
     templates = _templates(ec2, [i for i in ids if wanted[i].template])
+    for old_id in set(ids) - set(olds):   # the old one no longer visible: its template says
+        for group in (news, dead):
+            verified = [n for n in group.get(old_id, [])
+                        if launched_for(n, None, templates.get(old_id)) or _refused(n, old_id)]
+            group[old_id] = verified
     if with_addresses and public:
         for address in describe(ec2, "describe_addresses", "Addresses", ids=sorted(public),
                                 id_filter="instance-id"):
@@ -245,9 +263,15 @@ def observe(ec2: EC2Client, old_ids: Iterable[str], with_addresses: bool = False
                     device, dot = homes[a.volume_id]
                     mine[a.volume_id] = VolumeView(a.volume_id, "in-use", holder.id, a.device,
                                                    a.state, old_id, device, dot)
+        record = volume_record(olds[old_id].tags) if old_id in olds else None
+        refused = set(mine) - record if record is not None else set()
+        for volume_id in sorted(refused):   # only the volumes recorded with the intent
+            log_event("volume_claim_refused", volume=volume_id, old_instance=old_id,
+                      reason=f"tagged with {old_id} as its home, but not in its record")
+            del mine[volume_id]
         if old is not None:
             for a in old.attachments:     # still on the old instance, not yet tagged
-                if a.volume_id not in mine:
+                if a.volume_id not in mine and a.volume_id not in refused:
                     mine[a.volume_id] = VolumeView(
                         a.volume_id, "in-use", old_id, a.device, a.state, None, None,
                         a.delete_on_termination)
@@ -259,6 +283,28 @@ def observe(ec2: EC2Client, old_ids: Iterable[str], with_addresses: bool = False
             tuple(a for n in news.get(old_id, []) for a in addresses.get(n.id, [])),
             templates.get(old_id))
     return result
+
+
+def launched_for(new: InstanceView, old: InstanceView | None, template: Template | None
+                 ) -> bool:
+    """Whether ``new`` is the launch the engine recorded: its ClientToken and image are
+    the launch token and target AMI on the old instance (visible while it is terminated
+    too), or on the launch template keeping its shape. A tag saying ``replaces`` proves
+    nothing: anyone who may tag an instance can write it."""
+    records = []
+    if old is not None:
+        records.append((old.tags.get(LAUNCH_TOKEN), old.tags.get(TARGET_AMI)))
+    if template is not None:
+        records.append((template.tags.get(LAUNCH_TOKEN), template.data.get("ImageId")))
+    return any(token and new.client_token == token and new.image_id == image
+               for token, image in records)
+
+
+def _refused(new: InstanceView, old_id: str) -> bool:
+    """Logs that ``new`` claims ``old_id`` without proof; False (for filters)."""
+    log_event("replacement_claim_refused", instance=new.id, old_instance=old_id,
+              reason="not launched with the token and image recorded for it")
+    return False
 
 
 def _templates(ec2: EC2Client, old_ids: list[str]) -> dict[str, Template]:

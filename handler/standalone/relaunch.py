@@ -70,6 +70,7 @@ from ..tags import (
     ROLLBACK,
     SOURCE_DEST_CHECK,
     TARGET_AMI,
+    VOLUMES,
     seconds_tag,
 )
 from .core import (
@@ -96,11 +97,11 @@ NAME = "relaunch"
 
 # Removed from N, the volumes (and a kept O) once a replacement is done.
 DONE_KEYS = (IN_FLIGHT, REPLACES, HOME_INSTANCE, HOME_DEVICE, HOME_DELETE_ON_TERMINATION,
-             TARGET_AMI, LAUNCH_TOKEN, ATTEMPT, HEALTH_WAITED, ROLLBACK, RETRY)
+             TARGET_AMI, LAUNCH_TOKEN, ATTEMPT, HEALTH_WAITED, ROLLBACK, RETRY, VOLUMES)
 # Removed from O and the volumes once a rollback is done (ATTEMPT stays: the next
 # attempt gets a new launch token).
 ROLLED_BACK_KEYS = (IN_FLIGHT, TARGET_AMI, LAUNCH_TOKEN, HEALTH_WAITED, ROLLBACK, HOME_INSTANCE,
-                    HOME_DEVICE, HOME_DELETE_ON_TERMINATION, RETRY)
+                    HOME_DEVICE, HOME_DELETE_ON_TERMINATION, RETRY, VOLUMES)
 
 def template_name(old_id: str) -> str:
     """The launch template that keeps ``old_id``'s shape (private IP preservation)."""
@@ -177,7 +178,9 @@ class Relaunch:
             if self.resume:
                 return self._fail(f"tagged as in flight, but {old.id} records no intent "
                                   f"({TARGET_AMI}); not touched")
-            return record_intent(old, {IN_FLIGHT: self.parameter, TARGET_AMI: self.goal_ami},
+            return record_intent(old, {IN_FLIGHT: self.parameter, TARGET_AMI: self.goal_ami,
+                                       VOLUMES: ",".join(sorted(a.volume_id
+                                                                for a in old.attachments))},
                                  ROLL_BACK)
         step = self._forward(obs, old, new, tags)
         if self.pending_rollback:     # decided just now: record it before anything else
