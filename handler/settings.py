@@ -410,6 +410,10 @@ def parse_instance_roles(value: Any, name: str) -> tuple[str, ...]:
                                 "(e.g. '/ec2/'); a role is named by its ARN")
         elif not ROLE_PATH_RE.match(item) or "//" in item:
             raise SettingsError(f"{name}: not a valid IAM role path: {item!r}")
+        elif item == "/":
+            raise SettingsError(f"{name}: '/' is the path of every role in the account, so "
+                                "the function could pass any of them (and run code with its "
+                                "rights); name role ARNs or a narrower path such as '/ec2/'")
     accounts = sorted({m["account"] for m in map(ROLE_ARN_RE.match, items) if m})
     if len(accounts) > 1:
         raise SettingsError(f"{name}: role ARNs of several accounts ({', '.join(accounts)}); "
