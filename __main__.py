@@ -1,7 +1,10 @@
 """The ami-upgrade Pulumi program: read the stack's configuration once, build the workflow."""
 
+import json
+
 import pulumi
 
+from components.policy import engine_tag_guard
 from components.stack_settings import KNOWN_KEYS, NAMESPACE, load_stack_settings
 from components.workflow import AmiUpgradeWorkflow, AmiUpgradeWorkflowArgs
 
@@ -37,3 +40,7 @@ pulumi.export("function_name", workflow.function_name)
 pulumi.export("alias_arn", workflow.alias_arn)
 pulumi.export("rule_arn", workflow.rule_arn)
 pulumi.export("role_arn", workflow.role_arn)
+# What a customer attaches so that only the function writes its tags (docs/security.md):
+# the same document as an IAM policy (or permissions boundary) and as an SCP.
+pulumi.export("engine_tag_guard_policy",
+              workflow.role_arn.apply(lambda arn: json.dumps(engine_tag_guard([arn]))))

@@ -62,13 +62,14 @@ def test_each_stack_creates_exactly_the_expected_resources(stack):
         RULE, PERMISSION, TARGET])
 
 
-def test_exports_function_name_alias_rule_and_role_arns(stack):
-    assert stack.exports == {
+def test_exports_function_name_alias_rule_and_role_arns_and_the_tag_guard(stack):
+    assert {k: v for k, v in stack.exports.items() if k != "engine_tag_guard_policy"} == {
         "function_name": f"ami-upgrade-{stack.stack}",
         "alias_arn": stack.one(ALIAS).outputs["arn"],
         "rule_arn": stack.one(RULE, TRIGGER).outputs["arn"],
         "role_arn": stack.one(ROLE).outputs["arn"],
     }
+    assert "engine_tag_guard_policy" in stack.exports   # tests/security checks its content
 
 
 def test_rule_target_is_the_alias_not_the_function(stack):
