@@ -648,8 +648,7 @@ class RelaunchStrategy:
         describe=("ec2:DescribeAddresses", "ec2:DescribeInstanceAttribute",
                   "ec2:DescribeInstanceCreditSpecifications", "ec2:DescribeInstanceStatus",
                   "ec2:GetLaunchTemplateData"),
-        on_instances=("ec2:AssociateAddress", "ec2:StartInstances", "ec2:StopInstances",
-                      "ec2:TerminateInstances"),
+        on_instances=("ec2:StartInstances", "ec2:StopInstances", "ec2:TerminateInstances"),
         # O carries in-flight from the intent (1.), N from its launch, each volume from
         # the record of its home (2.), all until the progress tags are removed (9.).
         while_in_flight=("ec2:AttachVolume", "ec2:DetachVolume", "ec2:ModifyInstanceAttribute"),
@@ -667,6 +666,9 @@ class RelaunchStrategy:
             Grant("LaunchInstances", ("ec2:RunInstances",), ("instance/*",), scope="all"),
             Grant("MoveElasticIps", ("ec2:AssociateAddress",),
                   ("elastic-ip/*", "network-interface/*")),
+            # An Elastic IP moves only onto an instance in flight (N, or O in a rollback).
+            Grant("MoveElasticIpsOntoInFlight", ("ec2:AssociateAddress",), ("instance/*",),
+                  {"StringEquals": {"aws:ResourceTag/{in_flight_tag}": "{parameter}"}}),
             # Private-IP preservation keeps the old instance's shape in a launch template of
             # the engine's own, marked in flight for this parameter, and launches from it.
             Grant("CreateShapeTemplates", ("ec2:CreateLaunchTemplate",), ("launch-template/*",),
