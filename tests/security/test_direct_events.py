@@ -8,20 +8,14 @@ from __future__ import annotations
 
 import pytest
 
+from .conftest import untouched
+
 CONTINUATION = "ami-upgrade:continuation"
 
 
-@pytest.fixture
-def fleet(estate, images):
-    estate.group("web")
-    estate.publish(images.new)
-    return estate
-
-
-def _untouched(fleet, api_calls) -> None:
-    assert api_calls.mutating() == []
-    assert sorted(fleet.versions(fleet.template_id("web"))) == [1]
-    assert fleet.refreshes("web") == []
+@pytest.fixture(autouse=True)
+def published(fleet, images):
+    fleet.publish(images.new)
 
 
 @pytest.mark.parametrize("event", [
@@ -39,7 +33,7 @@ def test_an_ami_id_other_than_the_parameters_value_is_refused(fleet, images, fun
     assert report["reason"].startswith(f"the invocation's ami_id {event(images)['ami_id']} is "
                                        "not the current value of parameter /ami/linux/test "
                                        f"({images.new})")
-    _untouched(fleet, api_calls)
+    untouched(fleet, api_calls)
 
 
 def test_an_ami_id_of_another_account_is_refused(fleet, function, api_calls):
@@ -49,7 +43,7 @@ def test_an_ami_id_of_another_account_is_refused(fleet, function, api_calls):
 
     assert report["status"] == "failed"
     assert foreign in report["reason"]
-    _untouched(fleet, api_calls)
+    untouched(fleet, api_calls)
 
 
 def test_an_ami_id_equal_to_the_parameters_value_runs_on_it(fleet, images, function):
@@ -72,7 +66,7 @@ def test_an_event_cannot_make_a_dry_run_stack_run_for_real(fleet, function, api_
     assert report["dry_run"] is True
     assert report["asgs"][0]["action"] == "planned"
     assert any("can only make a run drier" in w for w in report["warnings"])
-    _untouched(fleet, api_calls)
+    untouched(fleet, api_calls)
 
 
 @pytest.mark.parametrize("event", [
@@ -84,4 +78,4 @@ def test_an_event_may_make_a_run_drier(fleet, function, api_calls, event):
 
     assert report["dry_run"] is True
     assert report["asgs"][0]["action"] == "planned"
-    _untouched(fleet, api_calls)
+    untouched(fleet, api_calls)

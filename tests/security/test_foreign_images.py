@@ -10,20 +10,10 @@ import json
 import boto3
 import pytest
 
+from .conftest import untouched
+
 STOCK = {"ubuntu": "ami-1e749f67", "amazon-linux-arm": "ami-0e9271c829888680e",
          "amazon-linux-pv": "ami-8104a4f8"}   # moto's public images, of other accounts
-
-
-@pytest.fixture
-def fleet(estate, images):
-    estate.group("web")
-    return estate
-
-
-def _untouched(fleet, api_calls) -> None:
-    assert api_calls.mutating() == []
-    assert sorted(fleet.versions(fleet.template_id("web"))) == [1]
-    assert fleet.refreshes("web") == []
 
 
 def _owner(image_id: str) -> str:
@@ -41,7 +31,7 @@ def test_a_public_image_of_another_account_is_refused_naming_image_and_owner(
     assert report["status"] == "failed"
     assert report["reason"].startswith(f"{image} is owned by {_owner(image)}")
     assert "not an allowed AMI owner (self; ALLOWED_AMI_OWNERS)" in report["reason"]
-    _untouched(fleet, api_calls)
+    untouched(fleet, api_calls)
 
 
 @pytest.mark.parametrize("owners", [["aws-marketplace"], ["111122223333"],
@@ -53,7 +43,7 @@ def test_an_image_of_an_owner_not_listed_is_refused(fleet, function, api_calls, 
 
     assert report["status"] == "failed"
     assert "not an allowed AMI owner" in report["reason"]
-    _untouched(fleet, api_calls)
+    untouched(fleet, api_calls)
 
 
 def test_an_image_of_a_listed_account_is_used(fleet, function):

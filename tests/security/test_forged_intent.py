@@ -10,17 +10,15 @@ import json
 
 import boto3
 import pytest
-from standalone_estate import build_estate, entry, function, set_parameter
+from standalone_estate import entry, function
 
 PARAMETER = "/ami/linux/test"
 FOREIGN = "ami-1e749f67"      # one of moto's public images, of another account
 
 
 @pytest.fixture
-def estate(aws):
-    built = build_estate()
-    set_parameter(built.new_ami)
-    return built
+def estate(standalone):
+    return standalone
 
 
 def _forge(estate, instance_id: str, tags: dict[str, str]) -> None:

@@ -6,16 +6,14 @@ instance is replaced as if the tag were not there."""
 from __future__ import annotations
 
 import pytest
-from standalone_estate import build_estate, entry, function, set_parameter
+from standalone_estate import entry, function
 
 PREFIX = "ami-upgrade:"
 
 
 @pytest.fixture
-def estate(aws):
-    built = build_estate()
-    set_parameter(built.new_ami)
-    return built
+def estate(standalone):
+    return standalone
 
 
 def _tags(estate, instance_id: str) -> dict[str, str]:

@@ -9,11 +9,9 @@ import copy
 import pytest
 
 
-@pytest.fixture
-def fleet(estate, images):
-    estate.group("web")
-    estate.publish(images.new)
-    return estate
+@pytest.fixture(autouse=True)
+def published(fleet, images):
+    fleet.publish(images.new)
 
 
 def _cloudtrail(load_event, **detail) -> dict:

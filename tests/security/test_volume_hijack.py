@@ -8,25 +8,17 @@ terminated for the victim, whose replacement finishes as if they were not there.
 from __future__ import annotations
 
 import pytest
-from standalone_estate import build_estate, entry, function, set_parameter
+from standalone_estate import entry, function
 
-from sandbox.faults import SimulatedCrash
+from .conftest import crash_after
 
 PARAMETER = "/ami/linux/test"
 STOP, RUN = 4, 8   # positions of StopInstances and RunInstances in a clean replacement
 
 
 @pytest.fixture
-def estate(aws):
-    built = build_estate()
-    set_parameter(built.new_ami)
-    return built
-
-
-def _crash_after(aws, fn, n: int) -> None:
-    aws.faults.crash_after(n)
-    with pytest.raises(SimulatedCrash):
-        fn.invoke({})
+def estate(standalone):
+    return standalone
 
 
 def _attacker_instance(estate, victim: str, **tags: str) -> str:
@@ -48,7 +40,7 @@ def test_an_instance_tagged_as_the_replacement_gets_nothing(aws, estate, crash):
     victim = estate.launch("victim")
     volumes = estate.data_volumes(victim)
     fn = function(aws)
-    _crash_after(aws, fn, crash)
+    crash_after(aws, fn, crash)
     attacker = _attacker_instance(estate, victim)
 
     report = fn.invoke({})
@@ -66,7 +58,7 @@ def test_an_instance_tagged_as_the_replacement_with_a_copied_token_gets_nothing(
     victim = estate.launch("victim")
     volumes = estate.data_volumes(victim)
     fn = function(aws)
-    _crash_after(aws, fn, STOP + 3)          # the launch token is recorded
+    crash_after(aws, fn, STOP + 3)          # the launch token is recorded
     token = {t["Key"]: t["Value"] for t in estate.describe(victim)["Tags"]}[
         "ami-upgrade:launch-token"]
     attacker = _attacker_instance(estate, victim, **{"ami-upgrade:launch-token": token})
@@ -85,7 +77,7 @@ def test_a_volume_tagged_with_the_victim_as_its_home_is_not_moved(aws, estate, c
     volumes = estate.data_volumes(victim)
     zone = estate.describe(victim)["Placement"]["AvailabilityZone"]
     fn = function(aws)
-    _crash_after(aws, fn, crash)
+    crash_after(aws, fn, crash)
     planted = estate.ec2.create_volume(Size=1, AvailabilityZone=zone, TagSpecifications=[{
         "ResourceType": "volume", "Tags": [
             {"Key": "ami-upgrade:in-flight", "Value": PARAMETER},
@@ -106,7 +98,7 @@ def test_a_volume_planted_before_a_rollback_is_not_attached_to_the_old_instance(
     volumes = estate.data_volumes(victim)
     zone = estate.describe(victim)["Placement"]["AvailabilityZone"]
     fn = function(aws)
-    _crash_after(aws, fn, STOP + 2)          # stopped, both volumes detached
+    crash_after(aws, fn, STOP + 2)          # stopped, both volumes detached
     planted = estate.ec2.create_volume(Size=1, AvailabilityZone=zone, TagSpecifications=[{
         "ResourceType": "volume", "Tags": [
             {"Key": "ami-upgrade:in-flight", "Value": PARAMETER},
