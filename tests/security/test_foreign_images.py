@@ -74,8 +74,7 @@ def test_a_parameter_of_data_type_text_is_warned_about(fleet, images, function):
 
 
 def test_a_parameter_of_data_type_image_is_not_warned_about(fleet, images, function):
-    boto3.client("ssm").put_parameter(Name="/ami/linux/test", Value=images.new, Type="String",
-                                      DataType="aws:ec2:image", Overwrite=True)
+    fleet.publish(images.new, image_type=True)
 
     report = function().invoke({})
 
