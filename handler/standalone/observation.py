@@ -217,13 +217,7 @@ def observe(ec2: EC2Client, old_ids: Iterable[str], with_addresses: bool = False
     for data in describe_instances(ec2, ids=search, id_filter=f"tag:{REPLACES}"):
         if data["InstanceId"] not in seen_new:
             place(data)
-    for view in seen_new.values():
-        old_id = view.tags[REPLACES]
-        if old_id in olds and not launched_for(view, olds[old_id], None):
-            _refused(view, old_id)
-            continue
-        group = news if view.state in LIVE_STATES else dead
-        group.setdefault(old_id, []).append(view)
+    _group_launched(seen_new.values(), olds, news, dead)
 
     def shown(old_id: str) -> list[tuple[InstanceView, Attachment]]:
         """The attachments its old and new instances show."""
@@ -240,10 +234,7 @@ def observe(ec2: EC2Client, old_ids: Iterable[str], with_addresses: bool = False
         volumes.setdefault(volume.home_instance or "", {})[volume.id] = volume
     templates = _templates(ec2, [i for i in ids if wanted[i].template])
     for old_id in set(ids) - set(olds):   # the old one no longer visible: its template says
-        for group in (news, dead):
-            verified = [n for n in group.get(old_id, [])
-                        if launched_for(n, None, templates.get(old_id)) or _refused(n, old_id)]
-            group[old_id] = verified
+        _keep_launched_from(templates.get(old_id), old_id, news, dead)
     if with_addresses and public:
         for address in describe(ec2, "describe_addresses", "Addresses", ids=sorted(public),
                                 id_filter="instance-id"):
@@ -263,12 +254,7 @@ def observe(ec2: EC2Client, old_ids: Iterable[str], with_addresses: bool = False
                     device, dot = homes[a.volume_id]
                     mine[a.volume_id] = VolumeView(a.volume_id, "in-use", holder.id, a.device,
                                                    a.state, old_id, device, dot)
-        record = volume_record(olds[old_id].tags) if old_id in olds else None
-        refused = set(mine) - record if record is not None else set()
-        for volume_id in sorted(refused):   # only the volumes recorded with the intent
-            log_event("volume_claim_refused", volume=volume_id, old_instance=old_id,
-                      reason=f"tagged with {old_id} as its home, but not in its record")
-            del mine[volume_id]
+        refused = _drop_unrecorded(mine, olds.get(old_id), old_id)
         if old is not None:
             for a in old.attachments:     # still on the old instance, not yet tagged
                 if a.volume_id not in mine and a.volume_id not in refused:
@@ -298,6 +284,43 @@ def launched_for(new: InstanceView, old: InstanceView | None, template: Template
         records.append((template.tags.get(LAUNCH_TOKEN), template.data.get("ImageId")))
     return any(token and new.client_token == token and new.image_id == image
                for token, image in records)
+
+
+def _group_launched(seen: Iterable[InstanceView], olds: Mapping[str, InstanceView],
+                    news: dict[str, list[InstanceView]], dead: dict[str, list[InstanceView]]
+                    ) -> None:
+    """Instances tagged as replacing an old one, by old one (live or dead), when the old
+    one (visible) records their launch; those of an old one no longer visible are kept
+    until its template is read (:func:`_keep_launched_from`)."""
+    for view in seen:
+        old_id = view.tags[REPLACES]
+        if old_id in olds and not launched_for(view, olds[old_id], None):
+            _refused(view, old_id)
+            continue
+        group = news if view.state in LIVE_STATES else dead
+        group.setdefault(old_id, []).append(view)
+
+
+def _keep_launched_from(template: Template | None, old_id: str,
+                        news: dict[str, list[InstanceView]],
+                        dead: dict[str, list[InstanceView]]) -> None:
+    """Of the instances replacing an old one no longer visible, those its template records."""
+    for group in (news, dead):
+        group[old_id] = [n for n in group.get(old_id, [])
+                         if launched_for(n, None, template) or _refused(n, old_id)]
+
+
+def _drop_unrecorded(mine: dict[str, VolumeView], old: InstanceView | None, old_id: str
+                     ) -> set[str]:
+    """Removes from ``mine`` the volumes claiming ``old_id`` as their home that its record
+    (``volumes``, written with the intent) does not list; returns their IDs."""
+    record = volume_record(old.tags) if old is not None else None
+    refused = set(mine) - record if record is not None else set()
+    for volume_id in sorted(refused):
+        log_event("volume_claim_refused", volume=volume_id, old_instance=old_id,
+                  reason=f"tagged with {old_id} as its home, but not in its record")
+        del mine[volume_id]
+    return refused
 
 
 def _refused(new: InstanceView, old_id: str) -> bool:
