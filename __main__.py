@@ -1,8 +1,11 @@
 """The ami-upgrade Pulumi program: read the stack's configuration once, build the workflow."""
 
+import json
+
 import pulumi
 
 from components.hub import Hub, HubArgs
+from components.policy import engine_tag_guard
 from components.stack_settings import KNOWN_KEYS, NAMESPACE, load_stack_settings
 from components.workflow import AmiUpgradeWorkflow, AmiUpgradeWorkflowArgs
 from hub.settings import HUB_KEYS, load_hub_settings
@@ -68,3 +71,7 @@ else:
     pulumi.export("schedule_rule_arn",
                   workflow.schedule.rule.arn if workflow.schedule else None)
     pulumi.export("refresh_events_rule_arn", workflow.refresh_events.rule.arn)
+    # What a customer attaches so that only the function writes its tags (docs/security.md):
+    # the same document as an IAM policy (or permissions boundary) and as an SCP.
+    pulumi.export("engine_tag_guard_policy",
+                  workflow.role_arn.apply(lambda arn: json.dumps(engine_tag_guard([arn]))))

@@ -276,3 +276,33 @@ def lambda_trust_policy() -> dict[str, Any]:
             "Action": "sts:AssumeRole",
         }],
     }
+
+
+# ------------------------------------------------------- the engine's tags, guarded
+# Shipped for customers to attach: the engine decides from its progress tags, so whoever
+# may write them may try to steer it. Only the function's role should.
+
+TAG_ACTIONS = ("autoscaling:CreateOrUpdateTags", "autoscaling:DeleteTags", "ec2:CreateTags",
+               "ec2:DeleteTags")
+# Every key the engine writes (progress on instances, volumes, templates; refreshes on
+# groups); the user tags that steer it (scope, exclude, strategy) stay writable.
+ENGINE_TAG_KEYS = tuple(sorted({*vocabulary.PROGRESS_TAGS, vocabulary.REFRESH_ID,
+                                vocabulary.REFRESH_AMI} - set(USER_TAGS)))
+
+
+def engine_tag_guard(role_arns: Sequence[str]) -> dict[str, Any]:
+    """The policy denying every principal but ``role_arns`` (the functions' roles) to write
+    or delete the engine's tag keys, at creation too (``RunInstances``, ``CreateVolume``
+    ... with tags need ``ec2:CreateTags``). A ``DeleteTags`` naming no key deletes every
+    tag, engine keys included: denied as well. Attach it as an IAM policy (to users,
+    groups, roles, or as a permissions boundary) or, unchanged, as an Organizations SCP."""
+    not_the_engine = {"ArnNotEquals": {"aws:PrincipalArn": sorted(role_arns)}}
+    return {"Version": "2012-10-17", "Statement": [
+        {"Sid": "EngineTagsAreTheEnginesAlone", "Effect": "Deny", "Action": list(TAG_ACTIONS),
+         "Resource": "*",
+         "Condition": {"ForAnyValue:StringEquals": {"aws:TagKeys": list(ENGINE_TAG_KEYS)},
+                       **not_the_engine}},
+        {"Sid": "NoDeletingEveryTag", "Effect": "Deny",
+         "Action": ["autoscaling:DeleteTags", "ec2:DeleteTags"], "Resource": "*",
+         "Condition": {"Null": {"aws:TagKeys": "true"}, **not_the_engine}},
+    ]}

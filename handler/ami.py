@@ -36,6 +36,13 @@ class Image:
     virtualization_type: str = ""
     usage_operation: str = ""
     product_codes: tuple[str, ...] = ()
+    owner_id: str = ""
+    owner_alias: str = ""
+
+    @property
+    def owner(self) -> str:
+        """Its owner as a report names it: the account, and EC2's alias for it if any."""
+        return f"{self.owner_id} ({self.owner_alias})" if self.owner_alias else self.owner_id
 
     @classmethod
     def from_aws(cls, data: dict[str, Any]) -> Image:
@@ -66,7 +73,8 @@ class Image:
                    virtualization_type=data.get("VirtualizationType", ""),
                    usage_operation=data.get("UsageOperation", ""),
                    product_codes=tuple(sorted(p.get("ProductCodeId", "")
-                                              for p in data.get("ProductCodes") or [])))
+                                              for p in data.get("ProductCodes") or [])),
+                   owner_id=data.get("OwnerId", ""), owner_alias=data.get("ImageOwnerAlias", ""))
 
 
 def current_image(images: Mapping[str, Image], instance: Mapping[str, Any]) -> Image:
@@ -80,6 +88,18 @@ class ParameterValue:
     name: str
     value: str
     version: int
+    data_type: str = "text"
+
+    def data_type_warning(self) -> str | None:
+        """A parameter of data type ``text`` takes any value; ``aws:ec2:image`` makes SSM
+        refuse one that is not an AMI the writer can see (recommended, not required)."""
+        if self.data_type == IMAGE_DATA_TYPE:
+            return None
+        return (f"parameter {self.name} has data type {self.data_type!r}: create it with "
+                f"--data-type {IMAGE_DATA_TYPE} so SSM refuses a value that is not an AMI")
+
+
+IMAGE_DATA_TYPE = "aws:ec2:image"
 
 
 def read_parameter(ssm: SSMClient, name: str) -> ParameterValue:
@@ -89,7 +109,8 @@ def read_parameter(ssm: SSMClient, name: str) -> ParameterValue:
         if is_transient(exc):   # not a bad parameter: the caller reports it and retries
             raise
         raise AmiError(f"cannot read parameter {name}: {error_code(exc)}") from None
-    return ParameterValue(name, data["Value"].strip(), int(data.get("Version", 0)))
+    return ParameterValue(name, data["Value"].strip(), int(data.get("Version", 0)),
+                          data.get("DataType") or "text")
 
 
 def validate_ami(ec2: EC2Client, ami_id: str, source: str) -> Image:
@@ -107,6 +128,19 @@ def validate_ami(ec2: EC2Client, ami_id: str, source: str) -> Image:
         raise AmiError(f"{source} holds {ami_id}, whose state is {image.state!r}, "
                        "not 'available'")
     return image
+
+
+def check_owner(image: Image, owners: tuple[str, ...], own_account: str | None) -> None:
+    """AmiError naming the image and its owner unless one of ``owners`` owns it: its
+    account ID, EC2's alias for that account (``amazon`` ...), or ``self`` when it is
+    ``own_account`` (unknown: ``self`` matches nothing)."""
+    accepted = {o for o in owners if o != "self"} | (
+        {own_account} if own_account and "self" in owners else set())
+    if image.owner_id and (image.owner_id in accepted or image.owner_alias in accepted):
+        return
+    raise AmiError(f"{image.id} is owned by {image.owner or 'an unknown account'}, which is "
+                   f"not an allowed AMI owner ({', '.join(owners)}; ALLOWED_AMI_OWNERS): "
+                   "refused before any change")
 
 
 def describe_images(ec2: EC2Client, ids: Iterable[str]) -> dict[str, Image]:

@@ -16,7 +16,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from . import asg, log, standalone
-from .ami import AmiError, AmiNotReady, Image, read_parameter, validate_ami
+from .ami import AmiError, AmiNotReady, Image, check_owner, read_parameter, validate_ami
 from .aws import Clients, error_code, is_transient
 from .events import Request, continuation_event
 from .follow_up import FollowUp
@@ -58,9 +58,9 @@ class Engine:
             return self._run(request)
 
     def _run(self, request: Request) -> Report:
-        dry_run = self.settings.dry_run if request.dry_run is None else request.dry_run
+        dry_run, warning = effective_dry_run(self.settings.dry_run, request.dry_run)
         base = Report(parameter=self.settings.parameter_name, ami_id=None, dry_run=dry_run,
-                      status=Status.FAILED)
+                      status=Status.FAILED, warnings=(warning,) if warning else ())
         if request.ignored_reason:
             log_event("ignored", reason=request.ignored_reason, kind=request.kind)
             return self._finish(replace(base, status=Status.IGNORED, reason=request.ignored_reason))
@@ -73,6 +73,9 @@ class Engine:
         except (AmiError, SettingsError, StepFailed) as exc:
             return self._finish(self._not_started(request, base, exc, dry_run, follow_up))
         base = replace(base, ami_id=ctx.image.id)
+        data_type = ctx.parameter.data_type_warning() if ctx.parameter else None
+        if data_type:
+            base = replace(base, warnings=(*base.warnings, data_type))
         log.bind(ami=ctx.image.id)
 
         asg_plans, instance_plans, failures, base = self._plan(ctx, base)
@@ -116,8 +119,8 @@ class Engine:
         if failures:
             base = replace(base, reason="; ".join(f.sentence() for f in failures))
         if warnings or warnings_failure:
-            base = replace(base, warnings=(*warnings, *([warnings_failure.sentence()]
-                                                        if warnings_failure else [])))
+            failed = [warnings_failure.sentence()] if warnings_failure else []
+            base = replace(base, warnings=(*base.warnings, *warnings, *failed))
         return asg_plans, instance_plans, failures, base
 
     # ------------------------------------------------------------ work left
@@ -148,7 +151,8 @@ class Engine:
         ctx = RunContext(settings=self.settings, clients=self.clients,
                          image=Image(id="", architecture="", platform="", state=""),
                          parameter=None, exclusions=static, dry_run=False, clock=self.clock,
-                         deadline=self.deadline, attempt=request.attempt)
+                         deadline=self.deadline, attempt=request.attempt,
+                         account=self._account())
         try:
             with step(IN_FLIGHT_OBSERVATION):
                 if in_flight_replacements(self.clients.ec2, self.settings.parameter_name):
@@ -208,24 +212,32 @@ class Engine:
 
     # ------------------------------------------------------------------ steps
     def _context(self, request: Request, dry_run: bool) -> RunContext:
-        parameter = None
+        """The run's context, on the parameter's current value: an event names which
+        parameter changed, never the image (an ``ami_id`` it carries must be that value)."""
         with step(AMI_CHECK):
-            if request.ami_id:
-                image = validate_ami(self.clients.ec2, request.ami_id,
-                                     "the invocation's ami_id")
-            else:
-                parameter = read_parameter(self.clients.ssm, self.settings.parameter_name)
-                log_event("parameter_read", parameter=parameter.name, value=parameter.value,
-                          version=parameter.version, event_version=request.event_version)
-                # A read older than the event: raise, so Lambda's async retry runs it again.
-                check_not_behind(parameter.name, request.event_version, parameter.version)
-                image = validate_ami(self.clients.ec2, parameter.value,
-                                     f"parameter {parameter.name} (version {parameter.version})")
+            parameter = read_parameter(self.clients.ssm, self.settings.parameter_name)
+            log_event("parameter_read", parameter=parameter.name, value=parameter.value,
+                      version=parameter.version, event_version=request.event_version)
+            # A read older than the event: raise, so Lambda's async retry runs it again.
+            check_not_behind(parameter.name, request.event_version, parameter.version)
+            if request.ami_id and request.ami_id != parameter.value:
+                raise AmiError(f"the invocation's ami_id {request.ami_id} is not the current "
+                               f"value of parameter {parameter.name} ({parameter.value[:100]}): "
+                               "an event cannot choose the image")
+            image = validate_ami(self.clients.ec2, parameter.value,
+                                 f"parameter {parameter.name} (version {parameter.version})")
+            check_owner(image, self.settings.allowed_ami_owners, self._account())
         with step(EXCLUSIONS_READ):
             exclusions = self._exclusions()
         return RunContext(settings=self.settings, clients=self.clients, image=image,
                           parameter=parameter, exclusions=exclusions, dry_run=dry_run,
-                          clock=self.clock, deadline=self.deadline, attempt=request.attempt)
+                          clock=self.clock, deadline=self.deadline, attempt=request.attempt,
+                          account=self._account())
+
+    def _account(self) -> str | None:
+        """This deployment's account, from the ARN it was invoked by (None: unknown)."""
+        parts = (self.function_arn or "").split(":")
+        return parts[4] if len(parts) > 4 and parts[4].isdigit() else None
 
     def _exclusions(self) -> Exclusions:
         """Static lists plus the exclusions parameter, read at every run."""
@@ -327,6 +339,16 @@ def _next_run(report: Report, follow_up: FollowUp) -> str:
         return f"retried when the follow-up rule {follow_up.name} next fires (every 5 minutes)"
     return ("not retried automatically (no follow-up rule): the scheduled reconcile or the "
             "next change of the parameter runs it again")
+
+
+def effective_dry_run(configured: bool, asked: bool | None) -> tuple[bool, str | None]:
+    """The run's dry-run mode and, when the event asked for a real run on a dry-run stack,
+    the warning saying it was not given: an event (direct or continuation) may make a run
+    drier, never less dry than the stack's ``dryRun``."""
+    if configured and asked is False:
+        return True, ("the event asked for dry_run false; this deployment is a dry run "
+                      "(DRY_RUN), and an event can only make a run drier")
+    return configured or bool(asked), None
 
 
 def _annotated(entry: InstanceEntry, note: str) -> InstanceEntry:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .settings import AMI_ID_RE
-from .triggers import REGISTRY, EventError, by_detail_type
+from .triggers import REGISTRY, EventError, by_detail_type, typed
 
 CLOUDTRAIL = "cloudtrail"
 PARAMETER_STORE_CHANGE = "parameter-store-change"
@@ -77,14 +77,12 @@ def parse_event(event: Any, configured_parameter: str) -> Request:
 
 def _parse_eventbridge(event: dict) -> Request:
     """An event routed by one of the registered triggers (``triggers.REGISTRY``)."""
-    detail_type = event.get("detail-type")
-    detail = event.get("detail")
-    if event.get("source") not in SOURCES or not isinstance(detail, dict):
-        raise EventError(f"unsupported event: source {event.get('source')!r}, detail-type "
-                         f"{detail_type!r}")
-    spec = by_detail_type(event.get("source"), detail_type)
-    if spec is None:
-        raise EventError(f"unsupported event: detail-type {detail_type!r}")
+    source = typed(event, "source", str, "event")
+    detail_type = typed(event, "detail-type", str, "event")
+    detail = typed(event, "detail", dict, "event")
+    spec = by_detail_type(source, detail_type) if source in SOURCES else None
+    if spec is None or detail is None:
+        raise EventError(f"unsupported event: source {source!r}, detail-type {detail_type!r}")
     parsed = spec.parse(detail)
     return Request(spec.name, parsed.parameter_name, event_version=parsed.event_version,
                    ignored_reason=parsed.ignored_reason, failure_reason=parsed.failure_reason)

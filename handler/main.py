@@ -24,7 +24,13 @@ def lambda_handler(event: Any, context: Any) -> dict[str, Any]:
     with log.invocation(request_id=getattr(context, "aws_request_id", None)):
         clock = clock_for(context)
         started = clock.monotonic()
-        report = _handle(event, context, clock)
+        try:
+            report = _handle(event, context, clock)
+        except Exception as exc:
+            # Raised on purpose (invalid settings, a parameter read older than its event:
+            # Lambda retries) or not: either way one line names it before Lambda sees it.
+            log_event("invocation_failed", error_type=type(exc).__name__, error=str(exc)[:500])
+            raise
         metrics.publish(report, clock.monotonic() - started)
         return report
 

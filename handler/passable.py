@@ -77,7 +77,9 @@ def _blocker(iam: IAMClient | None, profile_arn: str, allowed: tuple[str, ...]) 
                 f"{describe_error(exc, 'GetInstanceProfile')}")
     for role in roles:    # a profile holds at most one role
         if not role_passable(role["Arn"], role.get("Path", "/"), allowed):
+            path = role.get("Path", "/")
+            fix = "the role's ARN" + (f" or its path {path!r}" if path != "/" else "")
             return (f"the role {role['Arn']} of its instance profile {name} is not in {KEY} "
                     f"({', '.join(allowed)}), so the function may not pass it to EC2: add "
-                    f"the role's ARN or its path {role.get('Path', '/')!r} to {KEY}")
+                    f"{fix} to {KEY}")
     return None

@@ -120,6 +120,7 @@ class RunContext:
     clock: Clock
     deadline: Deadline
     attempt: int = 0
+    account: str | None = None   # this deployment's account (AMI owner ``self``), if known
 
 
 Entry = TypeVar("Entry", "AsgEntry", "InstanceEntry")

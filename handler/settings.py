@@ -41,6 +41,10 @@ from .triggers import DEFAULT_TRIGGER, TRIGGERS
 __all__ = ["SettingsError", "parse_bool", "parse_id_list"]  # re-exported primitives
 
 INSTANCE_ID_RE = re.compile(r"^i-[0-9a-f]{8}(?:[0-9a-f]{9})?$")
+# Who may own the AMI a run moves onto: account IDs, or the owner aliases EC2 knows.
+AMI_OWNER_ALIASES = ("self", "amazon", "aws-marketplace", "aws-backup-vault")
+AMI_OWNER_RE = re.compile(rf"^(?:[0-9]{{12}}|{'|'.join(AMI_OWNER_ALIASES)})$")
+DEFAULT_AMI_OWNERS = ("self",)
 AMI_ID_RE = re.compile(r"^ami-[0-9a-f]{8}(?:[0-9a-f]{9})?$")
 ASG_NAME_RE = re.compile(r"^[^:\s][^:]{0,254}$")
 PARAMETER_NAME_RE = re.compile(r"^/?[A-Za-z0-9_.\-/]{1,1011}$")
@@ -260,6 +264,7 @@ class Settings:
     notification_topic_arn: str | None = None
     instance_roles: tuple[str, ...] = ()
     hub_event_bus_arn: str | None = None
+    allowed_ami_owners: tuple[str, ...] = DEFAULT_AMI_OWNERS
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -435,11 +440,22 @@ def parse_instance_roles(value: Any, name: str) -> tuple[str, ...]:
                                 "(e.g. '/ec2/'); a role is named by its ARN")
         elif not ROLE_PATH_RE.match(item) or "//" in item:
             raise SettingsError(f"{name}: not a valid IAM role path: {item!r}")
+        elif item == "/":
+            raise SettingsError(f"{name}: '/' is the path of every role in the account, so "
+                                "the function could pass any of them (and run code with its "
+                                "rights); name role ARNs or a narrower path such as '/ec2/'")
     accounts = sorted({m["account"] for m in map(ROLE_ARN_RE.match, items) if m})
     if len(accounts) > 1:
         raise SettingsError(f"{name}: role ARNs of several accounts ({', '.join(accounts)}); "
                             "instances launched here can only use roles of this account")
     return items
+
+
+def parse_ami_owners(value: Any, name: str) -> tuple[str, ...]:
+    """The AMI owners a run may move onto (sorted): 12-digit account IDs or EC2's owner
+    aliases; unset or empty means ``self``, the deployment's own account only."""
+    owners = tuple(sorted(parse_id_list(value, name, AMI_OWNER_RE)))
+    return owners or DEFAULT_AMI_OWNERS
 
 
 def role_passable(role_arn: str, role_path: str, allowed: tuple[str, ...]) -> bool:
@@ -593,6 +609,12 @@ SCHEMA: tuple[Setting, ...] = (
                 "where each run's report is sent (`HUB_EVENT_BUS_ARN`)",
             env="HUB_EVENT_BUS_ARN", env_format="optional ARN",
             env_doc="where a spoke sends its run's report for the hub"),
+    Setting("allowedAmiOwners", parse_ami_owners, default_doc="`self` (this account only)",
+            doc="who may own the AMI the fleet moves onto: account IDs and/or `self`, "
+                "`amazon`, `aws-marketplace`, `aws-backup-vault`; an image of any other owner "
+                "is refused before any change (`ALLOWED_AMI_OWNERS`)",
+            env="ALLOWED_AMI_OWNERS", env_format="JSON list of account IDs and owner aliases",
+            env_doc="who may own the AMI (default: `self`)", build=tuple),
     Setting("logRetentionDays", _int(30, LOG_RETENTION_DAYS), default_doc="`30`",
             doc="log retention; one of CloudWatch's values (1, 3, 5, 7, 14, 30, 60, 90, ... "
                 "3653; 0 = never expire)"),

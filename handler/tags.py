@@ -18,9 +18,11 @@ and is deleted at the end. All but ``attempt``, ``failed-ami``, ``failure-reason
 onto a replacement (``PROGRESS_TAGS``).
 """
 
+import re
 from collections.abc import Mapping
 
 from .aws import tag_list, tag_map  # noqa: F401  (the helpers live with the AWS helpers)
+from .settings import AMI_ID_RE, INSTANCE_ID_RE
 
 PREFIX = "ami-upgrade:"
 
@@ -65,11 +67,14 @@ ROOT_VOLUME_AMI = f"{PREFIX}root-volume-ami"  # on O: in-place root volume repla
 ELASTIC_IPS = f"{PREFIX}elastic-ips"      # O's Elastic IP allocation IDs, comma-separated
 SOURCE_DEST_CHECK = f"{PREFIX}source-dest-check"   # O's source/dest check, "true"/"false"
 
+VOLUMES = f"{PREFIX}volumes"              # on O, with the intent: its data volumes
+                                          # IDs, comma-separated; only these are ever moved
+
 # Never copied onto a replacement (they describe this instance's replacement, not it).
 PROGRESS_TAGS = frozenset({
     IN_FLIGHT, TARGET_AMI, ATTEMPT, HOME_INSTANCE, HOME_DEVICE, HOME_DELETE_ON_TERMINATION,
     LAUNCH_TOKEN, REPLACES, HEALTH_WAITED, ROLLBACK, REPLACED_BY, FAILED_AMI, FAILURE_REASON,
-    ROOT_VOLUME_AMI, ELASTIC_IPS, SOURCE_DEST_CHECK})
+    ROOT_VOLUME_AMI, ELASTIC_IPS, SOURCE_DEST_CHECK, VOLUMES})
 
 
 # The values of ``ami-upgrade:exclude`` (case and surrounding spaces ignored): the usual
@@ -92,3 +97,59 @@ def excluded_by_tag(tags: Mapping[str, str]) -> bool | None:
 # The same step is not retried before that time; removed with the other progress tags.
 RETRY = f"{PREFIX}retry"
 PROGRESS_TAGS = PROGRESS_TAGS | {RETRY}
+
+
+# ---------------------------------------------------------------- reading engine tags
+# Every engine tag is input from whoever may tag the resource: its value is checked
+# against the form the engine writes before anything is decided from it.
+
+COUNT_RE = re.compile(r"^[0-9]{1,4}$")
+_VOLUME_ID = r"vol-[0-9a-f]{8}(?:[0-9a-f]{9})?"
+VOLUME_LIST_RE = re.compile(rf"^(?:{_VOLUME_ID}(?:,{_VOLUME_ID})*)?$")
+TAG_VALUE_LIMIT = 256   # characters in an EC2 tag value
+SECONDS_RE = re.compile(r"^[0-9]{1,7}(?:\.[0-9]{1,6})?$")
+
+# key -> (the form the engine writes, that form's name in a report)
+ENGINE_TAG_FORMS: Mapping[str, tuple[re.Pattern[str], str]] = {
+    ATTEMPT: (COUNT_RE, "a count"),
+    HEALTH_WAITED: (SECONDS_RE, "seconds"),
+    TARGET_AMI: (AMI_ID_RE, "an AMI ID"),
+    FAILED_AMI: (AMI_ID_RE, "an AMI ID"),
+    ROOT_VOLUME_AMI: (AMI_ID_RE, "an AMI ID"),
+    REFRESH_AMI: (AMI_ID_RE, "an AMI ID"),
+    REPLACES: (INSTANCE_ID_RE, "an instance ID"),
+    REPLACED_BY: (INSTANCE_ID_RE, "an instance ID"),
+    HOME_INSTANCE: (INSTANCE_ID_RE, "an instance ID"),
+    VOLUMES: (VOLUME_LIST_RE, "a list of volume IDs"),
+}
+
+
+def malformed_tag(tags: Mapping[str, str]) -> str | None:
+    """Why one of ``tags``' engine tags is not in the form the engine writes (the first
+    such, naming the tag and its value), or None when all are."""
+    for key, (form, name) in ENGINE_TAG_FORMS.items():
+        value = tags.get(key)
+        if value is not None and not form.match(value):
+            return (f"tag {key} holds {value[:64]!r}, which is not {name} as the engine "
+                    "writes it; nothing is decided from it and the resource is not touched "
+                    "(remove or correct the tag)")
+    return None
+
+
+def count_tag(value: str | None) -> int:
+    """An ``attempt``-like tag's value; 0 when absent or not a count."""
+    return int(value) if value is not None and COUNT_RE.match(value) else 0
+
+
+def seconds_tag(value: str | None) -> float:
+    """A ``health-waited``-like tag's value; 0 when absent or not a number of seconds."""
+    return float(value) if value is not None and SECONDS_RE.match(value) else 0.0
+
+
+def volume_record(tags: Mapping[str, str]) -> frozenset[str] | None:
+    """The data volumes recorded on an old instance with its intent (``volumes``), or None
+    when it records none (a replacement started before the record existed)."""
+    value = tags.get(VOLUMES)
+    if value is None or not VOLUME_LIST_RE.match(value):
+        return None if value is None else frozenset()
+    return frozenset(filter(None, value.split(",")))

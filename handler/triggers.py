@@ -15,13 +15,32 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from types import MappingProxyType
-from typing import Any
+from typing import Any, TypeVar
 
 SOURCE = "aws.ssm"
 
 
 class EventError(ValueError):
     """The event is not one the function accepts; nothing is touched."""
+
+
+T = TypeVar("T")
+
+
+def typed(data: Mapping[str, Any], key: str, kind: type[T], where: str) -> T | None:
+    """``data[key]`` when it is a ``kind`` (None when absent or null); EventError naming
+    the field otherwise. Every event field is input from whoever may send the event: its
+    type is checked before it is used, so a wrong shape ends in a report, not a traceback."""
+    value = data.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise EventError(f"unsupported event: {where}.{key} must be a {_KINDS.get(kind, kind)}, "
+                         f"got {type(value).__name__}")
+    return value
+
+
+_KINDS: dict[type, str] = {str: "string", dict: "JSON object", int: "integer", bool: "boolean"}
 
 
 @dataclass(frozen=True)
@@ -106,18 +125,21 @@ def _cloudtrail_pattern(parameter_name: str) -> dict:
 
 
 def _cloudtrail_parse(detail: dict) -> Parsed:
-    if detail.get("eventSource") != "ssm.amazonaws.com" or \
-            detail.get("eventName") != "PutParameter":
-        raise EventError(f"unsupported CloudTrail event: {detail.get('eventSource')!r} "
-                         f"{detail.get('eventName')!r} (only ssm PutParameter)")
-    name = (detail.get("requestParameters") or {}).get("name")
-    if not isinstance(name, str) or not name:
+    source = typed(detail, "eventSource", str, "detail")
+    operation = typed(detail, "eventName", str, "detail")
+    if source != "ssm.amazonaws.com" or operation != "PutParameter":
+        raise EventError(f"unsupported CloudTrail event: {source!r} {operation!r} "
+                         "(only ssm PutParameter)")
+    request = typed(detail, "requestParameters", dict, "detail") or {}
+    name = typed(request, "name", str, "detail.requestParameters")
+    if not name:
         raise EventError("CloudTrail PutParameter event without requestParameters.name")
-    if detail.get("errorCode"):
-        return Parsed(name, ignored_reason=(
-            f"PutParameter failed ({detail['errorCode']}): nothing changed"))
-    version = (detail.get("responseElements") or {}).get("version")
-    return Parsed(name, event_version=version if isinstance(version, int) else None)
+    error = typed(detail, "errorCode", str, "detail")
+    if error:
+        return Parsed(name, ignored_reason=f"PutParameter failed ({error}): nothing changed")
+    response = typed(detail, "responseElements", dict, "detail") or {}
+    version = typed(response, "version", int, "detail.responseElements")
+    return Parsed(name, event_version=version)
 
 
 PIPELINE_ROLE = "arn:aws:sts::{account}:assumed-role/image-release/release-pipeline"
@@ -162,12 +184,13 @@ def _store_change_pattern(parameter_name: str) -> dict:
 
 
 def _store_change_parse(detail: dict) -> Parsed:
-    name, operation = detail.get("name"), detail.get("operation")
-    if not isinstance(name, str) or not name:
+    name = typed(detail, "name", str, "detail")
+    operation = typed(detail, "operation", str, "detail")
+    exception = typed(detail, "exception", str, "detail")
+    if not name:
         raise EventError("Parameter Store Change event without detail.name")
-    if detail.get("exception"):
-        return Parsed(name, failure_reason=(
-            f"SSM rejected the new value of {name}: {detail['exception']}"))
+    if exception:
+        return Parsed(name, failure_reason=f"SSM rejected the new value of {name}: {exception}")
     if operation in ("Create", "Update"):
         return Parsed(name)
     if operation in ("Delete", "LabelParameterVersion"):

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from ..aws import tag_list
 from ..report import InstanceEntry
 from ..run import Action
-from ..tags import ATTEMPT
+from ..tags import ATTEMPT, count_tag
 
 if TYPE_CHECKING:
     from botocore.exceptions import ClientError
@@ -83,7 +83,7 @@ def record_intent(old: InstanceView, intent: Mapping[str, str], on_error: OnErro
     if old.state != "running":
         return Finish(InstanceEntry(old.id, Action.SKIPPED, f"state changed to {old.state} "
                                     "before the replacement started; nothing was changed"))
-    attempt = str(int(old.tags.get(ATTEMPT, "0") or 0) + 1)
+    attempt = str(count_tag(old.tags.get(ATTEMPT)) + 1)
     return Call("create_tags", {"Resources": [old.id], "Tags": tag_list(
         {**intent, ATTEMPT: attempt})}, on_error, "record the intent")
 

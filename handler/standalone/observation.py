@@ -12,7 +12,16 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..aws import describe, describe_instances, tag_map
-from ..tags import HOME_DELETE_ON_TERMINATION, HOME_DEVICE, HOME_INSTANCE, REPLACES
+from ..log import log_event
+from ..tags import (
+    HOME_DELETE_ON_TERMINATION,
+    HOME_DEVICE,
+    HOME_INSTANCE,
+    LAUNCH_TOKEN,
+    REPLACES,
+    TARGET_AMI,
+    volume_record,
+)
 
 if TYPE_CHECKING:
     from types_boto3_ec2.client import EC2Client
@@ -208,9 +217,7 @@ def observe(ec2: EC2Client, old_ids: Iterable[str], with_addresses: bool = False
     for data in describe_instances(ec2, ids=search, id_filter=f"tag:{REPLACES}"):
         if data["InstanceId"] not in seen_new:
             place(data)
-    for view in seen_new.values():
-        group = news if view.state in LIVE_STATES else dead
-        group.setdefault(view.tags[REPLACES], []).append(view)
+    _group_launched(seen_new.values(), olds, news, dead)
 
     def shown(old_id: str) -> list[tuple[InstanceView, Attachment]]:
         """The attachments its old and new instances show."""
@@ -226,6 +233,8 @@ def observe(ec2: EC2Client, old_ids: Iterable[str], with_addresses: bool = False
         volume = VolumeView.from_aws(data)
         volumes.setdefault(volume.home_instance or "", {})[volume.id] = volume
     templates = _templates(ec2, [i for i in ids if wanted[i].template])
+    for old_id in set(ids) - set(olds):   # the old one no longer visible: its template says
+        _keep_launched_from(templates.get(old_id), old_id, news, dead)
     if with_addresses and public:
         for address in describe(ec2, "describe_addresses", "Addresses", ids=sorted(public),
                                 id_filter="instance-id"):
@@ -245,9 +254,10 @@ def observe(ec2: EC2Client, old_ids: Iterable[str], with_addresses: bool = False
                     device, dot = homes[a.volume_id]
                     mine[a.volume_id] = VolumeView(a.volume_id, "in-use", holder.id, a.device,
                                                    a.state, old_id, device, dot)
+        refused = _drop_unrecorded(mine, olds.get(old_id), old_id)
         if old is not None:
             for a in old.attachments:     # still on the old instance, not yet tagged
-                if a.volume_id not in mine:
+                if a.volume_id not in mine and a.volume_id not in refused:
                     mine[a.volume_id] = VolumeView(
                         a.volume_id, "in-use", old_id, a.device, a.state, None, None,
                         a.delete_on_termination)
@@ -259,6 +269,65 @@ def observe(ec2: EC2Client, old_ids: Iterable[str], with_addresses: bool = False
             tuple(a for n in news.get(old_id, []) for a in addresses.get(n.id, [])),
             templates.get(old_id))
     return result
+
+
+def launched_for(new: InstanceView, old: InstanceView | None, template: Template | None
+                 ) -> bool:
+    """Whether ``new`` is the launch the engine recorded: its ClientToken and image are
+    the launch token and target AMI on the old instance (visible while it is terminated
+    too), or on the launch template keeping its shape. A tag saying ``replaces`` proves
+    nothing: anyone who may tag an instance can write it."""
+    records = []
+    if old is not None:
+        records.append((old.tags.get(LAUNCH_TOKEN), old.tags.get(TARGET_AMI)))
+    if template is not None:
+        records.append((template.tags.get(LAUNCH_TOKEN), template.data.get("ImageId")))
+    return any(token and new.client_token == token and new.image_id == image
+               for token, image in records)
+
+
+def _group_launched(seen: Iterable[InstanceView], olds: Mapping[str, InstanceView],
+                    news: dict[str, list[InstanceView]], dead: dict[str, list[InstanceView]]
+                    ) -> None:
+    """Instances tagged as replacing an old one, by old one (live or dead), when the old
+    one (visible) records their launch; those of an old one no longer visible are kept
+    until its template is read (:func:`_keep_launched_from`)."""
+    for view in seen:
+        old_id = view.tags[REPLACES]
+        if old_id in olds and not launched_for(view, olds[old_id], None):
+            _refused(view, old_id)
+            continue
+        group = news if view.state in LIVE_STATES else dead
+        group.setdefault(old_id, []).append(view)
+
+
+def _keep_launched_from(template: Template | None, old_id: str,
+                        news: dict[str, list[InstanceView]],
+                        dead: dict[str, list[InstanceView]]) -> None:
+    """Of the instances replacing an old one no longer visible, those its template records."""
+    for group in (news, dead):
+        group[old_id] = [n for n in group.get(old_id, [])
+                         if launched_for(n, None, template) or _refused(n, old_id)]
+
+
+def _drop_unrecorded(mine: dict[str, VolumeView], old: InstanceView | None, old_id: str
+                     ) -> set[str]:
+    """Removes from ``mine`` the volumes claiming ``old_id`` as their home that its record
+    (``volumes``, written with the intent) does not list; returns their IDs."""
+    record = volume_record(old.tags) if old is not None else None
+    refused = set(mine) - record if record is not None else set()
+    for volume_id in sorted(refused):
+        log_event("volume_claim_refused", volume=volume_id, old_instance=old_id,
+                  reason=f"tagged with {old_id} as its home, but not in its record")
+        del mine[volume_id]
+    return refused
+
+
+def _refused(new: InstanceView, old_id: str) -> bool:
+    """Logs that ``new`` claims ``old_id`` without proof; False (for filters)."""
+    log_event("replacement_claim_refused", instance=new.id, old_instance=old_id,
+              reason="not launched with the token and image recorded for it")
+    return False
 
 
 def _templates(ec2: EC2Client, old_ids: list[str]) -> dict[str, Template]:

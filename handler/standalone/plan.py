@@ -56,20 +56,25 @@ from dataclasses import replace
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from ..ami import current_image, describe_images, incompatibility
+from ..ami import AmiError, check_owner, current_image, describe_images, incompatibility
 from ..aws import describe, describe_instances, tag_map
 from ..log import log_event
 from ..run import RunContext
 from ..scope import skip_reason
-from ..settings import Settings
+from ..settings import Exclusions, Settings
 from ..tags import (
     ASG_MEMBER,
+    ATTEMPT,
     FAILED_AMI,
     FAILURE_REASON,
     IN_FLIGHT,
+    INSTANCE_ID_RE,
+    LAUNCH_TOKEN,
     PARAMETER,
     REPLACED_BY,
     STRATEGY,
+    TARGET_AMI,
+    malformed_tag,
 )
 from . import retry
 from .core import InstancePlan, PlanAction, PlanInputs
@@ -77,6 +82,7 @@ from .observation import LIVE_STATES
 from .preflight import Facts, complete, interfaces_dropped, not_relaunched, read_facts, review
 from .registry import IN_FLIGHT_FALLBACK, STRATEGIES
 from .relaunch import NAME as RELAUNCH
+from .relaunch import launch_token
 
 if TYPE_CHECKING:
     from types_boto3_ec2.client import EC2Client
@@ -89,13 +95,14 @@ def in_flight_replacements(ec2: EC2Client, parameter: str) -> dict[str, str]:
     another strategy made or moved (a new instance, a volume) only points at it.
     """
     found: dict[str, str] = {}
+    claimed: dict[str, str] = {}   # by a resource other than the old instance
     marked = [{"Name": f"tag:{IN_FLIGHT}", "Values": [parameter]}]
     for data in describe_instances(ec2, [*marked, {"Name": "instance-state-name",
                                                    "Values": [*LIVE_STATES, "shutting-down"]}]):
         tags = tag_map(data.get("Tags"))
         claim = _claim(tags)
         if claim is not None:
-            found.setdefault(*claim)
+            claimed.setdefault(*claim)
         else:
             found[data["InstanceId"]] = next(
                 (s.name for s in STRATEGIES.values()
@@ -103,17 +110,67 @@ def in_flight_replacements(ec2: EC2Client, parameter: str) -> dict[str, str]:
     for volume in describe(ec2, "describe_volumes", "Volumes", filters=marked):
         claim = _claim(tag_map(volume.get("Tags")))
         if claim is not None:
-            found.setdefault(*claim)
-    return found
+            claimed.setdefault(*claim)
+    return {**_proven(ec2, parameter, claimed, set(found)), **found}
+
+
+def _proven(ec2: EC2Client, parameter: str, claimed: dict[str, str], marked: set[str]
+            ) -> dict[str, str]:
+    """The claims (old instance -> strategy) made by other resources that the old instance
+    itself confirms: it carries the in-flight tag (terminated instances still show their
+    tags) or is not visible at all. A resource claiming a live instance that is not in
+    flight proves nothing: anyone who may tag that resource can write the claim."""
+    unconfirmed = sorted(set(claimed) - marked)
+    if not unconfirmed:
+        return claimed
+    refused = {i["InstanceId"] for i in describe_instances(ec2, ids=unconfirmed)
+               if tag_map(i.get("Tags")).get(IN_FLIGHT) != parameter}
+    for old_id in sorted(refused):
+        log_event("replacement_claim_refused", old_instance=old_id,
+                  reason="claimed by a resource, but the instance is not in flight")
+    return {k: v for k, v in claimed.items() if k not in refused}
 
 
 def _claim(tags: dict[str, str]) -> tuple[str, str] | None:
     """(old instance, strategy) when these are the tags of a resource pointing at one."""
     for strategy in STRATEGIES.values():
         old_id = strategy.claims(tags)
-        if old_id:
+        if old_id and INSTANCE_ID_RE.match(old_id):   # anything else names no instance
             return old_id, strategy.name
     return None
+
+
+def inconsistent_record(old_id: str, tags: dict[str, str]) -> str | None:
+    """Why an old instance's engine tags do not form a record the engine wrote (a value
+    not in the engine's form, or a launch token that is not the one the engine derives
+    from the instance, the target AMI and the attempt), or None."""
+    problem = malformed_tag(tags)
+    if problem:
+        return problem
+    token = tags.get(LAUNCH_TOKEN)
+    if token is not None and token != launch_token(old_id, tags.get(TARGET_AMI, ""),
+                                                   tags.get(ATTEMPT, "1")):
+        return (f"tag {LAUNCH_TOKEN} holds {token[:64]!r}, which is not the token the engine "
+                f"derives from {old_id}, its {TARGET_AMI} and {ATTEMPT}; nothing is launched "
+                "for it and it is not touched (resolve by hand)")
+    return None
+
+
+def not_ours(settings: Settings, exclusions: Exclusions, inst: dict[str, Any] | None
+             ) -> str | None:
+    """Why an instance found in flight is not acted on: excluded or out of scope by the
+    configuration (the lists, the exclusions parameter, the scope and exclude tags),
+    whatever its progress tags say; None when it may be driven."""
+    if inst is None:
+        return None
+    tags = tag_map(inst.get("Tags"))
+    out = (f"belongs to Auto Scaling group {tags[ASG_MEMBER]}" if ASG_MEMBER in tags else
+           skip_reason(settings, exclusions, "instance", inst["InstanceId"], tags, inst))
+    if out is None:
+        return None
+    return (f"{out}: tagged as in flight, but an instance outside the configured scope is "
+            "never acted on, whatever its tags say; bring it back into scope to finish the "
+            "replacement, or resolve by hand")
 
 
 def _candidates(ec2: EC2Client, settings: Settings) -> list[dict[str, Any]]:
@@ -141,6 +198,9 @@ def evaluate(inputs: PlanInputs, inst: dict[str, Any], deep: bool = True) -> Ins
     out = skip_reason(settings, ctx.exclusions, "instance", iid, tags, inst)
     if out:
         return skip(out)
+    problem = inconsistent_record(iid, tags)
+    if problem:
+        return skip(problem)
     if state == "shutting-down":
         return skip("terminating")
     if REPLACED_BY in tags:
@@ -191,9 +251,16 @@ def plan_instances(ctx: RunContext) -> tuple[InstancePlan, ...]:
                       and _claim(tag_map(i.get("Tags"))) is not None}
     inputs = PlanInputs(ctx, STRATEGIES)
     inputs.images = describe_images(ec2, {i["ImageId"] for i in by_id.values()})
-    resumes = []
+    resumes, refused = [], []
     for old_id, name in sorted(in_flight.items()):
         inst = by_id.get(old_id)
+        problem = (inconsistent_record(old_id, tag_map(inst.get("Tags")) if inst else {})
+                   or not_ours(ctx.settings, ctx.exclusions, inst))
+        if problem:
+            refused.append(InstancePlan(old_id, PlanAction.SKIP, problem))
+            log_event("instance_planned", instance=old_id, action=PlanAction.SKIP,
+                      reason=problem)
+            continue
         strategy = STRATEGIES[name]
         alive = inst is not None and inst["State"]["Name"] in LIVE_STATES
         shape = strategy.resume_shape(ec2, inst) if inst is not None and alive else None
@@ -213,14 +280,19 @@ def plan_instances(ctx: RunContext) -> tuple[InstancePlan, ...]:
     # Read with the facts for every instance a strategy plans (relaunch_blocker asks).
     inputs.instance_store = {t for t, info in facts.types.items()
                              if info.get("InstanceStorageSupported")}
-    plans = []
+    plans = refused
+    untrusted = _untrusted_targets(ctx, {r[4] for r in resumes})
     for old_id, name, inst, shape, target in resumes:
         if shape is not None and inst is not None:   # the same launch request as planned
             shape = complete(shape, inst, facts, target)
+        volumes = tuple(v.volume_id for v in shape.data_volumes) if shape else ()
+        if target in untrusted:      # back to where it came from, never onto that image
+            plans.append(InstancePlan(old_id, PlanAction.ROLL_BACK, untrusted[target], name,
+                                      shape, volumes, target))
+            continue
         plans.append(InstancePlan(old_id, PlanAction.RESUME, f"resume the {name} onto "
                                   f"{target or 'its target AMI'} already in flight", name,
-                                  shape, tuple(v.volume_id for v in shape.data_volumes)
-                                  if shape else ()))
+                                  shape, volumes))
     # Each instance's own reads (its shape: one GetLaunchTemplateData) and the checks that
     # need them are made when it starts (``InstancePlan.completion``): an instance this
     # invocation does not start costs nothing (a dry run, which reports them, makes all).
@@ -236,6 +308,21 @@ def plan_instances(ctx: RunContext) -> tuple[InstancePlan, ...]:
                   reason=plan.reason)
         plans.append(plan)
     return tuple(plans)
+
+
+def _untrusted_targets(ctx: RunContext, targets: set[str]) -> dict[str, str]:
+    """Target AMIs recorded in flight that this run would not move onto (another owner
+    than ``allowedAmiOwners`` names), with why: a recorded target is a tag, written by
+    whoever may tag the instance, so it passes the run's own image check. The run's
+    image passed it already; a target no longer visible is left to the strategy."""
+    others = {t for t in targets if t and t != ctx.image.id}
+    found: dict[str, str] = {}
+    for image in describe_images(ctx.clients.ec2, others).values():
+        try:
+            check_owner(image, ctx.settings.allowed_ami_owners, ctx.account)
+        except AmiError as exc:
+            found[image.id] = f"rolled back instead of resumed: its recorded target {exc}"
+    return found
 
 
 def _complete(inputs: PlanInputs, facts: Facts, inst: dict[str, Any]) -> InstancePlan:

@@ -59,7 +59,9 @@ from ..tags import (
     RETRY,
     ROLLBACK,
     ROOT_VOLUME_AMI,
+    TAG_VALUE_LIMIT,
     TARGET_AMI,
+    VOLUMES,
 )
 from .core import InstancePlan, PlanAction, PlanInputs
 from .replace_root_volume import NAME as ROOT_VOLUME
@@ -78,7 +80,7 @@ MAX_TAGS = 50   # user tags per EC2 resource; aws: tags do not count
 ENGINE_TAGS: Mapping[str, Mapping[str, tuple[str, ...]]] = {
     RELAUNCH: {
         "instance": (IN_FLIGHT, TARGET_AMI, ATTEMPT, LAUNCH_TOKEN, HEALTH_WAITED, ROLLBACK,
-                     REPLACED_BY, FAILED_AMI, FAILURE_REASON, RETRY),
+                     REPLACED_BY, FAILED_AMI, FAILURE_REASON, RETRY, VOLUMES),
         "volume": (IN_FLIGHT, HOME_INSTANCE, HOME_DEVICE, HOME_DELETE_ON_TERMINATION),
         # at launch, on top of the inherited tags; RETRY when its health wait meets an error
         "new instance": (IN_FLIGHT, REPLACES, RETRY),
@@ -333,6 +335,11 @@ def tag_room_blocker(facts: Facts, instance: Mapping[str, Any], strategy: str,
         if over:
             return (f"its replacement would need {over} tags (AWS allows {MAX_TAGS}); remove "
                     f"{over - MAX_TAGS} tag(s) from {iid}")
+    record = ",".join(v.volume_id for v in shape.data_volumes) if shape is not None else ""
+    if VOLUMES in keys.get("instance", ()) and len(record) > TAG_VALUE_LIMIT:
+        return (f"its {len(shape.data_volumes) if shape else 0} data volumes do not fit the "
+                f"record of them on {iid} ({VOLUMES}: {len(record)} of {TAG_VALUE_LIMIT} "
+                "characters); only recorded volumes are ever moved, so it is not replaced")
     if shape is not None and "volume" in keys:
         for volume in shape.data_volumes:
             vtags = facts.volume_tags.get(volume.volume_id, {})

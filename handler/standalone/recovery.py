@@ -15,19 +15,31 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from ..ami import Image, describe_images
+from ..ami import AmiError, Image, check_owner, describe_images
 from ..aws import describe_instances, tag_map
 from ..log import log_event
 from ..report import InstanceEntry
 from ..run import Outcome, RunContext
+from ..settings import AMI_ID_RE
 from .core import InstancePlan, PlanAction
 from .observation import LIVE_STATES
-from .plan import in_flight_replacements
+from .plan import in_flight_replacements, inconsistent_record, not_ours
 from .registry import STRATEGIES
 from .runner import apply_instances
 
 if TYPE_CHECKING:
     from ..settings import Exclusions
+
+
+def _foreign(ctx: RunContext, image: Image | None) -> str | None:
+    """Why a recorded target image is not one a run may move onto (its owner), or None."""
+    if image is None:
+        return None
+    try:
+        check_owner(image, ctx.settings.allowed_ami_owners, ctx.account)
+    except AmiError as exc:
+        return str(exc)
+    return None
 
 
 def recover_in_flight(ctx: RunContext, exclusions: Exclusions, why: str,
@@ -47,15 +59,25 @@ def recover_in_flight(ctx: RunContext, exclusions: Exclusions, why: str,
         tags = tag_map((instances.get(old_id) or {}).get("Tags"))
         targets[old_id] = next((tags[s.target_tag] for s in STRATEGIES.values()
                                 if tags.get(s.target_tag)), "")
-    images = describe_images(ec2, {t for t in targets.values() if t})
+    # A target that is not an AMI ID is refused below (inconsistent_record), unread.
+    images = describe_images(ec2, {t for t in targets.values() if AMI_ID_RE.match(t)})
     plans = []
     for old_id, name in sorted(in_flight.items()):
         strategy, inst, target = STRATEGIES[name], instances.get(old_id), targets[old_id]
+        refused = (inconsistent_record(old_id, tag_map((inst or {}).get("Tags")))
+                   or not_ours(ctx.settings, exclusions, inst))
+        if refused:
+            plans.append(InstancePlan(old_id, PlanAction.SKIP, refused, name))
+            continue
         alive = inst is not None and inst["State"]["Name"] in LIVE_STATES
         shape = strategy.resume_shape(ec2, inst) if inst is not None and alive else None
         volumes = tuple(v.volume_id for v in shape.data_volumes) if shape else ()
         image = images.get(target)
-        if target and (image is None or image.state != "available"):
+        foreign = _foreign(ctx, image)
+        if foreign:
+            plans.append(InstancePlan(old_id, PlanAction.ROLL_BACK, f"its recorded target "
+                                      f"{foreign} ({why})", name, shape, volumes, target))
+        elif target and (image is None or image.state != "available"):
             state = "does not exist or is not visible" if image is None else \
                 f"is {image.state}"
             plans.append(InstancePlan(old_id, PlanAction.ROLL_BACK,

@@ -70,6 +70,8 @@ from ..tags import (
     ROLLBACK,
     SOURCE_DEST_CHECK,
     TARGET_AMI,
+    VOLUMES,
+    seconds_tag,
 )
 from . import retry
 from .core import (
@@ -96,11 +98,11 @@ NAME = "relaunch"
 
 # Removed from N, the volumes (and a kept O) once a replacement is done.
 DONE_KEYS = (IN_FLIGHT, REPLACES, HOME_INSTANCE, HOME_DEVICE, HOME_DELETE_ON_TERMINATION,
-             TARGET_AMI, LAUNCH_TOKEN, ATTEMPT, HEALTH_WAITED, ROLLBACK, RETRY)
+             TARGET_AMI, LAUNCH_TOKEN, ATTEMPT, HEALTH_WAITED, ROLLBACK, RETRY, VOLUMES)
 # Removed from O and the volumes once a rollback is done (ATTEMPT stays: the next
 # attempt gets a new launch token).
 ROLLED_BACK_KEYS = (IN_FLIGHT, TARGET_AMI, LAUNCH_TOKEN, HEALTH_WAITED, ROLLBACK, HOME_INSTANCE,
-                    HOME_DEVICE, HOME_DELETE_ON_TERMINATION, RETRY)
+                    HOME_DEVICE, HOME_DELETE_ON_TERMINATION, RETRY, VOLUMES)
 
 # Rollback steps the old instance does not need to run with its volumes: a permanent
 # refusal of one is left to an operator, and the rollback finishes without it.
@@ -196,7 +198,7 @@ class Relaunch:
             return self._old_gone(obs, old, new)
         tags = old.tags
         if self.health_waited is None:
-            self.health_waited = float(tags.get(HEALTH_WAITED, "0") or 0)
+            self.health_waited = seconds_tag(tags.get(HEALTH_WAITED))
         if REPLACED_BY in tags:
             return self._cleanup_kept(obs, old, new)
         if ROLLBACK not in tags and self.pending_rollback and TARGET_AMI in tags:
@@ -214,7 +216,9 @@ class Relaunch:
             if self.resume:
                 return self._fail(f"tagged as in flight, but {old.id} records no intent "
                                   f"({TARGET_AMI}); not touched")
-            return record_intent(old, {IN_FLIGHT: self.parameter, TARGET_AMI: self.goal_ami},
+            return record_intent(old, {IN_FLIGHT: self.parameter, TARGET_AMI: self.goal_ami,
+                                       VOLUMES: ",".join(sorted(a.volume_id
+                                                                for a in old.attachments))},
                                  ROLL_BACK)
         step = self._forward(obs, old, new, tags)
         if self.pending_rollback:     # decided just now: record it before anything else
@@ -402,7 +406,7 @@ class Relaunch:
         if template is not None:
             self.health_resource = template.id
             if self.health_waited is None:
-                self.health_waited = float(template.tags.get(HEALTH_WAITED, "0") or 0)
+                self.health_waited = seconds_tag(template.tags.get(HEALTH_WAITED))
         if new.state == "pending":
             return Wait(f"new instance {new.id} is pending")
         if template is not None and new.state != "running":
@@ -734,8 +738,7 @@ class RelaunchStrategy:
         describe=("ec2:DescribeAddresses", "ec2:DescribeInstanceAttribute",
                   "ec2:DescribeInstanceCreditSpecifications", "ec2:DescribeInstanceStatus",
                   "ec2:GetLaunchTemplateData"),
-        on_instances=("ec2:AssociateAddress", "ec2:StartInstances", "ec2:StopInstances",
-                      "ec2:TerminateInstances"),
+        on_instances=("ec2:StartInstances", "ec2:StopInstances", "ec2:TerminateInstances"),
         # O carries in-flight from the intent (1.), N from its launch, each volume from
         # the record of its home (2.), all until the progress tags are removed (9.).
         while_in_flight=("ec2:AttachVolume", "ec2:DetachVolume", "ec2:ModifyInstanceAttribute"),
@@ -753,6 +756,9 @@ class RelaunchStrategy:
             Grant("LaunchInstances", ("ec2:RunInstances",), ("instance/*",), scope="all"),
             Grant("MoveElasticIps", ("ec2:AssociateAddress",),
                   ("elastic-ip/*", "network-interface/*")),
+            # An Elastic IP moves only onto an instance in flight (N, or O in a rollback).
+            Grant("MoveElasticIpsOntoInFlight", ("ec2:AssociateAddress",), ("instance/*",),
+                  {"StringEquals": {"aws:ResourceTag/{in_flight_tag}": "{parameter}"}}),
             # Private-IP preservation keeps the old instance's shape in a launch template of
             # the engine's own, marked in flight for this parameter, and launches from it.
             Grant("CreateShapeTemplates", ("ec2:CreateLaunchTemplate",), ("launch-template/*",),

@@ -83,3 +83,35 @@ def test_prod_deploys_only_through_its_environment_one_at_a_time():
     assert jobs["prod"]["with"] == {"stack": "prod"}
     text = "\n".join(p.read_text() for p in workflow_files())
     assert "aws-access-key-id" not in text and "AWS_SECRET_ACCESS_KEY" not in text
+
+
+def test_deploys_run_only_from_main_after_the_tests():
+    deploy = yaml.safe_load((WORKFLOWS / "deploy.yml").read_text())
+    jobs = deploy["jobs"]
+    assert jobs["tests"]["uses"] == "./.github/workflows/tests.yml"
+    assert jobs["dev"]["needs"] == "tests"
+    for name in ("tests", "dev", "prod"):
+        assert jobs[name]["if"] == "github.ref == 'refs/heads/main'", name
+    tests = yaml.safe_load((WORKFLOWS / "tests.yml").read_text())
+    assert "workflow_call" in tests[True]          # YAML reads the key `on` as True
+
+
+def test_no_workflow_inherits_or_passes_secrets():
+    for path in workflow_files():
+        for name, job in yaml.safe_load(path.read_text())["jobs"].items():
+            assert "secrets" not in job, f"{path.name}: job {name} passes secrets"
+
+
+def test_previews_hold_nothing_a_deploy_uses():
+    """The preview runs a pull request's code: its own environment, its own secret names,
+    the read-only role; the deploy's secrets and role appear nowhere in it."""
+    preview = (WORKFLOWS / "preview.yml").read_text()
+    job = yaml.safe_load(preview)["jobs"]["preview"]
+    assert job["environment"] == "preview"
+    assert job["env"] == {
+        "PULUMI_ACCESS_TOKEN": "${{ secrets.PULUMI_PREVIEW_ACCESS_TOKEN }}",
+        "PULUMI_CONFIG_PASSPHRASE": "${{ secrets.PULUMI_PREVIEW_CONFIG_PASSPHRASE }}"}
+    used = set(re.findall(r"secrets\.(\w+)", preview))
+    assert used == {"PULUMI_PREVIEW_ACCESS_TOKEN", "PULUMI_PREVIEW_CONFIG_PASSPHRASE",
+                    "GITHUB_TOKEN"}
+    assert "AWS_DEPLOY_ROLE_ARN" not in preview

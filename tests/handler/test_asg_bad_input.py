@@ -78,11 +78,11 @@ def test_a_missing_parameter_fails(fleet, function, api_calls):
     _untouched(fleet, api_calls)
 
 
-def test_a_pinned_ami_that_does_not_exist_fails(fleet, function, api_calls):
+def test_a_pinned_ami_that_is_not_the_parameters_value_fails(fleet, function, api_calls):
     report = function().invoke({"ami_id": "ami-0123456789abcdef0"})
 
-    assert report["reason"] == ("the invocation's ami_id holds ami-0123456789abcdef0, which "
-                                f"does not exist or is not visible; {NOT_RETRIED}")
+    assert report["reason"].startswith("the invocation's ami_id ami-0123456789abcdef0 is not "
+                                       "the current value of parameter /ami/linux/test")
     _untouched(fleet, api_calls)
 
 

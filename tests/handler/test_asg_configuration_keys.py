@@ -9,7 +9,7 @@ def test_a_key_naming_no_group_is_a_warning_in_the_report_and_the_log(
         estate, images, function, logged_events):
     estate.group("web")
     estate.group("other-team", parameter="/ami/linux/other")
-    estate.publish(images.new)
+    estate.publish(images.new, image_type=True)
     config = {"default": {"MinHealthyPercentage": 50}, "web": {"InstanceWarmup": 60},
               "wbe": {"InstanceWarmup": 120}, "other-team": {"InstanceWarmup": 30}}
 
@@ -29,7 +29,7 @@ def test_a_key_naming_no_group_is_a_warning_in_the_report_and_the_log(
 
 def test_no_warning_when_every_key_names_a_group(estate, images, function):
     estate.group("web")
-    estate.publish(images.new)
+    estate.publish(images.new, image_type=True)
 
     report = function(ASG_CONFIGURATIONS=json.dumps({"web": {"InstanceWarmup": 60}})).invoke({})
 

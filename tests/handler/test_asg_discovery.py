@@ -80,26 +80,6 @@ def test_static_and_dynamic_exclusion_lists_are_merged(estate, images, function)
         "dynamic": "skipped", "kept": "refresh_started", "static": "skipped"}
 
 
-def test_a_pinned_ami_id_is_applied_instead_of_the_parameter(estate, images, function):
-    estate.group("web")
-    estate.publish(images.new)
-
-    report = function().invoke({"ami_id": images.newer})
-
-    assert report["ami_id"] == images.newer
-    assert estate.versions(estate.template_id("web"))[2]["ImageId"] == images.newer
-
-
-def test_a_pinned_ami_id_skips_a_template_that_resolves_the_parameter(estate, images, function):
-    estate.group("alias", estate.template("alias-lt", "resolve:ssm:/ami/linux/test"))
-
-    report = function().invoke({"ami_id": images.newer})
-
-    assert report["asgs"][0]["action"] == "skipped"
-    assert "an ami_id pinned by the invocation cannot be applied" in report["asgs"][0]["reason"]
-    assert estate.refreshes("alias") == []
-
-
 def test_tagged_scope_fails_a_group_whose_template_lacks_the_scope_tag(estate, images,
                                                                         function):
     template = estate.template("untagged-lt", parameter=None)

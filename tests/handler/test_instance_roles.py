@@ -50,12 +50,12 @@ def test_a_role_outside_the_configured_ones_is_named_with_its_path(aws, estate):
     report = function(aws, instance_roles='["/ec2/"]').invoke({})
     assert entry(report, old)["reason"] == (
         f"the role {APP_ROLE} of its instance profile app is not in ami-upgrade:instanceRoles "
-        "(/ec2/), so the function may not pass it to EC2: add the role's ARN or its path '/' "
-        "to ami-upgrade:instanceRoles")
+        "(/ec2/), so the function may not pass it to EC2: add the role's ARN to "
+        "ami-upgrade:instanceRoles")
     assert untouched(estate, old)
 
 
-@pytest.mark.parametrize("roles", [[APP_ROLE], ["/"]])
+@pytest.mark.parametrize("roles", [[APP_ROLE]])
 def test_a_configured_role_or_path_lets_the_instance_be_relaunched(aws, estate, roles):
     old = estate.launch("app")
     report = function(aws, instance_roles=json.dumps(roles)).invoke({})
@@ -136,7 +136,7 @@ def test_instance_roles_refused(value, says):
 
 
 def test_instance_roles_accepted_sorted():
-    assert parse_instance_roles('["/ec2/", "arn:aws:iam::123456789012:role/app/web", "/"]',
+    assert parse_instance_roles('["/ec2/", "arn:aws:iam::123456789012:role/app/web"]',
                                 "INSTANCE_ROLES") == (
-        "/", "/ec2/", "arn:aws:iam::123456789012:role/app/web")
+        "/ec2/", "arn:aws:iam::123456789012:role/app/web")
     assert parse_instance_roles(None, "INSTANCE_ROLES") == ()

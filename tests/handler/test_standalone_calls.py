@@ -28,12 +28,13 @@ PLANNING = Counter({
 })
 PER_REPLACEMENT = Counter({
     "GetLaunchTemplateData": 1,   # the shape: user data, protection, shutdown, credits
-    "CreateTags": 2,              # the volume's home; the launch token
+    # the intent (its own: it records the instance's data volumes, different for each);
+    # the volume's home; the launch token
+    "CreateTags": 3,
     "DetachVolume": 1, "RunInstances": 1, "AttachVolume": 1,
 })
 PER_WAVE = Counter({
     # One call for every replacement of the wave (the same tags, or several instances):
-    "CreateTags": 1,              # the intent
     "StopInstances": 1, "TerminateInstances": 1,
     "DeleteTags": 1,              # progress tags off the new instances and the volumes
     # rounds: intent..stop | detach..launch | attach, checks | terminate, tags off

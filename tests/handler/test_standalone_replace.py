@@ -290,8 +290,8 @@ def test_replacements_in_flight_together_share_calls_and_a_refusal_stays_their_o
 
     assert [entry(report, old)["action"] for old in olds] == ["replaced", "replaced"]
     intents = [r["Resources"] for r in aws.faults.requests("CreateTags")
-               if any(t["Key"] == "ami-upgrade:target-ami" for t in r["Tags"])]
-    assert intents[0] == olds                        # one intent for both
+               if any(t["Key"] == "ami-upgrade:volumes" for t in r["Tags"])]
+    assert intents == [[olds[0]], [olds[1]]]         # each records its own volumes
     assert [r["InstanceIds"] for r in aws.faults.requests("StopInstances")] == [
         [olds[0]], [olds[1]]]                        # the merged stop refused: each alone
     assert [r["InstanceIds"] for r in aws.faults.requests("TerminateInstances")] == [olds]

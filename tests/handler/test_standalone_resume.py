@@ -60,17 +60,18 @@ def test_newer_ami_before_launch_is_launched_directly(aws, estate):
     assert "continuation" not in report
 
 
-def test_in_flight_replacement_is_finished_even_when_no_longer_in_scope(aws, estate):
+def test_in_flight_replacement_no_longer_in_scope_is_reported_and_not_touched(aws, estate):
     old = estate.launch("app")
-    volumes = estate.data_volumes(old)
     fn = function(aws)
     _crash_after(aws, fn, STOP + 1)          # stopped, one volume detached
     estate.ec2.delete_tags(Resources=[old], Tags=[{"Key": "ami-upgrade:parameter"}])
+    calls = len(aws.faults.mutating_calls)
 
     report = fn.invoke({})
 
-    assert entry(report, old)["action"] == "replaced"
-    assert estate.data_volumes(estate.replacement_of(old)["InstanceId"]) == volumes
+    assert entry(report, old)["reason"].startswith("not tagged ami-upgrade:parameter")
+    assert "never acted on, whatever its tags say" in entry(report, old)["reason"]
+    assert aws.faults.mutating_calls[calls:] == []
 
 
 def test_deadline_mid_fleet_continues_in_the_next_invocation(aws, estate):
@@ -143,8 +144,8 @@ def test_in_flight_tags_without_an_intent_touch_nothing(aws, estate):
 
     report = function(aws).invoke({})
 
-    assert entry(report, victim)["action"] == "failed"
-    assert entry(report, victim)["reason"].startswith("tagged as in flight, but")
+    assert entry(report, victim)["action"] == "skipped"
+    assert entry(report, victim)["reason"] == "excluded by tag ami-upgrade:exclude=true"
     assert aws.faults.mutating_calls[calls:] == []
     assert estate.describe(victim) == before
 

@@ -90,7 +90,13 @@ RELAUNCH_FORWARD = {
     "intent on a running instance": (
         {}, obs(inst(tags={t.ATTEMPT: "2"})),
         ("call", "create_tags", ROLL_BACK, {"Resources": [OLD], "Tags": tagged(
-            (t.IN_FLIGHT, P), (t.TARGET_AMI, GOAL), (t.ATTEMPT, "3"))})),
+            (t.IN_FLIGHT, P), (t.TARGET_AMI, GOAL), (t.VOLUMES, ""), (t.ATTEMPT, "3"))})),
+    "intent records the data volumes attached": (
+        {}, obs(inst(attachments=(ON_OLD, Attachment("vol-0a", "/dev/sdg", True,
+                                                     "attached")))),
+        ("call", "create_tags", ROLL_BACK, {"Resources": [OLD], "Tags": tagged(
+            (t.IN_FLIGHT, P), (t.TARGET_AMI, GOAL), (t.VOLUMES, "vol-0a,vol-1"),
+            (t.ATTEMPT, "1"))})),
     "resumed, the intent removed meanwhile (issue 13): ended elsewhere": (
         {"resume": True}, obs(inst()),
         ("finish", {"id": OLD, "action": "skipped", "reason": "nothing of its replacement is "

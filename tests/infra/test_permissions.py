@@ -379,7 +379,10 @@ CHANGES = {
                      "shape in one read, issue 12) on instance/*, in tagged scope tagged ones",
     "TagOnCreate": "network-interface/* and volume/* dropped: RunInstances tags the instance "
                    "only",
-    "ManageInstances": "AttachVolume, DetachVolume, ModifyInstanceAttribute moved to InFlight",
+    "ManageInstances": "AttachVolume, DetachVolume, ModifyInstanceAttribute moved to InFlight; "
+                       "AssociateAddress moved to MoveElasticIpsOntoInFlight",
+    "MoveElasticIpsOntoInFlight": "AssociateAddress only onto an instance carrying the "
+                                  "engine's in-flight tag for the parameter (issue 18)",
     "VolumesOfManagedInstances": "AttachVolume, DetachVolume, ModifyInstanceAttribute moved "
                                  "to InFlight",
     "InFlight": "volume moves and block-device changes only between an instance and a volume "

@@ -62,9 +62,9 @@ def test_each_stack_creates_exactly_the_expected_resources(stack):
         RULE, PERMISSION, TARGET])
 
 
-def test_exports_what_an_operator_looks_for(stack):
+def test_exports_what_an_operator_looks_for_and_the_tag_guard(stack):
     name = f"ami-upgrade-{stack.stack}"
-    assert stack.exports == {
+    assert {k: v for k, v in stack.exports.items() if k != "engine_tag_guard_policy"} == {
         "function_name": name,
         "alias_arn": stack.one(ALIAS).outputs["arn"],
         "rule_arn": stack.one(RULE, TRIGGER).outputs["arn"],
@@ -77,6 +77,7 @@ def test_exports_what_an_operator_looks_for(stack):
         "schedule_rule_arn": stack.one(RULE, "ami-upgrade-schedule-").outputs["arn"],
         "refresh_events_rule_arn": stack.one(RULE, "ami-upgrade-refresh-events-").outputs["arn"],
     }
+    assert "engine_tag_guard_policy" in stack.exports   # tests/security checks its content
 
 
 def test_rule_target_is_the_alias_not_the_function(stack):

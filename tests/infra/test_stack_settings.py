@@ -72,6 +72,7 @@ def test_only_the_parameter_name_is_required_and_the_rest_defaults():
         "NOTIFICATION_TOPIC_ARN": "",
         "INSTANCE_ROLES": "[]",
         "HUB_EVENT_BUS_ARN": "",
+        "ALLOWED_AMI_OWNERS": "[\"self\"]",
     }
     assert (settings.alias_name, settings.function_name, settings.trigger,
             settings.log_retention_days, settings.timeout_seconds, settings.memory_size,

@@ -24,7 +24,8 @@ def _available_image(aws) -> str:
 def test_invoke_sets_environment_only_for_the_call(aws, monkeypatch):
     monkeypatch.delenv("AMI_PARAMETER_NAME", raising=False)
     boto3.client("ssm").put_parameter(Name=PARAMETER, Value=_available_image(aws), Type="String")
-    function = LambdaFunction(aws, {"AMI_PARAMETER_NAME": PARAMETER})
+    function = LambdaFunction(aws, {"AMI_PARAMETER_NAME": PARAMETER,
+                                    "ALLOWED_AMI_OWNERS": '["amazon"]'})   # a stock image
 
     report = function.invoke({"parameter_name": PARAMETER})
 

@@ -102,7 +102,8 @@ def test_a_failing_invocation_is_retried_like_lambda_async_then_given_up(aws):
 
 def test_a_successful_invocation_is_delivered_once(aws):
     boto3.client("ssm").put_parameter(Name="/ami/linux/test", Value=_image(), Type="String")
-    function = LambdaFunction(aws, {"AMI_PARAMETER_NAME": "/ami/linux/test"})
+    function = LambdaFunction(aws, {"AMI_PARAMETER_NAME": "/ami/linux/test",
+                                    "ALLOWED_AMI_OWNERS": '["amazon"]'})   # a stock image
     deliveries = Deliveries(aws, function)
 
     outcome = deliveries.deliver({"parameter_name": "/ami/linux/test"})
@@ -113,7 +114,8 @@ def test_a_successful_invocation_is_delivered_once(aws):
 
 def test_queued_continuations_are_delivered_as_continuations(aws):
     boto3.client("ssm").put_parameter(Name="/ami/linux/test", Value=_image(), Type="String")
-    function = LambdaFunction(aws, {"AMI_PARAMETER_NAME": "/ami/linux/test"})
+    function = LambdaFunction(aws, {"AMI_PARAMETER_NAME": "/ami/linux/test",
+                                    "ALLOWED_AMI_OWNERS": '["amazon"]'})   # a stock image
     deliveries = Deliveries(aws, function)
     boto3.client("lambda").invoke(FunctionName=function.arn, InvocationType="Event",
                                   Payload=json.dumps({"parameter_name": "/ami/linux/test"}))

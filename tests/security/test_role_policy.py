@@ -1,0 +1,80 @@
+"""The function's role policy, as each stack renders it in both scopes, evaluated offline
+(``iam_eval``): what the engine itself could be steered into doing is denied by the role
+too. Each call is one resource of the request, as IAM authorises each resource of it."""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+
+import pytest
+
+from tests.infra.harness import render
+
+from .iam_eval import ALLOW, Call, evaluate
+
+ACCOUNT = "123456789012"
+PARAMETER = "/ami/linux/test"   # both stacks are rendered following it (dev's own)
+INSTANCE = f"arn:aws:ec2:us-east-1:{ACCOUNT}:instance/i-0123456789abcdef0"
+VOLUME = f"arn:aws:ec2:us-east-1:{ACCOUNT}:volume/vol-0123456789abcdef0"
+IN_SCOPE = {"aws:ResourceTag/ami-upgrade:parameter": PARAMETER}
+IN_FLIGHT = {**IN_SCOPE, "aws:ResourceTag/ami-upgrade:in-flight": PARAMETER}
+CASES = [(stack, scope) for stack in ("dev", "prod") for scope in ("tagged", "all")]
+POLICY = "aws:iam/rolePolicy:RolePolicy"
+
+
+@cache
+def _policy(stack: str, scope: str) -> dict:
+    """Rendered once per stack and scope (the tests only read it)."""
+    rendered = render(stack, {"ami-upgrade:scope": scope, "ami-upgrade:parameterName": PARAMETER,
+                              "ami-upgrade:instanceRoles": ["/ec2/"]})
+    return json.loads(rendered.one(POLICY).inputs["policy"])
+
+
+DENIED = {
+    "an Elastic IP moved onto an instance not in flight": Call(
+        "ec2:AssociateAddress", INSTANCE, IN_SCOPE),
+    "user data set on an instance not in flight": Call(
+        "ec2:ModifyInstanceAttribute", INSTANCE, IN_SCOPE),
+    "a volume attached to an instance not in flight": Call(
+        "ec2:AttachVolume", INSTANCE, IN_SCOPE),
+    "a volume not in flight attached": Call("ec2:AttachVolume", VOLUME, {}),
+    "an excluded instance un-excluded": Call(
+        "ec2:DeleteTags", INSTANCE, {**IN_SCOPE, "aws:TagKeys": ["ami-upgrade:exclude"]}),
+    "an instance put in scope": Call(
+        "ec2:CreateTags", INSTANCE, {**IN_SCOPE, "aws:TagKeys": ["ami-upgrade:parameter"]}),
+    "every tag of an instance deleted": Call("ec2:DeleteTags", INSTANCE, IN_SCOPE),
+    "a role outside instanceRoles passed": Call(
+        "iam:PassRole", f"arn:aws:iam::{ACCOUNT}:role/admin",
+        {"iam:PassedToService": "ec2.amazonaws.com"}),
+    "a configured role passed to another service": Call(
+        "iam:PassRole", f"arn:aws:iam::{ACCOUNT}:role/ec2/app",
+        {"iam:PassedToService": "lambda.amazonaws.com"}),
+    "another parameter read": Call(
+        "ssm:GetParameter", f"arn:aws:ssm:us-east-1:{ACCOUNT}:parameter/secrets/db", {}),
+}
+ALLOWED = {
+    "an Elastic IP moved onto the new instance in flight": Call(
+        "ec2:AssociateAddress", INSTANCE, IN_FLIGHT),
+    "a volume in flight attached to an instance in flight": Call(
+        "ec2:AttachVolume", VOLUME, IN_FLIGHT),
+}
+
+
+@pytest.mark.parametrize(("stack", "scope"), CASES)
+@pytest.mark.parametrize("attack", sorted(DENIED))
+def test_the_role_denies_each_call_the_engine_could_be_steered_into(stack, scope, attack):
+    assert evaluate([_policy(stack, scope)], DENIED[attack]) != ALLOW
+
+
+@pytest.mark.parametrize(("stack", "scope"), CASES)
+@pytest.mark.parametrize("call", sorted(ALLOWED))
+def test_the_role_allows_the_engines_own_moves(stack, scope, call):
+    assert evaluate([_policy(stack, scope)], ALLOWED[call]) == ALLOW
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_tagged_scope_denies_stopping_an_instance_outside_it(stack):
+    call = Call("ec2:StopInstances", INSTANCE, {"aws:ResourceTag/ami-upgrade:parameter": "/x"})
+
+    assert evaluate([_policy(stack, "tagged")], call) != ALLOW
