@@ -21,6 +21,7 @@ files render it so that neither can drift from the parsers:
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -226,7 +227,8 @@ def docs_index(root: Path = REPO) -> str:
     rows = [(name, PAGES[name]) for name in PAGES if name in present]
     rows += [(name, title(root / "docs" / name)) for name in sorted(present - set(PAGES))]
     text = INDEX_INTRO + "".join(_row(f"[{name}]({name})", what) for name, what in rows)
-    return text + _row("[ARCHITECTURE.md](../ARCHITECTURE.md)",
+    architecture = Path(os.path.relpath(root / "ARCHITECTURE.md", root / "docs")).as_posix()
+    return text + _row(f"[ARCHITECTURE.md]({architecture})",
                        "how the code is organised and where to extend it")
 
 

@@ -135,6 +135,8 @@ class HubWorld:
         return LambdaFunction(self.aws, {
             "AMI_PARAMETER_NAME": self.hub.wave_parameter_arn(wave, target.region),
             "HUB_EVENT_BUS_ARN": f"arn:aws:events:{target.region}:{HUB}:event-bus/{REPORT_BUS}",
+            # moto's stock images are Amazon's; a real spoke allows the hub's account.
+            "ALLOWED_AMI_OWNERS": json.dumps(["amazon", HUB]),
             "MOTO_ACCOUNT_ID": target.account, "AWS_REGION": target.region,
             "AWS_DEFAULT_REGION": target.region}, name=f"spoke-{target.account}-{target.region}")
 

@@ -50,7 +50,8 @@ def test_a_bus_refusing_the_report_is_logged_and_the_run_still_reports(hub_bus, 
     aws, arn = hub_bus
     other = arn.replace(HUB, "222222222222")   # a bus that does not exist / admit us
     report = LambdaFunction(aws, {"AMI_PARAMETER_NAME": PARAMETER,
-                                  "HUB_EVENT_BUS_ARN": other}).invoke({})
+                                  "HUB_EVENT_BUS_ARN": other,
+                                  "ALLOWED_AMI_OWNERS": "[\"amazon\"]"}).invoke({})
 
     assert report["status"] == "succeeded"
     logged = [json.loads(m) for m in caplog.messages if m.startswith("{")]
