@@ -67,12 +67,13 @@ from ..tags import (
     FAILED_AMI,
     FAILURE_REASON,
     IN_FLIGHT,
+    OPERATOR_HOLD,
     PARAMETER,
     REPLACED_BY,
     STRATEGY,
 )
 from . import retry
-from .core import InstancePlan, PlanAction, PlanInputs
+from .core import InstancePlan, PlanAction, PlanInputs, held_reason
 from .observation import LIVE_STATES
 from .preflight import Facts, complete, interfaces_dropped, not_relaunched, read_facts, review
 from .registry import IN_FLIGHT_FALLBACK, STRATEGIES
@@ -82,17 +83,23 @@ if TYPE_CHECKING:
     from types_boto3_ec2.client import EC2Client
 
 
-def in_flight_replacements(ec2: EC2Client, parameter: str) -> dict[str, str]:
+def in_flight_replacements(ec2: EC2Client, parameter: str, held: bool = True
+                           ) -> dict[str, str]:
     """Old instance ID -> strategy, for every replacement this deployment has in flight.
 
     The old instance's own tags say which strategy (or the fallback); a resource
     another strategy made or moved (a new instance, a volume) only points at it.
+    ``held=False`` leaves out replacements held for an operator (``operator-hold`` on
+    the old instance): in flight, but nothing the follow-up rule could move.
     """
     found: dict[str, str] = {}
+    holds: set[str] = set()
     marked = [{"Name": f"tag:{IN_FLIGHT}", "Values": [parameter]}]
     for data in describe_instances(ec2, [*marked, {"Name": "instance-state-name",
                                                    "Values": [*LIVE_STATES, "shutting-down"]}]):
         tags = tag_map(data.get("Tags"))
+        if tags.get(OPERATOR_HOLD):
+            holds.add(data["InstanceId"])
         claim = _claim(tags)
         if claim is not None:
             found.setdefault(*claim)
@@ -104,7 +111,7 @@ def in_flight_replacements(ec2: EC2Client, parameter: str) -> dict[str, str]:
         claim = _claim(tag_map(volume.get("Tags")))
         if claim is not None:
             found.setdefault(*claim)
-    return found
+    return found if held else {k: v for k, v in found.items() if k not in holds}
 
 
 def _claim(tags: dict[str, str]) -> tuple[str, str] | None:
@@ -215,6 +222,11 @@ def plan_instances(ctx: RunContext) -> tuple[InstancePlan, ...]:
                              if info.get("InstanceStorageSupported")}
     plans = []
     for old_id, name, inst, shape, target in resumes:
+        hold = tag_map(inst.get("Tags")).get(OPERATOR_HOLD) if inst else None
+        if hold:   # nothing to drive until an operator removes the tag
+            plans.append(InstancePlan(old_id, PlanAction.SKIP, held_reason(old_id, hold),
+                                      name, held=True))
+            continue
         if shape is not None and inst is not None:   # the same launch request as planned
             shape = complete(shape, inst, facts, target)
         plans.append(InstancePlan(old_id, PlanAction.RESUME, f"resume the {name} onto "

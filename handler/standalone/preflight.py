@@ -60,6 +60,7 @@ from ..tags import (
     HOME_INSTANCE,
     IN_FLIGHT,
     LAUNCH_TOKEN,
+    OPERATOR_HOLD,
     REPLACED_BY,
     REPLACES,
     RETRY,
@@ -86,7 +87,7 @@ MAX_TAGS = 50   # user tags per EC2 resource; aws: tags do not count
 ENGINE_TAGS: Mapping[str, Mapping[str, tuple[str, ...]]] = {
     RELAUNCH: {
         "instance": (IN_FLIGHT, TARGET_AMI, ATTEMPT, LAUNCH_TOKEN, HEALTH_WAITED, ROLLBACK,
-                     REPLACED_BY, FAILED_AMI, FAILURE_REASON, RETRY),
+                     REPLACED_BY, FAILED_AMI, FAILURE_REASON, RETRY, OPERATOR_HOLD),
         "volume": (IN_FLIGHT, HOME_INSTANCE, HOME_DEVICE, HOME_DELETE_ON_TERMINATION),
         # at launch, on top of the inherited tags; RETRY when its health wait meets an error
         "new instance": (IN_FLIGHT, REPLACES, RETRY),
