@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from ..aws import tag_list
 from ..report import InstanceEntry
 from ..run import Action
-from ..tags import ATTEMPT, OPERATOR_HOLD
+from ..tags import ATTEMPT, OPERATOR_HOLD, ROLLBACK
 
 if TYPE_CHECKING:
     from botocore.exceptions import ClientError
@@ -86,6 +86,12 @@ def record_intent(old: InstanceView, intent: Mapping[str, str], on_error: OnErro
     attempt = str(int(old.tags.get(ATTEMPT, "0") or 0) + 1)
     return Call("create_tags", {"Resources": [old.id], "Tags": tag_list(
         {**intent, ATTEMPT: attempt})}, on_error, "record the intent")
+
+
+def hold_of(tags: Mapping[str, str]) -> str | None:
+    """The operator hold on an old instance, counted only during a rollback (the only time
+    the engine writes it): a hold tag on anything else holds nothing."""
+    return (tags.get(OPERATOR_HOLD) or None) if tags.get(ROLLBACK) else None
 
 
 def held_reason(old_id: str, hold: str) -> str:

@@ -67,13 +67,12 @@ from ..tags import (
     FAILED_AMI,
     FAILURE_REASON,
     IN_FLIGHT,
-    OPERATOR_HOLD,
     PARAMETER,
     REPLACED_BY,
     STRATEGY,
 )
 from . import retry
-from .core import InstancePlan, PlanAction, PlanInputs, held_reason
+from .core import InstancePlan, PlanAction, PlanInputs, held_reason, hold_of
 from .observation import LIVE_STATES
 from .preflight import Facts, complete, interfaces_dropped, not_relaunched, read_facts, review
 from .registry import IN_FLIGHT_FALLBACK, STRATEGIES
@@ -98,7 +97,7 @@ def in_flight_replacements(ec2: EC2Client, parameter: str, held: bool = True
     for data in describe_instances(ec2, [*marked, {"Name": "instance-state-name",
                                                    "Values": [*LIVE_STATES, "shutting-down"]}]):
         tags = tag_map(data.get("Tags"))
-        if tags.get(OPERATOR_HOLD):
+        if hold_of(tags):
             holds.add(data["InstanceId"])
         claim = _claim(tags)
         if claim is not None:
@@ -222,7 +221,7 @@ def plan_instances(ctx: RunContext) -> tuple[InstancePlan, ...]:
                              if info.get("InstanceStorageSupported")}
     plans = []
     for old_id, name, inst, shape, target in resumes:
-        hold = tag_map(inst.get("Tags")).get(OPERATOR_HOLD) if inst else None
+        hold = hold_of(tag_map(inst.get("Tags"))) if inst else None
         if hold:   # nothing to drive until an operator removes the tag
             plans.append(InstancePlan(old_id, PlanAction.SKIP, held_reason(old_id, hold),
                                       name, held=True))

@@ -85,6 +85,7 @@ from .core import (
     Wait,
     finished_elsewhere,
     held_reason,
+    hold_of,
     record_intent,
 )
 from .iam import Grant, Permissions
@@ -217,7 +218,7 @@ class Relaunch:
         self.template_seen = self.template_seen or obs.template is not None
         self.launched = self.launched or old is None or obs.template is not None or bool(
             old.tags.get(LAUNCH_TOKEN))
-        if old is not None and (self.hold or old.tags.get(OPERATOR_HOLD)):
+        if old is not None and (self.hold or hold_of(old.tags)):
             return self._held(old)
         if old is None or old.state in ("shutting-down", "terminated"):
             return self._old_gone(obs, old, new)
