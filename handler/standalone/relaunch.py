@@ -146,7 +146,7 @@ def _by_operator(call: Call) -> str:
     kwargs = call.kwargs
     if call.operation in ("start_instances", "stop_instances"):
         verb = "start" if call.operation == "start_instances" else "stop"
-        return f"{verb} {kwargs['InstanceIds'][0]}"
+        return f"{verb} {(kwargs.get('InstanceIds') or ['the instance'])[0]}"
     if call.operation == "detach_volume":
         return f"detach {kwargs['VolumeId']} from {kwargs['InstanceId']}"
     if call.operation == "attach_volume":
