@@ -31,7 +31,8 @@ Rules it keeps:
   does starting a group's refresh whose launch template names a profile (Auto Scaling
   checks the caller may launch from the template). KMS only
   through EC2 (``kms:ViaService``) on the configured keys, grants only for AWS
-  resources.
+  resources; and ``kms:DescribeKey`` of the AWS-managed EBS key, asked for by its alias
+  (``kms:RequestAlias``), to tell it from a customer key the role may not use.
 
 What each standalone strategy needs is declared in its own module
 (``STRATEGY.permissions``, plain data) and rendered here from the registry: its
@@ -47,6 +48,7 @@ from typing import Any
 from handler import tags as vocabulary
 from handler.follow_up import rule_name as follow_up_rule_name
 from handler.standalone.iam import Grant
+from handler.standalone.preflight import AWS_MANAGED_EBS_ALIAS
 from handler.standalone.registry import STRATEGIES
 
 SCOPE_TAG = vocabulary.PARAMETER
@@ -229,6 +231,13 @@ def lambda_policy_document(
             statement("KmsUseThroughEc2", KMS_ACTIONS, list(kms_key_arns),
                       {"StringEquals": via_ec2}),
         ]
+    # Planning tells the AWS-managed EBS key (no grant needed) from a customer key not in
+    # kmsKeyArns (handler/standalone/preflight.py: read_facts): DescribeKey of that key only,
+    # asked for by its alias, never of any other key.
+    statements.append(statement(
+        "ReadAwsManagedEbsKey", ["kms:DescribeKey"],
+        [f"arn:{partition}:kms:{region}:{account}:key/*"],
+        {"StringEquals": {"kms:RequestAlias": AWS_MANAGED_EBS_ALIAS}}))
     statements += [
         statement("InvokeSelfForContinuations", ["lambda:InvokeFunction"],
                   [function_arn, f"{function_arn}:*"]),

@@ -55,6 +55,7 @@ class Clients:
     iam: IAMClient | None = None   # instance profiles: their roles (passable.py), existence
     elb: ElasticLoadBalancingClient | None = None   # ... and classic load balancers
     events: EventBridgeClient | None = None   # the follow-up rule (handler/follow_up.py)
+    kms: Any = None   # the AWS-managed EBS key's ARN (standalone/preflight.py); no stubs pinned
 
     @classmethod
     def create(cls, session: Any = None) -> Clients:
@@ -78,7 +79,8 @@ class Clients:
                    session.client("elbv2", config=config),
                    session.client("iam", config=config),
                    session.client("elb", config=config),
-                   session.client("events", config=config))
+                   session.client("events", config=config),
+                   session.client("kms", config=config))
 
 
 def core_session() -> Any:

@@ -200,12 +200,13 @@ class Engine:
         return report
 
     def _in_flight_or_unknown(self, report: Report) -> bool:
-        """Whether work is in flight; True when that cannot be read (the rule stays
-        enabled: disabling it on a failed read could strand a replacement)."""
+        """Whether work the rule could move is in flight (a rollback held for an operator
+        is not); True when that cannot be read (the rule stays enabled: disabling it on a
+        failed read could strand a replacement)."""
         try:
             with step(IN_FLIGHT_OBSERVATION):
                 return bool(in_flight_replacements(self.clients.ec2,
-                                                   self.settings.parameter_name))
+                                                   self.settings.parameter_name, held=False))
         except StepFailed as exc:
             log_event("step_failed", reason=str(exc), retry=True)
             return True

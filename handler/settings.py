@@ -263,6 +263,7 @@ class Settings:
     standalone: StandaloneSettings = field(default_factory=StandaloneSettings)
     notification_topic_arn: str | None = None
     instance_roles: tuple[str, ...] = ()
+    kms_key_arns: tuple[str, ...] = ()
     hub_event_bus_arn: str | None = None
     allowed_ami_owners: tuple[str, ...] = DEFAULT_AMI_OWNERS
 
@@ -596,7 +597,11 @@ SCHEMA: tuple[Setting, ...] = (
             env_doc="where the run summary goes"),
     Setting("kmsKeyArns", _kms_key_arns,
             doc="customer-managed KMS keys (ARNs, same region) of encrypted AMIs and volumes; "
-                "EC2 may use them on the function's behalf"),
+                "EC2 may use them on the function's behalf; an instance with a volume under "
+                "another customer key is not replaced (`KMS_KEY_ARNS`)",
+            env="KMS_KEY_ARNS", env_format="JSON list of KMS key ARNs",
+            env_doc="customer-managed keys the role may use through EC2 (a volume under "
+                    "another customer key is not moved)"),
     Setting("instanceRoles", parse_instance_roles,
             default_doc="none (no role may be passed)",
             doc="IAM roles of the fleet's instance profiles the function may pass to EC2 "

@@ -61,6 +61,8 @@ REPLACED_BY = f"{PREFIX}replaced-by"      # on O kept stopped (keep_old_instance
 FAILED_AMI = f"{PREFIX}failed-ami"        # on O after a rollback: the AMI that failed; it is
 FAILURE_REASON = f"{PREFIX}failure-reason"  # not retried until the tag is removed
 ROOT_VOLUME_AMI = f"{PREFIX}root-volume-ami"  # on O: in-place root volume replacement intent
+OPERATOR_HOLD = f"{PREFIX}operator-hold"  # on O: a rollback step O needs was refused for good;
+                                          # what to do. Not retried until an operator removes it
 # With preserve_private_ip, O's shape is kept in a launch template (ami-upgrade-<O>) while O
 # is terminated and N not yet launched; the template carries in-flight, replaces,
 # launch-token, health-waited and:
@@ -74,7 +76,8 @@ VOLUMES = f"{PREFIX}volumes"              # on O, with the intent: its data volu
 PROGRESS_TAGS = frozenset({
     IN_FLIGHT, TARGET_AMI, ATTEMPT, HOME_INSTANCE, HOME_DEVICE, HOME_DELETE_ON_TERMINATION,
     LAUNCH_TOKEN, REPLACES, HEALTH_WAITED, ROLLBACK, REPLACED_BY, FAILED_AMI, FAILURE_REASON,
-    ROOT_VOLUME_AMI, ELASTIC_IPS, SOURCE_DEST_CHECK, VOLUMES})
+    ROOT_VOLUME_AMI, ELASTIC_IPS, SOURCE_DEST_CHECK, VOLUMES,
+    OPERATOR_HOLD})
 
 
 # The values of ``ami-upgrade:exclude`` (case and surrounding spaces ignored): the usual

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from ..aws import tag_list
 from ..report import InstanceEntry
 from ..run import Action
-from ..tags import ATTEMPT, count_tag
+from ..tags import ATTEMPT, OPERATOR_HOLD, ROLLBACK, count_tag
 
 if TYPE_CHECKING:
     from botocore.exceptions import ClientError
@@ -88,6 +88,20 @@ def record_intent(old: InstanceView, intent: Mapping[str, str], on_error: OnErro
         {**intent, ATTEMPT: attempt})}, on_error, "record the intent")
 
 
+def hold_of(tags: Mapping[str, str]) -> str | None:
+    """The operator hold on an old instance, counted only during a rollback (the only time
+    the engine writes it): a hold tag on anything else holds nothing."""
+    return (tags.get(OPERATOR_HOLD) or None) if tags.get(ROLLBACK) else None
+
+
+def held_reason(old_id: str, hold: str) -> str:
+    """The report's reason for a rollback held for an operator by ``hold`` (the value of
+    the operator-hold tag: what to do, then AWS's words)."""
+    return (f"rollback held for an operator: {hold}; then remove tag {OPERATOR_HOLD} from "
+            f"{old_id}: the next run (a direct invocation, the scheduled reconcile or a new "
+            "AMI) resumes the rollback from its progress tags; until then it is not retried")
+
+
 class PlanAction(StrEnum):
     """What the runner does with an instance."""
 
@@ -107,6 +121,7 @@ class InstancePlan:
     volumes: tuple[str, ...] = ()
     target: str | None = None   # a resume's recorded target AMI (None: the run's AMI)
     retry_at: str | None = None  # a skip until then (a transient rollback's retry time)
+    held: bool = False           # a skip held for an operator (operator-hold): failed
     # Its strategy's own reads (the shape) and the checks needing them, left to when it
     # starts (planning reads only what every candidate shares): the whole plan, or a skip.
     completion: Callable[[], InstancePlan] | None = field(default=None, compare=False,
@@ -118,7 +133,8 @@ class InstancePlan:
 
     def entry(self) -> InstanceEntry:
         if self.action == PlanAction.SKIP:
-            return InstanceEntry(self.instance_id, Action.IN_PROGRESS if self.retry_at
+            return InstanceEntry(self.instance_id, Action.FAILED if self.held
+                                 else Action.IN_PROGRESS if self.retry_at
                                  else Action.SKIPPED, self.reason)
         return InstanceEntry(self.instance_id, Action.PLANNED, self.reason,
                              volumes=self.volumes, details={"strategy": self.strategy})

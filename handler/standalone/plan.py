@@ -77,7 +77,7 @@ from ..tags import (
     malformed_tag,
 )
 from . import retry
-from .core import InstancePlan, PlanAction, PlanInputs
+from .core import InstancePlan, PlanAction, PlanInputs, held_reason, hold_of
 from .observation import LIVE_STATES
 from .preflight import Facts, complete, interfaces_dropped, not_relaunched, read_facts, review
 from .registry import IN_FLIGHT_FALLBACK, STRATEGIES
@@ -88,18 +88,24 @@ if TYPE_CHECKING:
     from types_boto3_ec2.client import EC2Client
 
 
-def in_flight_replacements(ec2: EC2Client, parameter: str) -> dict[str, str]:
+def in_flight_replacements(ec2: EC2Client, parameter: str, held: bool = True
+                           ) -> dict[str, str]:
     """Old instance ID -> strategy, for every replacement this deployment has in flight.
 
     The old instance's own tags say which strategy (or the fallback); a resource
     another strategy made or moved (a new instance, a volume) only points at it.
+    ``held=False`` leaves out replacements held for an operator (``operator-hold`` on
+    the old instance): in flight, but nothing the follow-up rule could move.
     """
     found: dict[str, str] = {}
     claimed: dict[str, str] = {}   # by a resource other than the old instance
+    holds: set[str] = set()
     marked = [{"Name": f"tag:{IN_FLIGHT}", "Values": [parameter]}]
     for data in describe_instances(ec2, [*marked, {"Name": "instance-state-name",
                                                    "Values": [*LIVE_STATES, "shutting-down"]}]):
         tags = tag_map(data.get("Tags"))
+        if hold_of(tags):
+            holds.add(data["InstanceId"])
         claim = _claim(tags)
         if claim is not None:
             claimed.setdefault(*claim)
@@ -111,7 +117,8 @@ def in_flight_replacements(ec2: EC2Client, parameter: str) -> dict[str, str]:
         claim = _claim(tag_map(volume.get("Tags")))
         if claim is not None:
             claimed.setdefault(*claim)
-    return {**_proven(ec2, parameter, claimed, set(found)), **found}
+    found = {**_proven(ec2, parameter, claimed, set(found)), **found}
+    return found if held else {k: v for k, v in found.items() if k not in holds}
 
 
 def _proven(ec2: EC2Client, parameter: str, claimed: dict[str, str], marked: set[str]
@@ -283,6 +290,11 @@ def plan_instances(ctx: RunContext) -> tuple[InstancePlan, ...]:
     plans = refused
     untrusted = _untrusted_targets(ctx, {r[4] for r in resumes})
     for old_id, name, inst, shape, target in resumes:
+        hold = hold_of(tag_map(inst.get("Tags"))) if inst else None
+        if hold:   # nothing to drive until an operator removes the tag
+            plans.append(InstancePlan(old_id, PlanAction.SKIP, held_reason(old_id, hold),
+                                      name, held=True))
+            continue
         if shape is not None and inst is not None:   # the same launch request as planned
             shape = complete(shape, inst, facts, target)
         volumes = tuple(v.volume_id for v in shape.data_volumes) if shape else ()

@@ -27,9 +27,15 @@ auto-assigned one does not). Such an instance is not relaunched: when
 replaced in place (same ID, ENI, IPs and registrations); otherwise it is skipped
 with the references named.
 
+Keys the role may not use (:func:`key_blocker`): a volume the replacement would move
+or restart under a customer-managed KMS key not in ``kmsKeyArns`` (``KMS_KEY_ARNS``)
+would detach, then be refused on the new instance and on the rollback; such an
+instance is skipped, naming the volume, its key and the fix.
+
 What cannot be probed here (and is reported by the launch itself, then rolled
 back): On-Demand capacity (``InsufficientInstanceCapacity`` is only known at
-launch), IAM (``iam:PassRole`` on the profile's role, KMS grants), quotas, and
+launch), IAM (``iam:PassRole`` on the profile's role, a key policy refusing a
+granted key), quotas, and
 references outside EC2/ELB (Route 53 records, security group rules or allow-lists
 naming the IP, DNS caches, configuration naming the instance ID).
 """
@@ -43,7 +49,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from ..ami import current_image
-from ..aws import describe, describe_error, tag_map
+from ..aws import describe, describe_error, error_code, tag_map
 from ..tags import (
     ATTEMPT,
     FAILED_AMI,
@@ -54,6 +60,7 @@ from ..tags import (
     HOME_INSTANCE,
     IN_FLIGHT,
     LAUNCH_TOKEN,
+    OPERATOR_HOLD,
     REPLACED_BY,
     REPLACES,
     RETRY,
@@ -74,13 +81,16 @@ if TYPE_CHECKING:
     from .shape import InstanceShape
 
 RELAUNCH = "relaunch"
+AWS_MANAGED_EBS_ALIAS = "alias/aws/ebs"   # the account's AWS-managed EBS key: no grant needed
+KMS_KEYS = "KMS keys"                      # the Facts.unreadable entry when it cannot be read
 MAX_TAGS = 50   # user tags per EC2 resource; aws: tags do not count
 
 # Every tag key a strategy may write, per resource it writes on (a rollback included).
 ENGINE_TAGS: Mapping[str, Mapping[str, tuple[str, ...]]] = {
     RELAUNCH: {
         "instance": (IN_FLIGHT, TARGET_AMI, ATTEMPT, LAUNCH_TOKEN, HEALTH_WAITED, ROLLBACK,
-                     REPLACED_BY, FAILED_AMI, FAILURE_REASON, RETRY, VOLUMES),
+                     REPLACED_BY, FAILED_AMI, FAILURE_REASON, RETRY, VOLUMES,
+                     OPERATOR_HOLD),
         "volume": (IN_FLIGHT, HOME_INSTANCE, HOME_DEVICE, HOME_DELETE_ON_TERMINATION),
         # at launch, on top of the inherited tags; RETRY when its health wait meets an error
         "new instance": (IN_FLIGHT, REPLACES, RETRY),
@@ -112,6 +122,7 @@ class Facts:
     routes: Mapping[str, tuple[str, ...]] = field(default_factory=dict)   # id -> route tables
     targets: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # id/IP -> groups
     unreadable: Mapping[str, str] = field(default_factory=dict)  # check -> why not read
+    aws_managed_key: str | None = None   # ARN behind alias/aws/ebs, when a volume needed it
 
 
 def _filtered(ec2: EC2Client, operation: str, key: str, name: str, values: Iterable[str],
@@ -166,7 +177,9 @@ def read_facts(ctx: RunContext, instances: Iterable[Mapping[str, Any]],
             targets.setdefault(instance_id, []).append(f"classic load balancer {name}")
     except ClientError as error:
         unreadable["classic load balancers"] = describe_error(error)
+    aws_managed_key = _aws_managed_key(ctx, found_volumes.values(), unreadable)
     return Facts(
+        aws_managed_key=aws_managed_key,
         key_pairs=frozenset(k["KeyName"] for k in _filtered(
             ec2, "describe_key_pairs", "KeyPairs", "key-name",
             (i.get("KeyName", "") for i in insts))),
@@ -192,6 +205,34 @@ def read_facts(ctx: RunContext, instances: Iterable[Mapping[str, Any]],
         targets={k: tuple(v) for k, v in targets.items()},
         unreadable=unreadable,
     )
+
+
+def _aws_managed_key(ctx: RunContext, volumes: Iterable[Mapping[str, Any]],
+                     unreadable: dict[str, str]) -> str | None:
+    """The ARN of the account's AWS-managed EBS key (``aws/ebs``), read at most once per
+    plan and only when a volume is encrypted with a key not in ``kmsKeyArns``.
+
+    That key's policy lets every principal of the account use it through EC2, so its
+    volumes move without a grant; any other key must be granted. Telling them apart:
+    ``GetEbsDefaultKmsKeyId`` names the default key, not the key of a given volume, and
+    ``DescribeKey`` of each volume's key would need a grant on every key. One
+    ``DescribeKey`` by the alias does it, granted only when asked for by that alias
+    (``kms:RequestAlias``), so the role can read no other key. When it cannot be read,
+    ``unreadable`` says why and the check skips rather than guesses.
+    """
+    granted = set(ctx.settings.kms_key_arns)
+    if not any(v.get("Encrypted") and v.get("KmsKeyId") not in granted for v in volumes):
+        return None
+    if ctx.clients.kms is None:
+        unreadable[KMS_KEYS] = "no KMS client"
+        return None
+    try:
+        return str(ctx.clients.kms.describe_key(
+            KeyId=AWS_MANAGED_EBS_ALIAS)["KeyMetadata"]["Arn"])
+    except ClientError as error:
+        if error_code(error) != "NotFoundException":   # none yet: no volume is under it
+            unreadable[KMS_KEYS] = describe_error(error, "DescribeKey")
+        return None
 
 
 def _target_registrations(ctx: RunContext, vpcs: set[str]) -> dict[str, list[str]]:
@@ -381,6 +422,39 @@ def volume_blocker(facts: Facts, instance: Mapping[str, Any]) -> str | None:
     return None
 
 
+def key_blocker(facts: Facts, instance: Mapping[str, Any], granted: Iterable[str],
+                strategy: str) -> str | None:
+    """Why a volume's KMS key would refuse the replacement (checked before the stop); None
+    when the role may use every key involved.
+
+    A relaunch detaches and attaches every data volume, and its rollback starts the old
+    instance on its root volume: all of them count. A root volume replacement restores
+    the root volume in place: only it counts. A volume counts when it is encrypted with a
+    key neither in ``kmsKeyArns`` nor the AWS-managed ``aws/ebs`` key: the detach would
+    succeed, the attach be refused on the new instance and on the rollback."""
+    allowed = set(granted) | ({facts.aws_managed_key} if facts.aws_managed_key else set())
+    root = instance.get("RootDeviceName")
+    for mapping in instance.get("BlockDeviceMappings", []):
+        is_root = mapping.get("DeviceName") == root
+        volume_id = mapping.get("Ebs", {}).get("VolumeId", "")
+        volume = facts.volumes.get(volume_id) or {}
+        key = volume.get("KmsKeyId")
+        if (strategy == ROOT_VOLUME and not is_root) or not volume.get("Encrypted") \
+                or not key or key in allowed:
+            continue
+        what = f"{'root' if is_root else 'data'} volume {volume_id}"
+        if KMS_KEYS in facts.unreadable:
+            return (f"{what} is encrypted with KMS key {key}, not in kmsKeyArns, and the "
+                    f"AWS-managed EBS key could not be read to tell them apart "
+                    f"({facts.unreadable[KMS_KEYS]}): redeploy the stack (its role may read "
+                    f"{AWS_MANAGED_EBS_ALIAS}), or add the key to ami-upgrade:kmsKeyArns")
+        return (f"{what} is encrypted with KMS key {key}, which is not in kmsKeyArns: the role "
+                "could not attach it again once detached, nor start the instance on it (add "
+                "the key to ami-upgrade:kmsKeyArns and deploy, or tag "
+                "ami-upgrade:exclude=true)")
+    return None
+
+
 def review(inputs: PlanInputs, facts: Facts, instance: dict[str, Any],
            plan: InstancePlan) -> InstancePlan:
     """A planned replacement, checked before anything changes: kept, moved to an in-place
@@ -401,7 +475,8 @@ def review(inputs: PlanInputs, facts: Facts, instance: dict[str, Any],
                        or volume_blocker(facts, instance))
             if blocker:
                 return inputs.skip(plan.instance_id, f"preflight: {blocker}")
-    blocker = tag_room_blocker(facts, instance, plan.strategy, plan.shape)
+    blocker = (key_blocker(facts, instance, ctx.settings.kms_key_arns, plan.strategy)
+               or tag_room_blocker(facts, instance, plan.strategy, plan.shape))
     if blocker:
         return inputs.skip(plan.instance_id, f"preflight: {blocker}")
     if plan.shape is not None:

@@ -64,6 +64,7 @@ from ..tags import (
     HOME_INSTANCE,
     IN_FLIGHT,
     LAUNCH_TOKEN,
+    OPERATOR_HOLD,
     REPLACED_BY,
     REPLACES,
     RETRY,
@@ -85,6 +86,8 @@ from .core import (
     PlanInputs,
     Wait,
     finished_elsewhere,
+    held_reason,
+    hold_of,
     record_intent,
 )
 from .iam import Grant, Permissions
@@ -133,6 +136,26 @@ def _by_hand(call: Call) -> str:
     return f"set DeleteOnTermination on {kwargs['InstanceId']}'s data volumes by hand"
 
 
+# A refused rollback step the old instance needs (stop N, detach from N, attach back,
+# start O) is recorded on O with what to do, and not tried again until an operator
+# removes that tag: the rollback is held, reported failed, and keeps no rule firing.
+HOLD = "record that the rollback needs an operator"
+MAX_TAG_VALUE = 256
+
+
+def _by_operator(call: Call) -> str:
+    """What an operator does for ``call``, a rollback step the old instance needs."""
+    kwargs = call.kwargs
+    if call.operation in ("start_instances", "stop_instances"):
+        verb = "start" if call.operation == "start_instances" else "stop"
+        return f"{verb} {(kwargs.get('InstanceIds') or ['the instance'])[0]}"
+    if call.operation == "detach_volume":
+        return f"detach {kwargs['VolumeId']} from {kwargs['InstanceId']}"
+    if call.operation == "attach_volume":
+        return f"attach {kwargs['VolumeId']} to {kwargs['InstanceId']} at {kwargs['Device']}"
+    return f"do '{call.step}' by hand"
+
+
 def template_name(old_id: str) -> str:
     """The launch template that keeps ``old_id``'s shape (private IP preservation)."""
     return f"ami-upgrade-{old_id}"
@@ -177,6 +200,9 @@ class Relaunch:
     # -> what to do by hand. The rollback finishes without them and says so.
     left_to_operator: dict[str, str] = field(default_factory=dict)
     unprotected: bool = False            # the new instance's termination protection is off
+    # A rollback step the old instance needs, refused for good: the operator-hold tag's
+    # value (what to do, then why), written on the old instance before it is reported.
+    hold: str | None = None
 
     # ------------------------------------------------------------ the decision
     def decide(self, obs: Observation) -> Call | Wait | Finish:
@@ -194,6 +220,8 @@ class Relaunch:
         self.template_seen = self.template_seen or obs.template is not None
         self.launched = self.launched or old is None or obs.template is not None or bool(
             old.tags.get(LAUNCH_TOKEN))
+        if old is not None and (self.hold or hold_of(old.tags)):
+            return self._held(old)
         if old is None or old.state in ("shutting-down", "terminated"):
             return self._old_gone(obs, old, new)
         tags = old.tags
@@ -529,6 +557,14 @@ class Relaunch:
                 {FAILED_AMI: target, FAILURE_REASON: reason})}, FAIL, "record the failure")
         return None
 
+    def _held(self, old: InstanceView) -> Call | Finish:
+        """Held for an operator: the hold recorded on the old instance (once), then
+        reported failed with what to do; no other call until the tag is removed."""
+        if self.hold is not None and old.tags.get(OPERATOR_HOLD) != self.hold:
+            return Call("create_tags", {"Resources": [old.id], "Tags": tag_list(
+                {OPERATOR_HOLD: self.hold})}, FAIL, HOLD)
+        return self._fail(held_reason(self.old_id, old.tags.get(OPERATOR_HOLD) or ""))
+
     def _fail(self, reason: str) -> Finish:
         return Finish(InstanceEntry(self.old_id, Action.FAILED, reason,
                                     new_instance_id=self.new_id, volumes=self.volumes_seen))
@@ -628,6 +664,10 @@ class Relaunch:
         if in_rollback and _not_needed_by_old(call.step):
             self.left_to_operator[call.step] = (
                 f"'{call.step}' was refused ({reason}): {_by_hand(call)}")
+            return None
+        if in_rollback and call.step != HOLD and not is_transient(error):
+            self.hold = (f"{_by_operator(call)} once the cause is fixed ('{call.step}' was "
+                         f"refused: {reason})")[:MAX_TAG_VALUE]
             return None
         where = "rollback" if in_rollback else "replacement"
         return self._fail(f"{where} stopped at '{call.step}': {reason}; the next invocation "

@@ -160,19 +160,19 @@ def test_uefi_image_on_a_bios_only_type_skips_before_the_stop(aws, estate):
 
 
 def test_instance_near_the_tag_limit_is_skipped_before_anything(aws, estate):
-    """44 tags: the relaunch may write up to 11 progress tags on it (intent, its volumes,
-    attempt, launch token, health, rollback, retry, failure...), 55 > 50: it could not
-    record its rollback."""
+    """44 tags: the relaunch may write up to 12 progress tags on it (intent, its volumes,
+    attempt, launch token, health, rollback, retry, failure, operator hold...), 56 > 50: it
+    could not record its rollback."""
     crowded = estate.launch("crowded", tags={f"cost:{n}": "x" for n in range(42)})
     assert len(estate.describe(crowded)["Tags"]) == 44
-    roomy = estate.launch("roomy", tags={f"cost:{n}": "x" for n in range(37)})   # 39 + 11
+    roomy = estate.launch("roomy", tags={f"cost:{n}": "x" for n in range(36)})   # 38 + 12
 
     report = function(aws).invoke({})
 
     crowded_entry = entry(report, crowded)
     assert crowded_entry["action"] == "skipped"
     assert "could not record its rollback" in crowded_entry["reason"]
-    assert "remove 5 tag(s)" in crowded_entry["reason"]
+    assert "remove 6 tag(s)" in crowded_entry["reason"]
     assert entry(report, roomy)["action"] == "replaced"
     assert estate.describe(crowded)["State"]["Name"] == "running"
     assert crowded not in str(aws.faults.requests("CreateTags"))

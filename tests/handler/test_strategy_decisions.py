@@ -458,15 +458,23 @@ def test_a_refused_forward_call_starts_a_rollback():
     assert machine.pending_rollback == "RunInstances failed: InsufficientInstanceCapacity: no"
 
 
-def test_a_refused_rollback_call_stops_with_the_tags_kept():
-    call = Call("start_instances", {}, FAIL, "start the old instance")
-    done = relaunch().failed(call, client_error("IncorrectInstanceState", "StartInstances"),
-                             obs(inst(tags=ROLLING)))
-    assert step_of(done) == ("finish", {"id": OLD, "action": "failed", "reason":
-                                        "rollback stopped at 'start the old instance': "
-                                        "StartInstances failed: IncorrectInstanceState: no; "
-                                        "the next invocation resumes it (progress tags kept)",
-                                        "volumes": []}, None)
+def test_a_rollback_step_the_old_instance_needs_refused_for_good_is_held_for_an_operator():
+    """Recorded on the old instance first (operator-hold: what to do, then why), then
+    reported failed; no step of the rollback is tried again."""
+    call = Call("start_instances", {"InstanceIds": [OLD]}, FAIL, "start the old instance")
+    machine = relaunch()
+    assert machine.failed(call, client_error("IncorrectInstanceState", "StartInstances"),
+                          obs(inst(state="stopped", tags=ROLLING))) is None
+    hold = (f"start {OLD} once the cause is fixed ('start the old instance' was refused: "
+            "StartInstances failed: IncorrectInstanceState: no)")
+    assert step_of(machine.decide(obs(inst(state="stopped", tags=ROLLING)))) == (
+        "call", "create_tags", FAIL,
+        {"Resources": [OLD], "Tags": [{"Key": t.OPERATOR_HOLD, "Value": hold}]})
+    done = machine.decide(obs(inst(state="stopped", tags={**ROLLING, t.OPERATOR_HOLD: hold})))
+    assert step_of(done)[0] == "finish"
+    assert done.entry.action == "failed"
+    assert done.entry.reason.startswith(f"rollback held for an operator: {hold}; then remove "
+                                        f"tag {t.OPERATOR_HOLD} from {OLD}")
 
 
 # ----------------------------------------------------------- replace-root-volume

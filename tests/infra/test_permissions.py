@@ -76,7 +76,8 @@ def test_policy_grants_every_action_the_engine_needs(statements):
 # botocore's service name -> IAM's action prefix, for every client the engine may build.
 SERVICES = {"autoscaling": "autoscaling", "ec2": "ec2", "elb": "elasticloadbalancing",
             "elbv2": "elasticloadbalancing",
-            "events": "events", "iam": "iam", "lambda": "lambda", "sns": "sns", "ssm": "ssm"}
+            "events": "events", "iam": "iam", "kms": "kms", "lambda": "lambda", "sns": "sns",
+            "ssm": "ssm"}
 
 
 def handler_aws_calls() -> dict[str, set[str]]:
@@ -302,13 +303,29 @@ def test_the_function_writes_only_its_own_log_group(statements):
     assert "logs:CreateLogGroup" not in statement["Action"]
 
 
+AWS_MANAGED_KEY_READ = "ReadAwsManagedEbsKey"
+
+
 def test_no_kms_or_sns_grant_without_configured_keys_or_topic(statements):
-    assert not [a for s in statements for a in s["Action"] if a.startswith(("kms:", "sns:"))]
+    assert not [a for s in statements if s["Sid"] != AWS_MANAGED_KEY_READ
+                for a in s["Action"] if a.startswith(("kms:", "sns:"))]
+
+
+@pytest.mark.parametrize("stack", ["dev", "with keys"])
+def test_the_only_key_read_outside_the_configured_keys_is_the_aws_managed_ebs_key(stack):
+    """Planning tells a volume under the AWS-managed key (no grant needed) from one under a
+    customer key not configured: DescribeKey, and only when asked for by that alias."""
+    rendered = rendered_stack("dev") if stack == "dev" else with_topic_and_keys()
+    (statement,) = [s for s in statements_of(rendered) if s["Sid"] == AWS_MANAGED_KEY_READ]
+    assert statement["Action"] == ["kms:DescribeKey"]
+    assert statement["Resource"] == [f"arn:aws:kms:us-east-1:{ACCOUNT}:key/*"]
+    assert statement["Condition"] == {"StringEquals": {"kms:RequestAlias": "alias/aws/ebs"}}
 
 
 def test_kms_is_usable_only_through_ec2_on_the_configured_keys():
     statements = [s for s in statements_of(with_topic_and_keys())
-                  if any(a.startswith("kms:") for a in s["Action"])]
+                  if any(a.startswith("kms:") for a in s["Action"])
+                  and s["Sid"] != AWS_MANAGED_KEY_READ]
     assert {a for s in statements for a in s["Action"]} == {
         "kms:CreateGrant", "kms:Decrypt", "kms:DescribeKey", "kms:GenerateDataKeyWithoutPlaintext",
         "kms:ReEncryptFrom", "kms:ReEncryptTo"}
@@ -392,6 +409,9 @@ CHANGES = {
     "ReadInstanceProfiles": "iam:GetInstanceProfile: the preflight reads an instance's role",
     "SwitchFollowUpRule": "events:DescribeRule/EnableRule/DisableRule on the follow-up rule "
                           "only (issue 13: work in flight is always scheduled)",
+    "ReadAwsManagedEbsKey": "kms:DescribeKey of alias/aws/ebs only (kms:RequestAlias): the "
+                            "preflight tells a volume under the AWS-managed key from one under "
+                            "a customer key not in kmsKeyArns",
     "WriteOwnLogs": "the bare log group ARN dropped: CreateLogStream and PutLogEvents act "
                     "on log-stream ARNs only (IAM reference)",
 }

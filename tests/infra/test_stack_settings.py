@@ -71,6 +71,7 @@ def test_only_the_parameter_name_is_required_and_the_rest_defaults():
         "STANDALONE_CONFIGURATION": "",
         "NOTIFICATION_TOPIC_ARN": "",
         "INSTANCE_ROLES": "[]",
+        "KMS_KEY_ARNS": "[]",
         "HUB_EVENT_BUS_ARN": "",
         "ALLOWED_AMI_OWNERS": "[\"self\"]",
     }
