@@ -180,14 +180,27 @@ def test_volumes_move_only_between_resources_the_engine_marked_in_flight(scope):
     statements = document(scope)
     moving = [s for s in statements if {"ec2:AttachVolume", "ec2:DetachVolume",
                                         "ec2:ModifyInstanceAttribute"} & set(s["Action"])]
-    assert [s["Sid"] for s in moving] == ["InFlight"]
-    (owned,) = moving
-    assert owned["Action"] == [
-        "ec2:AttachVolume", "ec2:DetachVolume", "ec2:ModifyInstanceAttribute"]
-    assert owned["Resource"] == [f"arn:aws:ec2:us-east-1:{ACCOUNT}:instance/*",
-                                 f"arn:aws:ec2:us-east-1:{ACCOUNT}:volume/*"]
-    assert owned["Condition"] == {"StringEquals": {
-        "aws:ResourceTag/ami-upgrade:in-flight": "/ami/linux/test"}}
+    assert [s["Sid"] for s in moving] == ["InFlight", "ShapeInFlight"]
+    in_flight = {"aws:ResourceTag/ami-upgrade:in-flight": "/ami/linux/test"}
+    for owned in moving:
+        assert owned["Resource"] == [f"arn:aws:ec2:us-east-1:{ACCOUNT}:instance/*",
+                                     f"arn:aws:ec2:us-east-1:{ACCOUNT}:volume/*"]
+        assert owned["Condition"]["StringEquals"] == in_flight
+    assert moving[0]["Action"] == ["ec2:AttachVolume", "ec2:DetachVolume"]
+    assert moving[1]["Action"] == ["ec2:ModifyInstanceAttribute"]
+
+
+@pytest.mark.parametrize("scope", ["tagged", "all"])
+def test_instance_attributes_change_only_those_the_engine_sets(scope):
+    """Block devices (DeleteOnTermination), source/dest check and termination protection:
+    ``ec2:Attribute`` names one of them, and no user data, type, kernel, ramdisk, shutdown
+    behaviour or security groups is set (``ec2:Attribute/<name>`` absent)."""
+    (shape,) = granting(document(scope), "ec2:ModifyInstanceAttribute")
+    assert shape["Condition"]["ForAllValues:StringEqualsIgnoreCase"] == {"ec2:Attribute": [
+        "blockDeviceMapping", "blockDeviceMappings", "disableApiTermination",
+        "sourceDestCheck"]}
+    assert shape["Condition"]["Null"]["ec2:Attribute/UserData"] == "true"
+    assert shape["Condition"]["Null"]["ec2:Attribute/InstanceType"] == "true"
 
 
 def test_reads_with_resource_level_permissions_are_scoped_to_instances():
@@ -385,8 +398,10 @@ CHANGES = {
                                   "engine's in-flight tag for the parameter (issue 18)",
     "VolumesOfManagedInstances": "AttachVolume, DetachVolume, ModifyInstanceAttribute moved "
                                  "to InFlight",
-    "InFlight": "volume moves and block-device changes only between an instance and a volume "
-                "that both carry the engine's in-flight tag for the parameter",
+    "InFlight": "volume moves only between an instance and a volume that both carry the "
+                "engine's in-flight tag for the parameter",
+    "ShapeInFlight": "ModifyInstanceAttribute only on resources in flight, and only for the "
+                     "attributes the engine sets (ec2:Attribute), never user data or type",
     "PassInstanceProfileRoles": "replaced by PassInstanceRoles (was role/*: any role)",
     "PassInstanceRoles": "PassRole only for ami-upgrade:instanceRoles (here /ec2/)",
     "ReadInstanceProfiles": "iam:GetInstanceProfile: the preflight reads an instance's role",

@@ -36,6 +36,16 @@ DENIED = {
         "ec2:AssociateAddress", INSTANCE, IN_SCOPE),
     "user data set on an instance not in flight": Call(
         "ec2:ModifyInstanceAttribute", INSTANCE, IN_SCOPE),
+    "user data set on an instance in flight": Call(
+        "ec2:ModifyInstanceAttribute", INSTANCE,
+        {**IN_FLIGHT, "ec2:Attribute": "userData", "ec2:Attribute/UserData": "IyEvYmluL3No"}),
+    "user data set on an instance in flight, named by its parameter": Call(
+        "ec2:ModifyInstanceAttribute", INSTANCE,
+        {**IN_FLIGHT, "ec2:Attribute/UserData": "IyEvYmluL3No"}),
+    "the type of an instance in flight changed": Call(
+        "ec2:ModifyInstanceAttribute", INSTANCE,
+        {**IN_FLIGHT, "ec2:Attribute": "instanceType",
+         "ec2:Attribute/InstanceType": "p5.48xlarge"}),
     "a volume attached to an instance not in flight": Call(
         "ec2:AttachVolume", INSTANCE, IN_SCOPE),
     "a volume not in flight attached": Call("ec2:AttachVolume", VOLUME, {}),
@@ -54,6 +64,18 @@ DENIED = {
         "ssm:GetParameter", f"arn:aws:ssm:us-east-1:{ACCOUNT}:parameter/secrets/db", {}),
 }
 ALLOWED = {
+    "source/dest check set on the new instance in flight": Call(
+        "ec2:ModifyInstanceAttribute", INSTANCE,
+        {**IN_FLIGHT, "ec2:Attribute": "sourceDestCheck",
+         "ec2:Attribute/SourceDestCheck": "false"}),
+    "termination protection lifted from the new instance in flight": Call(
+        "ec2:ModifyInstanceAttribute", INSTANCE,
+        {**IN_FLIGHT, "ec2:Attribute": "disableApiTermination"}),
+    "DeleteOnTermination restored on a volume in flight": Call(
+        "ec2:ModifyInstanceAttribute", VOLUME,
+        {**IN_FLIGHT, "ec2:Attribute": "blockDeviceMapping"}),
+    "an attribute change whose request names no attribute key": Call(
+        "ec2:ModifyInstanceAttribute", INSTANCE, IN_FLIGHT),
     "an Elastic IP moved onto the new instance in flight": Call(
         "ec2:AssociateAddress", INSTANCE, IN_FLIGHT),
     "a volume in flight attached to an instance in flight": Call(
