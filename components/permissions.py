@@ -36,6 +36,7 @@ class PermissionsArgs:
     notification_topic_arn: str | None = None
     instance_roles: tuple[str, ...] = ()   # role ARNs and role paths (iam:PassRole)
     hub_event_bus_arn: str | None = None   # a spoke: events:PutEvents on the hub's bus
+    allowed_ami_owners: tuple[str, ...] = ("self",)   # ec2:Owner of launched images
     tags: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
 
     def __post_init__(self) -> None:
@@ -88,6 +89,7 @@ class Permissions(pulumi.ComponentResource):
             notification_topic_arn=args.notification_topic_arn,
             instance_roles=check_role_accounts(args.instance_roles, values[0]),
             hub_event_bus_arn=args.hub_event_bus_arn,
+            allowed_ami_owners=args.allowed_ami_owners,
         ), indent=1))
         self.policy = aws.iam.RolePolicy(
             f"{name}-policy", role=self.role.id, policy=document, opts=child)

@@ -142,7 +142,8 @@ class StackSettings:
             function_name=self.function_name, log_group_name=self.log_group_name,
             exclusions_parameter_name=self.exclusions_parameter_name,
             kms_key_arns=self.kms_key_arns, notification_topic_arn=self.notification_topic_arn,
-            instance_roles=self.instance_roles)]
+            instance_roles=self.instance_roles,
+            allowed_ami_owners=tuple(self.values.get("allowedAmiOwners") or ("self",)))]
         if self.configuration_document() is not None:
             policies.append(read_policy(
                 f"arn:{limits.partition_of(self.region)}:ssm:{self.region}:"

@@ -754,8 +754,11 @@ class RelaunchStrategy:
         tag_on_create={"RunInstances": ("instance/*",),
                        "CreateLaunchTemplate": ("launch-template/*",)},
         statements=(
+            # Images only of the owners allowedAmiOwners names, as the engine checks.
+            Grant("LaunchOwnedImages", ("ec2:RunInstances",), ("image/*",),
+                  {"StringEquals": {"ec2:Owner": "{ami_owners}"}}),
             Grant("LaunchResources", ("ec2:RunInstances",), (
-                "image/*", "snapshot/*", "key-pair/*", "network-interface/*",
+                "snapshot/*", "key-pair/*", "network-interface/*",
                 "placement-group/*", "security-group/*", "subnet/*", "volume/*")),
             Grant("LaunchTaggedInstances", ("ec2:RunInstances",), ("instance/*",),
                   {"StringEquals": {"aws:RequestTag/{scope_tag}": "{parameter}"}},

@@ -203,6 +203,21 @@ def test_instance_attributes_change_only_those_the_engine_sets(scope):
     assert shape["Condition"]["Null"]["ec2:Attribute/InstanceType"] == "true"
 
 
+@pytest.mark.parametrize("sid", ["LaunchOwnedImages", "ReplaceRootFromOwnedImages"])
+def test_images_are_used_only_from_the_owners_the_stack_allows(sid):
+    """``allowedAmiOwners`` as ``ec2:Owner`` on the image: ``self`` is the account's ID."""
+    stack = render("dev", {"ami-upgrade:allowedAmiOwners": ["self", "amazon", "111122223333"]})
+    (images,) = [s for s in statements_of(stack) if s["Sid"] == sid]
+    assert images["Resource"] == ["arn:aws:ec2:us-east-1::image/*"]
+    assert images["Condition"] == {"StringEquals": {
+        "ec2:Owner": ["111122223333", ACCOUNT, "amazon"]}}
+
+
+def test_no_other_statement_grants_a_use_of_images():
+    images = [s["Sid"] for s in document("tagged") if any(":image/" in r for r in s["Resource"])]
+    assert images == ["LaunchOwnedImages", "ReplaceRootFromOwnedImages"]
+
+
 def test_reads_with_resource_level_permissions_are_scoped_to_instances():
     (tagged,) = granting(document("tagged"), "ec2:DescribeInstanceAttribute")
     assert (tagged["Sid"], tagged["Resource"]) == (
@@ -400,6 +415,12 @@ CHANGES = {
                                  "to InFlight",
     "InFlight": "volume moves only between an instance and a volume that both carry the "
                 "engine's in-flight tag for the parameter",
+    "LaunchResources": "image/* moved to LaunchOwnedImages",
+    "LaunchOwnedImages": "RunInstances only from images of the owners allowedAmiOwners names "
+                         "(ec2:Owner; self is the deployment's account)",
+    "ReplaceRootVolumeSources": "image/* moved to ReplaceRootFromOwnedImages",
+    "ReplaceRootFromOwnedImages": "CreateReplaceRootVolumeTask only from images of the "
+                                  "allowed owners (ec2:Owner)",
     "ShapeInFlight": "ModifyInstanceAttribute only on resources in flight, and only for the "
                      "attributes the engine sets (ec2:Attribute), never user data or type",
     "PassInstanceProfileRoles": "replaced by PassInstanceRoles (was role/*: any role)",

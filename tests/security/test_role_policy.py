@@ -17,6 +17,8 @@ ACCOUNT = "123456789012"
 PARAMETER = "/ami/linux/test"   # both stacks are rendered following it (dev's own)
 INSTANCE = f"arn:aws:ec2:us-east-1:{ACCOUNT}:instance/i-0123456789abcdef0"
 VOLUME = f"arn:aws:ec2:us-east-1:{ACCOUNT}:volume/vol-0123456789abcdef0"
+IMAGE = "arn:aws:ec2:us-east-1::image/ami-0123456789abcdef0"
+FOREIGN_PUBLIC_IMAGE = {"ec2:Owner": "210987654321", "ec2:Public": "true"}
 IN_SCOPE = {"aws:ResourceTag/ami-upgrade:parameter": PARAMETER}
 IN_FLIGHT = {**IN_SCOPE, "aws:ResourceTag/ami-upgrade:in-flight": PARAMETER}
 CASES = [(stack, scope) for stack in ("dev", "prod") for scope in ("tagged", "all")]
@@ -60,10 +62,20 @@ DENIED = {
     "a configured role passed to another service": Call(
         "iam:PassRole", f"arn:aws:iam::{ACCOUNT}:role/ec2/app",
         {"iam:PassedToService": "lambda.amazonaws.com"}),
+    "a launch from a public image of another account": Call(
+        "ec2:RunInstances", IMAGE, FOREIGN_PUBLIC_IMAGE),
+    "a launch from an Amazon image (allowedAmiOwners: self)": Call(
+        "ec2:RunInstances", IMAGE, {"ec2:Owner": "amazon", "ec2:Public": "true"}),
+    "a root volume replaced from a public image of another account": Call(
+        "ec2:CreateReplaceRootVolumeTask", IMAGE, FOREIGN_PUBLIC_IMAGE),
     "another parameter read": Call(
         "ssm:GetParameter", f"arn:aws:ssm:us-east-1:{ACCOUNT}:parameter/secrets/db", {}),
 }
 ALLOWED = {
+    "a launch from an image of the deployment's account": Call(
+        "ec2:RunInstances", IMAGE, {"ec2:Owner": ACCOUNT, "ec2:Public": "false"}),
+    "a root volume replaced from an image of the deployment's account": Call(
+        "ec2:CreateReplaceRootVolumeTask", IMAGE, {"ec2:Owner": ACCOUNT, "ec2:Public": "false"}),
     "source/dest check set on the new instance in flight": Call(
         "ec2:ModifyInstanceAttribute", INSTANCE,
         {**IN_FLIGHT, "ec2:Attribute": "sourceDestCheck",
