@@ -780,10 +780,13 @@ class RelaunchStrategy:
             Grant("MoveElasticIpsOntoInFlight", ("ec2:AssociateAddress",), ("instance/*",),
                   {"StringEquals": {"aws:ResourceTag/{in_flight_tag}": "{parameter}"}}),
             # Private-IP preservation keeps the old instance's shape in a launch template of
-            # the engine's own, marked in flight for this parameter, and launches from it.
+            # the engine's own, marked in flight for this parameter. It launches from the
+            # template's data as a whole request (never naming the template), whose tags
+            # carry the scope tag: in tagged scope LaunchTaggedInstances grants it, and the
+            # template itself is only ever deleted.
             Grant("CreateShapeTemplates", ("ec2:CreateLaunchTemplate",), ("launch-template/*",),
                   {"StringEquals": {"aws:RequestTag/{in_flight_tag}": "{parameter}"}}),
-            Grant("UseShapeTemplates", ("ec2:DeleteLaunchTemplate", "ec2:RunInstances"),
+            Grant("DeleteShapeTemplates", ("ec2:DeleteLaunchTemplate",),
                   ("launch-template/*",),
                   {"StringEquals": {"aws:ResourceTag/{in_flight_tag}": "{parameter}"}}),
             # iam:PassRole: components/policy.py, for the roles in ami-upgrade:instanceRoles.

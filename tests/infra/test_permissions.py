@@ -421,6 +421,9 @@ CHANGES = {
     "ReplaceRootVolumeSources": "image/* moved to ReplaceRootFromOwnedImages",
     "ReplaceRootFromOwnedImages": "CreateReplaceRootVolumeTask only from images of the "
                                   "allowed owners (ec2:Owner)",
+    "UseShapeTemplates": "replaced by DeleteShapeTemplates: the engine launches from the "
+                         "kept data (whose tags carry the scope tag), never naming the template",
+    "DeleteShapeTemplates": "DeleteLaunchTemplate only of templates in flight",
     "ShapeInFlight": "ModifyInstanceAttribute only on resources in flight, and only for the "
                      "attributes the engine sets (ec2:Attribute), never user data or type",
     "PassInstanceProfileRoles": "replaced by PassInstanceRoles (was role/*: any role)",

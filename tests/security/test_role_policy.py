@@ -107,6 +107,33 @@ def test_the_role_allows_the_engines_own_moves(stack, scope, call):
     assert evaluate([_policy(stack, scope)], ALLOWED[call]) == ALLOW
 
 
+TEMPLATE = f"arn:aws:ec2:us-east-1:{ACCOUNT}:launch-template/lt-0123456789abcdef0"
+IN_FLIGHT_REQUEST = {"aws:RequestTag/ami-upgrade:in-flight": PARAMETER}
+TAGGED_DENIED = {
+    "a launch from a template marked in flight (the engine's shape template)": Call(
+        "ec2:RunInstances", TEMPLATE, {"aws:ResourceTag/ami-upgrade:in-flight": PARAMETER}),
+    "an instance launched without the scope tag": Call(
+        "ec2:RunInstances", INSTANCE, IN_FLIGHT_REQUEST),
+    "an instance launched with another parameter's scope tag": Call(
+        "ec2:RunInstances", INSTANCE,
+        {**IN_FLIGHT_REQUEST, "aws:RequestTag/ami-upgrade:parameter": "/ami/other"}),
+}
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+@pytest.mark.parametrize("attack", sorted(TAGGED_DENIED))
+def test_tagged_scope_denies_launches_that_do_not_carry_the_scope_tag(stack, attack):
+    assert evaluate([_policy(stack, "tagged")], TAGGED_DENIED[attack]) != ALLOW
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_tagged_scope_allows_the_engines_launch_carrying_the_scope_tag(stack):
+    call = Call("ec2:RunInstances", INSTANCE,
+                {**IN_FLIGHT_REQUEST, "aws:RequestTag/ami-upgrade:parameter": PARAMETER})
+
+    assert evaluate([_policy(stack, "tagged")], call) == ALLOW
+
+
 @pytest.mark.parametrize("stack", ["dev", "prod"])
 def test_tagged_scope_denies_stopping_an_instance_outside_it(stack):
     call = Call("ec2:StopInstances", INSTANCE, {"aws:ResourceTag/ami-upgrade:parameter": "/x"})
