@@ -3,6 +3,7 @@
 import json
 
 import pulumi
+import pulumi_aws as aws
 
 from components.hub import Hub, HubArgs
 from components.policy import engine_tag_guard
@@ -56,6 +57,8 @@ else:
         stack=pulumi.get_stack(),
         region=pulumi.Config("aws").get("region"),
         project=pulumi.get_project(),
+        # Known before any resource is registered: role ARNs of another account are refused.
+        account=aws.get_caller_identity().account_id,
     )
     workflow = AmiUpgradeWorkflow("ami-upgrade", AmiUpgradeWorkflowArgs(settings=settings))
 

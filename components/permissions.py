@@ -11,17 +11,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.policy import lambda_policy_document, lambda_trust_policy
-from handler.settings import ROLE_ARN_RE, SettingsError
-
-
-def check_role_accounts(roles: tuple[str, ...], account: str) -> tuple[str, ...]:
-    """``roles``, once every role ARN among them is of ``account`` (known at preview only
-    through the caller's identity): EC2 cannot launch with another account's role."""
-    foreign = [r for r in roles if (m := ROLE_ARN_RE.match(r)) and m["account"] != account]
-    if foreign:
-        raise SettingsError(f"ami-upgrade:instanceRoles: {', '.join(foreign)} not of the "
-                            f"deployment's account {account}")
-    return roles
+from components.stack_settings import check_role_accounts
 
 
 @dataclass(frozen=True)

@@ -459,14 +459,14 @@ def test_preview_refuses_instance_roles_that_are_not_roles_or_paths(roles, says)
     assert str(raised.value).startswith(says)
 
 
-def test_preview_refuses_instance_roles_of_another_account():
-    """The account is the caller's, known at preview through the identity invoke: the
-    error surfaces from the policy's rendering (Pulumi wraps it, naming the resources)."""
+def test_preview_refuses_instance_roles_of_another_account_before_any_resource():
+    """The account is the caller's, known at preview through the identity invoke, which
+    the program asks before it registers anything: the settings refuse the key."""
     foreign = "arn:aws:iam::210987654321:role/app"
-    with pytest.raises(ValueError) as raised:
+    with pytest.raises(SettingsError) as raised:
         render("dev", {"ami-upgrade:instanceRoles": [foreign]})
-    assert (f"ami-upgrade:instanceRoles: {foreign} not of the deployment's account {ACCOUNT}"
-            in str(raised.value))
+    assert str(raised.value) == (f"ami-upgrade:instanceRoles: {foreign} not of the "
+                                 f"deployment's account {ACCOUNT}")
 
 
 def test_instance_roles_reach_the_function_as_the_policy_names_them():
