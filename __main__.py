@@ -3,10 +3,13 @@
 import json
 
 import pulumi
+import pulumi_aws as aws
 
 from components.hub import Hub, HubArgs
 from components.policy import engine_tag_guard
 from components.stack_settings import KNOWN_KEYS, NAMESPACE, load_stack_settings
+from components.tag_guard import EngineTagGuard, EngineTagGuardArgs
+from components.tags import standard_tags
 from components.workflow import AmiUpgradeWorkflow, AmiUpgradeWorkflowArgs
 from hub.settings import HUB_KEYS, load_hub_settings
 from hub.settings import NAMESPACE as HUB_NAMESPACE
@@ -56,6 +59,8 @@ else:
         stack=pulumi.get_stack(),
         region=pulumi.Config("aws").get("region"),
         project=pulumi.get_project(),
+        # Known before any resource is registered: role ARNs of another account are refused.
+        account=aws.get_caller_identity().account_id,
     )
     workflow = AmiUpgradeWorkflow("ami-upgrade", AmiUpgradeWorkflowArgs(settings=settings))
 
@@ -75,3 +80,8 @@ else:
     # the same document as an IAM policy (or permissions boundary) and as an SCP.
     pulumi.export("engine_tag_guard_policy",
                   workflow.role_arn.apply(lambda arn: json.dumps(engine_tag_guard([arn]))))
+    if settings.values["engineTagGuard"]:
+        guard = EngineTagGuard("ami-upgrade-tag-guard", EngineTagGuardArgs(
+            role_arn=workflow.role_arn, function_name=settings.function_name,
+            tags=standard_tags(settings.project, settings.stack, settings.tags)))
+        pulumi.export("engine_tag_guard_policy_arn", guard.policy.arn)

@@ -11,17 +11,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.policy import lambda_policy_document, lambda_trust_policy
-from handler.settings import ROLE_ARN_RE, SettingsError
-
-
-def check_role_accounts(roles: tuple[str, ...], account: str) -> tuple[str, ...]:
-    """``roles``, once every role ARN among them is of ``account`` (known at preview only
-    through the caller's identity): EC2 cannot launch with another account's role."""
-    foreign = [r for r in roles if (m := ROLE_ARN_RE.match(r)) and m["account"] != account]
-    if foreign:
-        raise SettingsError(f"ami-upgrade:instanceRoles: {', '.join(foreign)} not of the "
-                            f"deployment's account {account}")
-    return roles
+from components.stack_settings import check_role_accounts
 
 
 @dataclass(frozen=True)
@@ -36,6 +26,7 @@ class PermissionsArgs:
     notification_topic_arn: str | None = None
     instance_roles: tuple[str, ...] = ()   # role ARNs and role paths (iam:PassRole)
     hub_event_bus_arn: str | None = None   # a spoke: events:PutEvents on the hub's bus
+    allowed_ami_owners: tuple[str, ...] = ("self",)   # ec2:Owner of launched images
     tags: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
 
     def __post_init__(self) -> None:
@@ -88,6 +79,7 @@ class Permissions(pulumi.ComponentResource):
             notification_topic_arn=args.notification_topic_arn,
             instance_roles=check_role_accounts(args.instance_roles, values[0]),
             hub_event_bus_arn=args.hub_event_bus_arn,
+            allowed_ami_owners=args.allowed_ami_owners,
         ), indent=1))
         self.policy = aws.iam.RolePolicy(
             f"{name}-policy", role=self.role.id, policy=document, opts=child)

@@ -117,6 +117,7 @@ def lambda_policy_document(
     notification_topic_arn: str | None = None,
     instance_roles: Sequence[str] = (),
     hub_event_bus_arn: str | None = None,
+    allowed_ami_owners: Sequence[str] = ("self",),
 ) -> dict[str, Any]:
     """The role policy document for one deployment (see the module docstring)."""
     if scope not in ("tagged", "all"):
@@ -155,8 +156,13 @@ def lambda_policy_document(
     names = {"parameter": parameter_name, "scope_tag": SCOPE_TAG, "in_flight_tag": IN_FLIGHT_TAG,
              "partition": partition, "account": account}
 
+    # ec2:Owner holds an account ID or an alias (amazon, aws-marketplace), never "self".
+    owners = sorted({account if o == "self" else o for o in allowed_ami_owners})
+
     def fill(value: Any) -> Any:
         """A Grant's condition or resource with this deployment's names filled in."""
+        if value == "{ami_owners}":
+            return owners
         if isinstance(value, str):
             return value.format(**names)
         if isinstance(value, dict):

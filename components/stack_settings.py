@@ -34,6 +34,7 @@ from handler.settings import (
     ENVIRONMENT_VARIABLES,
     KMS_KEY_ARN_RE,
     LOG_RETENTION_DAYS,
+    ROLE_ARN_RE,
     SCHEMA,
     Settings,
     SettingsError,
@@ -46,7 +47,7 @@ KNOWN_KEYS = tuple(s.key for s in SCHEMA)
 REGION_RE = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
 
 __all__ = ["ENVIRONMENT_VARIABLES", "KNOWN_KEYS", "LOG_RETENTION_DAYS", "NAMESPACE",
-           "StackSettings", "key_name", "load_stack_settings"]
+           "StackSettings", "check_role_accounts", "key_name", "load_stack_settings"]
 
 
 def read_policy(parameter_arn: str) -> dict[str, Any]:
@@ -142,7 +143,8 @@ class StackSettings:
             function_name=self.function_name, log_group_name=self.log_group_name,
             exclusions_parameter_name=self.exclusions_parameter_name,
             kms_key_arns=self.kms_key_arns, notification_topic_arn=self.notification_topic_arn,
-            instance_roles=self.instance_roles)]
+            instance_roles=self.instance_roles,
+            allowed_ami_owners=tuple(self.values.get("allowedAmiOwners") or ("self",)))]
         if self.configuration_document() is not None:
             policies.append(read_policy(
                 f"arn:{limits.partition_of(self.region)}:ssm:{self.region}:"
@@ -177,9 +179,23 @@ def check_spoke(parameter: str, hub_bus: str | None, trigger_name: str, region: 
                             f"a spoke reports to the hub's bus in its own region")
 
 
+def check_role_accounts(roles: tuple[str, ...], account: str) -> tuple[str, ...]:
+    """``roles``, once every role ARN among them is of ``account`` (the deployment's):
+    EC2 cannot launch with another account's role, and passing one is never the intent."""
+    foreign = [r for r in roles if (m := ROLE_ARN_RE.match(r)) and m["account"] != account]
+    if foreign:
+        raise SettingsError(f"{key_name('instanceRoles')}: {', '.join(foreign)} not of the "
+                            f"deployment's account {account}")
+    return roles
+
+
 def load_stack_settings(values: Mapping[str, Any], *, stack: str, region: str | None,
-                        project: str = "ami-upgrade") -> StackSettings:
+                        project: str = "ami-upgrade",
+                        account: str | None = None) -> StackSettings:
     """Validate one stack's ``ami-upgrade:*`` values (keys without the namespace).
+
+    ``account`` (the deployment's, when the program knows it): role ARNs in
+    ``instanceRoles`` must be of it.
 
     Raises :class:`handler.settings.SettingsError` whose message starts with the
     offending key, e.g. ``ami-upgrade:scope: expected one of tagged, all, got 'some'``.
@@ -206,6 +222,8 @@ def load_stack_settings(values: Mapping[str, Any], *, stack: str, region: str | 
             raise SettingsError(f"{key_name('kmsKeyArns')}: key {arn!r} is in {key_region}, "
                                 f"but EBS in {region} can only use keys of {region}")
     check_spoke(parsed["parameterName"], parsed.get("hubEventBusArn"), parsed["trigger"], region)
+    if account is not None:
+        check_role_accounts(parsed["instanceRoles"], account)
     try:
         parsed["tags"] = check_tags(parsed["tags"], key_name("tags"))
     except TagError as exc:

@@ -65,6 +65,7 @@ class AmiUpgradeWorkflow(pulumi.ComponentResource):
             instance_roles=s.instance_roles,
             notification_topic_arn=s.notification_topic_arn,
             hub_event_bus_arn=s.values.get("hubEventBusArn"),
+            allowed_ami_owners=tuple(s.values.get("allowedAmiOwners") or ("self",)),
             tags=tags,
         ), child)
         # A configuration too large for Lambda's environment goes into an SSM parameter.

@@ -620,6 +620,11 @@ SCHEMA: tuple[Setting, ...] = (
                 "is refused before any change (`ALLOWED_AMI_OWNERS`)",
             env="ALLOWED_AMI_OWNERS", env_format="JSON list of account IDs and owner aliases",
             env_doc="who may own the AMI (default: `self`)", build=tuple),
+    Setting("engineTagGuard", lambda value, name: parse_bool(value, name),
+            default_doc="`false`",
+            doc="`true` creates the engine's tag guard as the IAM managed policy "
+                "`<functionName>-tag-guard` (output `engine_tag_guard_policy_arn`), attached "
+                "to nothing: attach it where others may tag EC2 resources (docs/security.md)"),
     Setting("logRetentionDays", _int(30, LOG_RETENTION_DAYS), default_doc="`30`",
             doc="log retention; one of CloudWatch's values (1, 3, 5, 7, 14, 30, 60, 90, ... "
                 "3653; 0 = never expire)"),

@@ -19,7 +19,9 @@ class Grant:
     ``resources`` are EC2 resource types (``"instance/*"``; ``image/`` and ``snapshot/``
     are rendered without an account) or ARN templates naming ``{partition}`` and
     ``{account}``. Condition keys and values may name ``{parameter}``, ``{scope_tag}``
-    and ``{in_flight_tag}``. ``scope``: only in that SCOPE (``tagged`` or ``all``).
+    and ``{in_flight_tag}``; a value that is exactly ``{ami_owners}`` becomes the list of
+    allowed image owners (``allowedAmiOwners``, ``self`` as the account ID).
+    ``scope``: only in that SCOPE (``tagged`` or ``all``).
     """
 
     sid: str

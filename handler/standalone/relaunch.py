@@ -765,6 +765,15 @@ def _associate(allocation_id: str, instance_id: str, on_error: OnError, why: str
 
 # --------------------------------------------------------------- the strategy
 
+# The instance attributes the engine sets (ModifyInstanceAttribute's ``Attribute`` names,
+# and its parameters' names, as IAM's ``ec2:Attribute`` may carry either), and those it
+# never sets whose ``ec2:Attribute/<name>`` key must be absent from its requests.
+ENGINE_SET_ATTRIBUTES = ("blockDeviceMapping", "blockDeviceMappings", "disableApiTermination",
+                         "sourceDestCheck")
+NEVER_SET_ATTRIBUTES = ("GroupId", "InstanceInitiatedShutdownBehavior", "InstanceType",
+                        "Kernel", "Ramdisk", "UserData")
+
+
 
 class RelaunchStrategy:
     """Plans relaunches and builds their machines (see the module docstring)."""
@@ -781,12 +790,15 @@ class RelaunchStrategy:
         on_instances=("ec2:StartInstances", "ec2:StopInstances", "ec2:TerminateInstances"),
         # O carries in-flight from the intent (1.), N from its launch, each volume from
         # the record of its home (2.), all until the progress tags are removed (9.).
-        while_in_flight=("ec2:AttachVolume", "ec2:DetachVolume", "ec2:ModifyInstanceAttribute"),
+        while_in_flight=("ec2:AttachVolume", "ec2:DetachVolume"),
         tag_on_create={"RunInstances": ("instance/*",),
                        "CreateLaunchTemplate": ("launch-template/*",)},
         statements=(
+            # Images only of the owners allowedAmiOwners names, as the engine checks.
+            Grant("LaunchOwnedImages", ("ec2:RunInstances",), ("image/*",),
+                  {"StringEquals": {"ec2:Owner": "{ami_owners}"}}),
             Grant("LaunchResources", ("ec2:RunInstances",), (
-                "image/*", "snapshot/*", "key-pair/*", "network-interface/*",
+                "snapshot/*", "key-pair/*", "network-interface/*",
                 "placement-group/*", "security-group/*", "subnet/*", "volume/*")),
             Grant("LaunchTaggedInstances", ("ec2:RunInstances",), ("instance/*",),
                   {"StringEquals": {"aws:RequestTag/{scope_tag}": "{parameter}"}},
@@ -794,16 +806,27 @@ class RelaunchStrategy:
             Grant("LaunchFromTaggedTemplates", ("ec2:RunInstances",), ("instance/*",),
                   {"Null": {"ec2:LaunchTemplate": "false"}}, scope="tagged"),
             Grant("LaunchInstances", ("ec2:RunInstances",), ("instance/*",), scope="all"),
+            # Block devices, source/dest check and termination protection of an instance
+            # in flight, and no other attribute: never its user data, type or kernel.
+            Grant("ShapeInFlight", ("ec2:ModifyInstanceAttribute",),
+                  ("instance/*", "volume/*"), {
+                      "StringEquals": {"aws:ResourceTag/{in_flight_tag}": "{parameter}"},
+                      "ForAllValues:StringEqualsIgnoreCase": {"ec2:Attribute": list(
+                          ENGINE_SET_ATTRIBUTES)},
+                      "Null": {f"ec2:Attribute/{a}": "true" for a in NEVER_SET_ATTRIBUTES}}),
             Grant("MoveElasticIps", ("ec2:AssociateAddress",),
                   ("elastic-ip/*", "network-interface/*")),
             # An Elastic IP moves only onto an instance in flight (N, or O in a rollback).
             Grant("MoveElasticIpsOntoInFlight", ("ec2:AssociateAddress",), ("instance/*",),
                   {"StringEquals": {"aws:ResourceTag/{in_flight_tag}": "{parameter}"}}),
             # Private-IP preservation keeps the old instance's shape in a launch template of
-            # the engine's own, marked in flight for this parameter, and launches from it.
+            # the engine's own, marked in flight for this parameter. It launches from the
+            # template's data as a whole request (never naming the template), whose tags
+            # carry the scope tag: in tagged scope LaunchTaggedInstances grants it, and the
+            # template itself is only ever deleted.
             Grant("CreateShapeTemplates", ("ec2:CreateLaunchTemplate",), ("launch-template/*",),
                   {"StringEquals": {"aws:RequestTag/{in_flight_tag}": "{parameter}"}}),
-            Grant("UseShapeTemplates", ("ec2:DeleteLaunchTemplate", "ec2:RunInstances"),
+            Grant("DeleteShapeTemplates", ("ec2:DeleteLaunchTemplate",),
                   ("launch-template/*",),
                   {"StringEquals": {"aws:ResourceTag/{in_flight_tag}": "{parameter}"}}),
             # iam:PassRole: components/policy.py, for the roles in ami-upgrade:instanceRoles.

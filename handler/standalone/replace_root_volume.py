@@ -240,8 +240,11 @@ class RootVolumeStrategy:
         on_volumes=("ec2:CreateReplaceRootVolumeTask",),
         tag_on_create={"CreateReplaceRootVolumeTask": ("replace-root-volume-task/*",)},
         statements=(
+            # Images only of the owners allowedAmiOwners names, as the engine checks.
+            Grant("ReplaceRootFromOwnedImages", ("ec2:CreateReplaceRootVolumeTask",),
+                  ("image/*",), {"StringEquals": {"ec2:Owner": "{ami_owners}"}}),
             Grant("ReplaceRootVolumeSources", ("ec2:CreateReplaceRootVolumeTask",),
-                  ("image/*", "replace-root-volume-task/*", "snapshot/*")),
+                  ("replace-root-volume-task/*", "snapshot/*")),
         ))
 
     def recognises(self, tags: Mapping[str, str]) -> bool:

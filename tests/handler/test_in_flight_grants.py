@@ -14,6 +14,8 @@ import boto3
 import pytest
 from standalone_estate import PARAMETER, build_estate, entry, function, set_parameter
 
+from handler.standalone.relaunch import ENGINE_SET_ATTRIBUTES
+
 GUARDED = ("AttachVolume", "DetachVolume", "ModifyInstanceAttribute")
 
 
@@ -74,3 +76,31 @@ def test_a_rollback_moves_volumes_back_only_while_in_flight(aws, estate):
                          and r != old]
     assert detached_from_new                     # the rollback path was taken
     assert [call for call in seen if not call[2]] == []
+
+
+# ModifyInstanceAttribute's parameters -> the attribute names the role's ShapeInFlight
+# statement allows (``ec2:Attribute``, compared ignoring case).
+ATTRIBUTE_OF = {"BlockDeviceMappings": "blockDeviceMappings",
+                "DisableApiTermination": "disableApiTermination",
+                "SourceDestCheck": "sourceDestCheck"}
+
+
+def test_the_function_sets_only_the_instance_attributes_its_role_allows(aws, estate):
+    """Each ModifyInstanceAttribute of a relaunch (source/dest check, DeleteOnTermination
+    restored) sets an attribute the role's ``ec2:Attribute`` condition lists."""
+    old = estate.launch("app", volumes=2)
+    estate.ec2.modify_instance_attribute(InstanceId=old, SourceDestCheck={"Value": False})
+    estate.ec2.modify_instance_attribute(InstanceId=old, BlockDeviceMappings=[
+        {"DeviceName": "/dev/sdg", "Ebs": {"DeleteOnTermination": True}}])
+    sets: list[str] = []
+
+    def record(params: dict) -> bool:
+        sets.extend(k for k in params if k not in ("InstanceId", "DryRun"))
+        return False
+
+    aws.faults.fail("ModifyInstanceAttribute", "NeverRaised", times=None, when=record)
+    report = function(aws).invoke({})
+    assert entry(report, old)["action"] == "replaced"
+    allowed = {a.lower() for a in ENGINE_SET_ATTRIBUTES}
+    assert sets                                   # the calls were seen
+    assert [k for k in sets if ATTRIBUTE_OF.get(k, k).lower() not in allowed] == []

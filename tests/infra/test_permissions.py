@@ -181,14 +181,42 @@ def test_volumes_move_only_between_resources_the_engine_marked_in_flight(scope):
     statements = document(scope)
     moving = [s for s in statements if {"ec2:AttachVolume", "ec2:DetachVolume",
                                         "ec2:ModifyInstanceAttribute"} & set(s["Action"])]
-    assert [s["Sid"] for s in moving] == ["InFlight"]
-    (owned,) = moving
-    assert owned["Action"] == [
-        "ec2:AttachVolume", "ec2:DetachVolume", "ec2:ModifyInstanceAttribute"]
-    assert owned["Resource"] == [f"arn:aws:ec2:us-east-1:{ACCOUNT}:instance/*",
-                                 f"arn:aws:ec2:us-east-1:{ACCOUNT}:volume/*"]
-    assert owned["Condition"] == {"StringEquals": {
-        "aws:ResourceTag/ami-upgrade:in-flight": "/ami/linux/test"}}
+    assert [s["Sid"] for s in moving] == ["InFlight", "ShapeInFlight"]
+    in_flight = {"aws:ResourceTag/ami-upgrade:in-flight": "/ami/linux/test"}
+    for owned in moving:
+        assert owned["Resource"] == [f"arn:aws:ec2:us-east-1:{ACCOUNT}:instance/*",
+                                     f"arn:aws:ec2:us-east-1:{ACCOUNT}:volume/*"]
+        assert owned["Condition"]["StringEquals"] == in_flight
+    assert moving[0]["Action"] == ["ec2:AttachVolume", "ec2:DetachVolume"]
+    assert moving[1]["Action"] == ["ec2:ModifyInstanceAttribute"]
+
+
+@pytest.mark.parametrize("scope", ["tagged", "all"])
+def test_instance_attributes_change_only_those_the_engine_sets(scope):
+    """Block devices (DeleteOnTermination), source/dest check and termination protection:
+    ``ec2:Attribute`` names one of them, and no user data, type, kernel, ramdisk, shutdown
+    behaviour or security groups is set (``ec2:Attribute/<name>`` absent)."""
+    (shape,) = granting(document(scope), "ec2:ModifyInstanceAttribute")
+    assert shape["Condition"]["ForAllValues:StringEqualsIgnoreCase"] == {"ec2:Attribute": [
+        "blockDeviceMapping", "blockDeviceMappings", "disableApiTermination",
+        "sourceDestCheck"]}
+    assert shape["Condition"]["Null"]["ec2:Attribute/UserData"] == "true"
+    assert shape["Condition"]["Null"]["ec2:Attribute/InstanceType"] == "true"
+
+
+@pytest.mark.parametrize("sid", ["LaunchOwnedImages", "ReplaceRootFromOwnedImages"])
+def test_images_are_used_only_from_the_owners_the_stack_allows(sid):
+    """``allowedAmiOwners`` as ``ec2:Owner`` on the image: ``self`` is the account's ID."""
+    stack = render("dev", {"ami-upgrade:allowedAmiOwners": ["self", "amazon", "111122223333"]})
+    (images,) = [s for s in statements_of(stack) if s["Sid"] == sid]
+    assert images["Resource"] == ["arn:aws:ec2:us-east-1::image/*"]
+    assert images["Condition"] == {"StringEquals": {
+        "ec2:Owner": ["111122223333", ACCOUNT, "amazon"]}}
+
+
+def test_no_other_statement_grants_a_use_of_images():
+    images = [s["Sid"] for s in document("tagged") if any(":image/" in r for r in s["Resource"])]
+    assert images == ["LaunchOwnedImages", "ReplaceRootFromOwnedImages"]
 
 
 def test_reads_with_resource_level_permissions_are_scoped_to_instances():
@@ -402,8 +430,19 @@ CHANGES = {
                                   "engine's in-flight tag for the parameter (issue 18)",
     "VolumesOfManagedInstances": "AttachVolume, DetachVolume, ModifyInstanceAttribute moved "
                                  "to InFlight",
-    "InFlight": "volume moves and block-device changes only between an instance and a volume "
-                "that both carry the engine's in-flight tag for the parameter",
+    "InFlight": "volume moves only between an instance and a volume that both carry the "
+                "engine's in-flight tag for the parameter",
+    "LaunchResources": "image/* moved to LaunchOwnedImages",
+    "LaunchOwnedImages": "RunInstances only from images of the owners allowedAmiOwners names "
+                         "(ec2:Owner; self is the deployment's account)",
+    "ReplaceRootVolumeSources": "image/* moved to ReplaceRootFromOwnedImages",
+    "ReplaceRootFromOwnedImages": "CreateReplaceRootVolumeTask only from images of the "
+                                  "allowed owners (ec2:Owner)",
+    "UseShapeTemplates": "replaced by DeleteShapeTemplates: the engine launches from the "
+                         "kept data (whose tags carry the scope tag), never naming the template",
+    "DeleteShapeTemplates": "DeleteLaunchTemplate only of templates in flight",
+    "ShapeInFlight": "ModifyInstanceAttribute only on resources in flight, and only for the "
+                     "attributes the engine sets (ec2:Attribute), never user data or type",
     "PassInstanceProfileRoles": "replaced by PassInstanceRoles (was role/*: any role)",
     "PassInstanceRoles": "PassRole only for ami-upgrade:instanceRoles (here /ec2/)",
     "ReadInstanceProfiles": "iam:GetInstanceProfile: the preflight reads an instance's role",
@@ -440,14 +479,14 @@ def test_preview_refuses_instance_roles_that_are_not_roles_or_paths(roles, says)
     assert str(raised.value).startswith(says)
 
 
-def test_preview_refuses_instance_roles_of_another_account():
-    """The account is the caller's, known at preview through the identity invoke: the
-    error surfaces from the policy's rendering (Pulumi wraps it, naming the resources)."""
+def test_preview_refuses_instance_roles_of_another_account_before_any_resource():
+    """The account is the caller's, known at preview through the identity invoke, which
+    the program asks before it registers anything: the settings refuse the key."""
     foreign = "arn:aws:iam::210987654321:role/app"
-    with pytest.raises(ValueError) as raised:
+    with pytest.raises(SettingsError) as raised:
         render("dev", {"ami-upgrade:instanceRoles": [foreign]})
-    assert (f"ami-upgrade:instanceRoles: {foreign} not of the deployment's account {ACCOUNT}"
-            in str(raised.value))
+    assert str(raised.value) == (f"ami-upgrade:instanceRoles: {foreign} not of the "
+                                 f"deployment's account {ACCOUNT}")
 
 
 def test_instance_roles_reach_the_function_as_the_policy_names_them():

@@ -3,10 +3,11 @@ principal's calls a set of identity policies (or an SCP) allows or denies.
 
 It implements the part of IAM's evaluation logic the project's policies use: an explicit
 Deny wins, then an Allow, else the implicit deny; actions and resources with ``*``/``?``
-wildcards; the condition operators ``StringEquals``, ``StringNotEquals``, ``StringLike``,
-``ArnEquals``, ``ArnNotEquals``, ``Bool``, ``Null`` and the ``ForAllValues:``/
-``ForAnyValue:`` set forms. A key absent from the request matches nothing, except under a
-negated operator (true, as IAM does), ``Null`` and ``ForAllValues:`` (true: no value fails).
+wildcards; the condition operators ``StringEquals``, ``StringEqualsIgnoreCase``,
+``StringNotEquals``, ``StringLike``, ``ArnEquals``, ``ArnNotEquals``, ``Bool``, ``Null`` and
+the ``ForAllValues:``/``ForAnyValue:`` set forms. A key absent from the request matches
+nothing, except under a negated operator (true, as IAM does), ``Null`` and
+``ForAllValues:`` (true: no value fails).
 An operator it does not know fails the evaluation rather than guess.
 """
 
@@ -42,6 +43,8 @@ def _like(pattern: str, value: str, case: bool = True) -> bool:
 def _matches(base: str, wanted: str, value: str) -> bool:
     if base in ("StringEquals", "ArnEquals"):
         return value == wanted
+    if base == "StringEqualsIgnoreCase":
+        return value.lower() == wanted.lower()
     if base in ("StringLike", "ArnLike"):
         return _like(wanted, value)
     if base == "Bool":

@@ -17,6 +17,8 @@ ACCOUNT = "123456789012"
 PARAMETER = "/ami/linux/test"   # both stacks are rendered following it (dev's own)
 INSTANCE = f"arn:aws:ec2:us-east-1:{ACCOUNT}:instance/i-0123456789abcdef0"
 VOLUME = f"arn:aws:ec2:us-east-1:{ACCOUNT}:volume/vol-0123456789abcdef0"
+IMAGE = "arn:aws:ec2:us-east-1::image/ami-0123456789abcdef0"
+FOREIGN_PUBLIC_IMAGE = {"ec2:Owner": "210987654321", "ec2:Public": "true"}
 IN_SCOPE = {"aws:ResourceTag/ami-upgrade:parameter": PARAMETER}
 IN_FLIGHT = {**IN_SCOPE, "aws:ResourceTag/ami-upgrade:in-flight": PARAMETER}
 CASES = [(stack, scope) for stack in ("dev", "prod") for scope in ("tagged", "all")]
@@ -36,6 +38,16 @@ DENIED = {
         "ec2:AssociateAddress", INSTANCE, IN_SCOPE),
     "user data set on an instance not in flight": Call(
         "ec2:ModifyInstanceAttribute", INSTANCE, IN_SCOPE),
+    "user data set on an instance in flight": Call(
+        "ec2:ModifyInstanceAttribute", INSTANCE,
+        {**IN_FLIGHT, "ec2:Attribute": "userData", "ec2:Attribute/UserData": "IyEvYmluL3No"}),
+    "user data set on an instance in flight, named by its parameter": Call(
+        "ec2:ModifyInstanceAttribute", INSTANCE,
+        {**IN_FLIGHT, "ec2:Attribute/UserData": "IyEvYmluL3No"}),
+    "the type of an instance in flight changed": Call(
+        "ec2:ModifyInstanceAttribute", INSTANCE,
+        {**IN_FLIGHT, "ec2:Attribute": "instanceType",
+         "ec2:Attribute/InstanceType": "p5.48xlarge"}),
     "a volume attached to an instance not in flight": Call(
         "ec2:AttachVolume", INSTANCE, IN_SCOPE),
     "a volume not in flight attached": Call("ec2:AttachVolume", VOLUME, {}),
@@ -50,10 +62,32 @@ DENIED = {
     "a configured role passed to another service": Call(
         "iam:PassRole", f"arn:aws:iam::{ACCOUNT}:role/ec2/app",
         {"iam:PassedToService": "lambda.amazonaws.com"}),
+    "a launch from a public image of another account": Call(
+        "ec2:RunInstances", IMAGE, FOREIGN_PUBLIC_IMAGE),
+    "a launch from an Amazon image (allowedAmiOwners: self)": Call(
+        "ec2:RunInstances", IMAGE, {"ec2:Owner": "amazon", "ec2:Public": "true"}),
+    "a root volume replaced from a public image of another account": Call(
+        "ec2:CreateReplaceRootVolumeTask", IMAGE, FOREIGN_PUBLIC_IMAGE),
     "another parameter read": Call(
         "ssm:GetParameter", f"arn:aws:ssm:us-east-1:{ACCOUNT}:parameter/secrets/db", {}),
 }
 ALLOWED = {
+    "a launch from an image of the deployment's account": Call(
+        "ec2:RunInstances", IMAGE, {"ec2:Owner": ACCOUNT, "ec2:Public": "false"}),
+    "a root volume replaced from an image of the deployment's account": Call(
+        "ec2:CreateReplaceRootVolumeTask", IMAGE, {"ec2:Owner": ACCOUNT, "ec2:Public": "false"}),
+    "source/dest check set on the new instance in flight": Call(
+        "ec2:ModifyInstanceAttribute", INSTANCE,
+        {**IN_FLIGHT, "ec2:Attribute": "sourceDestCheck",
+         "ec2:Attribute/SourceDestCheck": "false"}),
+    "termination protection lifted from the new instance in flight": Call(
+        "ec2:ModifyInstanceAttribute", INSTANCE,
+        {**IN_FLIGHT, "ec2:Attribute": "disableApiTermination"}),
+    "DeleteOnTermination restored on a volume in flight": Call(
+        "ec2:ModifyInstanceAttribute", VOLUME,
+        {**IN_FLIGHT, "ec2:Attribute": "blockDeviceMapping"}),
+    "an attribute change whose request names no attribute key": Call(
+        "ec2:ModifyInstanceAttribute", INSTANCE, IN_FLIGHT),
     "an Elastic IP moved onto the new instance in flight": Call(
         "ec2:AssociateAddress", INSTANCE, IN_FLIGHT),
     "a volume in flight attached to an instance in flight": Call(
@@ -71,6 +105,33 @@ def test_the_role_denies_each_call_the_engine_could_be_steered_into(stack, scope
 @pytest.mark.parametrize("call", sorted(ALLOWED))
 def test_the_role_allows_the_engines_own_moves(stack, scope, call):
     assert evaluate([_policy(stack, scope)], ALLOWED[call]) == ALLOW
+
+
+TEMPLATE = f"arn:aws:ec2:us-east-1:{ACCOUNT}:launch-template/lt-0123456789abcdef0"
+IN_FLIGHT_REQUEST = {"aws:RequestTag/ami-upgrade:in-flight": PARAMETER}
+TAGGED_DENIED = {
+    "a launch from a template marked in flight (the engine's shape template)": Call(
+        "ec2:RunInstances", TEMPLATE, {"aws:ResourceTag/ami-upgrade:in-flight": PARAMETER}),
+    "an instance launched without the scope tag": Call(
+        "ec2:RunInstances", INSTANCE, IN_FLIGHT_REQUEST),
+    "an instance launched with another parameter's scope tag": Call(
+        "ec2:RunInstances", INSTANCE,
+        {**IN_FLIGHT_REQUEST, "aws:RequestTag/ami-upgrade:parameter": "/ami/other"}),
+}
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+@pytest.mark.parametrize("attack", sorted(TAGGED_DENIED))
+def test_tagged_scope_denies_launches_that_do_not_carry_the_scope_tag(stack, attack):
+    assert evaluate([_policy(stack, "tagged")], TAGGED_DENIED[attack]) != ALLOW
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_tagged_scope_allows_the_engines_launch_carrying_the_scope_tag(stack):
+    call = Call("ec2:RunInstances", INSTANCE,
+                {**IN_FLIGHT_REQUEST, "aws:RequestTag/ami-upgrade:parameter": PARAMETER})
+
+    assert evaluate([_policy(stack, "tagged")], call) == ALLOW
 
 
 @pytest.mark.parametrize("stack", ["dev", "prod"])
