@@ -75,8 +75,10 @@ class _Run:
                 self.replan(plan.name, may_replan=False)
             else:
                 self.fail(plan.name, "StartInstanceRefresh failed: InstanceRefreshInProgress")
-        except ClientError as exc:
-            self.fail(plan.name, describe_error(exc))
+        except (ClientError, BotoCoreError) as exc:   # a network error too: this group only
+            self.fail(plan.name, describe_error(exc, "the refresh's start"))
+            if is_transient(exc):
+                self.retry.append(plan.name)
         else:
             if created is not None:
                 self.written[_key(plan)] = created
@@ -131,9 +133,12 @@ class _Run:
                     AutoScalingGroupName=plan.name)
                 log_event("asg_refresh_cancelled", group=plan.name, refresh=blocker.refresh_id,
                           heading_to=blocker.heading_to, ami=self.ctx.image.id)
-            except ClientError as exc:
-                if error_code(exc) != NOT_ACTIVE_ERROR:   # else it ended meanwhile: fine
+            except (ClientError, BotoCoreError) as exc:
+                ended = isinstance(exc, ClientError) and error_code(exc) == NOT_ACTIVE_ERROR
+                if not ended:   # it ended meanwhile: fine
                     self.fail(plan.name, describe_error(exc, "CancelInstanceRefresh"))
+                    if is_transient(exc):
+                        self.retry.append(plan.name)
                     return
         self.waiting.append(plan)
 
@@ -311,7 +316,7 @@ def _started(ctx: RunContext, plan: AsgPlan, version: int | None) -> Future:
     future: Future = Future()
     try:
         future.set_result(_start(ctx, plan, version))
-    except (_Raced, ClientError) as exc:
+    except (_Raced, ClientError, BotoCoreError) as exc:
         future.set_exception(exc)
     return future
 
@@ -385,7 +390,7 @@ def _write_tags(ctx: RunContext, tags: Mapping[str, Mapping[str, str]], delete: 
             else:
                 ctx.clients.autoscaling.create_or_update_tags(Tags=items)
             continue
-        except ClientError as exc:
+        except (ClientError, BotoCoreError) as exc:
             if len(batch) == 1:
                 log_event(failed_event, group=batch[0], tags=dict(tags[batch[0]]),
                           error=describe_error(exc, operation))
