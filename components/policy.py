@@ -134,18 +134,6 @@ def lambda_policy_document(
             merged.setdefault("StringEquals", {})[f"aws:ResourceTag/{SCOPE_TAG}"] = parameter_name
         return merged
 
-    def statement(sid: str, actions: Sequence[str], resources: Sequence[str] | str,
-                  condition: dict[str, Any] | None = None) -> dict[str, Any]:
-        stmt: dict[str, Any] = {
-            "Sid": sid,
-            "Effect": "Allow",
-            "Action": sorted(actions),
-            "Resource": resources if isinstance(resources, str) else list(resources),
-        }
-        if condition:
-            stmt["Condition"] = condition
-        return stmt
-
     engine_tag_keys_only = {
         "Null": {"aws:TagKeys": "false"},
         "ForAllValues:StringLike": {"aws:TagKeys": [ENGINE_TAG_PATTERN]},
@@ -175,7 +163,7 @@ def lambda_policy_document(
         return ec2(pattern, account_scoped=pattern.split("/")[0] not in ("image", "snapshot"))
 
     def grant(g: Grant) -> dict[str, Any]:
-        return statement(g.sid, g.actions, [resource(r) for r in g.resources],
+        return _statement(g.sid, g.actions, [resource(r) for r in g.resources],
                          fill(dict(g.condition)) if g.condition else None)
 
     def union(field: str) -> list[str]:
@@ -195,72 +183,101 @@ def lambda_policy_document(
     parameters = [parameter_arn(partition, region, account, parameter_name)]
     if exclusions_parameter_name:
         parameters.append(parameter_arn(partition, region, account, exclusions_parameter_name))
-    function_arn = f"arn:{partition}:lambda:{region}:{account}:function:{function_name}"
-    log_group_arn = f"arn:{partition}:logs:{region}:{account}:log-group:{log_group_name}"
 
     groups = [f"arn:{partition}:autoscaling:{region}:{account}:autoScalingGroup:*"
               ":autoScalingGroupName/*"]
 
     statements = [
-        statement("ReadParameters", ["ssm:GetParameter"], parameters),
-        statement("Describe", [a for a in reads if a not in SCOPED_READS], "*"),
-        *(statement("ReadInstances", actions, [ec2(t)], when_tagged())
+        _statement("ReadParameters", ["ssm:GetParameter"], parameters),
+        _statement("Describe", [a for a in reads if a not in SCOPED_READS], "*"),
+        *(_statement("ReadInstances", actions, [ec2(t)], when_tagged())
           for t, actions in scoped_reads.items() if actions),
-        statement("InstanceRefresh", REFRESH_ACTIONS, groups, when_tagged()),
-        statement("EngineTagsOnGroups",
+        _statement("InstanceRefresh", REFRESH_ACTIONS, groups, when_tagged()),
+        _statement("EngineTagsOnGroups",
                   ["autoscaling:CreateOrUpdateTags", "autoscaling:DeleteTags"],
                   groups, when_tagged(engine_tag_keys_only)),
-        statement(
+        _statement(
             "LaunchTemplates", ["ec2:CreateLaunchTemplateVersion", "ec2:RunInstances"],
             [ec2("launch-template/*")], when_tagged()),
         # The strategies': what each adds to the shared statements, then its own.
-        statement("TagOnCreate", ["ec2:CreateTags"],
+        _statement("TagOnCreate", ["ec2:CreateTags"],
                   [ec2(t) for t in sorted(set().union(*created.values()))],
                   {"StringEquals": {"ec2:CreateAction": sorted(created)}}),
-        statement("ManageInstances", union("on_instances"), [ec2("instance/*")], when_tagged()),
-        statement("VolumesOfManagedInstances", union("on_volumes"), [ec2("volume/*")]),
-        statement("InFlight", union("while_in_flight"),
+        _statement("ManageInstances", union("on_instances"), [ec2("instance/*")], when_tagged()),
+        _statement("VolumesOfManagedInstances", union("on_volumes"), [ec2("volume/*")]),
+        _statement("InFlight", union("while_in_flight"),
                   [ec2("instance/*"), ec2("volume/*")], in_flight),
         *own_statements,
-        statement("EngineTagsOnInstances", ["ec2:CreateTags", "ec2:DeleteTags"],
+        _statement("EngineTagsOnInstances", ["ec2:CreateTags", "ec2:DeleteTags"],
                   [ec2("instance/*")], when_tagged(engine_tag_keys_only)),
-        statement("EngineTagsOnVolumes", ["ec2:CreateTags", "ec2:DeleteTags"],
+        _statement("EngineTagsOnVolumes", ["ec2:CreateTags", "ec2:DeleteTags"],
                   [ec2("volume/*")], engine_tag_keys_only),
     ]
     if instance_roles:
         statements += pass_role_statements(partition, account, instance_roles)
+    statements += _beyond_ec2(
+        partition=partition, dns_suffix=dns_suffix, region=region, account=account,
+        function_name=function_name, log_group_name=log_group_name,
+        kms_key_arns=kms_key_arns, notification_topic_arn=notification_topic_arn,
+        hub_event_bus_arn=hub_event_bus_arn)
+    return {"Version": "2012-10-17", "Statement": statements}
+
+
+def _statement(sid: str, actions: Sequence[str], resources: Sequence[str] | str,
+               condition: dict[str, Any] | None = None) -> dict[str, Any]:
+    """One Allow statement; actions sorted, so the rendered policy is stable."""
+    stmt: dict[str, Any] = {
+        "Sid": sid,
+        "Effect": "Allow",
+        "Action": sorted(actions),
+        "Resource": resources if isinstance(resources, str) else list(resources),
+    }
+    if condition:
+        stmt["Condition"] = condition
+    return stmt
+
+
+def _beyond_ec2(*, partition: str, dns_suffix: str, region: str, account: str,
+                function_name: str, log_group_name: str, kms_key_arns: Sequence[str],
+                notification_topic_arn: str | None, hub_event_bus_arn: str | None
+                ) -> list[dict[str, Any]]:
+    """The statements outside EC2 and Auto Scaling: KMS through EC2, the function's own
+    continuation, follow-up rule and logs, and where configured its topic and hub bus."""
+    function_arn = f"arn:{partition}:lambda:{region}:{account}:function:{function_name}"
+    log_group_arn = f"arn:{partition}:logs:{region}:{account}:log-group:{log_group_name}"
+    statements: list[dict[str, Any]] = []
     if kms_key_arns:
         via_ec2 = {"kms:ViaService": f"ec2.{region}.{dns_suffix}"}
         statements += [
-            statement("KmsGrantsForEc2", ["kms:CreateGrant"], list(kms_key_arns),
+            _statement("KmsGrantsForEc2", ["kms:CreateGrant"], list(kms_key_arns),
                       {"StringEquals": via_ec2, "Bool": {"kms:GrantIsForAWSResource": "true"}}),
-            statement("KmsUseThroughEc2", KMS_ACTIONS, list(kms_key_arns),
+            _statement("KmsUseThroughEc2", KMS_ACTIONS, list(kms_key_arns),
                       {"StringEquals": via_ec2}),
         ]
     # Planning tells the AWS-managed EBS key (no grant needed) from a customer key not in
     # kmsKeyArns (handler/standalone/preflight.py: read_facts): DescribeKey of that key only,
     # asked for by its alias, never of any other key.
-    statements.append(statement(
+    statements.append(_statement(
         "ReadAwsManagedEbsKey", ["kms:DescribeKey"],
         [f"arn:{partition}:kms:{region}:{account}:key/*"],
         {"StringEquals": {"kms:RequestAlias": AWS_MANAGED_EBS_ALIAS}}))
     statements += [
-        statement("InvokeSelfForContinuations", ["lambda:InvokeFunction"],
+        _statement("InvokeSelfForContinuations", ["lambda:InvokeFunction"],
                   [function_arn, f"{function_arn}:*"]),
-        # Issue 13: the follow-up rule (components/follow_up.py), and only it.
-        statement("SwitchFollowUpRule",
+        # The follow-up rule (components/follow_up.py), and only it.
+        _statement("SwitchFollowUpRule",
                   ["events:DescribeRule", "events:DisableRule", "events:EnableRule"],
                   [f"arn:{partition}:events:{region}:{account}:rule/"
                    f"{follow_up_rule_name(function_name)}"]),
         # Both act on log streams (IAM reference), not on the group itself.
-        statement("WriteOwnLogs", ["logs:CreateLogStream", "logs:PutLogEvents"],
+        _statement("WriteOwnLogs", ["logs:CreateLogStream", "logs:PutLogEvents"],
                   [f"{log_group_arn}:log-stream:*"]),
     ]
     if notification_topic_arn:
-        statements.append(statement("PublishSummary", ["sns:Publish"], [notification_topic_arn]))
+        statements.append(_statement("PublishSummary", ["sns:Publish"], [notification_topic_arn]))
     if hub_event_bus_arn:   # a spoke: its report goes to the hub's bus
-        statements.append(statement("ReportToHub", ["events:PutEvents"], [hub_event_bus_arn]))
-    return {"Version": "2012-10-17", "Statement": statements}
+        statements.append(_statement("ReportToHub", ["events:PutEvents"], [hub_event_bus_arn]))
+    return statements
 
 
 def role_resource(partition: str, account: str, role: str) -> str:

@@ -100,7 +100,7 @@ class AmiUpgradeWorkflow(pulumi.ComponentResource):
             alias_arn=self.function.alias_arn,
             tags=tags,
         ), child)
-        self.follow_up = FollowUp(f"{name}-follow-up", FollowUpArgs(   # issue 13
+        self.follow_up = FollowUp(f"{name}-follow-up", FollowUpArgs(
             function_name=s.function_name, parameter_name=s.parameter_name,
             alias_name=self.function.alias_name, alias_arn=self.function.alias_arn,
             dry_run=s.dry_run, tags=tags), child)
@@ -118,7 +118,7 @@ class AmiUpgradeWorkflow(pulumi.ComponentResource):
         })
 
     def _observe(self, name: str, s: StackSettings, tags: dict[str, str]) -> None:
-        """The scheduled reconcile, refresh outcomes, alarms and dashboard (issue 11)."""
+        """The scheduled reconcile, refresh outcomes, alarms and dashboard."""
         child = pulumi.ResourceOptions(parent=self)
         self.schedule = None
         if s.reconcile_schedule:

@@ -1,4 +1,4 @@
-"""Planning that fails becomes part of the report, per subsystem (issue 13, class 3).
+"""Planning that fails becomes part of the report, per subsystem.
 
 A describe throttled past the SDK's retries, or refused, during one subsystem's planning
 (the groups, the standalone instances) must not escape as a raw ClientError: the run

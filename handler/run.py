@@ -81,10 +81,10 @@ class Deadline:
                      default_seconds: float = 900.0) -> Deadline:
         """The margin: a quarter of the time left, between 10 s and ``margin_seconds``
         (what follows the last step, a call in flight, the progress tags, the
-        continuation, the report, takes seconds; a fixed 60 s margin left a 60 s function
-        no time at all, issue 13), and never less than ``HEADROOM`` of the time left, so
-        a long invocation ends by 80% of its timeout: room for throttling or slow calls
-        near the end, before Lambda kills it (issue 12)."""
+        continuation, the report, takes seconds, and a 60 s function still needs time to
+        work), and never less than ``HEADROOM`` of the time left, so a long invocation
+        ends by 80% of its timeout: room for throttling or slow calls near the end,
+        before Lambda kills it."""
         remaining = default_seconds
         getter = getattr(context, "get_remaining_time_in_millis", None)
         if callable(getter):

@@ -94,7 +94,7 @@ def excluded_by_tag(tags: Mapping[str, str]) -> bool | None:
         return True
     return False if value in EXCLUDE_FALSE else None
 
-# Added for issue 13 (transient errors, the durable follow-up): on O (or, once O is
+# Transient errors: on O (or, once O is
 # terminated, on the launch template keeping its shape, else on N), when a call of a
 # replacement met a transient error: "<attempt>|<next attempt, ISO UTC>|<step>|<error>".
 # The same step is not retried before that time; removed with the other progress tags.

@@ -219,7 +219,7 @@ def _failed(name: str, reason: str) -> AsgPlan:
 
 
 def _misconfigured(name: str, reason: str, fix: str) -> AsgPlan:
-    """In scope, but configured so that the engine cannot act: never a success (issue 10)."""
+    """In scope, but configured so that the engine cannot act: never a success."""
     return AsgPlan(name, Action.FAILED, reason, fix=fix)
 
 

@@ -71,6 +71,9 @@ class Estate:
         return self.ec2.describe_instances(
             InstanceIds=[instance_id])["Reservations"][0]["Instances"][0]
 
+    def tags(self, instance_id: str) -> dict[str, str]:
+        return {t["Key"]: t["Value"] for t in self.describe(instance_id).get("Tags", [])}
+
     def data_volumes(self, instance_id: str) -> dict[str, str]:
         """Device -> volume ID of the instance's non-root volumes."""
         inst = self.describe(instance_id)
@@ -112,6 +115,13 @@ def build_estate() -> Estate:
     profile = iam.create_instance_profile(InstanceProfileName="app")["InstanceProfile"]["Arn"]
     iam.add_role_to_instance_profile(InstanceProfileName="app", RoleName="app")
     return Estate(ec2, old, new, newer, subnet, groups, "ops", profile)
+
+
+def published_estate() -> Estate:
+    """An estate whose parameter already names its new image."""
+    built = build_estate()
+    set_parameter(built.new_ami)
+    return built
 
 
 def set_parameter(ami_id: str) -> None:

@@ -6,14 +6,12 @@ private-IP preservation is never launched from (the role grants it deletion only
 from __future__ import annotations
 
 import pytest
-from standalone_estate import PARAMETER, build_estate, entry, function, set_parameter
+from standalone_estate import PARAMETER, entry, function, published_estate
 
 
 @pytest.fixture
 def estate(aws):
-    built = build_estate()
-    set_parameter(built.new_ami)
-    return built
+    return published_estate()
 
 
 def watch_launches(aws) -> list[dict]:

@@ -6,16 +6,14 @@ and the replacement ended ``failed`` ("no progress")."""
 from __future__ import annotations
 
 import pytest
-from standalone_estate import build_estate, entry, function, set_parameter
+from standalone_estate import entry, function, published_estate
 
 from sandbox.read_lag import lag
 
 
 @pytest.fixture
 def estate(aws):
-    built = build_estate()
-    set_parameter(built.new_ami)
-    return built
+    return published_estate()
 
 
 @pytest.mark.parametrize("seconds", [20, 90])

@@ -12,7 +12,7 @@ the tag, the next run finishes the rollback, and a later AMI moves the instance.
 from __future__ import annotations
 
 import pytest
-from standalone_estate import PARAMETER, build_estate, entry, function, set_parameter
+from standalone_estate import PARAMETER, entry, function, published_estate, set_parameter
 
 from sandbox import follow_up
 
@@ -21,13 +21,7 @@ HOLD = "ami-upgrade:operator-hold"
 
 @pytest.fixture
 def estate(aws):
-    built = build_estate()
-    set_parameter(built.new_ami)
-    return built
-
-
-def _tags(estate, instance_id: str) -> dict[str, str]:
-    return {t["Key"]: t["Value"] for t in estate.describe(instance_id).get("Tags", [])}
+    return published_estate()
 
 
 def _held_reason(old: str, hold: str) -> str:
@@ -57,7 +51,7 @@ def test_a_start_of_the_old_instance_refused_for_good_is_held_for_an_operator(aw
     final = entry(report, old)
     assert (final["action"], final["reason"]) == ("failed", _held_reason(old, hold))
     assert "next_run" not in final
-    assert _tags(estate, old)[HOLD] == hold
+    assert estate.tags(old)[HOLD] == hold
     assert estate.data_volumes(old) == volumes         # attached back, the start left
     assert estate.describe(old)["State"]["Name"] == "stopped"
     assert follow_up.state(fn) == "DISABLED"
@@ -69,7 +63,7 @@ def test_a_held_rollback_makes_no_call_until_the_hold_is_removed(aws, estate):
     follow_up.deploy(fn, PARAMETER)
     _refuse_the_old_ones_start(aws, old)
     fn.invoke({})
-    hold = _tags(estate, old)[HOLD]
+    hold = estate.tags(old)[HOLD]
     before = len(aws.faults.mutating_calls)
 
     report = fn.invoke({})
@@ -94,7 +88,7 @@ def test_an_attach_back_refused_for_good_names_the_volume_and_its_device(aws, es
     assert final["reason"].startswith(
         f"rollback held for an operator: attach {volume} to {old} at /dev/sdf once the cause "
         "is fixed ('attach "), final
-    assert _tags(estate, old)[HOLD].startswith(f"attach {volume} to {old} at /dev/sdf")
+    assert estate.tags(old)[HOLD].startswith(f"attach {volume} to {old} at /dev/sdf")
 
 
 def test_once_the_operator_removes_the_hold_the_rollback_ends_and_a_newer_ami_moves_it(
@@ -113,7 +107,7 @@ def test_once_the_operator_removes_the_hold_the_rollback_ends_and_a_newer_ami_mo
     assert entry(report, old)["reason"].startswith("rolled back: "), entry(report, old)
     assert estate.describe(old)["State"]["Name"] == "running"
     assert estate.data_volumes(old) == volumes
-    assert _tags(estate, old)["ami-upgrade:failed-ami"] == estate.new_ami
+    assert estate.tags(old)["ami-upgrade:failed-ami"] == estate.new_ami
     set_parameter(estate.newer_ami)
 
     fn.invoke({})

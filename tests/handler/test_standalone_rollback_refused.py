@@ -7,18 +7,12 @@ instance is not held in flight, so a later AMI moves it. Each failed before the 
 from __future__ import annotations
 
 import pytest
-from standalone_estate import build_estate, entry, function, set_parameter
+from standalone_estate import entry, function, published_estate, set_parameter
 
 
 @pytest.fixture
 def estate(aws):
-    built = build_estate()
-    set_parameter(built.new_ami)
-    return built
-
-
-def _tags(estate, instance_id: str) -> dict[str, str]:
-    return {t["Key"]: t["Value"] for t in estate.describe(instance_id).get("Tags", [])}
+    return published_estate()
 
 
 def _progress(tags: dict[str, str]) -> set[str]:
@@ -32,7 +26,7 @@ def _progress(tags: dict[str, str]) -> set[str]:
 def _assert_back_on_old(estate, old: str, volumes: dict[str, str]) -> None:
     assert estate.describe(old)["State"]["Name"] == "running"
     assert estate.data_volumes(old) == volumes
-    assert _progress(_tags(estate, old)) == set()
+    assert _progress(estate.tags(old)) == set()
     for volume_id in volumes.values():
         assert not [t for t in estate.volume(volume_id).get("Tags", [])
                     if t["Key"].startswith("ami-upgrade:")]
@@ -79,7 +73,7 @@ def test_a_new_instance_aws_will_not_terminate_is_left_to_an_operator(aws, estat
     _assert_back_on_old(estate, old, volumes)
     assert estate.describe(new)["State"]["Name"] == "stopped"
     assert estate.data_volumes(new) == {}
-    assert _progress(_tags(estate, new)) == set()      # it no longer claims the old one
+    assert _progress(estate.tags(new)) == set()      # it no longer claims the old one
 
 
 def test_after_a_step_left_to_an_operator_a_newer_ami_moves_the_instance(aws, estate):

@@ -14,16 +14,14 @@ import json
 
 import boto3
 import pytest
-from standalone_estate import build_estate, entry, function, set_parameter
+from standalone_estate import entry, function, published_estate
 
 ROOT_VOLUME = {"ami-upgrade:strategy": "replace-root-volume"}
 
 
 @pytest.fixture
 def estate(aws):
-    built = build_estate()
-    set_parameter(built.new_ami)
-    return built
+    return published_estate()
 
 
 def _customer_key() -> str:
