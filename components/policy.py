@@ -213,6 +213,11 @@ def lambda_policy_document(
         _statement("EngineTagsOnVolumes", ["ec2:CreateTags", "ec2:DeleteTags"],
                   [ec2("volume/*")], engine_tag_keys_only),
     ]
+    tagged_by_strategies = union("progress_tags_on")
+    if tagged_by_strategies:
+        statements.append(_statement(
+            "EngineTagsOnStrategyResources", ["ec2:CreateTags", "ec2:DeleteTags"],
+            [ec2(t) for t in tagged_by_strategies], engine_tag_keys_only))
     if instance_roles:
         statements += pass_role_statements(partition, account, instance_roles)
     statements += _beyond_ec2(

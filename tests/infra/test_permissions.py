@@ -282,7 +282,8 @@ def test_all_scope_has_no_tag_conditions_but_keeps_resource_types():
 def test_engine_tag_writes_are_limited_to_its_own_keys(statements):
     writes = [s for s in statements if any(a.endswith(":DeleteTags") for a in s["Action"])]
     assert {s["Sid"] for s in writes} == {"EngineTagsOnGroups", "EngineTagsOnInstances",
-                                          "EngineTagsOnVolumes"}
+                                          "EngineTagsOnVolumes",
+                                          "EngineTagsOnStrategyResources"}
     for statement in writes:
         condition = statement["Condition"]
         assert condition["Null"] == {"aws:TagKeys": "false"}
@@ -426,8 +427,14 @@ CHANGES = {
                    "only",
     "ManageInstances": "AttachVolume, DetachVolume, ModifyInstanceAttribute moved to InFlight; "
                        "AssociateAddress moved to MoveElasticIpsOntoInFlight",
-    "MoveElasticIpsOntoInFlight": "AssociateAddress only onto an instance carrying the "
-                                  "engine's in-flight tag for the parameter (issue 18)",
+    "MoveElasticIps": "elastic-ip/* moved to MoveElasticIpsOntoInFlight: only addresses "
+                      "carrying the in-flight tag move",
+    "MoveElasticIpsOntoInFlight": "AssociateAddress only of an Elastic IP and onto an "
+                                  "instance both carrying the engine's in-flight tag for the "
+                                  "parameter (issue 18)",
+    "EngineTagsOnStrategyResources": "the relaunch's progress tags on the old instance's "
+                                     "Elastic IPs (the in-flight mark that lets them move), "
+                                     "engine keys only",
     "VolumesOfManagedInstances": "AttachVolume, DetachVolume, ModifyInstanceAttribute moved "
                                  "to InFlight",
     "InFlight": "volume moves only between an instance and a volume that both carry the "

@@ -18,6 +18,7 @@ PARAMETER = "/ami/linux/test"   # both stacks are rendered following it (dev's o
 INSTANCE = f"arn:aws:ec2:us-east-1:{ACCOUNT}:instance/i-0123456789abcdef0"
 VOLUME = f"arn:aws:ec2:us-east-1:{ACCOUNT}:volume/vol-0123456789abcdef0"
 IMAGE = "arn:aws:ec2:us-east-1::image/ami-0123456789abcdef0"
+ELASTIC_IP = f"arn:aws:ec2:us-east-1:{ACCOUNT}:elastic-ip/eipalloc-0123456789abcdef0"
 FOREIGN_PUBLIC_IMAGE = {"ec2:Owner": "210987654321", "ec2:Public": "true"}
 IN_SCOPE = {"aws:ResourceTag/ami-upgrade:parameter": PARAMETER}
 IN_FLIGHT = {**IN_SCOPE, "aws:ResourceTag/ami-upgrade:in-flight": PARAMETER}
@@ -48,6 +49,14 @@ DENIED = {
         "ec2:ModifyInstanceAttribute", INSTANCE,
         {**IN_FLIGHT, "ec2:Attribute": "instanceType",
          "ec2:Attribute/InstanceType": "p5.48xlarge"}),
+    "an Elastic IP not in flight moved (any address of the account)": Call(
+        "ec2:AssociateAddress", ELASTIC_IP, {}),
+    "an Elastic IP carrying the user tags only moved": Call(
+        "ec2:AssociateAddress", ELASTIC_IP, IN_SCOPE),
+    "an Elastic IP in flight for another parameter moved": Call(
+        "ec2:AssociateAddress", ELASTIC_IP, {"aws:ResourceTag/ami-upgrade:in-flight": "/x"}),
+    "an Elastic IP put in scope": Call(
+        "ec2:CreateTags", ELASTIC_IP, {"aws:TagKeys": ["ami-upgrade:parameter"]}),
     "a volume attached to an instance not in flight": Call(
         "ec2:AttachVolume", INSTANCE, IN_SCOPE),
     "a volume not in flight attached": Call("ec2:AttachVolume", VOLUME, {}),
@@ -90,6 +99,14 @@ ALLOWED = {
         "ec2:ModifyInstanceAttribute", INSTANCE, IN_FLIGHT),
     "an Elastic IP moved onto the new instance in flight": Call(
         "ec2:AssociateAddress", INSTANCE, IN_FLIGHT),
+    "the old instance's Elastic IP, marked in flight with the intent, moved": Call(
+        "ec2:AssociateAddress", ELASTIC_IP, {"aws:ResourceTag/ami-upgrade:in-flight": PARAMETER}),
+    "the intent's tags written on the old instance's Elastic IP": Call(
+        "ec2:CreateTags", ELASTIC_IP, {"aws:TagKeys": [
+            "ami-upgrade:in-flight", "ami-upgrade:target-ami", "ami-upgrade:volumes",
+            "ami-upgrade:attempt"]}),
+    "the progress tags removed from the Elastic IP": Call(
+        "ec2:DeleteTags", ELASTIC_IP, {"aws:TagKeys": ["ami-upgrade:in-flight"]}),
     "a volume in flight attached to an instance in flight": Call(
         "ec2:AttachVolume", VOLUME, IN_FLIGHT),
 }
