@@ -10,7 +10,8 @@ next ``decide`` continues or rolls back. The order of the steps keeps the rule
 "a data volume is always attached to an instance or tagged with where it
 belongs":
 
-1. intent on the old instance O (``in-flight``, ``target-ami``, ``attempt``);
+1. intent on the old instance O (``in-flight``, ``target-ami``, ``attempt``), written
+   in the same call on O's Elastic IPs (the role moves only addresses in flight);
 2. each data volume tagged with its home (O, device, DeleteOnTermination);
 3. O stopped; 4. each volume detached (``InstanceId`` always given);
 5. ``launch-token`` on O: from here the AMI is fixed, since the launch may have
@@ -824,14 +825,21 @@ def _associate(allocation_id: str, instance_id: str, on_error: OnError, why: str
 
 # --------------------------------------------------------------- the strategy
 
-# The instance attributes the engine sets (ModifyInstanceAttribute's ``Attribute`` names,
-# and its parameters' names, as IAM's ``ec2:Attribute`` may carry either), and those it
-# never sets whose ``ec2:Attribute/<name>`` key must be absent from its requests.
+# The instance attributes the engine sets, and those it never sets, for the role's
+# ``ec2:Attribute`` conditions on ModifyInstanceAttribute. AWS's EC2 User Guide
+# ("Identity-based policies for Amazon EC2", "ec2:Attribute condition key"): ``ec2:Attribute``
+# carries the request's primitive ``Attribute`` parameter, and ``ec2:Attribute/<name>`` each
+# parameter that is a primitive or an object holding only ``Value``; condition key names
+# are not case-sensitive. Its own example compares ``ec2:Attribute`` with "Description"
+# where the API's value is "description", so values are listed as the API's enum and as
+# the SDK's member name, compared ignoring case. Every other parameter of the request
+# (botocore's model: name and wire name) must be absent; tests/infra/test_permissions.py
+# checks the list against the model.
 ENGINE_SET_ATTRIBUTES = ("blockDeviceMapping", "blockDeviceMappings", "disableApiTermination",
                          "sourceDestCheck")
-NEVER_SET_ATTRIBUTES = ("GroupId", "InstanceInitiatedShutdownBehavior", "InstanceType",
-                        "Kernel", "Ramdisk", "UserData")
-
+NEVER_SET_ATTRIBUTES = ("DisableApiStop", "EbsOptimized", "EnaSupport", "EnclaveOptions",
+                        "GroupId", "Groups", "InstanceInitiatedShutdownBehavior",
+                        "InstanceType", "Kernel", "Ramdisk", "SriovNetSupport", "UserData")
 
 
 class RelaunchStrategy:

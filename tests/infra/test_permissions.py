@@ -204,6 +204,46 @@ def test_instance_attributes_change_only_those_the_engine_sets(scope):
     assert shape["Condition"]["Null"]["ec2:Attribute/InstanceType"] == "true"
 
 
+def _modify_instance_attribute_request():
+    return botocore.session.get_session().get_service_model("ec2").operation_model(
+        "ModifyInstanceAttribute").input_shape
+
+
+# What ModifyInstanceAttribute's request carries besides an attribute: no ec2:Attribute key.
+NOT_ATTRIBUTES = {"InstanceId", "DryRun", "Attribute", "Value"}
+# The parameters the engine sets (handler/standalone/relaunch.py), by botocore's name.
+ENGINE_SETS = {"BlockDeviceMappings", "DisableApiTermination", "SourceDestCheck"}
+
+
+def test_every_attribute_the_engine_never_sets_must_be_absent_from_its_requests():
+    """Each other parameter of ModifyInstanceAttribute, as botocore's model has it today
+    (by its name and its wire name, key names being case-insensitive), has its
+    ``ec2:Attribute/<name>`` key required absent: a parameter botocore adds fails here."""
+    (shape,) = granting(document("tagged"), "ec2:ModifyInstanceAttribute")
+    request = _modify_instance_attribute_request()
+    names = {n for member, s in request.members.items()
+             if member not in NOT_ATTRIBUTES | ENGINE_SETS
+             for n in (member, s.serialization.get("name") or member)}
+    absent = {k.split("/", 1)[1].lower() for k, v in shape["Condition"]["Null"].items()
+              if v == "true"}
+    assert {n.lower() for n in names} - absent == set()
+    assert {n.lower() for n in ENGINE_SETS} & absent == set()
+
+
+def test_the_attribute_names_allowed_are_those_aws_knows_for_what_the_engine_sets():
+    """``ec2:Attribute`` values: the API's enum value and the SDK's member name of each
+    parameter the engine sets, and nothing else (compared ignoring case)."""
+    (shape,) = granting(document("tagged"), "ec2:ModifyInstanceAttribute")
+    request = _modify_instance_attribute_request()
+    enum = {v.lower() for v in request.members["Attribute"].enum}
+    wanted = {n.lower() for member in ENGINE_SETS
+              for n in (member, request.members[member].serialization.get("name") or member)}
+    allowed = {v.lower() for v in shape["Condition"]["ForAllValues:StringEqualsIgnoreCase"][
+        "ec2:Attribute"]}
+    assert allowed == wanted
+    assert {"blockdevicemapping", "disableapitermination", "sourcedestcheck"} <= enum
+
+
 @pytest.mark.parametrize("sid", ["LaunchOwnedImages", "ReplaceRootFromOwnedImages"])
 def test_images_are_used_only_from_the_owners_the_stack_allows(sid):
     """``allowedAmiOwners`` as ``ec2:Owner`` on the image: ``self`` is the account's ID."""

@@ -57,6 +57,17 @@ DENIED = {
         "ec2:AssociateAddress", ELASTIC_IP, {"aws:ResourceTag/ami-upgrade:in-flight": "/x"}),
     "an Elastic IP put in scope": Call(
         "ec2:CreateTags", ELASTIC_IP, {"aws:TagKeys": ["ami-upgrade:parameter"]}),
+    "user data set on an instance in flight, by the generic Attribute form": Call(
+        "ec2:ModifyInstanceAttribute", INSTANCE, {**IN_FLIGHT, "ec2:Attribute": "userData"}),
+    "ENA support turned off on an instance in flight": Call(
+        "ec2:ModifyInstanceAttribute", INSTANCE,
+        {**IN_FLIGHT, "ec2:Attribute/EnaSupport": "false"}),
+    "stop protection set on an instance in flight": Call(
+        "ec2:ModifyInstanceAttribute", INSTANCE,
+        {**IN_FLIGHT, "ec2:Attribute/DisableApiStop": "true"}),
+    "the security groups of an instance in flight replaced": Call(
+        "ec2:ModifyInstanceAttribute", INSTANCE,
+        {**IN_FLIGHT, "ec2:Attribute/GroupId": ["sg-0123456789abcdef0"]}),
     "a volume attached to an instance not in flight": Call(
         "ec2:AttachVolume", INSTANCE, IN_SCOPE),
     "a volume not in flight attached": Call("ec2:AttachVolume", VOLUME, {}),
