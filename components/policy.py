@@ -196,9 +196,12 @@ def lambda_policy_document(
         _statement("EngineTagsOnGroups",
                   ["autoscaling:CreateOrUpdateTags", "autoscaling:DeleteTags"],
                   groups, when_tagged(engine_tag_keys_only)),
+        # The groups' templates; never the engine's own shape templates (marked in flight),
+        # which it launches from by their data, never by name.
         _statement(
             "LaunchTemplates", ["ec2:CreateLaunchTemplateVersion", "ec2:RunInstances"],
-            [ec2("launch-template/*")], when_tagged()),
+            [ec2("launch-template/*")],
+            when_tagged({"Null": {f"aws:ResourceTag/{IN_FLIGHT_TAG}": "true"}})),
         # The strategies': what each adds to the shared statements, then its own.
         _statement("TagOnCreate", ["ec2:CreateTags"],
                   [ec2(t) for t in sorted(set().union(*created.values()))],

@@ -872,8 +872,13 @@ class RelaunchStrategy:
             Grant("LaunchTaggedInstances", ("ec2:RunInstances",), ("instance/*",),
                   {"StringEquals": {"aws:RequestTag/{scope_tag}": "{parameter}"}},
                   scope="tagged"),
+            # Auto Scaling checks that whoever starts a group's refresh may launch from its
+            # template; AWS does not document whether that check's request carries the
+            # template's tags, so the scope tag is required only where a tag is present.
             Grant("LaunchFromTaggedTemplates", ("ec2:RunInstances",), ("instance/*",),
-                  {"Null": {"ec2:LaunchTemplate": "false"}}, scope="tagged"),
+                  {"Null": {"ec2:LaunchTemplate": "false"},
+                   "StringEqualsIfExists": {"aws:RequestTag/{scope_tag}": "{parameter}"}},
+                  scope="tagged"),
             Grant("LaunchInstances", ("ec2:RunInstances",), ("instance/*",), scope="all"),
             # Block devices, source/dest check and termination protection of an instance
             # in flight, and no other attribute: never its user data, type or kernel.
