@@ -92,7 +92,15 @@ from .core import (
     record_intent,
 )
 from .iam import Grant, Permissions
-from .observation import Attachment, InstanceView, Needs, Observation, VolumeView
+from .observation import (
+    Attachment,
+    InstanceView,
+    Needs,
+    Observation,
+    Template,
+    VolumeView,
+    shape_template_name,
+)
 from .shape import InstanceShape, capture, from_template_data, relaunch_blocker, to_template_data
 
 if TYPE_CHECKING:
@@ -163,7 +171,7 @@ def _by_operator(call: Call) -> str:
 
 def template_name(old_id: str) -> str:
     """The launch template that keeps ``old_id``'s shape (private IP preservation)."""
-    return f"ami-upgrade-{old_id}"
+    return shape_template_name(old_id)
 
 
 def launch_token(old_id: str, ami_id: str, attempt: str) -> str:
@@ -427,6 +435,9 @@ class Relaunch:
                     f"their home, and launch template {template_name(self.old_id)} keeps the "
                     "shape")
             if template is not None:          # private IP preservation: launch, no way back
+                unverified = _unverified_shape(template, obs.old_record, self.old_id)
+                if unverified:
+                    return self._fail(unverified)
                 kwargs = from_template_data(dict(template.data),
                                             template.tags.get(LAUNCH_TOKEN, ""))
                 return Call("run_instances", kwargs, FAIL,
@@ -716,6 +727,28 @@ def _ended_elsewhere(tags: Mapping[str, str]) -> str:
         return (f"rolled back by another invocation ({tags.get(FAILURE_REASON, 'no reason')}); "
                 f"{FAILED_AMI} is {tags[FAILED_AMI]}")
     return "nothing of its replacement is in flight any more (another invocation ended it)"
+
+
+def _unverified_shape(template: Template, record: InstanceView | None, old_id: str
+                      ) -> str | None:
+    """Why the shape kept in ``template`` is not launched from: it is launched only while
+    the old instance, still visible terminated, records the same launch token and target
+    AMI (anyone who may create a launch template could write its tags and data); None when
+    it does."""
+    token = template.tags.get(LAUNCH_TOKEN, "")
+    image = template.data.get("ImageId")
+    if record is not None and token and (record.tags.get(LAUNCH_TOKEN),
+                                         record.tags.get(TARGET_AMI)) == (token, image):
+        return None
+    why = ("is no longer visible, so the template cannot be checked against its record"
+           if record is None else
+           f"records another launch ({LAUNCH_TOKEN} {record.tags.get(LAUNCH_TOKEN)!r}, "
+           f"{TARGET_AMI} {record.tags.get(TARGET_AMI)!r})")
+    return (f"launch template {template.id} (tag {REPLACES}={old_id}) keeps a shape for "
+            f"{old_id}, which {why}; nothing was launched. If the template is the function's "
+            f"own (its CreatedBy is the function's role), launch from it by hand with "
+            f"ClientToken {token[:64]!r} and the next run finishes the replacement; otherwise "
+            f"delete it and remove tag {HOME_INSTANCE} from the volumes claiming {old_id}")
 
 
 def _tagged(obs: Observation, resources: Sequence[str], tags: Mapping[str, str]

@@ -410,6 +410,8 @@ def test_the_attempt_off_the_elastic_ip_does_not_end_the_rollback():
 
 # ------------------------------------------------- relaunch: private IP preservation
 
+KEPT_SHAPE = Template("lt-1", {t.LAUNCH_TOKEN: TOKEN}, {"ImageId": GOAL,
+                                                          "InstanceType": "t3.micro"})
 RELAUNCH_PRESERVE_IP = {
     "keep the shape in a launch template": (
         obs(inst(state="stopped", tags=LAUNCHED), volumes=(AVAILABLE,),
@@ -420,8 +422,8 @@ RELAUNCH_PRESERVE_IP = {
             template=Template("lt-1", {t.LAUNCH_TOKEN: TOKEN}, {})),
         ("call", "terminate_instances", ROLL_BACK)),
     "launch from the template, no way back": (
-        obs(None, volumes=(AVAILABLE,), template=Template(
-            "lt-1", {t.LAUNCH_TOKEN: TOKEN}, {"ImageId": GOAL, "InstanceType": "t3.micro"})),
+        obs(None, volumes=(AVAILABLE,), template=KEPT_SHAPE,
+            old_record=inst(state="terminated", tags=LAUNCHED)),
         ("call", "run_instances", FAIL)),
     "attach on the new instance, rolling forward": (
         obs(None, (inst(NEW, image=GOAL),), (AVAILABLE,), template=Template(
@@ -443,6 +445,33 @@ RELAUNCH_PRESERVE_IP = {
 def test_relaunch_preserving_the_private_ip(observation, expected):
     step = relaunch(preserve_private_ip=True).decide(observation)
     assert step_of(step)[:3] == expected
+
+
+UNVERIFIED_FIX = (f"nothing was launched. If the template is the function's own (its "
+                  f"CreatedBy is the function's role), launch from it by hand with ClientToken "
+                  f"{TOKEN!r} and the next run finishes the replacement; otherwise delete it "
+                  f"and remove tag {t.HOME_INSTANCE} from the volumes claiming {OLD}")
+
+
+@pytest.mark.parametrize(("record", "why"), [
+    (None, "is no longer visible, so the template cannot be checked against its record"),
+    (inst(state="terminated", tags={**INTENT, t.LAUNCH_TOKEN: launch_token(OLD, "ami-x", "1")}),
+     f"records another launch ({t.LAUNCH_TOKEN} {launch_token(OLD, 'ami-x', '1')!r}, "
+     f"{t.TARGET_AMI} {GOAL!r})"),
+    (inst(state="terminated", tags={**LAUNCHED, t.TARGET_AMI: "ami-x"}),
+     f"records another launch ({t.LAUNCH_TOKEN} {TOKEN!r}, {t.TARGET_AMI} 'ami-x')"),
+], ids=["old instance no longer visible", "another token recorded", "another image recorded"])
+def test_a_kept_shape_the_old_instance_does_not_record_launches_nothing(record, why):
+    """The template keeping a shape is launched from only while the old instance, still
+    visible terminated, records its token and image: anyone who may create a launch
+    template can write its tags and data. Otherwise the entry names the template and tag."""
+    step = relaunch(preserve_private_ip=True, resume=True).decide(obs(
+        None, volumes=(AVAILABLE,), template=KEPT_SHAPE, old_record=record))
+
+    assert step_of(step) == ("finish", {
+        "id": OLD, "action": "failed", "reason": f"launch template lt-1 (tag {t.REPLACES}="
+        f"{OLD}) keeps a shape for {OLD}, which {why}; {UNVERIFIED_FIX}",
+        "volumes": ["vol-1"]}, None)
 
 
 def test_the_kept_shape_carries_the_private_ip_and_the_tags():
