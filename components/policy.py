@@ -21,10 +21,12 @@ Rules it keeps:
   engine's own in-flight tag for this parameter (``ami-upgrade:in-flight``, written on
   the old instance with the intent, on the new one at launch, on each volume with its
   home before it is detached, removed once the work is done); the engine writes it only
-  on instances in scope. Tag writes on
-  existing instances, volumes and groups are limited to the engine's own
-  ``ami-upgrade:`` progress keys and can never set or remove the tags users steer it with
-  (``ami-upgrade:parameter``, ``ami-upgrade:exclude``, ``ami-upgrade:strategy``).
+  on instances in scope. An Elastic IP moves only while it and the instance it goes onto
+  carry that tag (the relaunch writes it on the old instance's addresses with the
+  intent). Tag writes on existing instances, volumes, Elastic IPs and groups are limited
+  to the engine's own ``ami-upgrade:`` progress keys and can never set or remove the tags
+  users steer it with (``ami-upgrade:parameter``, ``ami-upgrade:exclude``,
+  ``ami-upgrade:strategy``).
 * ``iam:PassRole`` only to ``ec2.amazonaws.com`` and only for the roles configured
   in ``ami-upgrade:instanceRoles`` (ARNs, or paths such as ``/ec2/``); none configured,
   no PassRole at all. Relaunching an instance with a profile passes its role, and so
