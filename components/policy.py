@@ -21,10 +21,12 @@ Rules it keeps:
   engine's own in-flight tag for this parameter (``ami-upgrade:in-flight``, written on
   the old instance with the intent, on the new one at launch, on each volume with its
   home before it is detached, removed once the work is done); the engine writes it only
-  on instances in scope. Tag writes on
-  existing instances, volumes and groups are limited to the engine's own
-  ``ami-upgrade:`` progress keys and can never set or remove the tags users steer it with
-  (``ami-upgrade:parameter``, ``ami-upgrade:exclude``, ``ami-upgrade:strategy``).
+  on instances in scope. An Elastic IP moves only while it and the instance it goes onto
+  carry that tag (the relaunch writes it on the old instance's addresses with the
+  intent). Tag writes on existing instances, volumes, Elastic IPs and groups are limited
+  to the engine's own ``ami-upgrade:`` progress keys and can never set or remove the tags
+  users steer it with (``ami-upgrade:parameter``, ``ami-upgrade:exclude``,
+  ``ami-upgrade:strategy``).
 * ``iam:PassRole`` only to ``ec2.amazonaws.com`` and only for the roles configured
   in ``ami-upgrade:instanceRoles`` (ARNs, or paths such as ``/ec2/``); none configured,
   no PassRole at all. Relaunching an instance with a profile passes its role, and so
@@ -196,9 +198,12 @@ def lambda_policy_document(
         _statement("EngineTagsOnGroups",
                   ["autoscaling:CreateOrUpdateTags", "autoscaling:DeleteTags"],
                   groups, when_tagged(engine_tag_keys_only)),
+        # The groups' templates; never the engine's own shape templates (marked in flight),
+        # which it launches from by their data, never by name.
         _statement(
             "LaunchTemplates", ["ec2:CreateLaunchTemplateVersion", "ec2:RunInstances"],
-            [ec2("launch-template/*")], when_tagged()),
+            [ec2("launch-template/*")],
+            when_tagged({"Null": {f"aws:ResourceTag/{IN_FLIGHT_TAG}": "true"}})),
         # The strategies': what each adds to the shared statements, then its own.
         _statement("TagOnCreate", ["ec2:CreateTags"],
                   [ec2(t) for t in sorted(set().union(*created.values()))],
@@ -213,6 +218,11 @@ def lambda_policy_document(
         _statement("EngineTagsOnVolumes", ["ec2:CreateTags", "ec2:DeleteTags"],
                   [ec2("volume/*")], engine_tag_keys_only),
     ]
+    tagged_by_strategies = union("progress_tags_on")
+    if tagged_by_strategies:
+        statements.append(_statement(
+            "EngineTagsOnStrategyResources", ["ec2:CreateTags", "ec2:DeleteTags"],
+            [ec2(t) for t in tagged_by_strategies], engine_tag_keys_only))
     if instance_roles:
         statements += pass_role_statements(partition, account, instance_roles)
     statements += _beyond_ec2(

@@ -3,19 +3,20 @@
 Scope tags are set by users; progress tags are written by the engine so that an
 interrupted invocation can be finished or rolled back by the next one.
 
-Standalone replacements write, on the old instance: ``in-flight`` (the parameter
-driving it), ``target-ami``, ``attempt``, ``launch-token``, ``health-waited``,
-``rollback`` while one runs; ``failed-ami`` and ``failure-reason`` after a
-rollback (that AMI is not retried until removed); ``replaced-by`` when it is kept
-stopped; ``root-volume-ami`` for an in-place replacement. On each data volume
-being moved: ``in-flight``, ``home-instance``, ``home-device``,
-``home-delete-on-termination``. On the new instance, at launch: ``in-flight`` and
-``replaces``. With ``preserve_private_ip``, a launch template ``ami-upgrade-<old id>``
-holds the old instance's shape between its termination and the launch (tagged
-``in-flight``, ``replaces``, ``launch-token``, ``elastic-ips``, ``source-dest-check``)
-and is deleted at the end. All but ``attempt``, ``failed-ami``, ``failure-reason`` and
-``replaced-by`` are removed when the replacement finishes. None is ever copied
-onto a replacement (``PROGRESS_TAGS``).
+Standalone replacements write, on the old instance: ``in-flight`` (the parameter driving
+it), ``target-ami``, ``attempt``, ``launch-token``, ``health-waited``, ``rollback``
+while one runs; ``failed-ami`` and ``failure-reason`` after a rollback (that AMI is not
+retried until removed); ``replaced-by`` when it is kept stopped; ``root-volume-ami`` for
+an in-place replacement. On each data volume being moved: ``in-flight``,
+``home-instance``, ``home-device``, ``home-delete-on-termination``. On the old
+instance's Elastic IPs, in the intent's own call: the intent's tags (``in-flight`` lets
+the role move them). On the new instance, at launch: ``in-flight`` and ``replaces``.
+With ``preserve_private_ip``, a launch template ``ami-upgrade-<old id>`` holds the old
+instance's shape between its termination and the launch (tagged ``in-flight``,
+``replaces``, ``launch-token``, ``elastic-ips``, ``source-dest-check``) and is deleted
+at the end. All but ``attempt``, ``failed-ami``, ``failure-reason`` and ``replaced-by``
+are removed when the replacement finishes. None is ever copied onto a replacement
+(``PROGRESS_TAGS``).
 """
 
 import re

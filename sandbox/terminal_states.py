@@ -42,3 +42,18 @@ def install(aws: EmbeddedAws) -> Callable[[], None]:
         for step in reversed(undo):
             step()
     return uninstall
+
+
+def forget_terminated(aws: EmbeddedAws, instance_id: str) -> None:
+    """AWS stops showing a terminated instance (and its tags) after about an hour; moto
+    shows it for ever. Drops ``instance_id``, which must be terminated, from the embedded
+    AWS, as a run an hour later would find it."""
+    from moto.ec2.models import ec2_backends
+
+    backend = ec2_backends[aws.account_id][aws.region]
+    for reservation in list(backend.reservations.values()):
+        for instance in reservation.instances:
+            if instance.id == instance_id and instance._state.name != "terminated":
+                raise ValueError(f"{instance_id} is {instance._state.name}, not terminated")
+        reservation.instances = [i for i in reservation.instances if i.id != instance_id]
+    backend.tags.pop(instance_id, None)

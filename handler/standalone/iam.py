@@ -43,4 +43,6 @@ class Permissions:
     while_in_flight: tuple[str, ...] = ()
     tag_on_create: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     # ^ creating call -> resource types it tags at creation (TagSpecifications)
+    # resource types beyond instances and volumes whose engine tags it writes and removes
+    progress_tags_on: tuple[str, ...] = ()
     statements: tuple[Grant, ...] = ()

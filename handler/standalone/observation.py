@@ -101,6 +101,13 @@ class VolumeView:
             home_delete_on_termination=tags.get(HOME_DELETE_ON_TERMINATION) == "true")
 
 
+def shape_template_name(old_id: str) -> str:
+    """The name of the launch template keeping ``old_id``'s shape (private IP
+    preservation); names are unique in an account and region, so no other template can
+    hold it while the engine's does."""
+    return f"ami-upgrade-{old_id}"
+
+
 @dataclass(frozen=True)
 class Template:
     """The launch template keeping an old instance's shape (private IP preservation)."""
@@ -121,6 +128,9 @@ class Observation:
     addresses: tuple[Mapping[str, Any], ...] = ()      # Elastic IPs on the old instance
     new_addresses: tuple[Mapping[str, Any], ...] = ()  # ... on the new one (moved, to move back)
     template: Template | None = None      # its shape, kept while it is terminated (preserve IP)
+    # The old instance as AWS still shows it once terminated (about an hour): its tags are
+    # the record a kept shape is checked against. None once it is no longer visible.
+    old_record: InstanceView | None = None
 
     def untagged_volumes(self) -> tuple[VolumeView, ...]:
         return tuple(v for v in self.volumes if not v.tagged)
@@ -267,7 +277,7 @@ def observe(ec2: EC2Client, old_ids: Iterable[str], with_addresses: bool = False
             tuple(sorted(mine.values(), key=lambda v: (v.home_device or v.device or "", v.id))),
             statuses, tuple(addresses.get(old_id, [])),
             tuple(a for n in news.get(old_id, []) for a in addresses.get(n.id, [])),
-            templates.get(old_id))
+            templates.get(old_id), olds.get(old_id))
     return result
 
 
@@ -331,11 +341,17 @@ def _refused(new: InstanceView, old_id: str) -> bool:
 
 
 def _templates(ec2: EC2Client, old_ids: list[str]) -> dict[str, Template]:
-    """The launch templates keeping the shapes of ``old_ids`` (normally none)."""
+    """The launch templates keeping the shapes of ``old_ids`` (normally none): only the one
+    with the engine's name for each; another template tagged as one is ignored (logged)."""
     found: dict[str, Template] = {}
     for template in describe(ec2, "describe_launch_templates", "LaunchTemplates", ids=old_ids,
                              id_filter=f"tag:{REPLACES}"):
         tags = tag_map(template.get("Tags"))
+        if template.get("LaunchTemplateName") != shape_template_name(tags[REPLACES]):
+            log_event("shape_claim_refused", template=template["LaunchTemplateId"],
+                      old_instance=tags[REPLACES],
+                      reason=f"not named {shape_template_name(tags[REPLACES])}")
+            continue
         version = ec2.describe_launch_template_versions(
             LaunchTemplateId=template["LaunchTemplateId"],
             Versions=["$Default"])["LaunchTemplateVersions"][0]

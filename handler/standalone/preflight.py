@@ -13,7 +13,7 @@ new image (architecture, virtualization type, boot mode). A failed check skips
 the instance with the check's name and the fix, before any mutating call.
 
 Room for the engine's own tags: AWS allows 50 user tags per resource (``aws:``
-tags do not count); an instance or volume without room for every progress tag
+tags do not count); an instance, volume or Elastic IP without room for every progress tag
 the strategy may write (:data:`ENGINE_TAGS`) could not record its rollback, so it
 is skipped.
 
@@ -94,6 +94,8 @@ ENGINE_TAGS: Mapping[str, Mapping[str, tuple[str, ...]]] = {
         "volume": (IN_FLIGHT, HOME_INSTANCE, HOME_DEVICE, HOME_DELETE_ON_TERMINATION),
         # at launch, on top of the inherited tags; RETRY when its health wait meets an error
         "new instance": (IN_FLIGHT, REPLACES, RETRY),
+        # the old instance's Elastic IPs: the intent's tags, in its own call
+        "elastic-ip": (IN_FLIGHT, TARGET_AMI, ATTEMPT, VOLUMES),
     },
     ROOT_VOLUME: {
         "instance": (IN_FLIGHT, ROOT_VOLUME_AMI, ATTEMPT, FAILED_AMI, FAILURE_REASON, RETRY),
@@ -119,6 +121,8 @@ class Facts:
     volume_tags: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     volumes: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)   # raw, by ID
     elastic_ips: frozenset[str] = frozenset()                  # public IPs that are EIPs
+    # instance ID -> its Elastic IPs' tags, by allocation ID
+    address_tags: Mapping[str, Mapping[str, Mapping[str, str]]] = field(default_factory=dict)
     routes: Mapping[str, tuple[str, ...]] = field(default_factory=dict)   # id -> route tables
     targets: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # id/IP -> groups
     unreadable: Mapping[str, str] = field(default_factory=dict)  # check -> why not read
@@ -178,6 +182,8 @@ def read_facts(ctx: RunContext, instances: Iterable[Mapping[str, Any]],
     except ClientError as error:
         unreadable["classic load balancers"] = describe_error(error)
     aws_managed_key = _aws_managed_key(ctx, found_volumes.values(), unreadable)
+    addresses = _filtered(ec2, "describe_addresses", "Addresses", "instance-id",
+                          (i["InstanceId"] for i in insts))
     return Facts(
         aws_managed_key=aws_managed_key,
         key_pairs=frozenset(k["KeyName"] for k in _filtered(
@@ -198,13 +204,23 @@ def read_facts(ctx: RunContext, instances: Iterable[Mapping[str, Any]],
             id_param="ImageIds")},
         volume_tags={k: tag_map(v.get("Tags")) for k, v in found_volumes.items()},
         volumes=found_volumes,
-        elastic_ips=frozenset(a["PublicIp"] for a in _filtered(
-            ec2, "describe_addresses", "Addresses", "instance-id",
-            (i["InstanceId"] for i in insts)) if a.get("PublicIp")),
+        elastic_ips=frozenset(a["PublicIp"] for a in addresses if a.get("PublicIp")),
+        address_tags=_address_tags(addresses),
         routes={k: tuple(v) for k, v in routes.items()},
         targets={k: tuple(v) for k, v in targets.items()},
         unreadable=unreadable,
     )
+
+
+def _address_tags(addresses: Iterable[Mapping[str, Any]]
+                  ) -> dict[str, dict[str, dict[str, str]]]:
+    """Instance ID -> allocation ID -> tags, of the Elastic IPs on instances."""
+    found: dict[str, dict[str, dict[str, str]]] = {}
+    for address in addresses:
+        if address.get("InstanceId") and address.get("AllocationId"):
+            found.setdefault(address["InstanceId"], {})[address["AllocationId"]] = tag_map(
+                address.get("Tags"))
+    return found
 
 
 def _aws_managed_key(ctx: RunContext, volumes: Iterable[Mapping[str, Any]],
@@ -381,6 +397,12 @@ def tag_room_blocker(facts: Facts, instance: Mapping[str, Any], strategy: str,
         return (f"its {len(shape.data_volumes) if shape else 0} data volumes do not fit the "
                 f"record of them on {iid} ({VOLUMES}: {len(record)} of {TAG_VALUE_LIMIT} "
                 "characters); only recorded volumes are ever moved, so it is not replaced")
+    for allocation, atags in facts.address_tags.get(iid, {}).items():
+        over = crowded(atags, keys.get("elastic-ip", ()))
+        if over:
+            return (f"Elastic IP {allocation} has {len(atags)} tags: with the progress tags "
+                    f"it would need {over} (AWS allows {MAX_TAGS}), so it could not be marked "
+                    f"to move; remove {over - MAX_TAGS} tag(s) from it")
     if shape is not None and "volume" in keys:
         for volume in shape.data_volumes:
             vtags = facts.volume_tags.get(volume.volume_id, {})

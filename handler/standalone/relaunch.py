@@ -10,7 +10,8 @@ next ``decide`` continues or rolls back. The order of the steps keeps the rule
 "a data volume is always attached to an instance or tagged with where it
 belongs":
 
-1. intent on the old instance O (``in-flight``, ``target-ami``, ``attempt``);
+1. intent on the old instance O (``in-flight``, ``target-ami``, ``attempt``), written
+   in the same call on O's Elastic IPs (the role moves only addresses in flight);
 2. each data volume tagged with its home (O, device, DeleteOnTermination);
 3. O stopped; 4. each volume detached (``InstanceId`` always given);
 5. ``launch-token`` on O: from here the AMI is fixed, since the launch may have
@@ -91,7 +92,15 @@ from .core import (
     record_intent,
 )
 from .iam import Grant, Permissions
-from .observation import Attachment, InstanceView, Needs, Observation, VolumeView
+from .observation import (
+    Attachment,
+    InstanceView,
+    Needs,
+    Observation,
+    Template,
+    VolumeView,
+    shape_template_name,
+)
 from .shape import InstanceShape, capture, from_template_data, relaunch_blocker, to_template_data
 
 if TYPE_CHECKING:
@@ -113,11 +122,13 @@ TERMINATE_NEW = "terminate the new instance"
 UNPROTECT_NEW = "turn off the new instance's termination protection"
 DELETE_TEMPLATE = "delete the launch template that kept the shape"
 MOVE_ADDRESS_BACK = "move the Elastic IP back"
+ATTEMPT_OFF = "remove the attempt from the Elastic IPs"
 RESTORE_DOT = "restore DeleteOnTermination on"
 
 
 def _not_needed_by_old(step: str) -> bool:
-    return step in (TERMINATE_NEW, UNPROTECT_NEW, DELETE_TEMPLATE, MOVE_ADDRESS_BACK) \
+    return step in (TERMINATE_NEW, UNPROTECT_NEW, DELETE_TEMPLATE, MOVE_ADDRESS_BACK,
+                    ATTEMPT_OFF) \
         or step.startswith(RESTORE_DOT)
 
 
@@ -133,6 +144,8 @@ def _by_hand(call: Call) -> str:
     if call.step == MOVE_ADDRESS_BACK:
         return (f"associate Elastic IP {kwargs['AllocationId']} with {kwargs['InstanceId']} "
                 "by hand")
+    if call.step == ATTEMPT_OFF:
+        return f"remove tag {ATTEMPT} from {', '.join(kwargs['Resources'])} by hand"
     return f"set DeleteOnTermination on {kwargs['InstanceId']}'s data volumes by hand"
 
 
@@ -158,7 +171,7 @@ def _by_operator(call: Call) -> str:
 
 def template_name(old_id: str) -> str:
     """The launch template that keeps ``old_id``'s shape (private IP preservation)."""
-    return f"ami-upgrade-{old_id}"
+    return shape_template_name(old_id)
 
 
 def launch_token(old_id: str, ami_id: str, attempt: str) -> str:
@@ -244,10 +257,10 @@ class Relaunch:
             if self.resume:
                 return self._fail(f"tagged as in flight, but {old.id} records no intent "
                                   f"({TARGET_AMI}); not touched")
-            return record_intent(old, {IN_FLIGHT: self.parameter, TARGET_AMI: self.goal_ami,
-                                       VOLUMES: ",".join(sorted(a.volume_id
-                                                                for a in old.attachments))},
-                                 ROLL_BACK)
+            return _with_addresses(record_intent(
+                old, {IN_FLIGHT: self.parameter, TARGET_AMI: self.goal_ami,
+                      VOLUMES: ",".join(sorted(a.volume_id for a in old.attachments))},
+                ROLL_BACK), obs.addresses)
         step = self._forward(obs, old, new, tags)
         if self.pending_rollback:     # decided just now: record it before anything else
             return Call("create_tags", {"Resources": [old.id], "Tags": tag_list(
@@ -341,7 +354,8 @@ class Relaunch:
         step = self._move_volumes(volumes, new)
         if step is not None:
             return step
-        step = _settle(volumes, new, obs.addresses, ROLL_BACK, "move the Elastic IP")
+        step = _settle(volumes, new, obs.addresses, ROLL_BACK, "move the Elastic IP",
+                       self.parameter)
         if step is not None:
             return step
         if self.keep_old_instance:
@@ -421,6 +435,9 @@ class Relaunch:
                     f"their home, and launch template {template_name(self.old_id)} keeps the "
                     "shape")
             if template is not None:          # private IP preservation: launch, no way back
+                unverified = _unverified_shape(template, obs.old_record, self.old_id)
+                if unverified:
+                    return self._fail(unverified)
                 kwargs = from_template_data(dict(template.data),
                                             template.tags.get(LAUNCH_TOKEN, ""))
                 return Call("run_instances", kwargs, FAIL,
@@ -468,13 +485,15 @@ class Relaunch:
                     return _associate(allocation, new.id, FAIL, "move the Elastic IP")
             return Call("delete_launch_template", {"LaunchTemplateId": template.id}, FAIL,
                         "delete the launch template that kept the shape")
-        return Call("delete_tags", {"Resources": [new.id, *(v.id for v in volumes)],
+        return Call("delete_tags", {"Resources": [new.id, *(v.id for v in volumes),
+                                                  *_allocations(obs.new_addresses)],
                                     "Tags": [{"Key": k} for k in DONE_KEYS]}, FAIL,
                     "remove the progress tags")
 
     def _cleanup_kept(self, obs: Observation, old: InstanceView,
                       new: InstanceView | None) -> Call | Wait | Finish:
-        resources = [old.id, *([new.id] if new else []), *(v.id for v in obs.tagged_volumes())]
+        resources = [old.id, *([new.id] if new else []), *(v.id for v in obs.tagged_volumes()),
+                     *_allocations((*obs.addresses, *obs.new_addresses))]
         return Call("delete_tags", {"Resources": resources,
                                     "Tags": [{"Key": k} for k in DONE_KEYS]}, FAIL,
                     "remove the progress tags")
@@ -513,11 +532,16 @@ class Relaunch:
         step = self._record_outcome(old, reason)
         if step is not None:
             return step
+        addresses = (*obs.addresses, *obs.new_addresses)
+        step = _attempt_off(addresses)
+        if step is not None and step.step not in self.left_to_operator:
+            return step
         keys = [k for k in ROLLED_BACK_KEYS
                 if not (k == RETRY and retry.transient_rollback(reason))]
         # A new instance left to an operator no longer claims O: later AMIs move O again.
         stray = [new.id] if new is not None else []
-        return Call("delete_tags", {"Resources": [old.id, *stray, *(v.id for v in volumes)],
+        return Call("delete_tags", {"Resources": [old.id, *stray, *(v.id for v in volumes),
+                                                  *_allocations(addresses)],
                                     "Tags": [{"Key": k} for k in (*keys, *(
                                         (REPLACES,) if stray else ()))]}, FAIL,
                     "remove the progress tags")
@@ -629,7 +653,7 @@ class Relaunch:
     def completed(self, call: Call, obs: Observation, response: Mapping[str, Any]
                   ) -> Finish | None:
         """After a successful call: the final entry when that call finished the work."""
-        if call.operation != "delete_tags":
+        if call.operation != "delete_tags" or call.step == ATTEMPT_OFF:
             return None
         old = obs.old
         if old is not None and ROLLBACK in old.tags and REPLACED_BY not in old.tags:
@@ -705,6 +729,28 @@ def _ended_elsewhere(tags: Mapping[str, str]) -> str:
     return "nothing of its replacement is in flight any more (another invocation ended it)"
 
 
+def _unverified_shape(template: Template, record: InstanceView | None, old_id: str
+                      ) -> str | None:
+    """Why the shape kept in ``template`` is not launched from: it is launched only while
+    the old instance, still visible terminated, records the same launch token and target
+    AMI (anyone who may create a launch template could write its tags and data); None when
+    it does."""
+    token = template.tags.get(LAUNCH_TOKEN, "")
+    image = template.data.get("ImageId")
+    if record is not None and token and (record.tags.get(LAUNCH_TOKEN),
+                                         record.tags.get(TARGET_AMI)) == (token, image):
+        return None
+    why = ("is no longer visible, so the template cannot be checked against its record"
+           if record is None else
+           f"records another launch ({LAUNCH_TOKEN} {record.tags.get(LAUNCH_TOKEN)!r}, "
+           f"{TARGET_AMI} {record.tags.get(TARGET_AMI)!r})")
+    return (f"launch template {template.id} (tag {REPLACES}={old_id}) keeps a shape for "
+            f"{old_id}, which {why}; nothing was launched. If the template is the function's "
+            f"own (its CreatedBy is the function's role), launch from it by hand with "
+            f"ClientToken {token[:64]!r} and the next run finishes the replacement; otherwise "
+            f"delete it and remove tag {HOME_INSTANCE} from the volumes claiming {old_id}")
+
+
 def _tagged(obs: Observation, resources: Sequence[str], tags: Mapping[str, str]
             ) -> Observation:
     """``obs`` once ``tags`` are on ``resources`` (CreateTags' effect is what it asked)."""
@@ -718,8 +764,15 @@ def _tagged(obs: Observation, resources: Sequence[str], tags: Mapping[str, str]
                        home_device=tags.get(HOME_DEVICE),
                        home_delete_on_termination=tags.get(HOME_DELETE_ON_TERMINATION) == "true")
 
+    def address(data: Mapping[str, Any]) -> Mapping[str, Any]:
+        if data.get("AllocationId") not in resources:
+            return data
+        return {**data, "Tags": tag_list({**tag_map(data.get("Tags")), **tags})}
+
     return replace(obs, old=instance(obs.old) if obs.old is not None else None,
-                   new=tuple(map(instance, obs.new)), volumes=tuple(map(volume, obs.volumes)))
+                   new=tuple(map(instance, obs.new)), volumes=tuple(map(volume, obs.volumes)),
+                   addresses=tuple(map(address, obs.addresses)),
+                   new_addresses=tuple(map(address, obs.new_addresses)))
 
 
 def _restore_delete_on_termination(volumes: tuple[VolumeView, ...], instance: InstanceView,
@@ -746,16 +799,56 @@ def _stop(instance: InstanceView, which: str, on_error: OnError) -> Call | Wait 
 
 
 def _settle(volumes: tuple[VolumeView, ...], instance: InstanceView,
-            addresses: Sequence[Mapping[str, Any]], on_error: OnError, why: str) -> Call | None:
+            addresses: Sequence[Mapping[str, Any]], on_error: OnError, why: str,
+            parameter: str) -> Call | None:
     """With the volumes on ``instance``: their DeleteOnTermination back, then the Elastic
-    IPs (held by the other instance) onto it; None when nothing is left to do."""
+    IPs (held by the other instance) onto it, each marked in flight first if it is not
+    (the role moves only addresses so marked); None when nothing is left to do."""
     step = _restore_delete_on_termination(volumes, instance, on_error)
     if step is not None:
         return step
     for address in addresses:
         if address.get("AllocationId"):
-            return _associate(address["AllocationId"], instance.id, on_error, why)
+            return _mark(address, parameter, on_error) or _associate(
+                address["AllocationId"], instance.id, on_error, why)
     return None
+
+
+def _allocations(addresses: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The allocation IDs of ``addresses`` (Elastic IPs of a VPC), sorted, once each."""
+    return sorted({a["AllocationId"] for a in addresses if a.get("AllocationId")})
+
+
+def _with_addresses(step: Call | Finish, addresses: Sequence[Mapping[str, Any]]
+                    ) -> Call | Finish:
+    """The intent's CreateTags also on the old instance's Elastic IPs: the in-flight tag
+    on an address is what lets the role move it (``AssociateAddress``), and it rides in
+    the same call, so the intent and the addresses' mark are written together or not."""
+    if not isinstance(step, Call):
+        return step
+    kwargs = step.kwargs
+    return replace(step, kwargs={**kwargs, "Resources": [
+        *kwargs["Resources"], *_allocations(addresses)]})
+
+
+def _mark(address: Mapping[str, Any], parameter: str, on_error: OnError) -> Call | None:
+    """The in-flight tag on an Elastic IP of the old instance that lacks it (associated
+    after the intent was written, or its tag removed); None when it carries it."""
+    if tag_map(address.get("Tags")).get(IN_FLIGHT) == parameter:
+        return None
+    allocation = address["AllocationId"]
+    return Call("create_tags", {"Resources": [allocation], "Tags": tag_list(
+        {IN_FLIGHT: parameter})}, on_error, f"mark Elastic IP {allocation} in flight")
+
+
+def _attempt_off(addresses: Sequence[Mapping[str, Any]]) -> Call | None:
+    """A rolled-back intent's ``attempt`` off the Elastic IPs it was written on (it stays
+    on the old instance, so the final DeleteTags cannot take it); None when none has it."""
+    marked = _allocations([a for a in addresses if ATTEMPT in tag_map(a.get("Tags"))])
+    if not marked:
+        return None
+    return Call("delete_tags", {"Resources": marked, "Tags": [{"Key": ATTEMPT}]}, FAIL,
+                ATTEMPT_OFF)
 
 
 def _associate(allocation_id: str, instance_id: str, on_error: OnError, why: str) -> Call:
@@ -765,14 +858,21 @@ def _associate(allocation_id: str, instance_id: str, on_error: OnError, why: str
 
 # --------------------------------------------------------------- the strategy
 
-# The instance attributes the engine sets (ModifyInstanceAttribute's ``Attribute`` names,
-# and its parameters' names, as IAM's ``ec2:Attribute`` may carry either), and those it
-# never sets whose ``ec2:Attribute/<name>`` key must be absent from its requests.
+# The instance attributes the engine sets, and those it never sets, for the role's
+# ``ec2:Attribute`` conditions on ModifyInstanceAttribute. AWS's EC2 User Guide
+# ("Identity-based policies for Amazon EC2", "ec2:Attribute condition key"): ``ec2:Attribute``
+# carries the request's primitive ``Attribute`` parameter, and ``ec2:Attribute/<name>`` each
+# parameter that is a primitive or an object holding only ``Value``; condition key names
+# are not case-sensitive. Its own example compares ``ec2:Attribute`` with "Description"
+# where the API's value is "description", so values are listed as the API's enum and as
+# the SDK's member name, compared ignoring case. Every other parameter of the request
+# (botocore's model: name and wire name) must be absent; tests/infra/test_permissions.py
+# checks the list against the model.
 ENGINE_SET_ATTRIBUTES = ("blockDeviceMapping", "blockDeviceMappings", "disableApiTermination",
                          "sourceDestCheck")
-NEVER_SET_ATTRIBUTES = ("GroupId", "InstanceInitiatedShutdownBehavior", "InstanceType",
-                        "Kernel", "Ramdisk", "UserData")
-
+NEVER_SET_ATTRIBUTES = ("DisableApiStop", "EbsOptimized", "EnaSupport", "EnclaveOptions",
+                        "GroupId", "Groups", "InstanceInitiatedShutdownBehavior",
+                        "InstanceType", "Kernel", "Ramdisk", "SriovNetSupport", "UserData")
 
 
 class RelaunchStrategy:
@@ -793,6 +893,8 @@ class RelaunchStrategy:
         while_in_flight=("ec2:AttachVolume", "ec2:DetachVolume"),
         tag_on_create={"RunInstances": ("instance/*",),
                        "CreateLaunchTemplate": ("launch-template/*",)},
+        # The old instance's Elastic IPs carry the intent's tags while they move.
+        progress_tags_on=("elastic-ip/*",),
         statements=(
             # Images only of the owners allowedAmiOwners names, as the engine checks.
             Grant("LaunchOwnedImages", ("ec2:RunInstances",), ("image/*",),
@@ -803,8 +905,13 @@ class RelaunchStrategy:
             Grant("LaunchTaggedInstances", ("ec2:RunInstances",), ("instance/*",),
                   {"StringEquals": {"aws:RequestTag/{scope_tag}": "{parameter}"}},
                   scope="tagged"),
+            # Auto Scaling checks that whoever starts a group's refresh may launch from its
+            # template; AWS does not document whether that check's request carries the
+            # template's tags, so the scope tag is required only where a tag is present.
             Grant("LaunchFromTaggedTemplates", ("ec2:RunInstances",), ("instance/*",),
-                  {"Null": {"ec2:LaunchTemplate": "false"}}, scope="tagged"),
+                  {"Null": {"ec2:LaunchTemplate": "false"},
+                   "StringEqualsIfExists": {"aws:RequestTag/{scope_tag}": "{parameter}"}},
+                  scope="tagged"),
             Grant("LaunchInstances", ("ec2:RunInstances",), ("instance/*",), scope="all"),
             # Block devices, source/dest check and termination protection of an instance
             # in flight, and no other attribute: never its user data, type or kernel.
@@ -814,10 +921,12 @@ class RelaunchStrategy:
                       "ForAllValues:StringEqualsIgnoreCase": {"ec2:Attribute": list(
                           ENGINE_SET_ATTRIBUTES)},
                       "Null": {f"ec2:Attribute/{a}": "true" for a in NEVER_SET_ATTRIBUTES}}),
-            Grant("MoveElasticIps", ("ec2:AssociateAddress",),
-                  ("elastic-ip/*", "network-interface/*")),
-            # An Elastic IP moves only onto an instance in flight (N, or O in a rollback).
-            Grant("MoveElasticIpsOntoInFlight", ("ec2:AssociateAddress",), ("instance/*",),
+            Grant("MoveElasticIps", ("ec2:AssociateAddress",), ("network-interface/*",)),
+            # An Elastic IP moves only if it carries the in-flight tag (written on the old
+            # instance's addresses with the intent) and only onto an instance in flight (N,
+            # or O in a rollback): IAM checks the condition on each resource of the call.
+            Grant("MoveElasticIpsOntoInFlight", ("ec2:AssociateAddress",),
+                  ("elastic-ip/*", "instance/*"),
                   {"StringEquals": {"aws:ResourceTag/{in_flight_tag}": "{parameter}"}}),
             # Private-IP preservation keeps the old instance's shape in a launch template of
             # the engine's own, marked in flight for this parameter. It launches from the

@@ -178,6 +178,21 @@ def test_instance_near_the_tag_limit_is_skipped_before_anything(aws, estate):
     assert crowded not in str(aws.faults.requests("CreateTags"))
 
 
+def test_elastic_ip_near_the_tag_limit_is_skipped_before_anything(aws, estate):
+    """The intent's four tags ride on the old instance's Elastic IPs (the role moves only
+    addresses so marked): 48 tags + 4 > 50."""
+    web = estate.launch("web", volumes=1)
+    allocation = estate.ec2.allocate_address(Domain="vpc")["AllocationId"]
+    estate.ec2.associate_address(AllocationId=allocation, InstanceId=web)
+    estate.ec2.create_tags(Resources=[allocation], Tags=[{"Key": f"cost:{n}", "Value": "x"}
+                                                         for n in range(48)])
+
+    report = _invoke(aws)
+
+    reason = _skipped_untouched(aws, report, web, f"Elastic IP {allocation} has 48 tags")
+    assert "remove 2 tag(s)" in reason
+
+
 def test_data_volume_near_the_tag_limit_is_skipped_before_anything(aws, estate):
     db = estate.launch("db", volumes=2)
     volume = estate.data_volumes(db)["/dev/sdg"]

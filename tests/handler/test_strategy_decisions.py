@@ -8,6 +8,8 @@ tables pin behaviour across refactorings of the modules around the machines.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from botocore.exceptions import ClientError
 
@@ -53,6 +55,7 @@ def obs(old: InstanceView | None, new: tuple[InstanceView, ...] = (),
 INTENT = {t.IN_FLIGHT: P, t.TARGET_AMI: GOAL, t.ATTEMPT: "1"}
 LAUNCHED = {**INTENT, t.LAUNCH_TOKEN: TOKEN}
 ROLLING = {**LAUNCHED, t.ROLLBACK: "why"}
+EIP_IN_FLIGHT = {"AllocationId": "eipalloc-1", "Tags": [{"Key": t.IN_FLIGHT, "Value": P}]}
 ON_OLD = Attachment("vol-1", "/dev/sdf", False, "attached")
 ON_NEW = Attachment("vol-1", "/dev/sdf", False, "attached")
 AVAILABLE = vol("vol-1", "available", None, None, None)
@@ -91,6 +94,12 @@ RELAUNCH_FORWARD = {
         {}, obs(inst(tags={t.ATTEMPT: "2"})),
         ("call", "create_tags", ROLL_BACK, {"Resources": [OLD], "Tags": tagged(
             (t.IN_FLIGHT, P), (t.TARGET_AMI, GOAL), (t.VOLUMES, ""), (t.ATTEMPT, "3"))})),
+    "intent rides onto the old instance's Elastic IPs (same call)": (
+        {}, obs(inst(), addresses=({"AllocationId": "eipalloc-2"}, {"PublicIp": "192.0.2.1"},
+                                   {"AllocationId": "eipalloc-1"})),
+        ("call", "create_tags", ROLL_BACK, {
+            "Resources": [OLD, "eipalloc-1", "eipalloc-2"], "Tags": tagged(
+                (t.IN_FLIGHT, P), (t.TARGET_AMI, GOAL), (t.VOLUMES, ""), (t.ATTEMPT, "1"))})),
     "intent records the data volumes attached": (
         {}, obs(inst(attachments=(ON_OLD, Attachment("vol-0a", "/dev/sdg", True,
                                                      "attached")))),
@@ -199,9 +208,17 @@ RELAUNCH_FORWARD = {
                                   "Ebs": {"DeleteOnTermination": True}}]})),
     "Elastic IP moved": (
         {}, obs(inst(state="stopped", tags=LAUNCHED), (inst(NEW, image=GOAL),), (ON_N,),
-                statuses={NEW: ("ok", "ok")}, addresses=({"AllocationId": "eipalloc-1"},)),
+                statuses={NEW: ("ok", "ok")}, addresses=(EIP_IN_FLIGHT,)),
         ("call", "associate_address", ROLL_BACK, {"AllocationId": "eipalloc-1",
          "InstanceId": NEW, "AllowReassociation": True})),
+    # The role moves only addresses carrying the in-flight tag: one associated after the
+    # intent (or whose tag was removed) is marked first.
+    "Elastic IP not marked in flight: marked before it moves": (
+        {}, obs(inst(state="stopped", tags=LAUNCHED), (inst(NEW, image=GOAL),), (ON_N,),
+                statuses={NEW: ("ok", "ok")}, addresses=(
+                    {"AllocationId": "eipalloc-1", "Tags": tagged((t.IN_FLIGHT, "/other"))},)),
+        ("call", "create_tags", ROLL_BACK, {"Resources": ["eipalloc-1"],
+                                            "Tags": tagged((t.IN_FLIGHT, P))})),
     "old instance kept": (
         {"keep_old_instance": True},
         obs(inst(state="stopped", tags=LAUNCHED), (inst(NEW, image=GOAL),), (ON_N,),
@@ -230,10 +247,19 @@ RELAUNCH_FORWARD = {
         {}, obs(None, (inst(NEW, image=GOAL),), (ON_N,)),
         ("call", "delete_tags", FAIL, {"Resources": [NEW, "vol-1"],
                                        "Tags": [{"Key": k} for k in DONE_KEYS]})),
+    "progress tags removed, from the moved Elastic IP too": (
+        {}, obs(None, (inst(NEW, image=GOAL),), (ON_N,), new_addresses=(EIP_IN_FLIGHT,)),
+        ("call", "delete_tags", FAIL, {"Resources": [NEW, "vol-1", "eipalloc-1"],
+                                       "Tags": [{"Key": k} for k in DONE_KEYS]})),
     "kept old instance: progress tags removed": (
         {}, obs(inst(state="stopped", tags={**LAUNCHED, t.REPLACED_BY: NEW}),
                 (inst(NEW, image=GOAL),), (ON_N,)),
         ("call", "delete_tags", FAIL, {"Resources": [OLD, NEW, "vol-1"],
+                                       "Tags": [{"Key": k} for k in DONE_KEYS]})),
+    "kept old instance: progress tags removed, from the moved Elastic IP too": (
+        {}, obs(inst(state="stopped", tags={**LAUNCHED, t.REPLACED_BY: NEW}),
+                (inst(NEW, image=GOAL),), (ON_N,), new_addresses=(EIP_IN_FLIGHT,)),
+        ("call", "delete_tags", FAIL, {"Resources": [OLD, NEW, "vol-1", "eipalloc-1"],
                                        "Tags": [{"Key": k} for k in DONE_KEYS]})),
     "two new instances: resolve by hand": (
         {}, obs(inst(tags=LAUNCHED), (inst(NEW), inst("i-new2"))),
@@ -348,6 +374,18 @@ RELAUNCH_ROLLBACK = {
             volumes=(vol("vol-1"),)),
         ("call", "delete_tags", FAIL, {"Resources": [OLD, "vol-1"],
                                        "Tags": [{"Key": k} for k in ROLLED_BACK_KEYS]})),
+    # attempt stays on O (the next attempt's token), so it leaves the addresses on its own.
+    "the intent's attempt off the Elastic IP it rode on": (
+        obs(inst(tags={**ROLLING, t.FAILED_AMI: GOAL, t.FAILURE_REASON: "why"}),
+            addresses=({"AllocationId": "eipalloc-1", "Tags": tagged(
+                (t.IN_FLIGHT, P), (t.ATTEMPT, "1"))},)),
+        ("call", "delete_tags", FAIL, {"Resources": ["eipalloc-1"],
+                                       "Tags": [{"Key": t.ATTEMPT}]})),
+    "remove the progress tags, from the Elastic IP moved back too": (
+        obs(inst(tags={**ROLLING, t.FAILED_AMI: GOAL, t.FAILURE_REASON: "why"}),
+            addresses=(EIP_IN_FLIGHT,)),
+        ("call", "delete_tags", FAIL, {"Resources": [OLD, "eipalloc-1"],
+                                       "Tags": [{"Key": k} for k in ROLLED_BACK_KEYS]})),
 }
 
 
@@ -357,8 +395,23 @@ def test_relaunch_rollback(observation, expected):
     assert step_of(relaunch().decide(observation)) == expected
 
 
+def test_the_attempt_off_the_elastic_ip_does_not_end_the_rollback():
+    """Only the final DeleteTags ends it: the one taking attempt off the addresses comes
+    before, while the old instance still records the rollback."""
+    machine = relaunch()
+    seen = obs(inst(tags={**ROLLING, t.FAILED_AMI: GOAL, t.FAILURE_REASON: "why"}),
+               addresses=({"AllocationId": "eipalloc-1", "Tags": tagged((t.ATTEMPT, "1"))},))
+    attempt_off = machine.decide(seen)
+
+    assert machine.succeeded(attempt_off, seen, {}) is None
+    final = machine.decide(replace(seen, addresses=(EIP_IN_FLIGHT,)))
+    assert step_of(machine.succeeded(final, seen, {}))[1]["action"] == "failed"
+
+
 # ------------------------------------------------- relaunch: private IP preservation
 
+KEPT_SHAPE = Template("lt-1", {t.LAUNCH_TOKEN: TOKEN}, {"ImageId": GOAL,
+                                                          "InstanceType": "t3.micro"})
 RELAUNCH_PRESERVE_IP = {
     "keep the shape in a launch template": (
         obs(inst(state="stopped", tags=LAUNCHED), volumes=(AVAILABLE,),
@@ -369,8 +422,8 @@ RELAUNCH_PRESERVE_IP = {
             template=Template("lt-1", {t.LAUNCH_TOKEN: TOKEN}, {})),
         ("call", "terminate_instances", ROLL_BACK)),
     "launch from the template, no way back": (
-        obs(None, volumes=(AVAILABLE,), template=Template(
-            "lt-1", {t.LAUNCH_TOKEN: TOKEN}, {"ImageId": GOAL, "InstanceType": "t3.micro"})),
+        obs(None, volumes=(AVAILABLE,), template=KEPT_SHAPE,
+            old_record=inst(state="terminated", tags=LAUNCHED)),
         ("call", "run_instances", FAIL)),
     "attach on the new instance, rolling forward": (
         obs(None, (inst(NEW, image=GOAL),), (AVAILABLE,), template=Template(
@@ -392,6 +445,33 @@ RELAUNCH_PRESERVE_IP = {
 def test_relaunch_preserving_the_private_ip(observation, expected):
     step = relaunch(preserve_private_ip=True).decide(observation)
     assert step_of(step)[:3] == expected
+
+
+UNVERIFIED_FIX = (f"nothing was launched. If the template is the function's own (its "
+                  f"CreatedBy is the function's role), launch from it by hand with ClientToken "
+                  f"{TOKEN!r} and the next run finishes the replacement; otherwise delete it "
+                  f"and remove tag {t.HOME_INSTANCE} from the volumes claiming {OLD}")
+
+
+@pytest.mark.parametrize(("record", "why"), [
+    (None, "is no longer visible, so the template cannot be checked against its record"),
+    (inst(state="terminated", tags={**INTENT, t.LAUNCH_TOKEN: launch_token(OLD, "ami-x", "1")}),
+     f"records another launch ({t.LAUNCH_TOKEN} {launch_token(OLD, 'ami-x', '1')!r}, "
+     f"{t.TARGET_AMI} {GOAL!r})"),
+    (inst(state="terminated", tags={**LAUNCHED, t.TARGET_AMI: "ami-x"}),
+     f"records another launch ({t.LAUNCH_TOKEN} {TOKEN!r}, {t.TARGET_AMI} 'ami-x')"),
+], ids=["old instance no longer visible", "another token recorded", "another image recorded"])
+def test_a_kept_shape_the_old_instance_does_not_record_launches_nothing(record, why):
+    """The template keeping a shape is launched from only while the old instance, still
+    visible terminated, records its token and image: anyone who may create a launch
+    template can write its tags and data. Otherwise the entry names the template and tag."""
+    step = relaunch(preserve_private_ip=True, resume=True).decide(obs(
+        None, volumes=(AVAILABLE,), template=KEPT_SHAPE, old_record=record))
+
+    assert step_of(step) == ("finish", {
+        "id": OLD, "action": "failed", "reason": f"launch template lt-1 (tag {t.REPLACES}="
+        f"{OLD}) keeps a shape for {OLD}, which {why}; {UNVERIFIED_FIX}",
+        "volumes": ["vol-1"]}, None)
 
 
 def test_the_kept_shape_carries_the_private_ip_and_the_tags():

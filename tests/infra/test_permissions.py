@@ -204,6 +204,46 @@ def test_instance_attributes_change_only_those_the_engine_sets(scope):
     assert shape["Condition"]["Null"]["ec2:Attribute/InstanceType"] == "true"
 
 
+def _modify_instance_attribute_request():
+    return botocore.session.get_session().get_service_model("ec2").operation_model(
+        "ModifyInstanceAttribute").input_shape
+
+
+# What ModifyInstanceAttribute's request carries besides an attribute: no ec2:Attribute key.
+NOT_ATTRIBUTES = {"InstanceId", "DryRun", "Attribute", "Value"}
+# The parameters the engine sets (handler/standalone/relaunch.py), by botocore's name.
+ENGINE_SETS = {"BlockDeviceMappings", "DisableApiTermination", "SourceDestCheck"}
+
+
+def test_every_attribute_the_engine_never_sets_must_be_absent_from_its_requests():
+    """Each other parameter of ModifyInstanceAttribute, as botocore's model has it today
+    (by its name and its wire name, key names being case-insensitive), has its
+    ``ec2:Attribute/<name>`` key required absent: a parameter botocore adds fails here."""
+    (shape,) = granting(document("tagged"), "ec2:ModifyInstanceAttribute")
+    request = _modify_instance_attribute_request()
+    names = {n for member, s in request.members.items()
+             if member not in NOT_ATTRIBUTES | ENGINE_SETS
+             for n in (member, s.serialization.get("name") or member)}
+    absent = {k.split("/", 1)[1].lower() for k, v in shape["Condition"]["Null"].items()
+              if v == "true"}
+    assert {n.lower() for n in names} - absent == set()
+    assert {n.lower() for n in ENGINE_SETS} & absent == set()
+
+
+def test_the_attribute_names_allowed_are_those_aws_knows_for_what_the_engine_sets():
+    """``ec2:Attribute`` values: the API's enum value and the SDK's member name of each
+    parameter the engine sets, and nothing else (compared ignoring case)."""
+    (shape,) = granting(document("tagged"), "ec2:ModifyInstanceAttribute")
+    request = _modify_instance_attribute_request()
+    enum = {v.lower() for v in request.members["Attribute"].enum}
+    wanted = {n.lower() for member in ENGINE_SETS
+              for n in (member, request.members[member].serialization.get("name") or member)}
+    allowed = {v.lower() for v in shape["Condition"]["ForAllValues:StringEqualsIgnoreCase"][
+        "ec2:Attribute"]}
+    assert allowed == wanted
+    assert {"blockdevicemapping", "disableapitermination", "sourcedestcheck"} <= enum
+
+
 @pytest.mark.parametrize("sid", ["LaunchOwnedImages", "ReplaceRootFromOwnedImages"])
 def test_images_are_used_only_from_the_owners_the_stack_allows(sid):
     """``allowedAmiOwners`` as ``ec2:Owner`` on the image: ``self`` is the account's ID."""
@@ -260,7 +300,8 @@ def test_tag_conditions_name_the_stacks_parameter():
 def test_launching_from_a_template_requires_the_template_to_carry_the_scope_tag():
     (statement,) = [s for s in document("tagged") if s["Sid"] == "LaunchTemplates"]
     assert statement["Action"] == ["ec2:CreateLaunchTemplateVersion", "ec2:RunInstances"]
-    assert statement["Condition"] == {"StringEquals": {SCOPE_TAG: "/ami/linux/test"}}
+    assert statement["Condition"] == {"StringEquals": {SCOPE_TAG: "/ami/linux/test"},
+                                      "Null": {"aws:ResourceTag/ami-upgrade:in-flight": "true"}}
 
 
 def test_new_instances_without_a_template_must_be_tagged_for_the_parameter():
@@ -282,7 +323,8 @@ def test_all_scope_has_no_tag_conditions_but_keeps_resource_types():
 def test_engine_tag_writes_are_limited_to_its_own_keys(statements):
     writes = [s for s in statements if any(a.endswith(":DeleteTags") for a in s["Action"])]
     assert {s["Sid"] for s in writes} == {"EngineTagsOnGroups", "EngineTagsOnInstances",
-                                          "EngineTagsOnVolumes"}
+                                          "EngineTagsOnVolumes",
+                                          "EngineTagsOnStrategyResources"}
     for statement in writes:
         condition = statement["Condition"]
         assert condition["Null"] == {"aws:TagKeys": "false"}
@@ -426,8 +468,14 @@ CHANGES = {
                    "only",
     "ManageInstances": "AttachVolume, DetachVolume, ModifyInstanceAttribute moved to InFlight; "
                        "AssociateAddress moved to MoveElasticIpsOntoInFlight",
-    "MoveElasticIpsOntoInFlight": "AssociateAddress only onto an instance carrying the "
-                                  "engine's in-flight tag for the parameter (issue 18)",
+    "MoveElasticIps": "elastic-ip/* moved to MoveElasticIpsOntoInFlight: only addresses "
+                      "carrying the in-flight tag move",
+    "MoveElasticIpsOntoInFlight": "AssociateAddress only of an Elastic IP and onto an "
+                                  "instance both carrying the engine's in-flight tag for the "
+                                  "parameter (issue 18)",
+    "EngineTagsOnStrategyResources": "the relaunch's progress tags on the old instance's "
+                                     "Elastic IPs (the in-flight mark that lets them move), "
+                                     "engine keys only",
     "VolumesOfManagedInstances": "AttachVolume, DetachVolume, ModifyInstanceAttribute moved "
                                  "to InFlight",
     "InFlight": "volume moves only between an instance and a volume that both carry the "
@@ -453,7 +501,14 @@ CHANGES = {
                             "a customer key not in kmsKeyArns",
     "WriteOwnLogs": "the bare log group ARN dropped: CreateLogStream and PutLogEvents act "
                     "on log-stream ARNs only (IAM reference)",
+    "LaunchTemplates": "never on the engine's own shape templates (marked in flight): it "
+                       "launches from their data, never by name (issue 18)",
 }
+# Statements of one scope only, and what changed in them.
+CHANGES_IN_SCOPE = {"tagged": {
+    "LaunchFromTaggedTemplates": "the scope tag required of the instance wherever Auto "
+                                 "Scaling's check of a group's template carries request tags "
+                                 "(StringEqualsIfExists; issue 18)"}, "all": {}}
 
 
 @pytest.mark.parametrize("scope", ["tagged", "all"])
@@ -461,7 +516,7 @@ def test_every_change_from_the_policy_before_issue_10_is_explained(scope):
     before = {s["Sid"]: s for s in pinned(f"before-issue-10/{scope}.json")["Statement"]}
     after = {s["Sid"]: s for s in pinned(f"{scope}.json")["Statement"]}
     changed = {sid for sid in before.keys() | after.keys() if before.get(sid) != after.get(sid)}
-    assert changed == set(CHANGES)
+    assert changed == set(CHANGES) | set(CHANGES_IN_SCOPE[scope])
     granted = {a for s in after.values() for a in s["Action"]}
     assert {"ssm:GetParameters", "autoscaling:RollbackInstanceRefresh"} & granted == set()
 

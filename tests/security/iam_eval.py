@@ -5,9 +5,9 @@ It implements the part of IAM's evaluation logic the project's policies use: an 
 Deny wins, then an Allow, else the implicit deny; actions and resources with ``*``/``?``
 wildcards; the condition operators ``StringEquals``, ``StringEqualsIgnoreCase``,
 ``StringNotEquals``, ``StringLike``, ``ArnEquals``, ``ArnNotEquals``, ``Bool``, ``Null`` and
-the ``ForAllValues:``/``ForAnyValue:`` set forms. A key absent from the request matches
-nothing, except under a negated operator (true, as IAM does), ``Null`` and
-``ForAllValues:`` (true: no value fails).
+the ``ForAllValues:``/``ForAnyValue:`` set forms and the ``...IfExists`` suffix. A key
+absent from the request matches nothing, except under a negated operator (true, as IAM
+does), ``Null``, ``ForAllValues:`` (true: no value fails) and ``...IfExists`` (true).
 An operator it does not know fails the evaluation rather than guess.
 """
 
@@ -63,6 +63,10 @@ def _condition(operator: str, key: str, wanted: Any, context: Mapping[str, Any])
     if operator == "Null":
         return (not present) == (str(wanted).lower() == "true")
     qualifier, _, base = operator.rpartition(":")
+    if base.endswith("IfExists"):
+        if not present:
+            return True
+        base = base[:-len("IfExists")]
     negated = base in NEGATED
     positive = NEGATED.get(base, base)
 

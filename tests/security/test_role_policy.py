@@ -18,6 +18,8 @@ PARAMETER = "/ami/linux/test"   # both stacks are rendered following it (dev's o
 INSTANCE = f"arn:aws:ec2:us-east-1:{ACCOUNT}:instance/i-0123456789abcdef0"
 VOLUME = f"arn:aws:ec2:us-east-1:{ACCOUNT}:volume/vol-0123456789abcdef0"
 IMAGE = "arn:aws:ec2:us-east-1::image/ami-0123456789abcdef0"
+TEMPLATE = f"arn:aws:ec2:us-east-1:{ACCOUNT}:launch-template/lt-0123456789abcdef0"
+ELASTIC_IP = f"arn:aws:ec2:us-east-1:{ACCOUNT}:elastic-ip/eipalloc-0123456789abcdef0"
 FOREIGN_PUBLIC_IMAGE = {"ec2:Owner": "210987654321", "ec2:Public": "true"}
 IN_SCOPE = {"aws:ResourceTag/ami-upgrade:parameter": PARAMETER}
 IN_FLIGHT = {**IN_SCOPE, "aws:ResourceTag/ami-upgrade:in-flight": PARAMETER}
@@ -48,6 +50,25 @@ DENIED = {
         "ec2:ModifyInstanceAttribute", INSTANCE,
         {**IN_FLIGHT, "ec2:Attribute": "instanceType",
          "ec2:Attribute/InstanceType": "p5.48xlarge"}),
+    "an Elastic IP not in flight moved (any address of the account)": Call(
+        "ec2:AssociateAddress", ELASTIC_IP, {}),
+    "an Elastic IP carrying the user tags only moved": Call(
+        "ec2:AssociateAddress", ELASTIC_IP, IN_SCOPE),
+    "an Elastic IP in flight for another parameter moved": Call(
+        "ec2:AssociateAddress", ELASTIC_IP, {"aws:ResourceTag/ami-upgrade:in-flight": "/x"}),
+    "an Elastic IP put in scope": Call(
+        "ec2:CreateTags", ELASTIC_IP, {"aws:TagKeys": ["ami-upgrade:parameter"]}),
+    "user data set on an instance in flight, by the generic Attribute form": Call(
+        "ec2:ModifyInstanceAttribute", INSTANCE, {**IN_FLIGHT, "ec2:Attribute": "userData"}),
+    "ENA support turned off on an instance in flight": Call(
+        "ec2:ModifyInstanceAttribute", INSTANCE,
+        {**IN_FLIGHT, "ec2:Attribute/EnaSupport": "false"}),
+    "stop protection set on an instance in flight": Call(
+        "ec2:ModifyInstanceAttribute", INSTANCE,
+        {**IN_FLIGHT, "ec2:Attribute/DisableApiStop": "true"}),
+    "the security groups of an instance in flight replaced": Call(
+        "ec2:ModifyInstanceAttribute", INSTANCE,
+        {**IN_FLIGHT, "ec2:Attribute/GroupId": ["sg-0123456789abcdef0"]}),
     "a volume attached to an instance not in flight": Call(
         "ec2:AttachVolume", INSTANCE, IN_SCOPE),
     "a volume not in flight attached": Call("ec2:AttachVolume", VOLUME, {}),
@@ -68,6 +89,12 @@ DENIED = {
         "ec2:RunInstances", IMAGE, {"ec2:Owner": "amazon", "ec2:Public": "true"}),
     "a root volume replaced from a public image of another account": Call(
         "ec2:CreateReplaceRootVolumeTask", IMAGE, FOREIGN_PUBLIC_IMAGE),
+    "a launch by name from the engine's shape template (marked in flight)": Call(
+        "ec2:RunInstances", TEMPLATE,
+        {**IN_SCOPE, "aws:ResourceTag/ami-upgrade:in-flight": PARAMETER}),
+    "a new version of the engine's shape template": Call(
+        "ec2:CreateLaunchTemplateVersion", TEMPLATE,
+        {**IN_SCOPE, "aws:ResourceTag/ami-upgrade:in-flight": PARAMETER}),
     "another parameter read": Call(
         "ssm:GetParameter", f"arn:aws:ssm:us-east-1:{ACCOUNT}:parameter/secrets/db", {}),
 }
@@ -90,6 +117,16 @@ ALLOWED = {
         "ec2:ModifyInstanceAttribute", INSTANCE, IN_FLIGHT),
     "an Elastic IP moved onto the new instance in flight": Call(
         "ec2:AssociateAddress", INSTANCE, IN_FLIGHT),
+    "the old instance's Elastic IP, marked in flight with the intent, moved": Call(
+        "ec2:AssociateAddress", ELASTIC_IP, {"aws:ResourceTag/ami-upgrade:in-flight": PARAMETER}),
+    "the intent's tags written on the old instance's Elastic IP": Call(
+        "ec2:CreateTags", ELASTIC_IP, {"aws:TagKeys": [
+            "ami-upgrade:in-flight", "ami-upgrade:target-ami", "ami-upgrade:volumes",
+            "ami-upgrade:attempt"]}),
+    "the progress tags removed from the Elastic IP": Call(
+        "ec2:DeleteTags", ELASTIC_IP, {"aws:TagKeys": ["ami-upgrade:in-flight"]}),
+    "a launch from a group's template (Auto Scaling's check at a refresh)": Call(
+        "ec2:RunInstances", TEMPLATE, IN_SCOPE),
     "a volume in flight attached to an instance in flight": Call(
         "ec2:AttachVolume", VOLUME, IN_FLIGHT),
 }
@@ -107,7 +144,6 @@ def test_the_role_allows_the_engines_own_moves(stack, scope, call):
     assert evaluate([_policy(stack, scope)], ALLOWED[call]) == ALLOW
 
 
-TEMPLATE = f"arn:aws:ec2:us-east-1:{ACCOUNT}:launch-template/lt-0123456789abcdef0"
 IN_FLIGHT_REQUEST = {"aws:RequestTag/ami-upgrade:in-flight": PARAMETER}
 TAGGED_DENIED = {
     "a launch from a template marked in flight (the engine's shape template)": Call(
@@ -117,7 +153,25 @@ TAGGED_DENIED = {
     "an instance launched with another parameter's scope tag": Call(
         "ec2:RunInstances", INSTANCE,
         {**IN_FLIGHT_REQUEST, "aws:RequestTag/ami-upgrade:parameter": "/ami/other"}),
+    "an instance launched from a template with another parameter's scope tag": Call(
+        "ec2:RunInstances", INSTANCE,
+        {"ec2:LaunchTemplate": TEMPLATE, "aws:RequestTag/ami-upgrade:parameter": "/ami/other"}),
 }
+# Auto Scaling's check of the template at a refresh: AWS does not document whether its
+# request carries the template's tags, so both forms must pass.
+TAGGED_ALLOWED = {
+    "an instance from a group's template, the check carrying no request tag": Call(
+        "ec2:RunInstances", INSTANCE, {"ec2:LaunchTemplate": TEMPLATE}),
+    "an instance from a group's template, the check carrying its scope tag": Call(
+        "ec2:RunInstances", INSTANCE,
+        {"ec2:LaunchTemplate": TEMPLATE, "aws:RequestTag/ami-upgrade:parameter": PARAMETER}),
+}
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+@pytest.mark.parametrize("call", sorted(TAGGED_ALLOWED))
+def test_tagged_scope_allows_auto_scalings_check_of_a_groups_template(stack, call):
+    assert evaluate([_policy(stack, "tagged")], TAGGED_ALLOWED[call]) == ALLOW
 
 
 @pytest.mark.parametrize("stack", ["dev", "prod"])
