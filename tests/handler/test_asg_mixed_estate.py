@@ -104,7 +104,7 @@ def test_groups_out_of_scope_are_not_reported_and_untouched(run):
 
 def test_excluded_groups_are_skipped_with_the_reason(run):
     assert run.entries["listed"] == {
-        "name": "listed", "action": "skipped",
+        "name": "listed", "action": "skipped", "code": "excluded",
         "reason": "excluded by the exclusion list (EXCLUDED_ASGS or the exclusions parameter)"}
     assert run.entries["dynamic"]["reason"] == run.entries["listed"]["reason"]
     assert run.entries["opted-out"]["reason"] == "excluded by tag ami-upgrade:exclude=true"
