@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .log import context, log_document, log_event
+from .outcomes import Code
 
 NAMESPACE = "AmiUpgrade"
 PARAMETER_DIMENSION = "Parameter"
@@ -38,8 +39,6 @@ DURATION = "Duration"
 
 # The report's vocabulary (handler/report.py); kept literal so this module stays standalone.
 STATUSES = ("succeeded", "partial", "failed", "ignored", "in_progress")
-# A standalone instance whose replacement was undone is reported failed with this reason.
-ROLLED_BACK_PREFIX = "rolled back"
 
 COUNTS = (GROUPS_REFRESHED, GROUPS_SKIPPED, GROUPS_FAILED, GROUPS_DEFERRED, INSTANCES_REPLACED,
           INSTANCES_ROLLED_BACK, INSTANCES_FAILED)
@@ -64,8 +63,7 @@ def figures(report: Mapping[str, Any]) -> dict[str, int]:
         GROUPS_FAILED: groups.count("failed"),
         GROUPS_DEFERRED: groups.count("deferred"),   # left to a continuation (in_progress)
         INSTANCES_REPLACED: sum(i.get("action") == "replaced" for i in instances),
-        INSTANCES_ROLLED_BACK: sum(str(i.get("reason", "")).startswith(ROLLED_BACK_PREFIX)
-                                   for i in failed),
+        INSTANCES_ROLLED_BACK: sum(i.get("code") == Code.ROLLED_BACK for i in failed),
         INSTANCES_FAILED: len(failed),
     }
 
