@@ -17,6 +17,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from ..aws import describe_error, error_code, is_transient
+from ..batch import chunks, together_or_alone
 from ..log import log_event
 from ..outcomes import Code
 from ..planning import error_text
@@ -380,25 +381,25 @@ def _write_tags(ctx: RunContext, tags: Mapping[str, Mapping[str, str]], delete: 
     whose tags failed (logged: the run goes on). A batch refused is retried group by
     group, so one group (deleted meanwhile, say) does not cost the others their tags."""
     operation = "DeleteTags" if delete else "CreateOrUpdateTags"
-    names = list(tags)
-    failed: list[str] = []
-    for start in range(0, len(names), RECORD_BATCH):
-        batch = names[start:start + RECORD_BATCH]
-        items: list[Any] = [{"ResourceId": name, "ResourceType": "auto-scaling-group",
-                             "Key": key, "Value": value, "PropagateAtLaunch": False}
-                            for name in batch for key, value in tags[name].items()]
+    write = ctx.clients.autoscaling.delete_tags if delete else \
+        ctx.clients.autoscaling.create_or_update_tags
+
+    def together(names: Sequence[str]) -> None:
+        write(Tags=[{"ResourceId": name, "ResourceType": "auto-scaling-group", "Key": key,
+                     "Value": value, "PropagateAtLaunch": False}
+                    for name in names for key, value in tags[name].items()])
+
+    def alone(name: str) -> str | None:
         try:
-            if delete:
-                ctx.clients.autoscaling.delete_tags(Tags=items)
-            else:
-                ctx.clients.autoscaling.create_or_update_tags(Tags=items)
-            continue
+            together([name])
         except (ClientError, BotoCoreError) as exc:
-            if len(batch) == 1:
-                log_event(failed_event, group=batch[0], tags=dict(tags[batch[0]]),
-                          error=describe_error(exc, operation))
-                failed.append(batch[0])
-                continue
-        for name in batch:
-            failed += _write_tags(ctx, {name: tags[name]}, delete, failed_event)
-    return failed
+            log_event(failed_event, group=name, tags=dict(tags[name]),
+                      error=describe_error(exc, operation))
+            return name
+        return None
+
+    failed: list[str | None] = []
+    for batch in chunks(list(tags), RECORD_BATCH):
+        failed += together_or_alone(batch, together, lambda names, _: [None] * len(names),
+                                    alone, lambda names, error: None)
+    return [name for name in failed if name is not None]
