@@ -10,8 +10,9 @@ Dimensions are bounded on purpose: the parameter, and the run's status for
 (``components/monitoring.py``, ``components/dashboard.py``) import these names.
 
 Each failed entry of the report (and a failed run's reason) is also logged as
-one ``failure`` line, so "every failure with its reason" is one Logs Insights
-query instead of a walk through the report's arrays.
+one ``failure`` line with its ``code`` and ``reason``, so "every failure with its
+reason" is one Logs Insights query instead of a walk through the report's arrays.
+Counts read the report's actions and codes (``handler/outcomes.py``), never its text.
 """
 
 from __future__ import annotations
@@ -93,10 +94,12 @@ def failures(report: Mapping[str, Any]) -> list[dict[str, Any]]:
     found = []
     if report.get("status") == "failed" and report.get("reason"):
         found.append({"kind": "run", "resource": report.get("parameter"),
-                      "reason": report["reason"]})
-    found += [{"kind": "asg", "resource": g.get("name"), "reason": g.get("reason", "")}
+                      "code": report.get("code"), "reason": report["reason"]})
+    found += [{"kind": "asg", "resource": g.get("name"), "code": g.get("code"),
+               "reason": g.get("reason", "")}
               for g in report.get("asgs") or () if g.get("action") == "failed"]
-    found += [{"kind": "instance", "resource": i.get("id"), "reason": i.get("reason", "")}
+    found += [{"kind": "instance", "resource": i.get("id"), "code": i.get("code"),
+               "reason": i.get("reason", "")}
               for i in report.get("instances") or () if i.get("action") == "failed"]
     return found
 

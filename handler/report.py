@@ -176,7 +176,7 @@ def bounded_summary(document: dict[str, Any], parts: int,
                     key=lambda item: item[0])
     for _, kind, entry in ranked:
         cut = {k: (v[:REASON_CHARS] if isinstance(v, str) else v) for k, v in entry.items()
-               if k in ("name", "id", "action", "reason", "fix", "refresh_id",
+               if k in ("name", "id", "action", "code", "reason", "fix", "refresh_id",
                         "new_instance_id")}
         cost = size(cut) + 2
         if cost > room:
