@@ -381,13 +381,15 @@ def _write_tags(ctx: RunContext, tags: Mapping[str, Mapping[str, str]], delete: 
     whose tags failed (logged: the run goes on). A batch refused is retried group by
     group, so one group (deleted meanwhile, say) does not cost the others their tags."""
     operation = "DeleteTags" if delete else "CreateOrUpdateTags"
-    write = ctx.clients.autoscaling.delete_tags if delete else \
-        ctx.clients.autoscaling.create_or_update_tags
 
     def together(names: Sequence[str]) -> None:
-        write(Tags=[{"ResourceId": name, "ResourceType": "auto-scaling-group", "Key": key,
-                     "Value": value, "PropagateAtLaunch": False}
-                    for name in names for key, value in tags[name].items()])
+        items: list[Any] = [{"ResourceId": name, "ResourceType": "auto-scaling-group",
+                             "Key": key, "Value": value, "PropagateAtLaunch": False}
+                            for name in names for key, value in tags[name].items()]
+        if delete:
+            ctx.clients.autoscaling.delete_tags(Tags=items)
+        else:
+            ctx.clients.autoscaling.create_or_update_tags(Tags=items)
 
     def alone(name: str) -> str | None:
         try:
