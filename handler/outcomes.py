@@ -26,22 +26,24 @@ class Code(StrEnum):
     # failed, partial:
     PLANNING_FAILED = "planning_failed"          # AWS failed a subsystem's planning read
 
+    # ------------------------------------------------------------ groups and instances
+    # skipped:
+    EXCLUDED = "excluded"                        # the exclusion lists, parameter or tag
+    OUT_OF_SCOPE = "out_of_scope"                # outside the scope, or another orchestrator's
+    ALREADY_CURRENT = "already_current"          # already on the AMI
+    INCOMPATIBLE = "incompatible"                # another architecture or platform
+    FAILED_BEFORE = "failed_before"              # an earlier move onto this AMI failed
+
     # ------------------------------------------------------------ Auto Scaling groups
     # skipped:
-    EXCLUDED = "excluded"                        # an exclusion (tag, list or parameter) names it
-    OUT_OF_SCOPE = "out_of_scope"                # the scope does not take it in
-    OWNED_ELSEWHERE = "owned_elsewhere"          # another orchestrator's mark is on it
     GROUP_BEING_DELETED = "group_being_deleted"  # the group has a status (Delete in progress)
     GROUP_GONE = "group_gone"                    # the group was gone when planned again
     FOLLOWS_OTHER_PARAMETER = "follows_other_parameter"   # its template resolves another parameter
     PINNED_AMI_NOT_APPLICABLE = "pinned_ami_not_applicable"   # resolves it: ami_id cannot apply
-    INCOMPATIBLE_IMAGE = "incompatible_image"    # its architecture or platform cannot run it
-    FAILED_AMI_RECORDED = "failed_ami_recorded"  # a rollback from this AMI is on the group
     REFRESH_ROLLED_BACK = "refresh_rolled_back"  # its refresh toward the AMI rolled back now
     REFRESH_ALREADY_RUNNING = "refresh_already_running"   # a refresh toward the AMI runs
     REFRESH_IN_PROGRESS_SKIP = "refresh_in_progress_skip"   # another refresh runs; policy skip
     REFRESH_IN_PROGRESS_WAIT = "refresh_in_progress_wait"   # held behind a refresh not ended
-    ALREADY_CURRENT = "already_current"          # its template and every instance on the AMI
     STARTED_EARLIER = "started_earlier"          # this rollout's refresh, recorded on it
     # planned:
     REFRESH_PLANNED = "refresh_planned"          # a dry run: the refresh it would start

@@ -551,8 +551,8 @@ def _out_of_reach(ctx: RunContext, group: Mapping[str, Any]) -> Skip | None:
     name, tags = group["AutoScalingGroupName"], tag_map(group.get("Tags"))
     for code, reason in (
             (Code.EXCLUDED, exclusion_reason("asg", name, tags, ctx.exclusions)),
-            (Code.OUT_OF_SCOPE, out_of_scope_reason(ctx.settings, tags)),
-            (Code.OWNED_ELSEWHERE, owner_reason("asg", tags, None)),
+            (Code.OUT_OF_SCOPE, out_of_scope_reason(ctx.settings, tags)
+             or owner_reason("asg", tags, None)),
             (Code.GROUP_BEING_DELETED, group.get("Status") and   # "Delete in progress"
              f"the group's status is {group['Status']!r}")):
         if reason:
@@ -719,7 +719,7 @@ def _decide(ctx: RunContext, estate: _Estate, group: dict[str, Any], ref: Templa
                or _foreign_alias(ctx, group, in_use, where))
     if decided is None:
         reason, known_from = _compatibility(ctx, estate, group, in_use)
-        decided = (Skip(name, Code.INCOMPATIBLE_IMAGE, reason) if reason
+        decided = (Skip(name, Code.INCOMPATIBLE, reason) if reason
                    else _rolled_back(ctx, group, refresh))
     if decided is not None:
         return decided
@@ -790,7 +790,7 @@ def _rolled_back(ctx: RunContext, group: Mapping[str, Any], refresh: Refresh | N
     """A refresh toward this AMI rolled back (remembered on the group, or seen now)."""
     name, new, tags = group["AutoScalingGroupName"], ctx.image.id, tag_map(group.get("Tags"))
     if tags.get(FAILED_AMI) == new:
-        return Skip(name, Code.FAILED_AMI_RECORDED,
+        return Skip(name, Code.FAILED_BEFORE,
                     f"an earlier instance refresh onto {new} was rolled back "
                     f"({tags.get(FAILURE_REASON) or 'no reason recorded'}); remove tag "
                     f"{FAILED_AMI} from the group to retry")

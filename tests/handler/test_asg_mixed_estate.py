@@ -107,7 +107,7 @@ def test_each_group_reports_the_code_of_its_outcome(run):
     assert codes == {
         **dict.fromkeys(REFRESHED, "refresh_started"), "current": "already_current",
         **dict.fromkeys(("dynamic", "listed", "opted-out"), "excluded"),
-        "graviton": "incompatible_image", "windows": "incompatible_image",
+        "graviton": "incompatible", "windows": "incompatible",
         "legacy": "misconfigured_launch_template"}
 
 

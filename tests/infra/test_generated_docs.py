@@ -77,7 +77,7 @@ def test_the_contracts_outcome_codes_are_generated_from_the_enum():
     rows = docs.code_rows(source)
     assert [code for code, *_ in rows] == [c.value for c in Code]   # every member, in order
     assert all(meaning for *_, meaning in rows)
-    assert ("| `already_current` | Auto Scaling groups | skipped |" in contracts
+    assert ("| `already_current` | groups and instances | skipped |" in contracts
             and "| `start_deferred` | Auto Scaling groups | deferred |" in contracts)
 
 
