@@ -716,7 +716,7 @@ def _decide(ctx: RunContext, estate: _Estate, group: dict[str, Any], ref: Templa
         where += f" ({ref.version})"
     known_from = None
     decided: AsgPlan | None = (_misconfiguration(ctx, estate, name, in_use, where)
-               or _foreign_alias(ctx, group, in_use, where))
+                               or _foreign_alias(ctx, group, in_use, where))
     if decided is None:
         reason, known_from = _compatibility(ctx, estate, group, in_use)
         decided = (Skip(name, Code.INCOMPATIBLE, reason) if reason
