@@ -6,7 +6,7 @@ the function runs as Lambda runs it (``sandbox.LambdaFunction``: 15-minute timeo
 continuations delivered as they are queued) until nothing is queued. Only the
 function's calls are counted and timed; emulated time is what the model projects.
 
-The estates follow the issue: all in scope, literal-image launch templates (one
+The estates are the scale targets': all in scope, literal-image launch templates (one
 instance per group), one data volume per standalone instance.
 """
 

@@ -29,7 +29,8 @@ fields @timestamp, request_id, attempt, status, ami_id, reason, @message
 | limit 1"""
 
 FAILURES_QUERY = """\
-fields @timestamp, request_id, event, kind, resource, coalesce(reason, error, @message) as why
+fields @timestamp, request_id, event, kind, resource, code, \
+coalesce(reason, error, @message) as why
 | filter event in ["failure", "invalid_settings", "parameter_behind_event", \
 "notification_failed", "asg_record_failed"] or @message like /Task timed out|\\[ERROR\\]/
 | sort @timestamp desc

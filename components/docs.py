@@ -7,6 +7,9 @@ files render it so that neither can drift from the parsers:
   variables that carry them (format, meaning);
 - ``docs/README.md``, the index of every page in ``docs/`` (a page added by hand is
   listed by its title after the next run);
+- the outcome codes' table in ``docs/contracts.md`` (between its markers), from
+  ``handler/outcomes.py``: each ``Code`` member with the actions and meaning its
+  comments there give;
 - ``Pulumi.yaml``'s project-level ``config:`` block, so that Pulumi itself checks a
   stack's values before the program runs: a type (``string``, ``integer``,
   ``boolean``, ``array`` of strings; objects stay untyped, Pulumi has no object type),
@@ -22,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -29,6 +33,7 @@ from typing import Any
 
 import yaml
 
+from handler.outcomes import Code
 from handler.schema import Setting
 from handler.settings import SCHEMA
 
@@ -36,6 +41,11 @@ REPO = Path(__file__).resolve().parent.parent
 CONFIGURATION_DOC = Path("docs") / "configuration.md"
 DOCS_INDEX = Path("docs") / "README.md"
 PROJECT_FILE = Path("Pulumi.yaml")
+CONTRACTS_DOC = Path("docs") / "contracts.md"
+OUTCOMES_SOURCE = Path("handler") / "outcomes.py"
+CODES_BEGIN = ("<!-- Generated from handler/outcomes.py by `python -m components.docs` "
+               "(make docs): the table up to the end marker. -->\n")
+CODES_END = "<!-- End of the generated outcome codes. -->\n"
 NAMESPACE = "ami-upgrade"
 REQUIRED = frozenset({"parameterName"})
 
@@ -232,10 +242,49 @@ def docs_index(root: Path = REPO) -> str:
                        "how the code is organised and where to extend it")
 
 
+_SECTION = re.compile(r"\s*# -+ (?P<section>.+)$")
+_ACTIONS = re.compile(r"\s*# (?P<actions>[^:]+):$")
+_MEMBER = re.compile(r'\s*(?P<name>[A-Z_]+) = "(?P<value>[a-z_]+)"\s*(?:# (?P<doc>.*))?$')
+
+
+def code_rows(source: str) -> list[tuple[str, str, str, str]]:
+    """(code, entries, actions, meaning) for each member of ``Code`` in ``source`` (the
+    text of handler/outcomes.py): the section and the actions are the comment lines
+    above the member, the meaning its own comment."""
+    rows, section, actions = [], "", ""
+    for line in source.splitlines():
+        if found := _SECTION.match(line):
+            section, actions = found["section"], ""
+        elif found := _ACTIONS.match(line):
+            actions = found["actions"]
+        elif (found := _MEMBER.match(line)) and found["name"] in Code.__members__:
+            rows.append((Code[found["name"]].value, section, actions, found["doc"] or ""))
+    return rows
+
+
+def codes_table(source: str) -> str:
+    """The outcome codes' table, its markers included."""
+    head = _row("`code`", "on", "action", "meaning") + _row("---", "---", "---", "---")
+    return CODES_BEGIN + head + "".join(
+        _row(f"`{code}`", section, actions, meaning)
+        for code, section, actions, meaning in code_rows(source)) + CODES_END
+
+
+def contracts(text: str, source: str) -> str:
+    """``text`` (docs/contracts.md) with the table between its markers generated anew."""
+    start, end = text.index(CODES_BEGIN), text.index(CODES_END) + len(CODES_END)
+    return text[:start] + codes_table(source) + text[end:]
+
+
 def generated(root: Path = REPO) -> dict[Path, str]:
-    """Each generated file (relative to the repository) and its text."""
-    return {CONFIGURATION_DOC: configuration_reference(), PROJECT_FILE: project_file(),
-            DOCS_INDEX: docs_index(root)}
+    """Each generated file (relative to the repository) and its text; docs/contracts.md
+    where it exists (its table is a part of a page written by hand)."""
+    files = {CONFIGURATION_DOC: configuration_reference(), PROJECT_FILE: project_file(),
+             DOCS_INDEX: docs_index(root)}
+    if (root / CONTRACTS_DOC).is_file():
+        files[CONTRACTS_DOC] = contracts((root / CONTRACTS_DOC).read_text(),
+                                         (REPO / OUTCOMES_SOURCE).read_text())
+    return files
 
 
 def main(argv: list[str] | None = None, root: Path = REPO) -> int:

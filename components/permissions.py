@@ -12,6 +12,7 @@ import pulumi_aws as aws
 
 from components.policy import lambda_policy_document, lambda_trust_policy
 from components.stack_settings import check_role_accounts
+from handler.settings import SCOPES
 
 
 @dataclass(frozen=True)
@@ -33,7 +34,7 @@ class PermissionsArgs:
         for name in ("parameter_name", "function_name", "log_group_name", "region"):
             if not getattr(self, name):
                 raise ValueError(f"PermissionsArgs.{name}: required")
-        if self.scope not in ("tagged", "all"):
+        if self.scope not in SCOPES:
             raise ValueError(f"PermissionsArgs.scope: expected tagged or all, got {self.scope!r}")
         if not isinstance(self.kms_key_arns, tuple):
             raise ValueError("PermissionsArgs.kms_key_arns: expected a tuple")

@@ -49,6 +49,7 @@ from typing import Any
 
 from handler import tags as vocabulary
 from handler.follow_up import rule_name as follow_up_rule_name
+from handler.settings import SCOPES, Scope
 from handler.standalone.iam import Grant
 from handler.standalone.preflight import AWS_MANAGED_EBS_ALIAS
 from handler.standalone.registry import STRATEGIES
@@ -122,9 +123,9 @@ def lambda_policy_document(
     allowed_ami_owners: Sequence[str] = ("self",),
 ) -> dict[str, Any]:
     """The role policy document for one deployment (see the module docstring)."""
-    if scope not in ("tagged", "all"):
+    if scope not in SCOPES:
         raise ValueError(f"scope: expected tagged or all, got {scope!r}")
-    tagged = scope == "tagged"
+    tagged = scope == Scope.TAGGED
 
     def ec2(resource: str, *, account_scoped: bool = True) -> str:
         return f"arn:{partition}:ec2:{region}:{account if account_scoped else ''}:{resource}"

@@ -22,6 +22,7 @@ from .events import Request, continuation_event
 from .follow_up import FollowUp
 from .freshness import check_not_behind
 from .log import log_event
+from .outcomes import Code
 from .planning import PlanningFailure, plan_guarded
 from .report import (
     SUMMARY_MAX_BYTES,
@@ -63,10 +64,12 @@ class Engine:
                       status=Status.FAILED, warnings=(warning,) if warning else ())
         if request.ignored_reason:
             log_event("ignored", reason=request.ignored_reason, kind=request.kind)
-            return self._finish(replace(base, status=Status.IGNORED, reason=request.ignored_reason))
+            return self._finish(replace(base, status=Status.IGNORED, reason=request.ignored_reason,
+                                        code=Code.EVENT_IGNORED))
         if request.failure_reason:
             log_event("rejected", reason=request.failure_reason, kind=request.kind)
-            return self._finish(replace(base, reason=request.failure_reason))
+            return self._finish(replace(base, reason=request.failure_reason,
+                                        code=Code.EVENT_REJECTED))
         follow_up = FollowUp.for_function(self.clients.events, self.function_arn)
         try:
             ctx = self._context(request, dry_run)
@@ -94,7 +97,7 @@ class Engine:
             follow_up.ensure(True, "replacements to drive")
         asg_run = asg.start_asgs(ctx, asg_plans)
         instance_outcome = standalone.apply_instances(
-            ctx, instance_plans, durable_follow_up=follow_up.state == "ENABLED")
+            ctx, instance_plans, durable_follow_up=follow_up.enabled)
         asg_outcome = asg.finish_asgs(asg_run)
         asg_entries, instance_entries = tuple(asg_outcome.entries), tuple(instance_outcome.entries)
         report = _with_status(replace(base, asgs=asg_entries, instances=instance_entries),
@@ -117,7 +120,8 @@ class Engine:
             lambda c: asg.configuration_warnings(c, asg_plans), ctx)
         failures = [f for f in (asg_failure, instance_failure) if f]
         if failures:
-            base = replace(base, reason="; ".join(f.sentence() for f in failures))
+            base = replace(base, reason="; ".join(f.sentence() for f in failures),
+                           code=Code.PLANNING_FAILED)
         if warnings or warnings_failure:
             failed = [warnings_failure.sentence()] if warnings_failure else []
             base = replace(base, warnings=(*base.warnings, *warnings, *failed))
@@ -135,7 +139,7 @@ class Engine:
         pending = isinstance(exc, AmiNotReady)
         log_event("step_failed" if isinstance(exc, StepFailed) else "invalid_input",
                   reason=str(exc), retry=transient or pending)
-        failed = replace(base, reason=str(exc))
+        failed = replace(base, reason=str(exc), code=_not_started_code(exc))
         if dry_run:   # nothing is scheduled for a plan: its caller runs it again
             return failed
         report = self._recover(request, failed, follow_up, retried=[str(exc)] if transient
@@ -158,7 +162,7 @@ class Engine:
                 if in_flight_replacements(self.clients.ec2, self.settings.parameter_name):
                     follow_up.ensure(True, "replacements in flight while the run failed")
                 outcome = recover_in_flight(ctx, static, failed.reason or "the run failed",
-                                            durable_follow_up=follow_up.state == "ENABLED")
+                                            durable_follow_up=follow_up.enabled)
         except StepFailed as exc:   # work may be in flight: keep the follow-up firing
             log_event("step_failed", reason=str(exc), retry=True)
             follow_up.ensure(True, str(exc))
@@ -188,7 +192,7 @@ class Engine:
             left = bool(reasons) or self._in_flight_or_unknown(report)
             follow_up.ensure(left, "; ".join(reasons) or ("work in flight" if left
                                                         else "nothing in flight"))
-        durable = follow_up.state == "ENABLED"
+        durable = follow_up.enabled
         ready = [o.continue_reason for o in outcomes if o.continue_reason
                  and not (durable and o.backing_off)] + (retried or [])
         if ready:
@@ -336,7 +340,7 @@ def _next_run(report: Report, follow_up: FollowUp) -> str:
     """What runs a failed step again, for the report's reason."""
     if report.continuation is not None:
         return f"retried by continuation {report.continuation} now"
-    if follow_up.state == "ENABLED":
+    if follow_up.enabled:
         return f"retried when the follow-up rule {follow_up.name} next fires (every 5 minutes)"
     return ("not retried automatically (no follow-up rule): the scheduled reconcile or the "
             "next change of the parameter runs it again")
@@ -354,10 +358,20 @@ def effective_dry_run(configured: bool, asked: bool | None) -> tuple[bool, str |
 
 def _annotated(entry: InstanceEntry, note: str) -> InstanceEntry:
     """An entry still in flight says who runs it next (``next_run``)."""
-    if entry.action == Action.IN_PROGRESS or (entry.action == Action.FAILED
-                                              and "progress tags kept" in entry.reason):
+    if entry.action == Action.IN_PROGRESS or entry.code == Code.PROGRESS_TAGS_KEPT:
         return replace(entry, details={**entry.details, "next_run": note})
     return entry
+
+
+def _not_started_code(exc: AmiError | SettingsError | StepFailed) -> Code:
+    """Why the run could not establish its AMI or exclusions, as the report's ``code``."""
+    if isinstance(exc, AmiNotReady):
+        return Code.AMI_NOT_READY
+    if isinstance(exc, AmiError):
+        return Code.AMI_REJECTED
+    if isinstance(exc, SettingsError):
+        return Code.SETTINGS_INVALID
+    return Code.STEP_FAILED
 
 
 def _with_status(report: Report, planning_failures: int, waiting: int = 0) -> Report:

@@ -32,6 +32,7 @@ no new setting: an invocation knows its function from its context.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import TYPE_CHECKING
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -46,6 +47,13 @@ SUFFIX = "-follow-up"
 RATE = "rate(5 minutes)"
 PERIOD_SECONDS = 300
 MAX_RULE_NAME = 64
+
+
+class RuleState(StrEnum):
+    """An EventBridge rule's ``State`` as DescribeRule gives it."""
+
+    ENABLED = "ENABLED"
+    DISABLED = "DISABLED"
 
 
 def rule_name(function_name: str) -> str:
@@ -65,7 +73,7 @@ class FollowUp:
 
     events: EventBridgeClient | None
     name: str | None
-    state: str | None = None          # ENABLED | DISABLED once read; None: unknown
+    state: str | None = None          # a RuleState once read; None: unknown
     missing: bool = False             # not deployed (or not readable): continuation only
 
     @classmethod
@@ -92,7 +100,7 @@ class FollowUp:
         """Set the rule's state; True when it is (or already was) as asked."""
         if not self.available():
             return False
-        wanted = "ENABLED" if enabled else "DISABLED"
+        wanted = RuleState.ENABLED if enabled else RuleState.DISABLED
         if self.state == wanted:
             return True
         assert self.events is not None and self.name is not None
@@ -109,8 +117,13 @@ class FollowUp:
                   reason=reason)
         return True
 
+    @property
+    def enabled(self) -> bool:
+        """True when the rule is known to be enabled (it runs the work left)."""
+        return self.state == RuleState.ENABLED
+
     def note(self) -> str:
         """What the report says about who runs the work left."""
-        if self.state == "ENABLED":
+        if self.enabled:
             return f"the follow-up rule {self.name} runs it again every 5 minutes"
         return "no follow-up rule is enabled: only a continuation or a new event resumes it"

@@ -4,7 +4,9 @@ Every line of a run carries the run's context (``request_id``, ``attempt``,
 ``parameter``, ``ami``) from a context variable: the entrypoint opens the
 invocation (:func:`invocation`) and the engine adds each field where it becomes
 known (:func:`scope`, :func:`bind`), so no code in between passes them around.
-A field set to None is left out of the lines.
+Binding a context field to None removes it from the context; an event's own fields
+are logged as given, a None one as ``null`` (the ``report`` line keeps the contract's
+keys, such as ``"ami_id": null``).
 """
 
 from __future__ import annotations

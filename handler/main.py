@@ -14,6 +14,7 @@ from .aws import Clients
 from .engine import Engine
 from .events import EventError, parse_event
 from .log import log_event
+from .outcomes import Code
 from .report import Report
 from .run import Clock, Deadline, Status, clock_for
 from .settings import SettingsError, load_settings
@@ -49,7 +50,7 @@ def _handle(event: Any, context: Any, clock: Clock) -> dict[str, Any]:
     except EventError as exc:
         log_event("invalid_event", error=str(exc))
         return Report(parameter=settings.parameter_name, ami_id=None, dry_run=settings.dry_run,
-                      status=Status.FAILED, reason=str(exc)).to_dict()
+                      status=Status.FAILED, reason=str(exc), code=Code.EVENT_REJECTED).to_dict()
     engine = Engine(settings, clients, clock, Deadline.from_context(context, clock),
                     function_arn=getattr(context, "invoked_function_arn", None))
     return engine.run(request).to_dict()

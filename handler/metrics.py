@@ -10,8 +10,9 @@ Dimensions are bounded on purpose: the parameter, and the run's status for
 (``components/monitoring.py``, ``components/dashboard.py``) import these names.
 
 Each failed entry of the report (and a failed run's reason) is also logged as
-one ``failure`` line, so "every failure with its reason" is one Logs Insights
-query instead of a walk through the report's arrays.
+one ``failure`` line with its ``code`` and ``reason``, so "every failure with its
+reason" is one Logs Insights query instead of a walk through the report's arrays.
+Counts read the report's actions and codes (``handler/outcomes.py``), never its text.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from .log import context, log_document, log_event
+from .outcomes import Code
+from .run import Action, Status
 
 NAMESPACE = "AmiUpgrade"
 PARAMETER_DIMENSION = "Parameter"
@@ -36,10 +39,8 @@ INSTANCES_ROLLED_BACK = "InstancesRolledBack"
 INSTANCES_FAILED = "InstancesFailed"
 DURATION = "Duration"
 
-# The report's vocabulary (handler/report.py); kept literal so this module stays standalone.
-STATUSES = ("succeeded", "partial", "failed", "ignored", "in_progress")
-# A standalone instance whose replacement was undone is reported failed with this reason.
-ROLLED_BACK_PREFIX = "rolled back"
+# A run's statuses (the ``Runs`` metric's Status dimension), the report's vocabulary.
+STATUSES = tuple(str(status) for status in Status)
 
 COUNTS = (GROUPS_REFRESHED, GROUPS_SKIPPED, GROUPS_FAILED, GROUPS_DEFERRED, INSTANCES_REPLACED,
           INSTANCES_ROLLED_BACK, INSTANCES_FAILED)
@@ -56,16 +57,15 @@ def figures(report: Mapping[str, Any]) -> dict[str, int]:
     """The counts of ``report`` (a report dict, as returned by the function)."""
     groups = [g.get("action") for g in report.get("asgs") or ()]
     instances = report.get("instances") or ()
-    failed = [i for i in instances if i.get("action") == "failed"]
+    failed = [i for i in instances if i.get("action") == Action.FAILED]
     return {
         RUNS: 1,
-        GROUPS_REFRESHED: groups.count("refresh_started"),
-        GROUPS_SKIPPED: groups.count("skipped"),
-        GROUPS_FAILED: groups.count("failed"),
-        GROUPS_DEFERRED: groups.count("deferred"),   # left to a continuation (in_progress)
-        INSTANCES_REPLACED: sum(i.get("action") == "replaced" for i in instances),
-        INSTANCES_ROLLED_BACK: sum(str(i.get("reason", "")).startswith(ROLLED_BACK_PREFIX)
-                                   for i in failed),
+        GROUPS_REFRESHED: groups.count(Action.REFRESH_STARTED),
+        GROUPS_SKIPPED: groups.count(Action.SKIPPED),
+        GROUPS_FAILED: groups.count(Action.FAILED),
+        GROUPS_DEFERRED: groups.count(Action.DEFERRED),   # left to a continuation
+        INSTANCES_REPLACED: sum(i.get("action") == Action.REPLACED for i in instances),
+        INSTANCES_ROLLED_BACK: sum(i.get("code") == Code.ROLLED_BACK for i in failed),
         INSTANCES_FAILED: len(failed),
     }
 
@@ -93,13 +93,15 @@ def document(report: Mapping[str, Any], duration_seconds: float,
 def failures(report: Mapping[str, Any]) -> list[dict[str, Any]]:
     """One record per failure in ``report``: what failed, and why."""
     found = []
-    if report.get("status") == "failed" and report.get("reason"):
+    if report.get("status") == Status.FAILED and report.get("reason"):
         found.append({"kind": "run", "resource": report.get("parameter"),
-                      "reason": report["reason"]})
-    found += [{"kind": "asg", "resource": g.get("name"), "reason": g.get("reason", "")}
-              for g in report.get("asgs") or () if g.get("action") == "failed"]
-    found += [{"kind": "instance", "resource": i.get("id"), "reason": i.get("reason", "")}
-              for i in report.get("instances") or () if i.get("action") == "failed"]
+                      "code": report.get("code"), "reason": report["reason"]})
+    found += [{"kind": "asg", "resource": g.get("name"), "code": g.get("code"),
+               "reason": g.get("reason", "")}
+              for g in report.get("asgs") or () if g.get("action") == Action.FAILED]
+    found += [{"kind": "instance", "resource": i.get("id"), "code": i.get("code"),
+               "reason": i.get("reason", "")}
+              for i in report.get("instances") or () if i.get("action") == Action.FAILED]
     return found
 
 

@@ -7,6 +7,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from .outcomes import Code
 from .run import Action, Status
 
 
@@ -18,17 +19,20 @@ def _entry(required: dict[str, Any], optional: dict[str, Any],
 
 @dataclass(frozen=True)
 class AsgEntry:
-    """One Auto Scaling group's line in the report."""
+    """One Auto Scaling group's line in the report: ``code`` says why it has its ``action``
+    (the contract's value), ``reason`` says it to people."""
 
     name: str
     action: Action
+    code: Code
     reason: str = ""
     refresh_id: str | None = None
     launch_template_version: str | None = None
     details: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return _entry({"name": self.name, "action": str(self.action), "reason": self.reason},
+        return _entry({"name": self.name, "action": str(self.action), "code": str(self.code),
+                       "reason": self.reason},
                       {"refresh_id": self.refresh_id,
                        "launch_template_version": self.launch_template_version}, self.details)
 
@@ -58,6 +62,7 @@ class Report:
     dry_run: bool
     status: Status
     reason: str | None = None
+    code: Code | None = None          # why the run has its reason (with ``reason`` only)
     asgs: tuple[AsgEntry, ...] = ()
     instances: tuple[InstanceEntry, ...] = ()
     continuation: int | None = None   # the attempt number sent to continue, if any
@@ -73,6 +78,8 @@ class Report:
         }
         if self.reason:
             out["reason"] = self.reason
+            if self.code is not None:
+                out["code"] = str(self.code)
         if self.continuation is not None:
             out["continuation"] = self.continuation
         if self.warnings:
@@ -169,7 +176,7 @@ def bounded_summary(document: dict[str, Any], parts: int,
                     key=lambda item: item[0])
     for _, kind, entry in ranked:
         cut = {k: (v[:REASON_CHARS] if isinstance(v, str) else v) for k, v in entry.items()
-               if k in ("name", "id", "action", "reason", "fix", "refresh_id",
+               if k in ("name", "id", "action", "code", "reason", "fix", "refresh_id",
                         "new_instance_id")}
         cost = size(cut) + 2
         if cost > room:

@@ -568,6 +568,41 @@ def _preferences(group: FakeAutoScalingGroup, given: dict) -> dict:
     return prefs
 
 
+def _strategy_and_desired(strategy: str | None, desired: dict[str, Any] | None
+                          ) -> tuple[str, dict[str, Any] | None]:
+    """StartInstanceRefresh's Strategy (Rolling when unset) and DesiredConfiguration,
+    refused as AWS refuses them."""
+    strategy = strategy or "Rolling"
+    if strategy not in ("Rolling", "ReplaceRootVolume"):
+        raise ValidationError(f"Strategy {strategy} is not valid.")
+    desired = desired or None
+    if desired is not None and not (desired.get("LaunchTemplate")
+                                    or desired.get("MixedInstancesPolicy")):
+        raise ValidationError("A desired configuration must specify a LaunchTemplate or a "
+                              "MixedInstancesPolicy.")
+    return strategy, desired
+
+
+def _check_rollback(prefs: dict[str, Any], desired: dict[str, Any] | None, original: Target,
+                    target: Target) -> None:
+    """AutoRollback needs a desired configuration and both ends reversible."""
+    if prefs.get("AutoRollback"):
+        why = ("no desired configuration is specified" if not desired
+               else original.reversible() or target.reversible())
+        if why:
+            raise ValidationError(f"AutoRollback is not supported: {why}.")
+
+
+def _page_start(refreshes: list[Refresh], token: str | None) -> int:
+    """Where a page of DescribeInstanceRefreshes starts: at the refresh ``token`` names."""
+    if not token:
+        return 0
+    positions = [i for i, r in enumerate(refreshes) if r.id == token]
+    if not positions:
+        raise AutoscalingClientError("InvalidNextToken", "The token is not valid.")
+    return positions[0]
+
+
 def install(aws: EmbeddedAws) -> Callable[[], None]:
     registry: Registry = aws.state.setdefault(STATE_KEY, Registry(aws))
 
@@ -586,22 +621,12 @@ def install(aws: EmbeddedAws) -> Callable[[], None]:
         group = group_named(self, name)
         if registry.active(*where(self), name) is not None:
             raise InstanceRefreshInProgress()
-        strategy = self._get_param("Strategy") or "Rolling"
-        if strategy not in ("Rolling", "ReplaceRootVolume"):
-            raise ValidationError(f"Strategy {strategy} is not valid.")
-        desired = self._get_param("DesiredConfiguration") or None
-        if desired is not None and not (desired.get("LaunchTemplate")
-                                        or desired.get("MixedInstancesPolicy")):
-            raise ValidationError("A desired configuration must specify a LaunchTemplate or a "
-                                  "MixedInstancesPolicy.")
+        strategy, desired = _strategy_and_desired(self._get_param("Strategy"),
+                                                  self._get_param("DesiredConfiguration"))
         prefs = _preferences(group, self._get_param("Preferences") or {})
         original = Target.of_group(group)
         target = Target.of_desired(group, desired) if desired else original
-        if prefs.get("AutoRollback"):
-            why = ("no desired configuration is specified" if not desired
-                   else original.reversible() or target.reversible())
-            if why:
-                raise ValidationError(f"AutoRollback is not supported: {why}.")
+        _check_rollback(prefs, desired, original, target)
         refresh = Refresh(id=str(uuid.uuid4()), group=group, backend=self.autoscaling_backend,
                           strategy=strategy, preferences=prefs, desired=desired,
                           original=original, target=target, start_time=aws.clock.now())
@@ -617,13 +642,7 @@ def install(aws: EmbeddedAws) -> Callable[[], None]:
             raise ValidationError("MaxRecords must be from 1 to 100.")
         refreshes = [r for r in reversed(registry.of_group(*where(self), name))
                      if not ids or r.id in ids]
-        start = 0
-        token = self._get_param("NextToken")
-        if token:
-            positions = [i for i, r in enumerate(refreshes) if r.id == token]
-            if not positions:
-                raise AutoscalingClientError("InvalidNextToken", "The token is not valid.")
-            start = positions[0]
+        start = _page_start(refreshes, self._get_param("NextToken"))
         page = refreshes[start:start + max_records]
         rest = refreshes[start + max_records:]
         result: dict[str, Any] = {"InstanceRefreshes": [r.to_dict() for r in page]}

@@ -11,21 +11,23 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextvars import copy_context
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from ..aws import describe_error, error_code, is_transient
+from ..batch import chunks, together_or_alone
 from ..log import log_event
+from ..outcomes import Code
 from ..planning import error_text
 from ..report import AsgEntry
 from ..run import Action, Outcome, RunContext
 from ..settings import InProgressPolicy
 from ..tags import FAILED_AMI, FAILURE_REASON, REFRESH_AMI, REFRESH_ID
 from .launch_templates import create_version
-from .plan import AsgPlan, plan_asgs
-from .refreshes import IN_PROGRESS_ERROR, NOT_ACTIVE_ERROR, latest_refresh
+from .plan import AsgPlan, Fail, RememberRollback, StartRefresh, plan_asgs
+from .refreshes import IN_PROGRESS_ERROR, NOT_ACTIVE_ERROR, RefreshStatus, latest_refresh
 
 POLL_SECONDS = 30.0            # between checks of a refresh the engine waits for
 START_BUDGET_SECONDS = 30.0    # time writing a version and starting a refresh may take
@@ -50,7 +52,7 @@ class _Run:
 
     ctx: RunContext
     entries: dict[str, AsgEntry] = field(default_factory=dict)
-    waiting: list[AsgPlan] = field(default_factory=list)
+    waiting: list[StartRefresh] = field(default_factory=list)
     deferred: list[str] = field(default_factory=list)
     retry: list[str] = field(default_factory=list)      # failed by a transient error
     written: dict[tuple[str, int], int] = field(default_factory=dict)   # groups sharing a
@@ -58,15 +60,15 @@ class _Run:
     order: tuple[str, ...] = ()          # the groups in plan order, for the report
     unrecorded: list[_Started] = field(default_factory=list)   # refreshes not yet tagged
 
-    def advance(self, plan: AsgPlan, may_replan: bool = True) -> None:
+    def advance(self, plan: StartRefresh, may_replan: bool = True) -> None:
         """Start the plan's refresh, or hold it behind the refresh in its way."""
-        if plan.blocker is not None and not plan.blocker_ended:
+        if plan.blocker is not None:
             self.hold(plan)
             return
         self.started(plan, _started(self.ctx, plan, _written(plan, self.written)),
                      may_replan)
 
-    def started(self, plan: AsgPlan, result: Future, may_replan: bool = True) -> None:
+    def started(self, plan: StartRefresh, result: Future, may_replan: bool = True) -> None:
         """The bookkeeping of one ``_start`` (done, maybe on a worker): in this thread."""
         try:
             entry, started, created = result.result()
@@ -74,9 +76,10 @@ class _Run:
             if may_replan:
                 self.replan(plan.name, may_replan=False)
             else:
-                self.fail(plan.name, "StartInstanceRefresh failed: InstanceRefreshInProgress")
+                self.fail(plan.name, Code.START_RACED,
+                          "StartInstanceRefresh failed: InstanceRefreshInProgress")
         except (ClientError, BotoCoreError) as exc:   # a network error too: this group only
-            self.fail(plan.name, describe_error(exc, "the refresh's start"))
+            self.fail(plan.name, Code.START_FAILED, describe_error(exc, "the refresh's start"))
             if is_transient(exc):
                 self.retry.append(plan.name)
         else:
@@ -113,21 +116,22 @@ class _Run:
         try:
             fresh = plan_asgs(self.ctx, [name], busy=True)
         except (ClientError, BotoCoreError) as exc:
-            self.fail(name, error_text(exc))
+            self.fail(name, Code.READ_FAILED, error_text(exc))
             if is_transient(exc):
                 self.retry.append(name)
             return
         if not fresh:
-            self.entries[name] = AsgEntry(name, Action.SKIPPED, "the group no longer exists")
-        elif fresh[0].action != Action.PLANNED:
+            self.entries[name] = AsgEntry(name, Action.SKIPPED, Code.GROUP_GONE,
+                                          "the group no longer exists")
+        elif not isinstance(fresh[0], StartRefresh):
             self.entries[name] = fresh[0].entry()
         else:
             self.advance(fresh[0], may_replan)
 
-    def hold(self, plan: AsgPlan) -> None:
+    def hold(self, plan: StartRefresh) -> None:
         """Cancel the refresh in the way (cancel-and-restart) and wait for it to end."""
         blocker = plan.in_the_way
-        if _cancels(plan) and blocker.status != "Cancelling":
+        if _cancels(plan) and blocker.status != RefreshStatus.CANCELLING:
             try:
                 self.ctx.clients.autoscaling.cancel_instance_refresh(
                     AutoScalingGroupName=plan.name)
@@ -136,15 +140,16 @@ class _Run:
             except (ClientError, BotoCoreError) as exc:
                 ended = isinstance(exc, ClientError) and error_code(exc) == NOT_ACTIVE_ERROR
                 if not ended:   # it ended meanwhile: fine
-                    self.fail(plan.name, describe_error(exc, "CancelInstanceRefresh"))
+                    self.fail(plan.name, Code.CANCEL_FAILED,
+                              describe_error(exc, "CancelInstanceRefresh"))
                     if is_transient(exc):
                         self.retry.append(plan.name)
                     return
         self.waiting.append(plan)
 
-    def fail(self, name: str, reason: str) -> None:
-        log_event("asg_failed", group=name, reason=reason)
-        self.entries[name] = AsgEntry(name, Action.FAILED, reason)
+    def fail(self, name: str, code: Code, reason: str) -> None:
+        log_event("asg_failed", group=name, reason=reason, code=code)
+        self.entries[name] = AsgEntry(name, Action.FAILED, code, reason)
 
     def poll(self) -> None:
         """One look at the refreshes waited for; the groups they no longer block move on."""
@@ -159,7 +164,7 @@ class _Run:
                 continue
             self.waiting.remove(plan)
             if _cancels(plan) and not (current is not None and current.active):
-                self.advance(replace(plan, blocker_ended=True))
+                self.advance(plan.blocker_ended())
             else:   # waited for it (the group may have moved on), or another one started
                 self.replan(plan.name)
         self.record()
@@ -171,7 +176,8 @@ class _Run:
             foreign = "" if blocker.cancellable else (
                 " (not started by this function and heading to another template, so not "
                 "cancelled)")
-            self.entries[plan.name] = AsgEntry(plan.name, Action.SKIPPED, (
+            self.entries[plan.name] = AsgEntry(plan.name, Action.SKIPPED,
+                                               Code.REFRESH_IN_PROGRESS_WAIT, (
                 f"{verb} {blocker.describe()}{foreign}, which has not ended yet; the refresh "
                 f"toward {self.ctx.image.id} starts in a follow-up invocation"), details={
                     "active_refresh": blocker.summary(),
@@ -195,7 +201,7 @@ def start_asgs(ctx: RunContext, plans: Sequence[AsgPlan], workers: int | None = 
     """
     workers = max(1, START_WORKERS if workers is None else workers)
     run = _Run(ctx)
-    batch: list[AsgPlan] = []
+    batch: list[StartRefresh] = []
     with ThreadPoolExecutor(workers, thread_name_prefix="start-asg") as pool:
         def flush() -> None:
             if len(run.unrecorded) + len(batch) > RECORD_BATCH:
@@ -214,27 +220,24 @@ def start_asgs(ctx: RunContext, plans: Sequence[AsgPlan], workers: int | None = 
             batch.clear()
 
         for plan in plans:
-            if plan.action != Action.PLANNED and not plan.record_failed_ami:
+            if not isinstance(plan, StartRefresh | RememberRollback):
                 run.entries[plan.name] = plan.entry()   # no call: the batch goes on
-                if plan.transient:
+                if isinstance(plan, Fail) and plan.transient:
                     run.retry.append(plan.name)
                 if plan.action == Action.DEFERRED:
                     run.deferred.append(plan.name)
                 continue
             if batch and not _joins(batch, plan, run.written):
                 flush()
-            if plan.action != Action.PLANNED:
+            if isinstance(plan, RememberRollback):
                 run.entries[plan.name] = plan.entry()
-                if plan.record_failed_ami:
-                    _remember_failed(ctx, plan)
-                if plan.transient:
-                    run.retry.append(plan.name)
+                _remember_failed(ctx, plan)
             elif not batch and not ctx.deadline.has_time_for(START_BUDGET_SECONDS):
                 run.deferred.append(plan.name)
-                run.entries[plan.name] = AsgEntry(plan.name, Action.DEFERRED, (
+                run.entries[plan.name] = AsgEntry(plan.name, Action.DEFERRED, Code.START_DEFERRED, (
                     "not started: too little time left in this invocation; continues in a "
                     "follow-up invocation"))
-            elif plan.blocker is not None and not plan.blocker_ended:
+            elif plan.blocker is not None:
                 run.hold(plan)
             else:
                 batch.append(plan)
@@ -249,29 +252,29 @@ def start_asgs(ctx: RunContext, plans: Sequence[AsgPlan], workers: int | None = 
     return run
 
 
-def _cancels(plan: AsgPlan) -> bool:
+def _cancels(plan: StartRefresh) -> bool:
     """Whether the plan cancels the refresh in its way: cancel-and-restart, and a refresh
     the engine may cancel (``plan.may_cancel``); any other is waited for."""
     return (plan.policy == InProgressPolicy.CANCEL_AND_RESTART and plan.blocker is not None
             and plan.blocker.cancellable)
 
 
-def _joins(batch: list[AsgPlan], plan: AsgPlan, written: Mapping[tuple[str, int], int]
+def _joins(batch: list[StartRefresh], plan: AsgPlan, written: Mapping[tuple[str, int], int]
            ) -> bool:
     """Whether ``plan`` can start alongside ``batch``: a plain start, and no version to
     write that one of them writes too (groups sharing a source share its version)."""
-    if plan.action != Action.PLANNED or (plan.blocker is not None and not plan.blocker_ended):
+    if not isinstance(plan, StartRefresh) or plan.blocker is not None:
         return False
     return plan.version is not None or _key(plan) in written or all(
         other.version is not None or _key(other) != _key(plan) for other in batch)
 
 
-def _key(plan: AsgPlan) -> tuple[str, int]:
+def _key(plan: StartRefresh) -> tuple[str, int]:
     """The source version a planned version copies: groups sharing it share the version."""
-    return plan.base.template_id, plan.base.number
+    return plan.source.template_id, plan.source.number
 
 
-def _written(plan: AsgPlan, written: Mapping[tuple[str, int], int]) -> int | None:
+def _written(plan: StartRefresh, written: Mapping[tuple[str, int], int]) -> int | None:
     """The version written this run from the plan's source, if it needs one."""
     return None if plan.version is not None else written.get(_key(plan))
 
@@ -311,7 +314,7 @@ class _Started:
     clear: bool          # the group's failed-ami memory (an older AMI) is done
 
 
-def _started(ctx: RunContext, plan: AsgPlan, version: int | None) -> Future:
+def _started(ctx: RunContext, plan: StartRefresh, version: int | None) -> Future:
     """``_start`` in this thread, its outcome as a ``Future`` (as a worker's would be)."""
     future: Future = Future()
     try:
@@ -321,7 +324,7 @@ def _started(ctx: RunContext, plan: AsgPlan, version: int | None) -> Future:
     return future
 
 
-def _start(ctx: RunContext, plan: AsgPlan, written: int | None
+def _start(ctx: RunContext, plan: StartRefresh, written: int | None
            ) -> tuple[AsgEntry, _Started, int | None]:
     """Write the version (unless ``written``, by a group sharing the source), start the
     refresh; the version this wrote (for the caller to share), the record the caller's.
@@ -330,13 +333,13 @@ def _start(ctx: RunContext, plan: AsgPlan, written: int | None
     version = plan.version if plan.version is not None else written
     created = None
     if version is None:
-        version = created = create_version(ctx.clients.ec2, plan.base, ami)
+        version = created = create_version(ctx.clients.ec2, plan.source, ami)
         log_event("asg_version_created", group=plan.name, template=plan.template_id,
-                  version=version, source_version=plan.base.number, ami=ami)
+                  version=version, source_version=plan.source.number, ami=ami)
     request: dict[str, Any] = {   # the settings' strings, checked when they were read
         "AutoScalingGroupName": plan.name, "Strategy": plan.strategy,
         "DesiredConfiguration": plan.desired_configuration(version),
-        "Preferences": plan.preferences}
+        "Preferences": plan.preferences.request()}
     try:
         refresh_id = ctx.clients.autoscaling.start_instance_refresh(**request)[
             "InstanceRefreshId"]
@@ -345,22 +348,23 @@ def _start(ctx: RunContext, plan: AsgPlan, written: int | None
             raise _Raced() from None
         raise
     log_event("asg_refresh_started", group=plan.name, refresh=refresh_id, version=version,
-              ami=ami, preferences=plan.preferences, strategy=plan.strategy)
-    cancelled = f"cancelled {plan.in_the_way.describe()}, then started " if _cancels(plan) \
+              ami=ami, preferences=request["Preferences"], strategy=plan.strategy)
+    cancelled = f"cancelled {plan.cancelled.describe()}, then started " if plan.cancelled \
         else ""
-    return AsgEntry(plan.name, Action.REFRESH_STARTED, (
+    code = Code.REFRESH_RESTARTED if plan.cancelled else Code.REFRESH_STARTED
+    return AsgEntry(plan.name, Action.REFRESH_STARTED, code, (
         f"{cancelled}instance refresh toward launch template "
         f"{plan.template_name or plan.template_id} version {version} ({ami})"),
         refresh_id=refresh_id,
         launch_template_version=str(version), details=plan.details(version)), _Started(
-            plan.name, refresh_id, ami, plan.base.alias is not None, plan.clear_failed_ami
+            plan.name, refresh_id, ami, plan.source.alias is not None, plan.clear_failed_ami
         ), created
 
 
-def _remember_failed(ctx: RunContext, plan: AsgPlan) -> None:
+def _remember_failed(ctx: RunContext, plan: RememberRollback) -> None:
     """Tag the group with the AMI its refresh rolled back from; drop the refresh record, so
     that removing ``failed-ami`` is all an operator does to retry."""
-    reason = plan.notes[0] if plan.notes else plan.reason
+    reason = plan.note
     if _tag(ctx, plan.name, {FAILED_AMI: ctx.image.id, FAILURE_REASON: reason[:256]}):
         _tag(ctx, plan.name, {REFRESH_ID: "", REFRESH_AMI: ""}, delete=True)
         log_event("asg_failed_ami_recorded", group=plan.name, reason=reason)
@@ -377,25 +381,27 @@ def _write_tags(ctx: RunContext, tags: Mapping[str, Mapping[str, str]], delete: 
     whose tags failed (logged: the run goes on). A batch refused is retried group by
     group, so one group (deleted meanwhile, say) does not cost the others their tags."""
     operation = "DeleteTags" if delete else "CreateOrUpdateTags"
-    names = list(tags)
-    failed: list[str] = []
-    for start in range(0, len(names), RECORD_BATCH):
-        batch = names[start:start + RECORD_BATCH]
+
+    def together(names: Sequence[str]) -> None:
         items: list[Any] = [{"ResourceId": name, "ResourceType": "auto-scaling-group",
                              "Key": key, "Value": value, "PropagateAtLaunch": False}
-                            for name in batch for key, value in tags[name].items()]
+                            for name in names for key, value in tags[name].items()]
+        if delete:
+            ctx.clients.autoscaling.delete_tags(Tags=items)
+        else:
+            ctx.clients.autoscaling.create_or_update_tags(Tags=items)
+
+    def alone(name: str) -> str | None:
         try:
-            if delete:
-                ctx.clients.autoscaling.delete_tags(Tags=items)
-            else:
-                ctx.clients.autoscaling.create_or_update_tags(Tags=items)
-            continue
+            together([name])
         except (ClientError, BotoCoreError) as exc:
-            if len(batch) == 1:
-                log_event(failed_event, group=batch[0], tags=dict(tags[batch[0]]),
-                          error=describe_error(exc, operation))
-                failed.append(batch[0])
-                continue
-        for name in batch:
-            failed += _write_tags(ctx, {name: tags[name]}, delete, failed_event)
-    return failed
+            log_event(failed_event, group=name, tags=dict(tags[name]),
+                      error=describe_error(exc, operation))
+            return name
+        return None
+
+    failed: list[str | None] = []
+    for batch in chunks(list(tags), RECORD_BATCH):
+        failed += together_or_alone(batch, together, lambda names, _: [None] * len(names),
+                                    alone, lambda names, error: None)
+    return [name for name in failed if name is not None]

@@ -30,23 +30,25 @@ for one group (its refreshes) fails that group only.
 from __future__ import annotations
 
 import contextlib
-import json
+import copy
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from ..ami import Image, describe_images, incompatibility
 from ..aws import batches, describe, describe_instances, is_transient, tag_map
 from ..log import log_event
+from ..outcomes import Code
 from ..passable import KEY as ROLES_KEY
 from ..passable import profile_name, role_blocker, template_profile
 from ..planning import error_text
 from ..report import AsgEntry
 from ..run import Action, RunContext
-from ..scope import skip_reason
-from ..settings import DEFAULT_KEY, InProgressPolicy
+from ..scope import exclusion_reason, out_of_scope_reason, owner_reason, skip_reason
+from ..settings import DEFAULT_KEY, InProgressPolicy, RefreshSettings, Scope
 from ..tags import EXCLUDE, FAILED_AMI, FAILURE_REASON, PARAMETER, REFRESH_AMI, REFRESH_ID
 from .launch_templates import (
     DEFAULT,
@@ -58,11 +60,10 @@ from .launch_templates import (
     TemplateVersions,
     desired_configuration,
     group_template,
-    json_object,
     read_current_versions,
     read_versions,
 )
-from .refreshes import Refresh, latest_refresh
+from .refreshes import Refresh, RefreshStatus, latest_refresh
 
 if TYPE_CHECKING:
     from types_boto3_ec2.client import EC2Client
@@ -71,7 +72,10 @@ if TYPE_CHECKING:
 TEMPLATES_PER_REQUEST = 200   # DescribeLaunchTemplates: LaunchTemplateIds (as MaxResults)
 GROUPS_PER_PAGE = 100   # DescribeAutoScalingGroups: MaxRecords at most (AWS's default: 50)
 READ_BUDGET_SECONDS = 30.0   # time one read (with botocore's retries) may take
+# A member in one of these lifecycle states is leaving the group: not counted.
 GONE_STATES = ("Terminating", "Terminating:Wait", "Terminating:Proceed", "Terminated")
+# An instance in one of these EC2 states is gone or going: its image is not read.
+ENDED_INSTANCE_STATES = ("terminated", "shutting-down")
 
 
 # --------------------------------------------------------------------------- the plan
@@ -133,37 +137,101 @@ def same_template(ref: TemplateRef, version: TemplateVersion) -> bool:
 
 
 @dataclass(frozen=True)
-class AsgPlan:
-    """What the engine does with one group: skip it (``reason``) or refresh it."""
+class Preferences:
+    """A refresh's ``Preferences`` as data: the group's settings, less what its version
+    cannot take. Read-only; ``request`` gives a fresh copy for a call or the report."""
+
+    values: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+
+    @classmethod
+    def of(cls, values: Mapping[str, Any]) -> Preferences:
+        return cls(MappingProxyType(copy.deepcopy(dict(values))))
+
+    def without(self, key: str) -> tuple[Preferences, bool]:
+        """These preferences less ``key``, and whether it was set."""
+        if self.values.get(key) is None:
+            return self, False
+        return Preferences.of({k: v for k, v in self.values.items() if k != key}), True
+
+    def request(self) -> dict[str, Any]:
+        return copy.deepcopy(dict(self.values))
+
+
+@dataclass(frozen=True)
+class _Decision:
+    """What the engine does with one group, why (``code``) and, for people, ``reason``."""
 
     name: str
-    action: Action                       # PLANNED, SKIPPED or FAILED
-    reason: str = ""
-    template_id: str = ""
-    template_name: str = ""
-    via: str = ""
-    source: TemplateVersion | None = None   # the version the refresh's version comes from
-    version: int | None = None           # the existing version the refresh names, or None
-    predicted_version: int | None = None  # the number a version written now would get
-    mixed_policy_json: str | None = None
-    preferences_json: str = "{}"
-    strategy: str = "Rolling"
-    policy: str = InProgressPolicy.CANCEL_AND_RESTART
-    blocker: Blocker | None = None
-    blocker_ended: bool = False          # cancelled or finished: the refresh may start
+    code: Code
+    reason: str
+    action: ClassVar[Action]
+
+    def entry(self) -> AsgEntry:
+        """The report entry when nothing more is done (a dry run, or no call to make)."""
+        return AsgEntry(self.name, self.action, self.code, self.reason)
+
+
+@dataclass(frozen=True)
+class Skip(_Decision):
+    """Nothing to do for the group: up to date, out of reach, or not the engine's."""
+
+    action: ClassVar[Action] = Action.SKIPPED
+
+
+@dataclass(frozen=True)
+class RememberRollback(_Decision):
+    """Skipped: its refresh toward this AMI rolled back; applying tags the group with the
+    AMI (``failed-ami``) and ``note`` (``failure-reason``), so it is not retried."""
+
+    note: str
+    action: ClassVar[Action] = Action.SKIPPED
+
+
+@dataclass(frozen=True)
+class Fail(_Decision):
+    """The group cannot be moved: by its configuration (``fix``: what the operator does;
+    never a success) or by AWS's answer (``transient``: a later invocation may not meet it)."""
+
+    fix: str = ""
+    transient: bool = False
+    action: ClassVar[Action] = Action.FAILED
+
+    def entry(self) -> AsgEntry:
+        return AsgEntry(self.name, self.action, self.code, self.reason,
+                        details={"fix": self.fix} if self.fix else {})
+
+
+@dataclass(frozen=True)
+class Defer(_Decision):
+    """Left for a continuation: this invocation has no time to read or start the group."""
+
+    action: ClassVar[Action] = Action.DEFERRED
+
+
+@dataclass(frozen=True)
+class StartRefresh(_Decision):
+    """Refresh the group toward a numbered version of its template (``version``, or the
+    one written from ``source``), after the refresh in its way (``blocker``) if any."""
+
+    template_id: str
+    template_name: str
+    via: str
+    source: TemplateVersion              # the version the refresh's version comes from
+    version: int | None                  # the existing version the refresh names, or None
+    predicted_version: int | None        # the number a version written now would get
+    mixed_policy: Mapping[str, Any] | None
+    preferences: Preferences
+    strategy: str
+    policy: InProgressPolicy
+    blocker: Blocker | None = None       # a refresh to cancel or wait for first
+    cancelled: Blocker | None = None     # the refresh cancelled for this one, once ended
     notes: tuple[str, ...] = ()
-    fix: str = ""                        # FAILED by its configuration: what the operator does
-    record_failed_ami: bool = False      # SKIPPED after a rolled-back refresh: tag the group
     clear_failed_ami: bool = False       # the group carries a failed-ami tag for an older AMI
-    transient: bool = False              # FAILED by an error a later invocation may not meet
+    action: ClassVar[Action] = Action.PLANNED
 
     @property
     def creates_version(self) -> bool:
-        return self.action == Action.PLANNED and self.version is None
-
-    @property
-    def preferences(self) -> dict[str, Any]:
-        return json_object(self.preferences_json)
+        return self.version is None
 
     @property
     def in_the_way(self) -> Blocker:
@@ -172,28 +240,25 @@ class AsgPlan:
             raise ValueError(f"the plan for {self.name} has no refresh in its way")
         return self.blocker
 
-    @property
-    def base(self) -> TemplateVersion:
-        """The version a written version copies (every planned refresh has one)."""
-        if self.source is None:
-            raise ValueError(f"the plan for {self.name} has no source version")
-        return self.source
+    def blocker_ended(self) -> StartRefresh:
+        """This plan once the refresh in its way ended: it starts, noting what it cancelled."""
+        return replace(self, blocker=None, cancelled=self.blocker)
 
     def desired_configuration(self, version: int | None) -> dict[str, Any]:
-        policy = json.loads(self.mixed_policy_json) if self.mixed_policy_json else None
-        return desired_configuration(self.via, self.template_id, version or 0, policy)
+        return desired_configuration(self.via, self.template_id, version or 0, self.mixed_policy)
 
     def details(self, version: int | None) -> dict[str, Any]:
         out: dict[str, Any] = {
             "launch_template": {"id": self.template_id, "name": self.template_name},
-            "source_version": str(self.source.number) if self.source else None,
+            "source_version": str(self.source.number),
             "creates_version": self.creates_version,
             "desired_configuration": self.desired_configuration(version),
-            "preferences": self.preferences,
+            "preferences": self.preferences.request(),
             "strategy": self.strategy,
         }
-        if self.blocker:
-            out["active_refresh"] = self.blocker.summary()
+        blocker = self.blocker or self.cancelled
+        if blocker:
+            out["active_refresh"] = blocker.summary()
             out["on_refresh_in_progress"] = self.policy
         if self.notes:
             out["notes"] = list(self.notes)
@@ -201,26 +266,19 @@ class AsgPlan:
 
     def entry(self) -> AsgEntry:
         """The report entry for a dry run: the full plan, nothing done."""
-        if self.action != Action.PLANNED:
-            return AsgEntry(self.name, self.action, self.reason,
-                            details={"fix": self.fix} if self.fix else {})
         number = self.version if self.version is not None else self.predicted_version
-        return AsgEntry(self.name, Action.PLANNED, self.reason,
+        return AsgEntry(self.name, Action.PLANNED, self.code, self.reason,
                         launch_template_version=str(number) if number else None,
                         details=self.details(number))
 
 
-def _skip(name: str, reason: str) -> AsgPlan:
-    return AsgPlan(name, Action.SKIPPED, reason)
+AsgPlan = Skip | RememberRollback | Fail | Defer | StartRefresh
+"""One group's plan: what the engine does with it, as one of these types."""
 
 
-def _failed(name: str, reason: str) -> AsgPlan:
-    return AsgPlan(name, Action.FAILED, reason)
-
-
-def _misconfigured(name: str, reason: str, fix: str) -> AsgPlan:
+def _misconfigured(name: str, code: Code, reason: str, fix: str) -> Fail:
     """In scope, but configured so that the engine cannot act: never a success."""
-    return AsgPlan(name, Action.FAILED, reason, fix=fix)
+    return Fail(name, code, reason, fix=fix)
 
 
 def _unsupported_fix(group: Mapping[str, Any]) -> str:
@@ -240,7 +298,7 @@ def _discover(ctx: RunContext, names: Sequence[str] | None) -> list[dict[str, An
     kwargs: dict[str, Any] = {}
     if names:
         kwargs["AutoScalingGroupNames"] = list(names)
-    elif ctx.settings.scope == "tagged":
+    elif ctx.settings.scope == Scope.TAGGED:
         kwargs["filters"] = [{"Name": f"tag:{PARAMETER}",
                               "Values": [ctx.settings.parameter_name]}]
     groups = describe(ctx.clients.autoscaling, "describe_auto_scaling_groups",
@@ -258,7 +316,7 @@ def _member_images(ec2: EC2Client, instance_ids: Iterable[str]) -> dict[str, Ima
     what checks need when the image itself no longer exists (``Image.known_from_instance``)."""
     return {i["InstanceId"]: Image.known_from_instance(i)
             for i in describe_instances(ec2, ids=instance_ids)
-            if i.get("State", {}).get("Name") not in ("terminated", "shutting-down")}
+            if i.get("State", {}).get("Name") not in ENDED_INSTANCE_STATES}
 
 
 def _instance_types(group: Mapping[str, Any], version: TemplateVersion) -> list[str]:
@@ -343,7 +401,7 @@ def _read(ctx: RunContext, groups: list[tuple[dict[str, Any], TemplateRef]],
             continue
         estate.versions[key] = read
         estate.next_version[read.template_id] = read.latest.number
-    if ctx.settings.scope == "tagged":
+    if ctx.settings.scope == Scope.TAGGED:
         estate.template_tags = _template_tags(
             ctx.clients.ec2, [v.template_id for v in _in_use(estate, groups)])
     concrete = {v.image_id for v in _in_use(estate, groups) if v.alias is None and v.image_id}
@@ -383,14 +441,13 @@ def _in_use(estate: _Estate, groups: list[tuple[dict[str, Any], TemplateRef]]
 # ------------------------------------------------------------------ refreshes read
 
 
-def _deferred(name: str, read: bool = True) -> AsgPlan:
-    """Left for a continuation: this invocation has no time to read (or start) the group."""
-    what = "read" if read else "started"
-    return AsgPlan(name, Action.DEFERRED, f"not {what}: too little time left in this "
-                                          "invocation; continues in a follow-up invocation")
+def _deferred(name: str) -> Defer:
+    """Left for a continuation: this invocation has no time to read the group."""
+    return Defer(name, Code.READ_DEFERRED, "not read: too little time left in this "
+                                           "invocation; continues in a follow-up invocation")
 
 
-def _recorded_started(ctx: RunContext, group: Mapping[str, Any]) -> AsgPlan | None:
+def _recorded_started(ctx: RunContext, group: Mapping[str, Any]) -> Skip | None:
     """In a continuation, a group whose record says the engine started its refresh toward
     this AMI is done for this rollout: not read again (the next rollout's or follow-up's
     first invocation reads it, and remembers a rollback)."""
@@ -398,8 +455,9 @@ def _recorded_started(ctx: RunContext, group: Mapping[str, Any]) -> AsgPlan | No
     if ctx.attempt < 1 or not tags.get(REFRESH_ID) or tags.get(REFRESH_AMI) != ctx.image.id:
         return None
     name = group["AutoScalingGroupName"]
-    return _skip(name, f"instance refresh {tags[REFRESH_ID]} toward {ctx.image.id} was started "
-                       "by an earlier invocation of this rollout (recorded on the group)")
+    return Skip(name, Code.STARTED_EARLIER,
+                f"instance refresh {tags[REFRESH_ID]} toward {ctx.image.id} was started by an "
+                "earlier invocation of this rollout (recorded on the group)")
 
 
 def _needs_read(ctx: RunContext, group: Mapping[str, Any]) -> bool:
@@ -438,8 +496,9 @@ def _read_refreshes(ctx: RunContext, candidates: list[tuple[dict[str, Any], Temp
                 refreshes[name] = latest_refresh(ctx.clients.autoscaling, name)
                 continue
             except (ClientError, BotoCoreError) as exc:
-                plans[name] = replace(_failed(name, error_text(exc, "DescribeInstanceRefreshes")),
-                                      transient=is_transient(exc))
+                plans[name] = Fail(name, Code.READ_FAILED,
+                                   error_text(exc, "DescribeInstanceRefreshes"),
+                                   transient=is_transient(exc))
         candidates.remove((group, ref))
     return refreshes
 
@@ -459,15 +518,12 @@ def plan_asgs(ctx: RunContext, names: Sequence[str] | None = None, busy: bool = 
     discovered = _discover(ctx, names)
     for group in discovered:
         name = group["AutoScalingGroupName"]
-        reason = skip_reason(ctx.settings, ctx.exclusions, "asg", name,
-                             tag_map(group.get("Tags")))
         ref, _, unsupported = group_template(group)
-        if group.get("Status"):              # "Delete in progress"
-            reason = reason or f"the group's status is {group['Status']!r}"
-        if reason:
-            plans[name] = _skip(name, reason)
+        if (skipped := _out_of_reach(ctx, group)) is not None:
+            plans[name] = skipped
         elif unsupported or ref is None:
-            plans[name] = _misconfigured(name, f"the group {unsupported}", _unsupported_fix(group))
+            plans[name] = _misconfigured(name, Code.MISCONFIGURED_LAUNCH_TEMPLATE,
+                                         f"the group {unsupported}", _unsupported_fix(group))
         else:
             candidates.append((group, ref))
     refreshes = _read_refreshes(ctx, candidates, plans, every=names is not None and busy)
@@ -481,16 +537,37 @@ def plan_asgs(ctx: RunContext, names: Sequence[str] | None = None, busy: bool = 
         try:
             plans[name] = _decide(ctx, estate, group, ref, refreshes.get(name))
         except TemplateError as exc:
-            plans[name] = _failed(name, str(exc))
-    _hold_shared_writes(ctx, plans, discovered if names is None and ctx.settings.scope == "all"
+            plans[name] = Fail(name, Code.TEMPLATE_UNREADABLE, str(exc))
+    _hold_shared_writes(ctx, plans, discovered if names is None and ctx.settings.scope == Scope.ALL
                         else None)
     for name in sorted(plans):
-        plan = plans[name]
-        log_event("asg_planned" if plan.action == Action.PLANNED else f"asg_{plan.action}",
-                  group=name, reason=plan.reason, source_version=plan.source and
-                  plan.source.number, version=plan.version or plan.predicted_version,
-                  blocker=plan.blocker and plan.blocker.refresh_id)
+        _log_plan(plans[name])
     return tuple(plans[name] for name in sorted(plans))
+
+
+def _out_of_reach(ctx: RunContext, group: Mapping[str, Any]) -> Skip | None:
+    """Skipped before any read: excluded (exclusions always win), out of scope, another
+    orchestrator's, or a group with a status (being deleted)."""
+    name, tags = group["AutoScalingGroupName"], tag_map(group.get("Tags"))
+    for code, reason in (
+            (Code.EXCLUDED, exclusion_reason("asg", name, tags, ctx.exclusions)),
+            (Code.OUT_OF_SCOPE, out_of_scope_reason(ctx.settings, tags)
+             or owner_reason("asg", tags, None)),
+            (Code.GROUP_BEING_DELETED, group.get("Status") and   # "Delete in progress"
+             f"the group's status is {group['Status']!r}")):
+        if reason:
+            return Skip(name, code, reason)
+    return None
+
+
+def _log_plan(plan: AsgPlan) -> None:
+    if isinstance(plan, StartRefresh):
+        log_event("asg_planned", group=plan.name, reason=plan.reason, code=plan.code,
+                  source_version=plan.source.number,
+                  version=plan.version or plan.predicted_version,
+                  blocker=plan.blocker and plan.blocker.refresh_id)
+    else:
+        log_event(f"asg_{plan.action}", group=plan.name, reason=plan.reason, code=plan.code)
 
 
 def _hold_shared_writes(ctx: RunContext, plans: dict[str, AsgPlan],
@@ -501,7 +578,8 @@ def _hold_shared_writes(ctx: RunContext, plans: dict[str, AsgPlan],
     ``$Default`` is never changed, so groups on it (or on a number) are safe. Every group
     is read (one paginated call) only when some plan writes a version.
     """
-    writing = {p.base.template_id: p.base for p in plans.values() if p.creates_version}
+    writing = {p.source.template_id: p.source for p in plans.values()
+               if isinstance(p, StartRefresh) and p.creates_version}
     if not writing:
         return
     if every_group is None:
@@ -517,19 +595,21 @@ def _hold_shared_writes(ctx: RunContext, plans: dict[str, AsgPlan],
                                                   and ref.template_name == base.template_name):
                 name = group["AutoScalingGroupName"]
                 plan = plans.get(name)
-                if plan is None or plan.action != Action.PLANNED:
+                if not isinstance(plan, StartRefresh):
                     why = plan.reason if plan is not None else (skip_reason(
                         ctx.settings, ctx.exclusions, "asg", name, tag_map(group.get("Tags")))
                         or "not moved by this run")
                     followers.setdefault(template_id, []).append(f"{name} ({why})")
     for name, plan in list(plans.items()):
-        held = followers.get(plan.base.template_id) if plan.creates_version else None
-        if held:
+        held = (followers.get(plan.source.template_id)
+                if isinstance(plan, StartRefresh) and plan.creates_version else None)
+        if isinstance(plan, StartRefresh) and held:
             label = plan.template_name or plan.template_id
             plans[name] = _misconfigured(
-                name, f"launch template {label} is shared with groups this run does not move, "
-                      f"which use its $Latest version: {'; '.join(sorted(held))}; a version "
-                      f"written now would move them to {ctx.image.id} too, so none is written",
+                name, Code.MISCONFIGURED_SHARED_TEMPLATE,
+                f"launch template {label} is shared with groups this run does not move, "
+                f"which use its $Latest version: {'; '.join(sorted(held))}; a version "
+                f"written now would move them to {ctx.image.id} too, so none is written",
                 f"point those groups at a numbered version (or $Default) of {label}, or give "
                 f"{name} its own launch template")
             log_event("asg_shared_template", group=name, template=plan.template_id,
@@ -626,22 +706,47 @@ def _blocker_verb(blocker: Blocker, policy: str) -> str:
 
 def _decide(ctx: RunContext, estate: _Estate, group: dict[str, Any], ref: TemplateRef,
             refresh: Refresh | None) -> AsgPlan:
+    """The group's plan: failed by its configuration, skipped (with why), or a refresh
+    toward a numbered version with its preferences."""
     name = group["AutoScalingGroupName"]
-    new = ctx.image.id
-    parameter = ctx.settings.parameter_name
-    settings = ctx.settings.asg_configurations.for_group(name)
     in_use = estate.version(ref)
     where = f"launch template {in_use.template_name or in_use.template_id} version " \
             f"{in_use.number}"
     if ref.version != str(in_use.number):
         where += f" ({ref.version})"
-    if (ctx.settings.scope == "tagged"
+    known_from = None
+    decided: AsgPlan | None = (_misconfiguration(ctx, estate, name, in_use, where)
+                               or _foreign_alias(ctx, group, in_use, where))
+    if decided is None:
+        reason, known_from = _compatibility(ctx, estate, group, in_use)
+        decided = (Skip(name, Code.INCOMPATIBLE, reason) if reason
+                   else _rolled_back(ctx, group, refresh))
+    if decided is not None:
+        return decided
+    blocker: Blocker | None = None
+    if refresh is not None and refresh.active:
+        in_the_way = _in_the_way(ctx, estate, group, ref, in_use, refresh)
+        if isinstance(in_the_way, Skip):
+            return in_the_way
+        blocker = in_the_way
+    if blocker is None and (current := _already_current(ctx, estate, group, in_use, where)):
+        return current
+    return _refresh(ctx, estate, group, ref, in_use, blocker,
+                    [known_from] if known_from else [])
+
+
+def _misconfiguration(ctx: RunContext, estate: _Estate, name: str, in_use: TemplateVersion,
+                      where: str) -> Fail | None:
+    """The group's configuration keeps the engine from acting: what is wrong, and the fix."""
+    parameter = ctx.settings.parameter_name
+    label = in_use.template_name or in_use.template_id
+    if (ctx.settings.scope == Scope.TAGGED
             and estate.template_tags.get(in_use.template_id, {}).get(PARAMETER) != parameter):
-        label = in_use.template_name or in_use.template_id
         return _misconfigured(
-            name, f"launch template {label} is not tagged {PARAMETER}={parameter}: in tagged "
-                  "scope the function may only write versions of, and refresh toward, templates "
-                  "that carry the scope tag too",
+            name, Code.MISCONFIGURED_TEMPLATE_UNTAGGED,
+            f"launch template {label} is not tagged {PARAMETER}={parameter}: in tagged "
+            "scope the function may only write versions of, and refresh toward, templates "
+            "that carry the scope tag too",
             f"tag launch template {label} with {PARAMETER}={parameter} (or remove the tag from "
             "the group)")
     profile = template_profile(in_use.data)
@@ -649,109 +754,167 @@ def _decide(ctx: RunContext, estate: _Estate, group: dict[str, Any], ref: Templa
                                         estate.profile_roles)):
         # Auto Scaling checks that whoever starts the refresh may pass the template's role.
         return _misconfigured(
-            name, f"{where} launches with {why}",
+            name, Code.MISCONFIGURED_INSTANCE_ROLE, f"{where} launches with {why}",
             f"add the role of instance profile {profile_name(profile)} (its ARN or path) to "
             f"{ROLES_KEY}")
-    follows = in_use.alias is not None and in_use.alias.follows(parameter)
-    if (in_use.alias is not None and not follows
-            and tag_map(group.get("Tags")).get(PARAMETER) != parameter):
-        return _skip(name, f"{where} takes its ImageId from {in_use.image_id}: the group follows "
-                           f"that parameter, not {parameter}")
-    if in_use.alias is not None and not follows:
-        return _misconfigured(
-            name, f"{where} takes its ImageId from {in_use.image_id}, not from {parameter}; the "
-                  "engine does not replace another parameter's alias",
-            f"point the template's ImageId at resolve:ssm:{parameter} (without a version or "
-            "label), or tag the group for the parameter it resolves")
-    if follows and ctx.parameter is None:
-        return _skip(name, f"{where} resolves {parameter} itself, so an ami_id pinned by the "
-                           "invocation cannot be applied to it")
-    reason, known_from = _compatibility(ctx, estate, group, in_use)
-    if reason:
-        return _skip(name, reason)
+    return None
 
-    tags = tag_map(group.get("Tags"))
+
+def _foreign_alias(ctx: RunContext, group: Mapping[str, Any], in_use: TemplateVersion,
+                   where: str) -> Skip | Fail | None:
+    """A template resolving another parameter (the group follows that one, or is
+    misconfigured), or this one while the invocation pins an ``ami_id``."""
+    name, parameter = group["AutoScalingGroupName"], ctx.settings.parameter_name
+    if in_use.alias is None:
+        return None
+    if in_use.alias.follows(parameter):
+        if ctx.parameter is not None:
+            return None
+        return Skip(name, Code.PINNED_AMI_NOT_APPLICABLE,
+                    f"{where} resolves {parameter} itself, so an ami_id pinned by the "
+                    "invocation cannot be applied to it")
+    if tag_map(group.get("Tags")).get(PARAMETER) != parameter:
+        return Skip(name, Code.FOLLOWS_OTHER_PARAMETER,
+                    f"{where} takes its ImageId from {in_use.image_id}: the group follows "
+                    f"that parameter, not {parameter}")
+    return _misconfigured(
+        name, Code.MISCONFIGURED_FOREIGN_ALIAS,
+        f"{where} takes its ImageId from {in_use.image_id}, not from {parameter}; the "
+        "engine does not replace another parameter's alias",
+        f"point the template's ImageId at resolve:ssm:{parameter} (without a version or "
+        "label), or tag the group for the parameter it resolves")
+
+
+def _rolled_back(ctx: RunContext, group: Mapping[str, Any], refresh: Refresh | None
+                 ) -> Skip | RememberRollback | None:
+    """A refresh toward this AMI rolled back (remembered on the group, or seen now)."""
+    name, new, tags = group["AutoScalingGroupName"], ctx.image.id, tag_map(group.get("Tags"))
     if tags.get(FAILED_AMI) == new:
-        return _skip(name, f"an earlier instance refresh onto {new} was rolled back "
-                           f"({tags.get(FAILURE_REASON) or 'no reason recorded'}); remove tag "
-                           f"{FAILED_AMI} from the group to retry")
+        return Skip(name, Code.FAILED_BEFORE,
+                    f"an earlier instance refresh onto {new} was rolled back "
+                    f"({tags.get(FAILURE_REASON) or 'no reason recorded'}); remove tag "
+                    f"{FAILED_AMI} from the group to retry")
     if (refresh is not None and refresh.rolled_back and tags.get(REFRESH_ID) == refresh.id
             and tags.get(REFRESH_AMI) == new):
         why = f"{refresh.status}: {refresh.status_reason}".rstrip(": ")
-        return replace(_skip(name, f"instance refresh {refresh.id} toward {new} ended {why}; not "
-                                   f"restarted toward the same AMI: remove tag {FAILED_AMI} from "
-                                   "the group to retry"),
-                       record_failed_ami=True, notes=(f"refresh {refresh.id}: {why}",))
-    clear_failed = FAILED_AMI in tags
+        return RememberRollback(
+            name, Code.REFRESH_ROLLED_BACK,
+            f"instance refresh {refresh.id} toward {new} ended {why}; not restarted toward "
+            f"the same AMI: remove tag {FAILED_AMI} from the group to retry",
+            note=f"refresh {refresh.id}: {why}")
+    return None
 
-    blocker = None
-    if refresh is not None and refresh.active:
-        heading_to, source = _heading_to(ctx, estate, group, ref, refresh)
-        if heading_to == new:
-            return _skip(name, f"instance refresh {refresh.id} ({refresh.status}) is already "
-                               f"in progress toward {new}")
-        blocker = _blocker(group, in_use, refresh, heading_to, source)
-        if settings.on_refresh_in_progress == InProgressPolicy.SKIP:
-            return _skip(name, f"{blocker.describe()} is in progress and OnRefreshInProgress "
-                               "is skip")
 
+def _in_the_way(ctx: RunContext, estate: _Estate, group: dict[str, Any], ref: TemplateRef,
+                in_use: TemplateVersion, refresh: Refresh) -> Blocker | Skip:
+    """The active ``refresh`` as the blocker the plan cancels or waits for, or the skip
+    when it already heads to the AMI or the group's policy is ``skip``."""
+    name, new = group["AutoScalingGroupName"], ctx.image.id
+    heading_to, source = _heading_to(ctx, estate, group, ref, refresh)
+    if heading_to == new:
+        return Skip(name, Code.REFRESH_ALREADY_RUNNING,
+                    f"instance refresh {refresh.id} ({refresh.status}) is already in progress "
+                    f"toward {new}")
+    blocker = _blocker(group, in_use, refresh, heading_to, source)
+    if ctx.settings.asg_configurations.for_group(name).on_refresh_in_progress == \
+            InProgressPolicy.SKIP:
+        return Skip(name, Code.REFRESH_IN_PROGRESS_SKIP,
+                    f"{blocker.describe()} is in progress and OnRefreshInProgress is skip")
+    return blocker
+
+
+def _already_current(ctx: RunContext, estate: _Estate, group: Mapping[str, Any],
+                     in_use: TemplateVersion, where: str) -> Skip | None:
+    """Skipped when the template launches the AMI and every instance runs it."""
+    new = ctx.image.id
     members = _members(group)
-    instances_on_new = all(estate.instance_images.get(i) == new for i in members)
-    if blocker is None and (follows or in_use.image_id == new) and instances_on_new:
-        return _skip(name, f"already on {new}: {where} launches it and every instance "
-                           f"({len(members)}) runs it")
+    if ((in_use.alias is not None or in_use.image_id == new)
+            and all(estate.instance_images.get(i) == new for i in members)):
+        return Skip(group["AutoScalingGroupName"], Code.ALREADY_CURRENT,
+                    f"already on {new}: {where} launches it and every instance "
+                    f"({len(members)}) runs it")
+    return None
 
-    notes: list[str] = [known_from] if known_from else []
-    source = in_use
-    cancel = settings.on_refresh_in_progress == InProgressPolicy.CANCEL_AND_RESTART
-    if (blocker and cancel and blocker.cancellable and blocker.source
-            and blocker.status != "RollbackInProgress"
-            and blocker.source.template_id == in_use.template_id
-            and (blocker.source.alias is None or blocker.source.alias.follows(parameter))):
-        source = blocker.source
-        notes.append(f"based on version {source.number}, the one the cancelled refresh was "
-                     "heading to, so its other changes are kept")
-    follows = source.alias is not None   # (a foreign alias was skipped or not chosen above)
-    version: int | None = None
-    predicted = None
-    if follows:
-        version = source.number
-        summary = f"version {version} resolves {parameter}: refresh toward it"
-    elif source.image_id == new:
-        version = source.number
-        summary = f"version {version} already launches {new}: refresh toward it"
-    elif estate.latest(ref).data == source.with_image(new):
-        version = estate.latest(ref).number
-        summary = (f"version {version} is version {source.number} with ImageId {new} "
-                   "(written earlier): refresh toward it")
-    else:
-        predicted = estate.predict(source)
-        summary = (f"write version {predicted} (version {source.number} with ImageId {new}) "
-                   "and refresh toward it")
-    if blocker is not None:
-        summary = f"{_blocker_verb(blocker, settings.on_refresh_in_progress)}, then {summary}"
-    preferences = settings.preferences_dict()
-    if follows:   # the version stays: AWS would neither roll back nor replace "matching" ones
-        if preferences.pop("AutoRollback", None) is not None:
-            notes.append("AutoRollback left out: AWS cannot roll back a template whose ImageId "
-                         "is a resolve:ssm: parameter")
-        if preferences.pop("SkipMatching", None) is not None:
+
+def _target_version(ctx: RunContext, estate: _Estate, ref: TemplateRef,
+                    source: TemplateVersion) -> tuple[int | None, int | None, str]:
+    """(the existing version the refresh names, or None; the number a version written
+    now would get, or None; what the plan does, as the report says it)."""
+    new, parameter = ctx.image.id, ctx.settings.parameter_name
+    if source.alias is not None:
+        return source.number, None, \
+            f"version {source.number} resolves {parameter}: refresh toward it"
+    if source.image_id == new:
+        return source.number, None, \
+            f"version {source.number} already launches {new}: refresh toward it"
+    latest = estate.latest(ref)
+    if latest.data == source.with_image(new):
+        return latest.number, None, (f"version {latest.number} is version {source.number} "
+                                     f"with ImageId {new} (written earlier): refresh toward it")
+    predicted = estate.predict(source)
+    return None, predicted, (f"write version {predicted} (version {source.number} with "
+                             f"ImageId {new}) and refresh toward it")
+
+
+def _preferences(settings: RefreshSettings, ref: TemplateRef, source: TemplateVersion
+                 ) -> tuple[Preferences, list[str]]:
+    """The group's preferences less what its version cannot take, with a note for each."""
+    preferences, notes = Preferences.of(settings.preferences_dict()), []
+    if source.alias is not None:   # the version stays: AWS would neither roll back nor
+        preferences, dropped = preferences.without("AutoRollback")   # replace "matching"
+        if dropped:
+            notes.append("AutoRollback left out: AWS cannot roll back a template whose "
+                         "ImageId is a resolve:ssm: parameter")
+        preferences, dropped = preferences.without("SkipMatching")
+        if dropped:
             notes.append("SkipMatching left out: the instances already run this template "
                          "version, so AWS would skip every one of them")
-    if (not follows and ref.version in (LATEST, DEFAULT)
-            and preferences.pop("AutoRollback", None) is not None):
-        notes.append(f"AutoRollback left out: the group uses its template's {ref.version} "
-                     "version, which AWS cannot roll back to")
+    elif ref.version in (LATEST, DEFAULT):
+        preferences, dropped = preferences.without("AutoRollback")
+        if dropped:
+            notes.append(f"AutoRollback left out: the group uses its template's {ref.version} "
+                         "version, which AWS cannot roll back to")
+    return preferences, notes
+
+
+def _refresh(ctx: RunContext, estate: _Estate, group: dict[str, Any], ref: TemplateRef,
+             in_use: TemplateVersion, blocker: Blocker | None, notes: list[str]
+             ) -> StartRefresh:
+    """The refresh toward the AMI: from which version, toward which, with what."""
+    name = group["AutoScalingGroupName"]
+    settings = ctx.settings.asg_configurations.for_group(name)
+    source = in_use
+    if blocker is not None and _keeps_cancelled_changes(ctx, settings, in_use, blocker):
+        source = blocker.source or in_use
+        notes.append(f"based on version {source.number}, the one the cancelled refresh was "
+                     "heading to, so its other changes are kept")
+    version, predicted, summary = _target_version(ctx, estate, ref, source)
+    if blocker is not None:
+        summary = f"{_blocker_verb(blocker, settings.on_refresh_in_progress)}, then {summary}"
+    preferences, dropped = _preferences(settings, ref, source)
     _, via, _ = group_template(group)
     policy = group.get("MixedInstancesPolicy") if via == VIA_MIXED_INSTANCES_POLICY else None
-    return AsgPlan(
-        name=name, action=Action.PLANNED, reason=summary, template_id=in_use.template_id,
+    return StartRefresh(
+        name, Code.REFRESH_PLANNED, summary, template_id=in_use.template_id,
         template_name=in_use.template_name, via=via, source=source, version=version,
         predicted_version=predicted,
-        mixed_policy_json=json.dumps(policy, sort_keys=True) if policy else None,
-        preferences_json=json.dumps(preferences, sort_keys=True),
-        strategy=settings.strategy, policy=settings.on_refresh_in_progress, blocker=blocker,
-        notes=tuple(notes), clear_failed_ami=clear_failed)
+        mixed_policy=MappingProxyType(copy.deepcopy(policy)) if policy else None,
+        preferences=preferences, strategy=settings.strategy,
+        policy=settings.on_refresh_in_progress, blocker=blocker,
+        notes=(*notes, *dropped), clear_failed_ami=FAILED_AMI in tag_map(group.get("Tags")))
+
+
+def _keeps_cancelled_changes(ctx: RunContext, settings: RefreshSettings, in_use: TemplateVersion,
+                             blocker: Blocker) -> bool:
+    """Whether the refresh starts from the version the cancelled one was heading to: it is
+    cancelled (cancel-and-restart, cancellable, not rolling back), and that version is of
+    the group's template and resolves no other parameter."""
+    source = blocker.source
+    return (settings.on_refresh_in_progress == InProgressPolicy.CANCEL_AND_RESTART
+            and blocker.cancellable and source is not None
+            and blocker.status != RefreshStatus.ROLLBACK_IN_PROGRESS
+            and source.template_id == in_use.template_id
+            and (source.alias is None or source.alias.follows(ctx.settings.parameter_name)))
 
 
 # --------------------------------------------------------------------- configuration

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from .launch_templates import TemplateRef, desired_template
@@ -12,12 +13,31 @@ from .launch_templates import TemplateRef, desired_template
 if TYPE_CHECKING:
     from types_boto3_autoscaling.client import AutoScalingClient
 
+
+
+class RefreshStatus(StrEnum):
+    """An instance refresh's ``Status``, as DescribeInstanceRefreshes gives it."""
+
+    PENDING = "Pending"
+    IN_PROGRESS = "InProgress"
+    BAKING = "Baking"
+    CANCELLING = "Cancelling"
+    ROLLBACK_IN_PROGRESS = "RollbackInProgress"
+    SUCCESSFUL = "Successful"
+    FAILED = "Failed"
+    CANCELLED = "Cancelled"
+    ROLLBACK_SUCCESSFUL = "RollbackSuccessful"
+    ROLLBACK_FAILED = "RollbackFailed"
+
+
 # A refresh in one of these blocks StartInstanceRefresh (InstanceRefreshInProgress).
-ACTIVE_STATUSES = frozenset({"Pending", "InProgress", "Cancelling", "RollbackInProgress",
-                             "Baking"})
+ACTIVE_STATUSES = frozenset({RefreshStatus.PENDING, RefreshStatus.IN_PROGRESS,
+                             RefreshStatus.CANCELLING, RefreshStatus.ROLLBACK_IN_PROGRESS,
+                             RefreshStatus.BAKING})
 # Ended undone: the group's own alarms or an operator rolled it back, or it failed with
 # AutoRollback. Its AMI is remembered on the group (ami-upgrade:failed-ami), not retried.
-ROLLED_BACK_STATUSES = frozenset({"RollbackSuccessful", "RollbackFailed"})
+ROLLED_BACK_STATUSES = frozenset({RefreshStatus.ROLLBACK_SUCCESSFUL,
+                                  RefreshStatus.ROLLBACK_FAILED})
 IN_PROGRESS_ERROR = "InstanceRefreshInProgress"
 NOT_ACTIVE_ERROR = "ActiveInstanceRefreshNotFound"
 
@@ -45,8 +65,8 @@ class Refresh:
     @property
     def rolled_back(self) -> bool:
         """Ended undone: rolled back, or failed although it was to roll back."""
-        return self.status in ROLLED_BACK_STATUSES or (self.status == "Failed"
-                                                        and self.auto_rollback)
+        return self.status in ROLLED_BACK_STATUSES or (
+            self.status == RefreshStatus.FAILED and self.auto_rollback)
 
     @property
     def active(self) -> bool:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -22,6 +23,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from ..ami import describe_images
 from ..aws import describe, describe_error, describe_instances, is_transient, tag_list
+from ..batch import together_or_alone
 from ..log import log_event
 from ..report import InstanceEntry
 from ..run import Action, Outcome, RunContext
@@ -296,27 +298,36 @@ class _Runner:
         if any(over):
             return [(finish, None) if finish is not None else self.call(m, step, obs)
                     for finish, (m, obs, step) in zip(over, batch, strict=True)]
-        key = MERGED[batch[0][2].operation]
-        kwargs = {**batch[0][2].kwargs, key: [r for _, _, step in batch
-                                              for r in step.kwargs[key]]}
-        for m, _, step in batch:
-            log_event("replacement_step", instance=m.old_id, step=step.step,
-                      operation=step.operation, merged=len(batch))
-        try:
-            response = getattr(self.ctx.clients.ec2, batch[0][2].operation)(**kwargs)
-        except (ClientError, BotoCoreError) as error:
-            log_event("merged_call_failed", operation=batch[0][2].operation,
-                      instances=[m.old_id for m, _, _ in batch], error=str(error))
-            for m, _, _ in batch:    # counted again when made alone
+        operation = batch[0][2].operation
+        key = MERGED[operation]
+
+        def together(calls: Sequence[tuple[Machine, Observation, Call]]) -> Any:
+            kwargs = {**calls[0][2].kwargs, key: [r for _, _, step in calls
+                                                  for r in step.kwargs[key]]}
+            for m, _, step in calls:
+                log_event("replacement_step", instance=m.old_id, step=step.step,
+                          operation=step.operation, merged=len(calls))
+            return getattr(self.ctx.clients.ec2, operation)(**kwargs)
+
+        def answered(calls: Sequence[tuple[Machine, Observation, Call]], response: Any
+                     ) -> list[tuple[Finish | None, Observation | None]]:
+            results: list[tuple[Finish | None, Observation | None]] = []
+            for m, obs, step in calls:
+                self.answered(m, step)
+                finished = m.succeeded(step, obs, response)
+                results.append((finished, None) if finished is not None
+                               else (None, m.effect(step, obs, response)))
+            return results
+
+        def refused(calls: Sequence[tuple[Machine, Observation, Call]],
+                    error: ClientError | BotoCoreError) -> None:
+            log_event("merged_call_failed", operation=operation,
+                      instances=[m.old_id for m, _, _ in calls], error=str(error))
+            for m, _, _ in calls:    # counted again when made alone
                 self.calls[m.old_id] -= 1
-            return [self.call(m, step, obs) for m, obs, step in batch]
-        results: list[tuple[Finish | None, Observation | None]] = []
-        for m, obs, step in batch:
-            self.answered(m, step)
-            finished = m.succeeded(step, obs, response)
-            results.append((finished, None) if finished is not None
-                           else (None, m.effect(step, obs, response)))
-        return results
+
+        return together_or_alone(batch, together, answered,
+                                 lambda call: self.call(call[0], call[2], call[1]), refused)
 
     def unless_lagging(self, m: Machine, step: Call) -> Call | Wait:
         """``step``, or a Wait when it repeats the machine's last answered call before

@@ -16,7 +16,7 @@ def test_dry_run_reports_the_plan_for_each_group(estate, images, function):
 
     assert report["dry_run"] is True
     assert report["asgs"] == [{
-        "name": "web", "action": "planned",
+        "name": "web", "action": "planned", "code": "refresh_planned",
         "reason": f"write version 2 (version 1 with ImageId {images.new}) and refresh toward it",
         "launch_template_version": "2",
         "launch_template": {"id": template, "name": "web-lt"},

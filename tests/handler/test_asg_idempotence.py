@@ -23,7 +23,7 @@ def test_duplicate_delivery_starts_one_refresh_and_writes_one_version(
 
     assert first["asgs"][0]["action"] == "refresh_started"
     assert second["asgs"][0] == {
-        "name": "web", "action": "skipped",
+        "name": "web", "action": "skipped", "code": "refresh_already_running",
         "reason": f"instance refresh {first['asgs'][0]['refresh_id']} (Pending) is already in "
                   f"progress toward {images.new}"}
     assert sorted(estate.versions(estate.template_id("web"))) == [1, 2]

@@ -102,9 +102,18 @@ def test_groups_out_of_scope_are_not_reported_and_untouched(run):
         assert run.estate.refreshes(name) == []
 
 
+def test_each_group_reports_the_code_of_its_outcome(run):
+    codes = {name: entry["code"] for name, entry in run.entries.items()}
+    assert codes == {
+        **dict.fromkeys(REFRESHED, "refresh_started"), "current": "already_current",
+        **dict.fromkeys(("dynamic", "listed", "opted-out"), "excluded"),
+        "graviton": "incompatible", "windows": "incompatible",
+        "legacy": "misconfigured_launch_template"}
+
+
 def test_excluded_groups_are_skipped_with_the_reason(run):
     assert run.entries["listed"] == {
-        "name": "listed", "action": "skipped",
+        "name": "listed", "action": "skipped", "code": "excluded",
         "reason": "excluded by the exclusion list (EXCLUDED_ASGS or the exclusions parameter)"}
     assert run.entries["dynamic"]["reason"] == run.entries["listed"]["reason"]
     assert run.entries["opted-out"]["reason"] == "excluded by tag ami-upgrade:exclude=true"

@@ -86,7 +86,7 @@ def _counts(report: dict) -> dict[str, int]:
         metrics.GROUPS_FAILED: groups.count("failed"),
         metrics.INSTANCES_REPLACED: [i["action"] for i in instances].count("replaced"),
         metrics.INSTANCES_ROLLED_BACK: sum(i["action"] == "failed"
-                                           and i["reason"].startswith("rolled back:")
+                                           and i.get("code") == "rolled_back"
                                            for i in instances),
         metrics.INSTANCES_FAILED: [i["action"] for i in instances].count("failed"),
     }
@@ -125,10 +125,13 @@ def test_the_emf_document_is_valid_emf_with_bounded_dimensions():
               "asgs": [{"name": "web", "action": "refresh_started"},
                        {"name": "api", "action": "refresh_started"},
                        {"name": "old", "action": "skipped"},
-                       {"name": "bad", "action": "failed", "reason": "no template tag"}],
+                       {"name": "bad", "action": "failed", "reason": "no template tag",
+                        "code": "misconfigured_template_untagged"}],
               "instances": [{"id": "i-1", "action": "replaced"},
-                            {"id": "i-2", "action": "failed", "reason": "rolled back: x"},
-                            {"id": "i-3", "action": "failed", "reason": "stopped at attach"},
+                            {"id": "i-2", "action": "failed", "reason": "rolled back: x",
+                             "code": "rolled_back"},
+                            {"id": "i-3", "action": "failed", "reason": "stopped at attach",
+                             "code": "progress_tags_kept"},
                             {"id": "i-4", "action": "in_progress"}]}
 
     doc = metrics.document(report, 12.5, timestamp_ms=1_700_000_000_000)
@@ -150,9 +153,11 @@ def test_the_emf_document_is_valid_emf_with_bounded_dimensions():
         assert all(key in doc for dims in directive["Dimensions"] for key in dims)
         assert all(isinstance(doc[m["Name"]], int | float) for m in directive["Metrics"])
     assert metrics.failures(report) == [
-        {"kind": "asg", "resource": "bad", "reason": "no template tag"},
-        {"kind": "instance", "resource": "i-2", "reason": "rolled back: x"},
-        {"kind": "instance", "resource": "i-3", "reason": "stopped at attach"}]
+        {"kind": "asg", "resource": "bad", "code": "misconfigured_template_untagged",
+         "reason": "no template tag"},
+        {"kind": "instance", "resource": "i-2", "code": "rolled_back", "reason": "rolled back: x"},
+        {"kind": "instance", "resource": "i-3", "code": "progress_tags_kept",
+         "reason": "stopped at attach"}]
 
 
 def test_in_lambda_the_lines_and_the_emf_document_go_to_stdout_as_json(

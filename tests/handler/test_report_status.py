@@ -3,12 +3,13 @@
 
 from __future__ import annotations
 
+from handler.outcomes import Code
 from handler.report import AsgEntry, InstanceEntry, overall_status, pending
 from handler.run import Action, Status
 
-STARTED = AsgEntry("a", Action.REFRESH_STARTED)
-DEFERRED = AsgEntry("b", Action.DEFERRED)
-FAILED = AsgEntry("c", Action.FAILED)
+STARTED = AsgEntry("a", Action.REFRESH_STARTED, Code.REFRESH_STARTED)
+DEFERRED = AsgEntry("b", Action.DEFERRED, Code.READ_DEFERRED)
+FAILED = AsgEntry("c", Action.FAILED, Code.START_FAILED)
 IN_FLIGHT = InstanceEntry("i-1", Action.IN_PROGRESS)
 REPLACED = InstanceEntry("i-2", Action.REPLACED)
 

@@ -105,7 +105,7 @@ def test_a_group_tagged_for_another_parameter_is_out_of_scope_in_all(estate, ima
     report = function(SCOPE="all").invoke({})
 
     assert report["asgs"] == [{
-        "name": "windows", "action": "skipped",
+        "name": "windows", "action": "skipped", "code": "out_of_scope",
         "reason": f"tagged ami-upgrade:parameter=/ami/windows/prod, not {PARAMETER}"}]
     assert estate.refreshes("windows") == []
 

@@ -7,6 +7,7 @@ import json
 
 from handler.aws import Clients
 from handler.engine import Engine
+from handler.outcomes import Code
 from handler.report import AsgEntry, InstanceEntry, Report
 from handler.run import Action, Deadline, Status, SystemClock
 from handler.settings import Settings
@@ -24,8 +25,10 @@ def _huge_report() -> Report:
         for n in range(2_990))
     failed = tuple(InstanceEntry(f"i-f{n:016x}", Action.FAILED, "RunInstances failed: "
                                  "InsufficientInstanceCapacity: none left") for n in range(5))
-    asgs = (*(AsgEntry(f"group-{n}", Action.REFRESH_STARTED, "refresh") for n in range(4)),
-            AsgEntry("zz-legacy", Action.FAILED, "the group uses launch configuration legacy-lc",
+    asgs = (*(AsgEntry(f"group-{n}", Action.REFRESH_STARTED, Code.REFRESH_STARTED, "refresh")
+              for n in range(4)),
+            AsgEntry("zz-legacy", Action.FAILED, Code.MISCONFIGURED_LAUNCH_TEMPLATE,
+                     "the group uses launch configuration legacy-lc",
                      details={"fix": "migrate the group to a launch template"}))
     return Report(parameter=PARAMETER, ami_id="ami-0123456789abcdef0", dry_run=False,
                   status=Status.PARTIAL, asgs=asgs, instances=instances + failed)

@@ -18,6 +18,7 @@ import pytest
 import yaml
 
 from components import docs
+from handler.outcomes import Code
 from handler.settings import SCHEMA
 
 REPO = Path(__file__).resolve().parents[2]
@@ -67,6 +68,27 @@ def test_pulumi_yaml_is_generated_from_the_schema():
 
 def test_the_docs_index_is_generated_from_the_pages_present():
     assert (REPO / docs.DOCS_INDEX).read_text() == docs.docs_index()
+
+
+def test_the_contracts_outcome_codes_are_generated_from_the_enum():
+    contracts = (REPO / docs.CONTRACTS_DOC).read_text()
+    source = (REPO / docs.OUTCOMES_SOURCE).read_text()
+    assert contracts == docs.contracts(contracts, source)
+    rows = docs.code_rows(source)
+    assert [code for code, *_ in rows] == [c.value for c in Code]   # every member, in order
+    assert all(meaning for *_, meaning in rows)
+    assert ("| `already_current` | groups and instances | skipped |" in contracts
+            and "| `start_deferred` | Auto Scaling groups | deferred |" in contracts)
+
+
+def test_the_codes_table_is_rewritten_between_its_markers_only():
+    page = f"# Contracts\nbefore\n{docs.CODES_BEGIN}| stale |\n{docs.CODES_END}after\n"
+    source = ('class Code(StrEnum):\n    # ---- runs\n    # failed:\n'
+              '    STEP_FAILED = "step_failed"   # a step failed\n')
+    assert docs.contracts(page, source) == (
+        f"# Contracts\nbefore\n{docs.CODES_BEGIN}| `code` | on | action | meaning |\n"
+        "| --- | --- | --- | --- |\n| `step_failed` | runs | failed | a step failed |\n"
+        f"{docs.CODES_END}after\n")
 
 
 def test_the_docs_index_lists_a_page_added_by_hand_by_its_title(tmp_path):
