@@ -48,8 +48,10 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
+from ..ami import current_image
 from ..aws import describe_error, is_transient, tag_list, tag_map
 from ..log import log_event
+from ..outcomes import Code
 from ..passable import role_blocker
 from ..report import InstanceEntry
 from ..run import Action, Clock, RunContext, SystemClock
@@ -74,16 +76,18 @@ from ..tags import (
     VOLUMES,
     seconds_tag,
 )
-from . import retry
+from . import preflight, retry
 from .core import (
     FAIL,
     ROLL_BACK,
     Call,
     Finish,
     InstancePlan,
+    Machine,
     OnError,
     PlanAction,
     PlanInputs,
+    Strategy,
     Wait,
     finished_elsewhere,
     held_reason,
@@ -92,6 +96,8 @@ from .core import (
 )
 from .iam import Grant, Permissions
 from .observation import Attachment, InstanceView, Needs, Observation, VolumeView
+from .replace_root_volume import NAME as ROOT_VOLUME
+from .replace_root_volume import precondition_failure
 from .shape import InstanceShape, capture, from_template_data, relaunch_blocker, to_template_data
 
 if TYPE_CHECKING:
@@ -168,7 +174,7 @@ def launch_token(old_id: str, ami_id: str, attempt: str) -> str:
 
 
 @dataclass
-class Relaunch:
+class Relaunch(Machine):
     """The replacement of one old instance by a relaunched one."""
 
     old_id: str
@@ -212,7 +218,8 @@ class Relaunch:
             for v in obs.tagged_volumes()}}
         if len(obs.new) > 1:
             return self._fail(f"instances {', '.join(n.id for n in obs.new)} are all tagged as "
-                              f"replacing {self.old_id}; resolve by hand (progress tags kept)")
+                              f"replacing {self.old_id}; resolve by hand (progress tags kept)",
+                              Code.PROGRESS_TAGS_KEPT)
         new = obs.new[0] if obs.new else None
         if new is not None:
             self.new_id = new.id
@@ -236,14 +243,14 @@ class Relaunch:
         if ROLLBACK in tags:
             return self._rollback(obs, old, new, tags[ROLLBACK])
         if self.pending_rollback:     # the intent itself failed: nothing was changed
-            return self._fail(self.pending_rollback)
+            return self._fail(self.pending_rollback, Code.REPLACEMENT_FAILED)
         if TARGET_AMI not in tags:
             if (self.resume and IN_FLIGHT not in tags and not obs.new
                     and not obs.tagged_volumes() and obs.template is None):
                 return finished_elsewhere(old.id, _ended_elsewhere(tags))   # since planned
             if self.resume:
                 return self._fail(f"tagged as in flight, but {old.id} records no intent "
-                                  f"({TARGET_AMI}); not touched")
+                                  f"({TARGET_AMI}); not touched", Code.NEEDS_OPERATOR)
             return record_intent(old, {IN_FLIGHT: self.parameter, TARGET_AMI: self.goal_ami,
                                        VOLUMES: ",".join(sorted(a.volume_id
                                                                 for a in old.attachments))},
@@ -279,7 +286,8 @@ class Relaunch:
             for v in volumes:
                 if v.attached_to not in (None, old.id):
                     return self._fail(f"volume {v.id} is attached to {v.attached_to}, not "
-                                      f"{old.id}; resolve by hand (it keeps its tags)")
+                                      f"{old.id}; resolve by hand (it keeps its tags)",
+                                      Code.NEEDS_OPERATOR)
                 if v.attached_to == old.id and v.attach_state == "attached":
                     return Call("detach_volume", {"VolumeId": v.id, "InstanceId": old.id,
                                                   "Device": v.home_device or v.device},
@@ -305,11 +313,13 @@ class Relaunch:
             if obs.template is not None:      # shape kept: O goes, freeing its private IP
                 if old.attachments:
                     return self._fail(f"volume {old.attachments[0].volume_id} is attached "
-                                      f"to {old.id}, which is therefore not terminated")
+                                      f"to {old.id}, which is therefore not terminated",
+                                      Code.NEEDS_OPERATOR)
                 return Call("terminate_instances", {"InstanceIds": [old.id]}, ROLL_BACK,
                             "terminate the old instance to free its private IP")
             if self.shape is None:
-                return self._fail(f"the shape of {old.id} could not be captured")
+                return self._fail(f"the shape of {old.id} could not be captured",
+                                  Code.NEEDS_OPERATOR)
             kwargs = self.shape.run_instances_kwargs(
                 target, self.root_device_for(target), token or "",
                 {IN_FLIGHT: self.parameter, REPLACES: old.id},
@@ -349,7 +359,8 @@ class Relaunch:
                 {REPLACED_BY: new.id})}, FAIL, "mark the old instance as replaced")
         if old.attachments:
             return self._fail(f"volume {old.attachments[0].volume_id} is attached to the old "
-                              f"instance {old.id}, which is therefore not terminated")
+                              f"instance {old.id}, which is therefore not terminated",
+                              Code.NEEDS_OPERATOR)
         return Call("terminate_instances", {"InstanceIds": [old.id]}, FAIL,
                     "terminate the old instance")
 
@@ -392,7 +403,8 @@ class Relaunch:
                 return Wait(f"volume {v.id} is detaching")
             if v.attached_to is not None:
                 return self._fail(f"volume {v.id} is attached to {v.attached_to}, not "
-                                  f"{new.id}; resolve by hand (it keeps its tags)")
+                                  f"{new.id}; resolve by hand (it keeps its tags)",
+                                  Code.NEEDS_OPERATOR)
             if v.state != "available":
                 return Wait(f"volume {v.id} is {v.state}")
             return Call("attach_volume", {"VolumeId": v.id, "InstanceId": new.id,
@@ -419,7 +431,7 @@ class Relaunch:
                     f"new instance {died[0].id} is {died[0].state} and the old instance is "
                     "terminated (private IP preservation): the volumes are kept, tagged with "
                     f"their home, and launch template {template_name(self.old_id)} keeps the "
-                    "shape")
+                    "shape", Code.NEEDS_OPERATOR)
             if template is not None:          # private IP preservation: launch, no way back
                 kwargs = from_template_data(dict(template.data),
                                             template.tags.get(LAUNCH_TOKEN, ""))
@@ -428,7 +440,8 @@ class Relaunch:
             if volumes:
                 return self._fail(
                     f"old instance {self.old_id} is gone and no replacement exists; volumes "
-                    f"{', '.join(v.id for v in volumes)} are kept, tagged with their home")
+                    f"{', '.join(v.id for v in volumes)} are kept, tagged with their home",
+                                  Code.NEEDS_OPERATOR)
             return finished_elsewhere(self.old_id, "the instance is gone and nothing of its "
                                       "replacement is in flight any more")
         if template is not None:
@@ -439,7 +452,8 @@ class Relaunch:
             return Wait(f"new instance {new.id} is pending")
         if template is not None and new.state != "running":
             return self._fail(f"new instance {new.id} is {new.state}; the old instance is "
-                              "terminated (private IP preservation), so check it by hand")
+                              "terminated (private IP preservation), so check it by hand",
+                              Code.NEEDS_OPERATOR)
         if new.state not in ("running", "stopped"):
             return Wait(f"new instance {new.id} is {new.state}")
         wanted_check = (template.tags.get(SOURCE_DEST_CHECK) != "false" if template is not None
@@ -457,7 +471,8 @@ class Relaunch:
                 return unhealthy
             if unhealthy is not None:
                 return self._fail(f"{unhealthy.reason}; the old instance is terminated (private "
-                                  f"IP preservation), so {new.id} keeps the volumes: check it")
+                                  f"IP preservation), so {new.id} keeps the volumes: check it",
+                                  Code.NEEDS_OPERATOR)
         step = _restore_delete_on_termination(volumes, new, FAIL)
         if step is not None:
             return step
@@ -563,10 +578,11 @@ class Relaunch:
         if self.hold is not None and old.tags.get(OPERATOR_HOLD) != self.hold:
             return Call("create_tags", {"Resources": [old.id], "Tags": tag_list(
                 {OPERATOR_HOLD: self.hold})}, FAIL, HOLD)
-        return self._fail(held_reason(self.old_id, old.tags.get(OPERATOR_HOLD) or ""))
+        return self._fail(held_reason(self.old_id, old.tags.get(OPERATOR_HOLD) or ""),
+                          Code.HELD_FOR_OPERATOR)
 
-    def _fail(self, reason: str) -> Finish:
-        return Finish(InstanceEntry(self.old_id, Action.FAILED, reason,
+    def _fail(self, reason: str, code: Code) -> Finish:
+        return Finish(InstanceEntry(self.old_id, Action.FAILED, code, reason,
                                     new_instance_id=self.new_id, volumes=self.volumes_seen))
 
     # ------------------------------------------------------------ the effects
@@ -626,6 +642,9 @@ class Relaunch:
     def refused(self, call: Call, error: ClientError, obs: Observation) -> Finish | None:
         return self.failed(call, error, obs)
 
+    def seen_volumes(self) -> tuple[str, ...]:
+        return self.volumes_seen
+
     def completed(self, call: Call, obs: Observation, response: Mapping[str, Any]
                   ) -> Finish | None:
         """After a successful call: the final entry when that call finished the work."""
@@ -635,18 +654,19 @@ class Relaunch:
         if old is not None and ROLLBACK in old.tags and REPLACED_BY not in old.tags:
             again = retry.Retry.parse(old.tags.get(RETRY))
             if retry.transient_rollback(old.tags[ROLLBACK]) and again is not None:
-                return Finish(InstanceEntry(self.old_id, Action.IN_PROGRESS, again.deferred(),
+                return Finish(InstanceEntry(self.old_id, Action.IN_PROGRESS,
+                                            Code.RETRY_SCHEDULED, again.deferred(),
                                             new_instance_id=self.new_id,
                                             volumes=self.volumes_seen))
             left = "".join(f"; left to an operator: {what}"
                            for what in self.left_to_operator.values())
-            return Finish(InstanceEntry(self.old_id, Action.FAILED,
+            return Finish(InstanceEntry(self.old_id, Action.FAILED, Code.ROLLED_BACK,
                                         f"rolled back: {old.tags[ROLLBACK]}{left}",
                                         new_instance_id=self.new_id, volumes=self.volumes_seen))
         new = obs.new[0] if obs.new else None
         ami = new.image_id if new else None
         return Finish(InstanceEntry(
-            self.old_id, Action.REPLACED,
+            self.old_id, Action.REPLACED, Code.REPLACED,
             f"replaced by {self.new_id} on {ami}"
             + (f"; {self.old_id} kept stopped" if old is not None
                and old.state not in ("shutting-down", "terminated") else ""),
@@ -671,11 +691,11 @@ class Relaunch:
             return None
         where = "rollback" if in_rollback else "replacement"
         return self._fail(f"{where} stopped at '{call.step}': {reason}; the next invocation "
-                          "resumes it (progress tags kept)")
+                          "resumes it (progress tags kept)", Code.PROGRESS_TAGS_KEPT)
 
     def progress_entry(self) -> InstanceEntry:
         waiting = self.waiting.reason if self.waiting else "started"
-        return InstanceEntry(self.old_id, Action.IN_PROGRESS,
+        return InstanceEntry(self.old_id, Action.IN_PROGRESS, Code.IN_PROGRESS,
                              f"in progress ({waiting}); continues in the next invocation",
                              new_instance_id=self.new_id, volumes=self.volumes_seen)
 
@@ -775,12 +795,21 @@ NEVER_SET_ATTRIBUTES = ("GroupId", "InstanceInitiatedShutdownBehavior", "Instanc
 
 
 
-class RelaunchStrategy:
+class RelaunchStrategy(Strategy):
     """Plans relaunches and builds their machines (see the module docstring)."""
 
     name = NAME
     target_tag = TARGET_AMI
     needs_addresses = True      # the old instance's Elastic IPs move to the new one
+    # its rollback starts the old instance on its root volume; every data volume moves
+    uses_keys_of = frozenset({"root", "data"})
+    engine_tags = {
+        "instance": (IN_FLIGHT, TARGET_AMI, ATTEMPT, LAUNCH_TOKEN, HEALTH_WAITED, ROLLBACK,
+                     REPLACED_BY, FAILED_AMI, FAILURE_REASON, RETRY, VOLUMES, OPERATOR_HOLD),
+        "volume": (IN_FLIGHT, HOME_INSTANCE, HOME_DEVICE, HOME_DELETE_ON_TERMINATION),
+        # at launch, on top of the inherited tags; RETRY when its health wait meets an error
+        "new instance": (IN_FLIGHT, REPLACES, RETRY),
+    }
     permissions = Permissions(
         # GetLaunchTemplateData reads through DescribeInstanceAttribute and
         # DescribeInstanceCreditSpecifications, so AWS wants those granted with it.
@@ -832,11 +861,40 @@ class RelaunchStrategy:
             # iam:PassRole: components/policy.py, for the roles in ami-upgrade:instanceRoles.
         ))
 
-    def recognises(self, tags: Mapping[str, str]) -> bool:
-        return TARGET_AMI in tags
-
     def claims(self, tags: Mapping[str, str]) -> str | None:
         return tags.get(REPLACES) or tags.get(HOME_INSTANCE) or None
+
+    def inconsistent(self, old_id: str, tags: Mapping[str, str]) -> str | None:
+        """A launch token that is not the one the engine derives from the instance, the
+        target AMI and the attempt."""
+        token = tags.get(LAUNCH_TOKEN)
+        if token is None or token == launch_token(old_id, tags.get(TARGET_AMI, ""),
+                                                  tags.get(ATTEMPT, "1")):
+            return None
+        return (f"tag {LAUNCH_TOKEN} holds {token[:64]!r}, which is not the token the engine "
+                f"derives from {old_id}, its {TARGET_AMI} and {ATTEMPT}; nothing is launched "
+                "for it and it is not touched (resolve by hand)")
+
+    def precheck(self, inputs: PlanInputs, instance: dict[str, Any]) -> InstancePlan | None:
+        """What a relaunch cannot carry over of its network interfaces (more in
+        :meth:`preflight`)."""
+        dropped = preflight.interfaces_dropped(instance)
+        return not_relaunched(inputs, instance, dropped) if dropped else None
+
+    def preflight(self, inputs: PlanInputs, facts: preflight.Facts, instance: dict[str, Any],
+                  plan: InstancePlan) -> InstancePlan:
+        """References a relaunch would drop (then its root volume replaced in place, or a
+        skip), else the launch's and the data volumes' preconditions."""
+        settings = inputs.ctx.settings.standalone
+        refs = preflight.references(facts, instance, settings.preserve_private_ip)
+        if refs:
+            return not_relaunched(inputs, instance, "; ".join(refs))
+        blocker = (preflight.launch_blocker(facts, instance, inputs.ctx.image.id,
+                                            settings.preserve_private_ip)
+                   or preflight.volume_blocker(facts, instance))
+        if blocker:
+            return inputs.skip(plan.instance_id, f"preflight: {blocker}", Code.PREFLIGHT_FAILED)
+        return plan
 
     def plan(self, inputs: PlanInputs, instance: dict[str, Any], note: str = "") -> InstancePlan:
         settings, goal = inputs.ctx.settings.standalone, inputs.ctx.image
@@ -846,14 +904,14 @@ class RelaunchStrategy:
                                    instance["InstanceType"] in inputs.instance_store,
                                    settings.keep_old_instance, goal.root_device_name)
         if blocker:
-            return inputs.skip(iid, blocker)
+            return inputs.skip(iid, blocker, Code.NOT_SUPPORTED)
         if settings.preserve_private_ip and not shape.private_ip:
             return inputs.skip(iid, "preserve_private_ip is set but the instance has no "
-                               "private IP")
+                               "private IP", Code.NOT_SUPPORTED)
         unpassable = role_blocker(inputs.ctx.clients.iam, shape.iam_instance_profile_arn,
                                   inputs.ctx.settings.instance_roles, inputs.profile_roles)
         if unpassable:
-            return inputs.skip(iid, unpassable)
+            return inputs.skip(iid, unpassable, Code.PREFLIGHT_FAILED)
         volumes = tuple(v.volume_id for v in shape.data_volumes)
         return InstancePlan(iid, PlanAction.REPLACE, f"relaunch on {goal.id}, moving "
                             f"{len(volumes)} data volume(s){note}", NAME, shape, volumes)
@@ -875,6 +933,21 @@ class RelaunchStrategy:
                         preserve_private_ip=s.standalone.preserve_private_ip,
                         pending_rollback=(plan.reason if plan.action == PlanAction.ROLL_BACK
                                           else None), clock=ctx.clock)
+
+
+def not_relaunched(inputs: PlanInputs, instance: dict[str, Any], why: str) -> InstancePlan:
+    """An instance a relaunch would cut off (``why``): its root volume replaced in place
+    when that is allowed and possible, otherwise skipped with the references and the fix."""
+    goal, iid = inputs.ctx.image, instance["InstanceId"]
+    failure = precondition_failure(instance, current_image(inputs.images, instance), goal)
+    if preflight.REFERENCED_TO_ROOT_VOLUME and ROOT_VOLUME in inputs.strategies \
+            and failure is None:
+        return InstancePlan(iid, PlanAction.REPLACE, f"replace the root volume in place from "
+                            f"{goal.id} (not relaunched: {why})", ROOT_VOLUME)
+    return inputs.skip(iid, f"not relaunched: {why}" + (
+        f"; in-place root volume replacement is not possible either: {failure}" if failure
+        else "; tag ami-upgrade:strategy=replace-root-volume to replace its root volume in "
+             "place"), Code.REFERENCES_DROPPED)
 
 
 STRATEGY = RelaunchStrategy()

@@ -3,14 +3,15 @@
 
 from __future__ import annotations
 
+from handler.outcomes import Code
 from handler.report import AsgEntry, InstanceEntry, overall_status, pending
 from handler.run import Action, Status
 
 STARTED = AsgEntry("a", Action.REFRESH_STARTED)
 DEFERRED = AsgEntry("b", Action.DEFERRED)
 FAILED = AsgEntry("c", Action.FAILED)
-IN_FLIGHT = InstanceEntry("i-1", Action.IN_PROGRESS)
-REPLACED = InstanceEntry("i-2", Action.REPLACED)
+IN_FLIGHT = InstanceEntry("i-1", Action.IN_PROGRESS, Code.IN_PROGRESS)
+REPLACED = InstanceEntry("i-2", Action.REPLACED, Code.REPLACED)
 
 
 def test_a_group_deferred_makes_the_run_in_progress():
