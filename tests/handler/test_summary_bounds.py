@@ -21,7 +21,8 @@ def _huge_report() -> Report:
     reason = "replaced by i-0123456789abcdef0 on ami-0123456789abcdef0 " + "x" * 40
     instances = tuple(
         InstanceEntry(f"i-{n:017x}", Action.REPLACED, Code.REPLACED, reason,
-                      new_instance_id=f"i-{n + 1:017x}", volumes=(f"vol-{n:017x}", f"vol-{n + 1:017x}"))
+                      new_instance_id=f"i-{n + 1:017x}",
+                      volumes=(f"vol-{n:017x}", f"vol-{n + 1:017x}"))
         for n in range(2_990))
     failed = tuple(InstanceEntry(f"i-f{n:016x}", Action.FAILED, Code.ROLLED_BACK,
                                  "RunInstances failed: InsufficientInstanceCapacity: none left")
