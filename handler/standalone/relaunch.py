@@ -265,69 +265,87 @@ class Relaunch(Machine):
     def _forward(self, obs: Observation, old: InstanceView, new: InstanceView | None,
                  tags: Mapping[str, str]) -> Call | Wait | Finish:
         token = tags.get(LAUNCH_TOKEN)
-        volumes = obs.volumes
         if new is None and not token:
-            for v in obs.untagged_volumes():
-                return Call("create_tags", {"Resources": [v.id], "Tags": tag_list({
-                    IN_FLIGHT: self.parameter, HOME_INSTANCE: old.id,
-                    HOME_DEVICE: v.device or "",
-                    HOME_DELETE_ON_TERMINATION: str(v.home_delete_on_termination).lower()})},
-                    ROLL_BACK, f"record the home of {v.id}")
-            unattachable = [v for v in volumes if old.state == "running"
-                            and v.attached_to == old.id and v.state != "in-use"]
-            if unattachable:      # checked before the stop: it might not attach again
-                v = unattachable[0]
-                self.pending_rollback = (f"volume {v.id} is {v.state}, so it might not attach "
-                                         f"again once detached; {old.id} was not stopped")
-                return Wait("rolling back")
-            stopping = _stop(old, "old", ROLL_BACK)
-            if stopping is not None:
-                return stopping
-            for v in volumes:
-                if v.attached_to not in (None, old.id):
-                    return self._fail(f"volume {v.id} is attached to {v.attached_to}, not "
-                                      f"{old.id}; resolve by hand (it keeps its tags)",
-                                      Code.NEEDS_OPERATOR)
-                if v.attached_to == old.id and v.attach_state == "attached":
-                    return Call("detach_volume", {"VolumeId": v.id, "InstanceId": old.id,
-                                                  "Device": v.home_device or v.device},
-                                ROLL_BACK, f"detach {v.id}")
-            # Detaching from the stopped O is enough to fix the AMI and launch: the
-            # attach to N waits for the volume to be available.
-            busy = [v for v in volumes if v.state != "available"
-                    and not (v.attached_to == old.id and v.attach_state == "detaching")]
-            if busy:
-                return Wait(f"volume {busy[0].id} is {busy[0].attach_state or busy[0].state}")
-            token = launch_token(old.id, self.goal_ami, tags.get(ATTEMPT, "1"))
-            return Call("create_tags", {"Resources": [old.id], "Tags": tag_list(
-                {TARGET_AMI: self.goal_ami, LAUNCH_TOKEN: token})}, ROLL_BACK,
-                "fix the AMI and the launch token")
-        target = tags[TARGET_AMI]
+            return self._prepare(obs, old, tags)
+        if new is None:
+            return self._launch(obs, old, tags[TARGET_AMI], token)
+        return self._onto_new(obs, old, new)
+
+    def _prepare(self, obs: Observation, old: InstanceView, tags: Mapping[str, str]
+                 ) -> Call | Wait | Finish:
+        """Before the launch: each volume's home recorded, O stopped, the volumes
+        detached, then the AMI and the launch token fixed on O."""
+        volumes = obs.volumes
+        for v in obs.untagged_volumes():
+            return Call("create_tags", {"Resources": [v.id], "Tags": tag_list({
+                IN_FLIGHT: self.parameter, HOME_INSTANCE: old.id,
+                HOME_DEVICE: v.device or "",
+                HOME_DELETE_ON_TERMINATION: str(v.home_delete_on_termination).lower()})},
+                ROLL_BACK, f"record the home of {v.id}")
+        unattachable = [v for v in volumes if old.state == "running"
+                        and v.attached_to == old.id and v.state != "in-use"]
+        if unattachable:      # checked before the stop: it might not attach again
+            v = unattachable[0]
+            self.pending_rollback = (f"volume {v.id} is {v.state}, so it might not attach "
+                                     f"again once detached; {old.id} was not stopped")
+            return Wait("rolling back")
+        stopping = _stop(old, "old", ROLL_BACK)
+        if stopping is not None:
+            return stopping
+        for v in volumes:
+            if v.attached_to not in (None, old.id):
+                return self._fail(f"volume {v.id} is attached to {v.attached_to}, not "
+                                  f"{old.id}; resolve by hand (it keeps its tags)",
+                                  Code.NEEDS_OPERATOR)
+            if v.attached_to == old.id and v.attach_state == "attached":
+                return Call("detach_volume", {"VolumeId": v.id, "InstanceId": old.id,
+                                              "Device": v.home_device or v.device},
+                            ROLL_BACK, f"detach {v.id}")
+        # Detaching from the stopped O is enough to fix the AMI and launch: the
+        # attach to N waits for the volume to be available.
+        busy = [v for v in volumes if v.state != "available"
+                and not (v.attached_to == old.id and v.attach_state == "detaching")]
+        if busy:
+            return Wait(f"volume {busy[0].id} is {busy[0].attach_state or busy[0].state}")
+        token = launch_token(old.id, self.goal_ami, tags.get(ATTEMPT, "1"))
+        return Call("create_tags", {"Resources": [old.id], "Tags": tag_list(
+            {TARGET_AMI: self.goal_ami, LAUNCH_TOKEN: token})}, ROLL_BACK,
+            "fix the AMI and the launch token")
+
+    def _launch(self, obs: Observation, old: InstanceView, target: str, token: str | None
+                ) -> Call | Wait | Finish:
+        """No new instance yet, the AMI fixed: the launch (or, preserving the private IP,
+        the shape kept and O terminated first); a rollback when it launched and died."""
         died = [d for d in obs.dead_new if token and d.client_token == token]
-        if new is None and died:      # launched, then gone (e.g. failed to boot)
+        if died:      # launched, then gone (e.g. failed to boot)
             self.pending_rollback = (f"new instance {died[0].id} is {died[0].state}"
                                      + (f": {died[0].state_reason}" if died[0].state_reason
                                         else ""))
             return Wait("rolling back")
-        if new is None:
-            if obs.template is not None:      # shape kept: O goes, freeing its private IP
-                if old.attachments:
-                    return self._fail(f"volume {old.attachments[0].volume_id} is attached "
-                                      f"to {old.id}, which is therefore not terminated",
-                                      Code.NEEDS_OPERATOR)
-                return Call("terminate_instances", {"InstanceIds": [old.id]}, ROLL_BACK,
-                            "terminate the old instance to free its private IP")
-            if self.shape is None:
-                return self._fail(f"the shape of {old.id} could not be captured",
+        if obs.template is not None:      # shape kept: O goes, freeing its private IP
+            if old.attachments:
+                return self._fail(f"volume {old.attachments[0].volume_id} is attached "
+                                  f"to {old.id}, which is therefore not terminated",
                                   Code.NEEDS_OPERATOR)
-            kwargs = self.shape.run_instances_kwargs(
-                target, self.root_device_for(target), token or "",
-                {IN_FLIGHT: self.parameter, REPLACES: old.id},
-                data_devices=sorted(v.home_device or "" for v in obs.tagged_volumes()),
-                preserve_private_ip=self.preserve_private_ip)
-            if self.preserve_private_ip:
-                return self._keep_shape(old, obs, kwargs, token or "")
-            return Call("run_instances", kwargs, ROLL_BACK, f"launch on {target}")
+            return Call("terminate_instances", {"InstanceIds": [old.id]}, ROLL_BACK,
+                        "terminate the old instance to free its private IP")
+        if self.shape is None:
+            return self._fail(f"the shape of {old.id} could not be captured",
+                              Code.NEEDS_OPERATOR)
+        kwargs = self.shape.run_instances_kwargs(
+            target, self.root_device_for(target), token or "",
+            {IN_FLIGHT: self.parameter, REPLACES: old.id},
+            data_devices=sorted(v.home_device or "" for v in obs.tagged_volumes()),
+            preserve_private_ip=self.preserve_private_ip)
+        if self.preserve_private_ip:
+            return self._keep_shape(old, obs, kwargs, token or "")
+        return Call("run_instances", kwargs, ROLL_BACK, f"launch on {target}")
+
+    def _onto_new(self, obs: Observation, old: InstanceView, new: InstanceView
+                  ) -> Call | Wait | Finish:
+        """N launched: its source/dest check, the volumes moved onto it, its status checks,
+        the Elastic IPs; then O kept (tagged) or terminated."""
+        volumes = obs.volumes
         if new.state == "pending":
             return Wait(f"new instance {new.id} is pending")
         if new.state != "running":
@@ -348,10 +366,8 @@ class Relaunch(Machine):
                 return unhealthy
             self.pending_rollback = unhealthy.reason
             return Wait("rolling back")
-        step = self._move_volumes(volumes, new)
-        if step is not None:
-            return step
-        step = _settle(volumes, new, obs.addresses, ROLL_BACK, "move the Elastic IP")
+        step = self._move_volumes(volumes, new) or _settle(
+            volumes, new, obs.addresses, ROLL_BACK, "move the Elastic IP")
         if step is not None:
             return step
         if self.keep_old_instance:
