@@ -71,6 +71,19 @@ class Finish:
     no_trace: bool = False
 
 
+def log_refusal(old_id: str, call: Call, error: ClientError) -> None:
+    log_event("replacement_call_failed", instance=old_id, step=call.step,
+              reason=describe_error(error, call.operation))
+
+
+def stopped_at(old_id: str, call: Call, error: ClientError) -> Finish:
+    """A replacement that stops at ``call`` (refused), its tags kept for the next run."""
+    return Finish(InstanceEntry(old_id, Action.FAILED, Code.PROGRESS_TAGS_KEPT,
+                                f"stopped at '{call.step}': "
+                                f"{describe_error(error, call.operation)}; the next "
+                                "invocation resumes it (progress tags kept)"))
+
+
 def finished_elsewhere(old_id: str, why: str) -> Finish:
     """No trace of a replacement a resume was sent to finish: another invocation
     finished it (or an operator removed it); never reported as this run's failure."""
@@ -196,12 +209,8 @@ class Machine:
 
     def refused(self, call: Call, error: ClientError, obs: Observation) -> Finish | None:
         """After AWS refused ``call`` for good: the finish, or None to step on."""
-        reason = describe_error(error, call.operation)
-        log_event("replacement_call_failed", instance=self.old_id, step=call.step,
-                  reason=reason)
-        return Finish(InstanceEntry(self.old_id, Action.FAILED, Code.PROGRESS_TAGS_KEPT,
-                                    f"stopped at '{call.step}': {reason}; the next invocation "
-                                    "resumes it (progress tags kept)"))
+        log_refusal(self.old_id, call, error)
+        return stopped_at(self.old_id, call, error)
 
     def progress_entry(self) -> InstanceEntry:
         """Its entry while it goes on in the next invocation."""

@@ -323,12 +323,9 @@ class Relaunch(Machine):
                                         else ""))
             return Wait("rolling back")
         if obs.template is not None:      # shape kept: O goes, freeing its private IP
-            if old.attachments:
-                return self._fail(f"volume {old.attachments[0].volume_id} is attached "
-                                  f"to {old.id}, which is therefore not terminated",
-                                  Code.NEEDS_OPERATOR)
-            return Call("terminate_instances", {"InstanceIds": [old.id]}, ROLL_BACK,
-                        "terminate the old instance to free its private IP")
+            return self._holding(old, "") or Call(
+                "terminate_instances", {"InstanceIds": [old.id]}, ROLL_BACK,
+                "terminate the old instance to free its private IP")
         if self.shape is None:
             return self._fail(f"the shape of {old.id} could not be captured",
                               Code.NEEDS_OPERATOR)
@@ -373,12 +370,15 @@ class Relaunch(Machine):
         if self.keep_old_instance:
             return Call("create_tags", {"Resources": [old.id], "Tags": tag_list(
                 {REPLACED_BY: new.id})}, FAIL, "mark the old instance as replaced")
-        if old.attachments:
-            return self._fail(f"volume {old.attachments[0].volume_id} is attached to the old "
-                              f"instance {old.id}, which is therefore not terminated",
-                              Code.NEEDS_OPERATOR)
-        return Call("terminate_instances", {"InstanceIds": [old.id]}, FAIL,
-                    "terminate the old instance")
+        return self._holding(old, "the old instance ") or Call(
+            "terminate_instances", {"InstanceIds": [old.id]}, FAIL, "terminate the old instance")
+
+    def _holding(self, old: InstanceView, which: str) -> Finish | None:
+        """The failure when O still holds a data volume: it is never terminated then."""
+        if not old.attachments:
+            return None
+        return self._fail(f"volume {old.attachments[0].volume_id} is attached to {which}"
+                          f"{old.id}, which is therefore not terminated", Code.NEEDS_OPERATOR)
 
     def _health(self, obs: Observation, new: InstanceView) -> Wait | None:
         """None when N passes its status checks; a health Wait while it may still pass;

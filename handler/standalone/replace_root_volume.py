@@ -23,14 +23,13 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
 from ..ami import Image, current_image
 from ..aws import describe, describe_error, tag_list
-from ..log import log_event
 from ..outcomes import Code
 from ..report import InstanceEntry
 from ..run import Action, RunContext
@@ -46,7 +45,9 @@ from .core import (
     Strategy,
     Wait,
     finished_elsewhere,
+    log_refusal,
     record_intent,
+    stopped_at,
 )
 from .iam import Grant, Permissions
 from .observation import InstanceView, Observation
@@ -178,21 +179,15 @@ class RootVolumeReplacement(Machine):
             ami_id=old.tags.get(ROOT_VOLUME_AMI))
 
     def failed(self, call: Call, error: ClientError, old: InstanceView | None) -> Finish | None:
-        reason = describe_error(error, call.operation)
-        log_event("replacement_call_failed", instance=self.old_id, step=call.step,
-                  reason=reason)
+        log_refusal(self.old_id, call, error)
         if call.operation == "create_replace_root_volume_task" and self.pending_failure is None:
-            self.pending_failure = reason      # AWS refused: record it, clear the intent
+            # AWS refused: record it, clear the intent
+            self.pending_failure = describe_error(error, call.operation)
             return None
-        return Finish(InstanceEntry(self.old_id, Action.FAILED, Code.PROGRESS_TAGS_KEPT,
-                                    f"stopped at '{call.step}': {reason}; the next invocation "
-                                    "resumes it (progress tags kept)"))
+        return stopped_at(self.old_id, call, error)
 
     def progress_entry(self) -> InstanceEntry:
-        waiting = self.waiting.reason if self.waiting else "started"
-        return InstanceEntry(self.old_id, Action.IN_PROGRESS, Code.IN_PROGRESS,
-                             f"in progress ({waiting}); continues in the next invocation",
-                             details={"strategy": NAME})
+        return replace(super().progress_entry(), details={"strategy": NAME})
 
     # No status-check wait (AWS's task reports the outcome) and no other read than the
     # instance and its tasks: the base class's defaults.
