@@ -1,10 +1,12 @@
-"""What every standalone strategy speaks: steps, plans, and the two protocols.
+"""What every standalone strategy speaks: steps, plans, and the two base classes.
 
-A strategy (one module: ``relaunch.py``, ``replace_root_volume.py``) is a
+A strategy (one module: ``relaunch.py``, ``replace_root_volume.py``) subclasses
 :class:`Strategy`: it recognises its own replacements in flight, plans an instance,
-builds a :class:`Machine` that drives one replacement, and declares the IAM
-permissions it needs (:class:`Permissions`, rendered by ``components/policy.py``).
-``registry.py`` lists them; ``plan.py`` and ``runner.py`` only go through it.
+builds a :class:`Machine` (subclassed too) that drives one replacement, and declares the
+IAM permissions it needs (:class:`Permissions`, rendered by ``components/policy.py``).
+Both base classes hold defaults for what most strategies do not need, so a strategy
+overrides only what it does. ``handler/strategies.py`` lists them (``registry.py`` loads
+them); ``plan.py``, ``preflight.py`` and ``runner.py`` only go through the registry.
 
 A machine decides from a snapshot (the :class:`~.observation.Observation` plus the
 records its strategy read this round) and returns one step: a :class:`Call` (at

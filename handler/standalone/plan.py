@@ -11,14 +11,14 @@ architecture or platform, an earlier failure on this AMI, not running,
 instance-store data, Spot, several network interfaces, protection flags; for
 ``replace-root-volume``, AWS's preconditions (with ``fallback_to_relaunch``, a
 relaunch instead). Each instance's own reads (its shape) wait until the runner starts it
-(``InstancePlan.completion``), so an instance left to a later invocation costs no
-read now. Then the preflight (``preflight.py``, a few batched reads for all
-planned replacements): what would make the launch fail after the stop (key pair,
-instance profile, subnet and free IPs, security groups, instance type in the zone for
-the new image, room for the progress tags) skips the instance with the fix; what a
-relaunch would drop (target groups, classic load balancers, routes to its interface,
-a launch-assigned public IP, a second interface) replaces its root volume in place
-instead, or skips it.
+(:func:`complete_at_start`, from what planning read: ``InstancePlan.unchecked``), so an
+instance left to a later invocation costs no read now. Then the preflight
+(``preflight.py``, a few batched reads for all planned replacements): what would make
+the launch fail after the stop (key pair, instance profile, subnet and free IPs,
+security groups, instance type in the zone for the new image, room for the progress
+tags) skips the instance with the fix; what a relaunch would drop (target groups,
+classic load balancers, routes to its interface, a launch-assigned public IP, a second
+interface) replaces its root volume in place instead, or skips it.
 
 Applying (``runner.py``) runs the per-instance state machines (``relaunch.Relaunch``,
 ``replace_root_volume.RootVolumeReplacement``: one module per strategy, listed in

@@ -14,7 +14,7 @@ the instance with the check's name and the fix, before any mutating call.
 
 Room for the engine's own tags: AWS allows 50 user tags per resource (``aws:``
 tags do not count); an instance or volume without room for every progress tag
-the strategy may write (:data:`ENGINE_TAGS`) could not record its rollback, so it
+the strategy may write (``Strategy.engine_tags``) could not record its rollback, so it
 is skipped.
 
 References a relaunch would silently drop (a new instance has a new ID and a new
