@@ -182,6 +182,16 @@ def not_ours(settings: Settings, exclusions: Exclusions, inst: dict[str, Any] | 
             "replacement, or resolve by hand"), out[1]
 
 
+def _refusal(settings: Settings, exclusions: Exclusions, old_id: str,
+             inst: dict[str, Any] | None) -> tuple[str, Code] | None:
+    """Why a replacement found in flight is not driven: its record is not the engine's,
+    or its instance is no longer ours; None when it is driven."""
+    problem = inconsistent_record(old_id, tag_map((inst or {}).get("Tags")))
+    if problem:
+        return problem, Code.INCONSISTENT_RECORD
+    return not_ours(settings, exclusions, inst)
+
+
 # ------------------------------------------------------------- work in flight
 
 
@@ -217,10 +227,8 @@ def in_flight_work(ctx: RunContext, exclusions: Exclusions, in_flight: Mapping[s
     found: list[InFlight] = []
     for old_id, name in sorted(in_flight.items()):
         inst = instances.get(old_id)
-        problem = (inconsistent_record(old_id, tag_map(inst.get("Tags")) if inst else {}),
-                   Code.INCONSISTENT_RECORD)
-        why = problem if problem[0] else not_ours(ctx.settings, exclusions, inst)
-        if why is not None and why[0]:
+        why = _refusal(ctx.settings, exclusions, old_id, inst)
+        if why is not None:
             refused.append(InstancePlan(old_id, PlanAction.SKIP, why[0], name, code=why[1]))
             continue
         alive = inst is not None and inst["State"]["Name"] in LIVE_STATES
