@@ -67,6 +67,28 @@ class Code(StrEnum):
     START_DEFERRED = "start_deferred"            # not started for lack of time: a continuation
 
     # ------------------------------------------------------------ standalone instances
-    ROLLED_BACK = "rolled_back"                  # the replacement was undone: old instance back
-    PROGRESS_TAGS_KEPT = "progress_tags_kept"    # failed mid-way; tags kept, the next run resumes
-
+    # planned:
+    PLANNED = "planned"                    # a dry run's plan: replaced, resumed or rolled back
+    # replaced:
+    REPLACED = "replaced"                  # on the new AMI (by this or another invocation)
+    # failed:
+    ROLLED_BACK = "rolled_back"            # undone: the old instance is back, failed-ami recorded
+    PROGRESS_TAGS_KEPT = "progress_tags_kept"   # stopped mid-way; tags kept, the next run resumes
+    NEEDS_OPERATOR = "needs_operator"      # a state the engine does not resolve: reason says what
+    HELD_FOR_OPERATOR = "held_for_operator"     # a rollback waits for the operator-hold tag to go
+    REPLACEMENT_FAILED = "replacement_failed"   # AWS refused or failed it; nothing in flight
+    # in_progress:
+    IN_PROGRESS = "in_progress"            # in flight: the next invocation continues it
+    NOT_STARTED = "not_started"            # not started in this invocation (limits, a read)
+    RETRY_SCHEDULED = "retry_scheduled"    # rolled back after transient errors: retried later
+    # skipped:
+    ASG_MEMBER = "asg_member"              # its group's entry says what happens to it
+    INCONSISTENT_RECORD = "inconsistent_record"  # engine tags not as the engine writes them
+    NOT_RUNNING = "not_running"            # stopped, terminating, or its state changed
+    KEPT_AFTER_REPLACEMENT = "kept_after_replacement"  # a replacement's old instance, kept
+    UNKNOWN_STRATEGY = "unknown_strategy"  # its strategy tag names no strategy
+    NOT_SUPPORTED = "not_supported"        # the strategy cannot replace this instance
+    PREFLIGHT_FAILED = "preflight_failed"  # a launch precondition, key, role or tag room fails
+    REFERENCES_DROPPED = "references_dropped"   # a relaunch would cut references to it
+    UNREADABLE = "unreadable"              # its own reads were refused; nothing changed
+    ENDED_ELSEWHERE = "ended_elsewhere"    # another invocation (or an operator) ended it

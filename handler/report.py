@@ -39,18 +39,21 @@ class AsgEntry:
 
 @dataclass(frozen=True)
 class InstanceEntry:
-    """One standalone instance's line in the report: ``volumes`` are its data volumes,
-    ``new_instance_id`` its replacement once launched."""
+    """One standalone instance's line in the report: ``code`` says why it has its
+    ``action`` (the contract's value), ``reason`` says it to people; ``volumes`` are its
+    data volumes, ``new_instance_id`` its replacement once launched."""
 
     id: str
     action: Action
+    code: Code
     reason: str = ""
     new_instance_id: str | None = None
     volumes: tuple[str, ...] = ()
     details: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return _entry({"id": self.id, "action": str(self.action), "reason": self.reason,
+        return _entry({"id": self.id, "action": str(self.action), "code": str(self.code),
+                       "reason": self.reason,
                        "volumes": list(self.volumes)},
                       {"new_instance_id": self.new_instance_id}, self.details)
 

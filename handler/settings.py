@@ -36,6 +36,8 @@ from .schema import (
     parse_string,
     render,
 )
+from .strategies import DEFAULT as DEFAULT_STANDALONE_STRATEGY
+from .strategies import STANDALONE
 from .triggers import DEFAULT_TRIGGER, TRIGGERS
 
 __all__ = ["SettingsError", "parse_bool", "parse_id_list"]  # re-exported primitives
@@ -88,15 +90,12 @@ class RefreshStrategy(StrEnum):
     REPLACE_ROOT_VOLUME = "ReplaceRootVolume"
 
 
-class StandaloneStrategy(StrEnum):
-    RELAUNCH = "relaunch"
-    REPLACE_ROOT_VOLUME = "replace-root-volume"
-
-
 SCOPES = tuple(Scope)
 IN_PROGRESS_POLICIES = tuple(InProgressPolicy)
 REFRESH_STRATEGIES = tuple(RefreshStrategy)
-STANDALONE_STRATEGIES = tuple(StandaloneStrategy)
+# The standalone strategies' names, as handler/strategies.py lists them (read when a
+# value is checked, so a strategy registered later is accepted too).
+STANDALONE_STRATEGIES = STANDALONE.keys()
 DEFAULT_KEY = "default"
 
 
@@ -205,7 +204,7 @@ class StandaloneSettings:
     ``replace-root-volume`` preconditions fail, relaunch instead of skipping.
     """
 
-    strategy: StandaloneStrategy = StandaloneStrategy.RELAUNCH
+    strategy: str = DEFAULT_STANDALONE_STRATEGY
     parallelism: int = DEFAULT_PARALLELISM
     max_per_run: int = 20
     health_check_timeout_seconds: int = 600
@@ -215,7 +214,7 @@ class StandaloneSettings:
 
 
 _STANDALONE_CHECKS = {
-    "strategy": check_one_of(*STANDALONE_STRATEGIES),
+    "strategy": lambda key, v: check_one_of(*STANDALONE_STRATEGIES)(key, v),
     "parallelism": check_int_in(1, 20),
     "max_per_run": check_int_in(1, 500),
     "health_check_timeout_seconds": check_int_in(30, 3_600),
@@ -237,8 +236,6 @@ def parse_standalone_configuration(value: str | Mapping | None,
         raise SettingsError(f"{name}: unknown key(s) {', '.join(unknown)}; known keys are "
                             f"{', '.join(_STANDALONE_CHECKS)}")
     checked = {k: _STANDALONE_CHECKS[k](f"{name}.{k}", v) for k, v in data.items()}
-    if "strategy" in checked:
-        checked["strategy"] = StandaloneStrategy(checked["strategy"])
     settings = StandaloneSettings(**checked)
     if settings.preserve_private_ip and settings.keep_old_instance:
         raise SettingsError(f"{name}: preserve_private_ip and keep_old_instance exclude each "

@@ -1,8 +1,9 @@
 """Standalone instances: plan their replacement (``plan.py``), then drive it (``runner.py``).
 
 One module per strategy (``relaunch.py``, ``replace_root_volume.py``), listed in
-``registry.py``; what they share is in ``core.py`` (steps, plans, the protocols),
-``observation.py`` (what AWS shows each round) and ``shape.py`` (what a relaunch keeps).
+``handler/strategies.py`` and loaded by ``registry.py``; what they share is in
+``core.py`` (steps, plans, the base classes), ``observation.py`` (what AWS shows each
+round) and ``shape.py`` (what a relaunch keeps).
 """
 
 from .core import InstancePlan

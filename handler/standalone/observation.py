@@ -256,29 +256,38 @@ def observe(ec2: EC2Client, old_ids: Iterable[str], with_addresses: bool = False
         old = olds.get(old_id)
         if old is not None and old.state == "terminated":
             old = None
-        mine = dict(volumes.get(old_id, {}))
-        homes = wanted[old_id].homes or {}
-        if old_id not in read_volumes:    # each tagged one shows where it is attached
-            for holder, a in shown(old_id):
-                if a.volume_id in homes:
-                    device, dot = homes[a.volume_id]
-                    mine[a.volume_id] = VolumeView(a.volume_id, "in-use", holder.id, a.device,
-                                                   a.state, old_id, device, dot)
-        refused = _drop_unrecorded(mine, olds.get(old_id), old_id)
-        if old is not None:
-            for a in old.attachments:     # still on the old instance, not yet tagged
-                if a.volume_id not in mine and a.volume_id not in refused:
-                    mine[a.volume_id] = VolumeView(
-                        a.volume_id, "in-use", old_id, a.device, a.state, None, None,
-                        a.delete_on_termination)
+        mine = _data_volumes(old_id, volumes.get(old_id, {}), olds.get(old_id), old,
+                             None if old_id in read_volumes else shown(old_id),
+                             wanted[old_id].homes or {})
         result[old_id] = Observation(
             old_id, old, tuple(sorted(news.get(old_id, []), key=lambda n: n.id)),
-            tuple(sorted(dead.get(old_id, []), key=lambda n: n.id)),
-            tuple(sorted(mine.values(), key=lambda v: (v.home_device or v.device or "", v.id))),
+            tuple(sorted(dead.get(old_id, []), key=lambda n: n.id)), mine,
             statuses, tuple(addresses.get(old_id, [])),
             tuple(a for n in news.get(old_id, []) for a in addresses.get(n.id, [])),
             templates.get(old_id), olds.get(old_id))
     return result
+
+
+def _data_volumes(old_id: str, read: Mapping[str, VolumeView], recorded_on: InstanceView | None,
+                  old: InstanceView | None,
+                  shown: list[tuple[InstanceView, Attachment]] | None,
+                  homes: Mapping[str, tuple[str, bool]]) -> tuple[VolumeView, ...]:
+    """An old instance's data volumes, by device: those read tagged with it as their home
+    (or, not read, each tagged one where its old or new instance shows it attached:
+    ``shown``), less those its record does not list (``recorded_on``: the old instance as
+    read, terminated too), plus those still on the live ``old`` one, not yet tagged."""
+    mine = dict(read)
+    for holder, a in shown or ():    # each tagged one shows where it is attached
+        if a.volume_id in homes:
+            device, dot = homes[a.volume_id]
+            mine[a.volume_id] = VolumeView(a.volume_id, "in-use", holder.id, a.device,
+                                           a.state, old_id, device, dot)
+    refused = _drop_unrecorded(mine, recorded_on, old_id)
+    for a in old.attachments if old is not None else ():   # still on it, not yet tagged
+        if a.volume_id not in mine and a.volume_id not in refused:
+            mine[a.volume_id] = VolumeView(a.volume_id, "in-use", old_id, a.device, a.state,
+                                           None, None, a.delete_on_termination)
+    return tuple(sorted(mine.values(), key=lambda v: (v.home_device or v.device or "", v.id)))
 
 
 def launched_for(new: InstanceView, old: InstanceView | None, template: Template | None

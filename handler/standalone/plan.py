@@ -11,14 +11,14 @@ architecture or platform, an earlier failure on this AMI, not running,
 instance-store data, Spot, several network interfaces, protection flags; for
 ``replace-root-volume``, AWS's preconditions (with ``fallback_to_relaunch``, a
 relaunch instead). Each instance's own reads (its shape) wait until the runner starts it
-(``InstancePlan.completion``), so an instance left to a later invocation costs no
-read now. Then the preflight (``preflight.py``, a few batched reads for all
-planned replacements): what would make the launch fail after the stop (key pair,
-instance profile, subnet and free IPs, security groups, instance type in the zone for
-the new image, room for the progress tags) skips the instance with the fix; what a
-relaunch would drop (target groups, classic load balancers, routes to its interface,
-a launch-assigned public IP, a second interface) replaces its root volume in place
-instead, or skips it.
+(:func:`complete_at_start`, from what planning read: ``InstancePlan.unchecked``), so an
+instance left to a later invocation costs no read now. Then the preflight
+(``preflight.py``, a few batched reads for all planned replacements): what would make
+the launch fail after the stop (key pair, instance profile, subnet and free IPs,
+security groups, instance type in the zone for the new image, room for the progress
+tags) skips the instance with the fix; what a relaunch would drop (target groups,
+classic load balancers, routes to its interface, a launch-assigned public IP, a second
+interface) replaces its root volume in place instead, or skips it.
 
 Applying (``runner.py``) runs the per-instance state machines (``relaunch.Relaunch``,
 ``replace_root_volume.RootVolumeReplacement``: one module per strategy, listed in
@@ -52,40 +52,38 @@ and so every IP, with no such trade-off.
 
 from __future__ import annotations
 
-from dataclasses import replace
-from functools import partial
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from ..ami import AmiError, check_owner, current_image, describe_images, incompatibility
 from ..aws import describe, describe_instances, tag_map
 from ..log import log_event
+from ..outcomes import Code
 from ..run import RunContext
-from ..scope import skip_reason
+from ..scope import exclusion_reason, out_of_scope_reason, owner_reason
 from ..settings import Exclusions, Settings
 from ..tags import (
     ASG_MEMBER,
-    ATTEMPT,
     FAILED_AMI,
     FAILURE_REASON,
     IN_FLIGHT,
     INSTANCE_ID_RE,
-    LAUNCH_TOKEN,
     PARAMETER,
     REPLACED_BY,
     STRATEGY,
-    TARGET_AMI,
     malformed_tag,
 )
 from . import retry
-from .core import InstancePlan, PlanAction, PlanInputs, held_reason, hold_of
+from .core import InstancePlan, PlanAction, PlanInputs, Unchecked, held_reason, hold_of
 from .observation import LIVE_STATES
-from .preflight import Facts, complete, interfaces_dropped, not_relaunched, read_facts, review
+from .preflight import Facts, complete, read_facts, review
 from .registry import IN_FLIGHT_FALLBACK, STRATEGIES
-from .relaunch import NAME as RELAUNCH
-from .relaunch import launch_token
 
 if TYPE_CHECKING:
     from types_boto3_ec2.client import EC2Client
+
+    from .shape import InstanceShape
 
 
 def in_flight_replacements(ec2: EC2Client, parameter: str, held: bool = True
@@ -149,35 +147,110 @@ def _claim(tags: dict[str, str]) -> tuple[str, str] | None:
 
 def inconsistent_record(old_id: str, tags: dict[str, str]) -> str | None:
     """Why an old instance's engine tags do not form a record the engine wrote (a value
-    not in the engine's form, or a launch token that is not the one the engine derives
-    from the instance, the target AMI and the attempt), or None."""
-    problem = malformed_tag(tags)
-    if problem:
-        return problem
-    token = tags.get(LAUNCH_TOKEN)
-    if token is not None and token != launch_token(old_id, tags.get(TARGET_AMI, ""),
-                                                   tags.get(ATTEMPT, "1")):
-        return (f"tag {LAUNCH_TOKEN} holds {token[:64]!r}, which is not the token the engine "
-                f"derives from {old_id}, its {TARGET_AMI} and {ATTEMPT}; nothing is launched "
-                "for it and it is not touched (resolve by hand)")
-    return None
+    not in the engine's form, or one a strategy derives otherwise), or None."""
+    return malformed_tag(tags) or next(
+        (why for why in (s.inconsistent(old_id, tags) for s in STRATEGIES.values()) if why),
+        None)
+
+
+def _scope_skip(settings: Settings, exclusions: Exclusions, iid: str, tags: Mapping[str, str],
+                inst: Mapping[str, Any]) -> tuple[str, Code] | None:
+    """Why ``scope.skip_reason`` skips the instance, with its code: excluded (the lists,
+    the exclusions parameter, the tag), else out of scope (or another orchestrator's)."""
+    excluded = exclusion_reason("instance", iid, tags, exclusions)
+    if excluded:
+        return excluded, Code.EXCLUDED
+    out = out_of_scope_reason(settings, tags) or owner_reason("instance", tags, inst)
+    return (out, Code.OUT_OF_SCOPE) if out else None
 
 
 def not_ours(settings: Settings, exclusions: Exclusions, inst: dict[str, Any] | None
-             ) -> str | None:
-    """Why an instance found in flight is not acted on: excluded or out of scope by the
-    configuration (the lists, the exclusions parameter, the scope and exclude tags),
-    whatever its progress tags say; None when it may be driven."""
+             ) -> tuple[str, Code] | None:
+    """Why an instance found in flight is not acted on, with its code: excluded or out of
+    scope by the configuration (the lists, the exclusions parameter, the scope and exclude
+    tags), whatever its progress tags say; None when it may be driven."""
     if inst is None:
         return None
     tags = tag_map(inst.get("Tags"))
-    out = (f"belongs to Auto Scaling group {tags[ASG_MEMBER]}" if ASG_MEMBER in tags else
-           skip_reason(settings, exclusions, "instance", inst["InstanceId"], tags, inst))
+    out = ((f"belongs to Auto Scaling group {tags[ASG_MEMBER]}", Code.ASG_MEMBER)
+           if ASG_MEMBER in tags else
+           _scope_skip(settings, exclusions, inst["InstanceId"], tags, inst))
     if out is None:
         return None
-    return (f"{out}: tagged as in flight, but an instance outside the configured scope is "
+    return (f"{out[0]}: tagged as in flight, but an instance outside the configured scope is "
             "never acted on, whatever its tags say; bring it back into scope to finish the "
-            "replacement, or resolve by hand")
+            "replacement, or resolve by hand"), out[1]
+
+
+def _refusal(settings: Settings, exclusions: Exclusions, old_id: str,
+             inst: dict[str, Any] | None) -> tuple[str, Code] | None:
+    """Why a replacement found in flight is not driven: its record is not the engine's,
+    or its instance is no longer ours; None when it is driven."""
+    problem = inconsistent_record(old_id, tag_map((inst or {}).get("Tags")))
+    if problem:
+        return problem, Code.INCONSISTENT_RECORD
+    return not_ours(settings, exclusions, inst)
+
+
+# ------------------------------------------------------------- work in flight
+
+
+@dataclass(frozen=True)
+class InFlight:
+    """A replacement found in flight, as read for its resume."""
+
+    old_id: str
+    strategy: str
+    instance: dict[str, Any] | None     # None: no longer visible
+    shape: InstanceShape | None         # captured from the old instance while it is alive
+    target: str                         # its recorded target AMI ("": none recorded)
+
+    @property
+    def volumes(self) -> tuple[str, ...]:
+        return tuple(v.volume_id for v in self.shape.data_volumes) if self.shape else ()
+
+
+def recorded_target(inst: Mapping[str, Any] | None) -> str:
+    """The target AMI an old instance's tags record for its replacement ("": none)."""
+    tags = tag_map((inst or {}).get("Tags"))
+    return next((tags[s.target_tag] for s in STRATEGIES.values() if tags.get(s.target_tag)),
+                "")
+
+
+def in_flight_work(ctx: RunContext, exclusions: Exclusions, in_flight: Mapping[str, str],
+                   instances: Mapping[str, dict[str, Any]]
+                   ) -> tuple[list[InstancePlan], list[InFlight]]:
+    """The replacements in flight (old id -> strategy), in ID order: the skips of those
+    whose record is not the engine's or whose instance is no longer ours, and the others
+    with what their resume needs (each live old instance's shape, read now)."""
+    refused: list[InstancePlan] = []
+    found: list[InFlight] = []
+    for old_id, name in sorted(in_flight.items()):
+        inst = instances.get(old_id)
+        why = _refusal(ctx.settings, exclusions, old_id, inst)
+        if why is not None:
+            refused.append(InstancePlan(old_id, PlanAction.SKIP, why[0], name, code=why[1]))
+            continue
+        alive = inst is not None and inst["State"]["Name"] in LIVE_STATES
+        shape = STRATEGIES[name].resume_shape(ctx.clients.ec2, inst) \
+            if inst is not None and alive else None
+        found.append(InFlight(old_id, name, inst, shape, recorded_target(inst)))
+    return refused, found
+
+
+def resume_plan(work: InFlight, roll_back: str | None = None, goal: str | None = None
+                ) -> InstancePlan:
+    """The plan driving ``work`` on: back to where it came from when ``roll_back`` says
+    why, otherwise on toward ``goal`` (None: the run's AMI)."""
+    if roll_back is not None:
+        return InstancePlan(work.old_id, PlanAction.ROLL_BACK, roll_back, work.strategy,
+                            work.shape, work.volumes, work.target)
+    return InstancePlan(work.old_id, PlanAction.RESUME, f"resume the {work.strategy} onto "
+                        f"{work.target or 'its target AMI'} already in flight", work.strategy,
+                        work.shape, work.volumes, goal)
+
+
+# ------------------------------------------------------------------ the plan
 
 
 def _candidates(ec2: EC2Client, settings: Settings) -> list[dict[str, Any]]:
@@ -187,60 +260,80 @@ def _candidates(ec2: EC2Client, settings: Settings) -> list[dict[str, Any]]:
     return sorted(describe_instances(ec2, filters), key=lambda i: i["InstanceId"])
 
 
-def evaluate(inputs: PlanInputs, inst: dict[str, Any], deep: bool = True) -> InstancePlan:
-    """The checks every strategy shares, then the chosen strategy's own (not ``deep``:
-    a deferred plan instead, when the shared checks pass)."""
-    ctx = inputs.ctx
-    settings = ctx.settings
-    goal = ctx.image
+def _first_skip(inputs: PlanInputs, inst: dict[str, Any]) -> InstancePlan | None:
+    """The checks every strategy shares: the skip of the first that fails, or None."""
+    ctx, goal = inputs.ctx, inputs.ctx.image
     iid, tags = inst["InstanceId"], tag_map(inst.get("Tags"))
     state = inst["State"]["Name"]
-
-    def skip(reason: str) -> InstancePlan:
-        return inputs.skip(iid, reason)
-
-    if ASG_MEMBER in tags:
-        return skip(f"belongs to Auto Scaling group {tags[ASG_MEMBER]} (the group's entry "
-                    "says what happens to it)")
-    out = skip_reason(settings, ctx.exclusions, "instance", iid, tags, inst)
-    if out:
-        return skip(out)
-    problem = inconsistent_record(iid, tags)
-    if problem:
-        return skip(problem)
-    if state == "shutting-down":
-        return skip("terminating")
-    if REPLACED_BY in tags:
-        return skip(f"kept stopped after being replaced by {tags[REPLACED_BY]}")
-    if inst["ImageId"] == goal.id:
-        return skip(f"already on {goal.id}")
-    if inst["ImageId"] not in inputs.images:   # deregistered: checked from the instance
-        log_event("current_image_gone", instance=iid, image=inst["ImageId"])
-    why = incompatibility(current_image(inputs.images, inst), inst["ImageId"], goal)
-    if why:
-        return skip(why)
+    found = _shared_skip(inputs, inst, iid, tags, state)
+    if found is not None:
+        return inputs.skip(iid, *found)
     if tags.get(FAILED_AMI) == goal.id:
-        return skip(f"an earlier replacement onto {goal.id} failed and was rolled back "
-                    f"({tags.get(FAILURE_REASON, 'no reason recorded')}); remove tag "
-                    f"{FAILED_AMI} to retry")
+        return inputs.skip(iid, f"an earlier replacement onto {goal.id} failed and was rolled "
+                           f"back ({tags.get(FAILURE_REASON, 'no reason recorded')}); remove "
+                           f"tag {FAILED_AMI} to retry", Code.FAILED_BEFORE)
     if state != "running":
-        return skip(f"state is {state}: only running instances are replaced")
+        return inputs.skip(iid, f"state is {state}: only running instances are replaced",
+                           Code.NOT_RUNNING)
     again = retry.deferred_until(tags, ctx.clock.now())
     if again is not None:   # rolled back after transient errors: not before its time
         return InstancePlan(iid, PlanAction.SKIP, again.deferred(),
-                            retry_at=retry.iso(again.next_at))
-    name = (tags.get(STRATEGY) or settings.standalone.strategy).strip()
+                            retry_at=retry.iso(again.next_at), code=Code.RETRY_SCHEDULED)
+    return None
+
+
+def _shared_skip(inputs: PlanInputs, inst: dict[str, Any], iid: str, tags: dict[str, str],
+                 state: str) -> tuple[str, Code] | None:
+    """Membership, scope, the record, the state, the image: why not, or None."""
+    goal = inputs.ctx.image
+    if ASG_MEMBER in tags:
+        return (f"belongs to Auto Scaling group {tags[ASG_MEMBER]} (the group's entry says "
+                "what happens to it)", Code.ASG_MEMBER)
+    out = _scope_skip(inputs.ctx.settings, inputs.ctx.exclusions, iid, tags, inst)
+    if out:
+        return out
+    problem = inconsistent_record(iid, tags)
+    if problem:
+        return problem, Code.INCONSISTENT_RECORD
+    if state == "shutting-down":
+        return "terminating", Code.NOT_RUNNING
+    if REPLACED_BY in tags:
+        return (f"kept stopped after being replaced by {tags[REPLACED_BY]}",
+                Code.KEPT_AFTER_REPLACEMENT)
+    if inst["ImageId"] == goal.id:
+        return f"already on {goal.id}", Code.ALREADY_CURRENT
+    if inst["ImageId"] not in inputs.images:   # deregistered: checked from the instance
+        log_event("current_image_gone", instance=iid, image=inst["ImageId"])
+    why = incompatibility(current_image(inputs.images, inst), inst["ImageId"], goal)
+    return (why, Code.INCOMPATIBLE) if why else None
+
+
+def decide_early(inputs: PlanInputs, inst: dict[str, Any]) -> InstancePlan | None:
+    """The checks every strategy shares, then what the chosen strategy decides from the
+    instance alone; None when its own checks (and reads) are left to decide."""
+    skip = _first_skip(inputs, inst)
+    if skip is not None:
+        return skip
+    name = _strategy_name(inputs, inst)
     strategy = inputs.strategies.get(name)
     if strategy is None:
-        return skip(f"tag {STRATEGY} has unknown value {name!r} (expected "
-                    f"{' or '.join(inputs.strategies)})")
-    dropped = interfaces_dropped(inst) if name == RELAUNCH else None
-    if dropped:     # what a relaunch cannot carry over (more in preflight.review)
-        return not_relaunched(inputs, inst, dropped)
-    if not deep:
-        return InstancePlan(iid, PlanAction.REPLACE, f"{name} onto {goal.id}, checked when "
-                            "it starts", name, completion=lambda: strategy.plan(inputs, inst))
-    return strategy.plan(inputs, inst)
+        return inputs.skip(inst["InstanceId"], f"tag {STRATEGY} has unknown value {name!r} "
+                           f"(expected {' or '.join(inputs.strategies)})",
+                           Code.UNKNOWN_STRATEGY)
+    return strategy.precheck(inputs, inst)
+
+
+def _strategy_name(inputs: PlanInputs, inst: dict[str, Any]) -> str:
+    tags = tag_map(inst.get("Tags"))
+    return (tags.get(STRATEGY) or inputs.ctx.settings.standalone.strategy).strip()
+
+
+def evaluate(inputs: PlanInputs, inst: dict[str, Any]) -> InstancePlan:
+    """The checks every strategy shares, then the chosen strategy's own (its reads)."""
+    early = decide_early(inputs, inst)
+    if early is not None:
+        return early
+    return inputs.strategies[_strategy_name(inputs, inst)].plan(inputs, inst)
 
 
 def plan_instances(ctx: RunContext) -> tuple[InstancePlan, ...]:
@@ -258,68 +351,70 @@ def plan_instances(ctx: RunContext) -> tuple[InstancePlan, ...]:
                       and _claim(tag_map(i.get("Tags"))) is not None}
     inputs = PlanInputs(ctx, STRATEGIES)
     inputs.images = describe_images(ec2, {i["ImageId"] for i in by_id.values()})
-    resumes, refused = [], []
-    for old_id, name in sorted(in_flight.items()):
-        inst = by_id.get(old_id)
-        problem = (inconsistent_record(old_id, tag_map(inst.get("Tags")) if inst else {})
-                   or not_ours(ctx.settings, ctx.exclusions, inst))
-        if problem:
-            refused.append(InstancePlan(old_id, PlanAction.SKIP, problem))
-            log_event("instance_planned", instance=old_id, action=PlanAction.SKIP,
-                      reason=problem)
-            continue
-        strategy = STRATEGIES[name]
-        alive = inst is not None and inst["State"]["Name"] in LIVE_STATES
-        shape = strategy.resume_shape(ec2, inst) if inst is not None and alive else None
-        tags = tag_map(inst.get("Tags")) if inst else {}
-        target = next((tags[s.target_tag] for s in STRATEGIES.values()
-                       if tags.get(s.target_tag)), "")
-        resumes.append((old_id, name, inst, shape, target))
-    considered = [(inst, evaluate(inputs, inst, deep=False)) for inst in candidates
+    refused, resumes = in_flight_work(ctx, ctx.exclusions, in_flight, by_id)
+    for plan in refused:
+        log_event("instance_planned", instance=plan.instance_id, action=plan.action,
+                  reason=plan.reason)
+    considered = [(inst, decide_early(inputs, inst)) for inst in candidates
                   if inst["InstanceId"] not in in_flight
                   and inst["InstanceId"] not in made_in_flight]
     # Preflight: what the replacements need, read once for all of them (see preflight.py).
-    checked = [inst for inst, plan in considered if plan.action == PlanAction.REPLACE]
-    resumed = [inst for _, _, inst, shape, _ in resumes if shape is not None and inst]
+    checked = [inst for inst, plan in considered
+               if plan is None or plan.action == PlanAction.REPLACE]
+    resumed = [r.instance for r in resumes if r.shape is not None and r.instance]
     facts = (read_facts(ctx, [*checked, *resumed],
-                        {ctx.image.id, *(r[4] for r in resumes if r[3] is not None)})
+                        {ctx.image.id, *(r.target for r in resumes if r.shape is not None)})
              if checked or resumed else Facts())
     # Read with the facts for every instance a strategy plans (relaunch_blocker asks).
-    inputs.instance_store = {t for t, info in facts.types.items()
-                             if info.get("InstanceStorageSupported")}
-    plans = refused
-    untrusted = _untrusted_targets(ctx, {r[4] for r in resumes})
-    for old_id, name, inst, shape, target in resumes:
-        hold = hold_of(tag_map(inst.get("Tags"))) if inst else None
-        if hold:   # nothing to drive until an operator removes the tag
-            plans.append(InstancePlan(old_id, PlanAction.SKIP, held_reason(old_id, hold),
-                                      name, held=True))
-            continue
-        if shape is not None and inst is not None:   # the same launch request as planned
-            shape = complete(shape, inst, facts, target)
-        volumes = tuple(v.volume_id for v in shape.data_volumes) if shape else ()
-        if target in untrusted:      # back to where it came from, never onto that image
-            plans.append(InstancePlan(old_id, PlanAction.ROLL_BACK, untrusted[target], name,
-                                      shape, volumes, target))
-            continue
-        plans.append(InstancePlan(old_id, PlanAction.RESUME, f"resume the {name} onto "
-                                  f"{target or 'its target AMI'} already in flight", name,
-                                  shape, volumes))
+    inputs.instance_store = instance_store(facts)
+    plans = [*refused, *_resumed(ctx, facts, resumes)]
     # Each instance's own reads (its shape: one GetLaunchTemplateData) and the checks that
-    # need them are made when it starts (``InstancePlan.completion``): an instance this
+    # need them are made when it starts (``InstancePlan.unchecked``): an instance this
     # invocation does not start costs nothing (a dry run, which reports them, makes all).
     inputs.volumes = facts.volumes
-    for inst, plan in considered:
-        if plan.deferred and ctx.dry_run:
-            plan = _complete(inputs, facts, inst)
-        elif plan.deferred:
-            plan = replace(plan, completion=partial(_complete, inputs, facts, inst))
-        else:
-            plan = review(inputs, facts, inst, plan)
-        log_event("instance_planned", instance=inst["InstanceId"], action=plan.action,
-                  reason=plan.reason)
-        plans.append(plan)
+    plans += [_considered(inputs, facts, inst, plan) for inst, plan in considered]
     return tuple(plans)
+
+
+def _considered(inputs: PlanInputs, facts: Facts, inst: dict[str, Any],
+                early: InstancePlan | None) -> InstancePlan:
+    """A considered instance's plan: decided early, reviewed; else completed now in a dry
+    run, or left to its start with what planning read for it."""
+    if early is not None:
+        plan = review(inputs, facts, inst, early)
+    elif inputs.ctx.dry_run:
+        plan = _complete(inputs, facts, inst)
+    else:
+        name = _strategy_name(inputs, inst)
+        plan = InstancePlan(inst["InstanceId"], PlanAction.REPLACE, f"{name} onto "
+                            f"{inputs.ctx.image.id}, checked when it starts", name,
+                            unchecked=Unchecked(inst, facts, inputs.images))
+    log_event("instance_planned", instance=inst["InstanceId"], action=plan.action,
+              reason=plan.reason)
+    return plan
+
+
+def _resumed(ctx: RunContext, facts: Facts, resumes: list[InFlight]) -> list[InstancePlan]:
+    """The resumes' plans: held for an operator, rolled back from a target this run would
+    not move onto, or resumed with the launch request completed from the facts."""
+    plans = []
+    untrusted = _untrusted_targets(ctx, {r.target for r in resumes})
+    for work in resumes:
+        hold = hold_of(tag_map(work.instance.get("Tags"))) if work.instance else None
+        if hold:   # nothing to drive until an operator removes the tag
+            plans.append(InstancePlan(work.old_id, PlanAction.SKIP,
+                                      held_reason(work.old_id, hold), work.strategy,
+                                      code=Code.HELD_FOR_OPERATOR))
+            continue
+        if work.shape is not None and work.instance is not None:   # the launch as planned
+            work = replace(work, shape=complete(work.shape, work.instance, facts, work.target))
+        plans.append(resume_plan(work, untrusted.get(work.target)))
+    return plans
+
+
+def instance_store(facts: Facts) -> set[str]:
+    """The instance types with instance storage, among those the facts read."""
+    return {t for t, info in facts.types.items() if info.get("InstanceStorageSupported")}
 
 
 def _untrusted_targets(ctx: RunContext, targets: set[str]) -> dict[str, str]:
@@ -338,9 +433,24 @@ def _untrusted_targets(ctx: RunContext, targets: set[str]) -> dict[str, str]:
 
 
 def _complete(inputs: PlanInputs, facts: Facts, inst: dict[str, Any]) -> InstancePlan:
-    """A deferred plan made whole: the strategy's plan (its reads), then the preflight."""
+    """A plan left to its start made whole: the strategy's plan (its reads), then the
+    preflight."""
     plan = review(inputs, facts, inst, evaluate(inputs, inst))
     if not inputs.ctx.dry_run:
         log_event("instance_planned", instance=inst["InstanceId"], action=plan.action,
                   reason=plan.reason)
     return plan
+
+
+def complete_at_start(ctx: RunContext, plan: InstancePlan, profile_roles: dict[str, str | None]
+                      ) -> InstancePlan:
+    """``plan`` (left to its start) made whole from what planning read for it: the
+    strategy's own reads and the checks on them. ``profile_roles``: the run's memo of
+    instance profiles' roles (one read per profile)."""
+    unchecked = plan.unchecked
+    if unchecked is None:
+        return plan
+    inputs = PlanInputs(ctx, STRATEGIES, images=dict(unchecked.images),
+                        instance_store=instance_store(unchecked.facts),
+                        profile_roles=profile_roles, volumes=unchecked.facts.volumes)
+    return _complete(inputs, unchecked.facts, dict(unchecked.instance))

@@ -14,7 +14,7 @@ the instance with the check's name and the fix, before any mutating call.
 
 Room for the engine's own tags: AWS allows 50 user tags per resource (``aws:``
 tags do not count); an instance, volume or Elastic IP without room for every progress tag
-the strategy may write (:data:`ENGINE_TAGS`) could not record its rollback, so it
+the strategy may write (``Strategy.engine_tags``) could not record its rollback, so it
 is skipped.
 
 References a relaunch would silently drop (a new instance has a new ID and a new
@@ -48,59 +48,24 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from ..ami import current_image
 from ..aws import describe, describe_error, error_code, tag_map
+from ..outcomes import Code
 from ..tags import (
-    ATTEMPT,
-    FAILED_AMI,
-    FAILURE_REASON,
-    HEALTH_WAITED,
-    HOME_DELETE_ON_TERMINATION,
-    HOME_DEVICE,
-    HOME_INSTANCE,
-    IN_FLIGHT,
-    LAUNCH_TOKEN,
-    OPERATOR_HOLD,
-    REPLACED_BY,
-    REPLACES,
-    RETRY,
-    ROLLBACK,
-    ROOT_VOLUME_AMI,
     TAG_VALUE_LIMIT,
-    TARGET_AMI,
     VOLUMES,
 )
 from .core import InstancePlan, PlanAction, PlanInputs
-from .replace_root_volume import NAME as ROOT_VOLUME
-from .replace_root_volume import precondition_failure
 
 if TYPE_CHECKING:
     from types_boto3_ec2.client import EC2Client
 
     from ..run import RunContext
+    from .core import Strategy
     from .shape import InstanceShape
 
-RELAUNCH = "relaunch"
 AWS_MANAGED_EBS_ALIAS = "alias/aws/ebs"   # the account's AWS-managed EBS key: no grant needed
 KMS_KEYS = "KMS keys"                      # the Facts.unreadable entry when it cannot be read
 MAX_TAGS = 50   # user tags per EC2 resource; aws: tags do not count
-
-# Every tag key a strategy may write, per resource it writes on (a rollback included).
-ENGINE_TAGS: Mapping[str, Mapping[str, tuple[str, ...]]] = {
-    RELAUNCH: {
-        "instance": (IN_FLIGHT, TARGET_AMI, ATTEMPT, LAUNCH_TOKEN, HEALTH_WAITED, ROLLBACK,
-                     REPLACED_BY, FAILED_AMI, FAILURE_REASON, RETRY, VOLUMES,
-                     OPERATOR_HOLD),
-        "volume": (IN_FLIGHT, HOME_INSTANCE, HOME_DEVICE, HOME_DELETE_ON_TERMINATION),
-        # at launch, on top of the inherited tags; RETRY when its health wait meets an error
-        "new instance": (IN_FLIGHT, REPLACES, RETRY),
-        # the old instance's Elastic IPs: the intent's tags, in its own call
-        "elastic-ip": (IN_FLIGHT, TARGET_AMI, ATTEMPT, VOLUMES),
-    },
-    ROOT_VOLUME: {
-        "instance": (IN_FLIGHT, ROOT_VOLUME_AMI, ATTEMPT, FAILED_AMI, FAILURE_REASON, RETRY),
-    },
-}
 
 # A proposed setting (handler/settings.py is frozen for now): an instance a relaunch would
 # cut off (target groups, routes, public IP) gets its root volume replaced in place instead,
@@ -368,11 +333,12 @@ def launch_blocker(facts: Facts, instance: Mapping[str, Any], goal_id: str,
     return None
 
 
-def tag_room_blocker(facts: Facts, instance: Mapping[str, Any], strategy: str,
+def tag_room_blocker(facts: Facts, instance: Mapping[str, Any], strategy: Strategy,
                      shape: InstanceShape | None) -> str | None:
     """Why the engine could not record its progress (and so its rollback) on a resource
-    near AWS's 50-tag limit; None when every tag it may write fits."""
-    keys = ENGINE_TAGS.get(strategy, {})
+    near AWS's 50-tag limit (counting every tag ``strategy`` may write,
+    :attr:`~.core.Strategy.engine_tags`); None when every tag it may write fits."""
+    keys = strategy.engine_tags
 
     def crowded(tags: Mapping[str, str], engine: tuple[str, ...]) -> int | None:
         user = {k for k in tags if not k.lower().startswith("aws:")}
@@ -384,8 +350,9 @@ def tag_room_blocker(facts: Facts, instance: Mapping[str, Any], strategy: str,
     over = crowded(tags, keys.get("instance", ()))
     if over:
         return (f"{len(tags)} tags: with the {len(set(keys['instance']) - set(tags))} progress "
-                f"tags the {strategy} may write it would need {over} (AWS allows {MAX_TAGS}), so "
-                f"it could not record its rollback; remove {over - MAX_TAGS} tag(s) from {iid}")
+                f"tags the {strategy.name} may write it would need {over} (AWS allows "
+                f"{MAX_TAGS}), so it could not record its rollback; remove {over - MAX_TAGS} "
+                f"tag(s) from {iid}")
     if shape is not None and "new instance" in keys:
         inherited = dict(shape.tags)
         over = crowded(inherited, keys["new instance"])
@@ -445,7 +412,7 @@ def volume_blocker(facts: Facts, instance: Mapping[str, Any]) -> str | None:
 
 
 def key_blocker(facts: Facts, instance: Mapping[str, Any], granted: Iterable[str],
-                strategy: str) -> str | None:
+                strategy: Strategy) -> str | None:
     """Why a volume's KMS key would refuse the replacement (checked before the stop); None
     when the role may use every key involved.
 
@@ -453,7 +420,8 @@ def key_blocker(facts: Facts, instance: Mapping[str, Any], granted: Iterable[str
     instance on its root volume: all of them count. A root volume replacement restores
     the root volume in place: only it counts. A volume counts when it is encrypted with a
     key neither in ``kmsKeyArns`` nor the AWS-managed ``aws/ebs`` key: the detach would
-    succeed, the attach be refused on the new instance and on the rollback."""
+    succeed, the attach be refused on the new instance and on the rollback. Which count
+    is the strategy's :attr:`~.core.Strategy.uses_keys_of`."""
     allowed = set(granted) | ({facts.aws_managed_key} if facts.aws_managed_key else set())
     root = instance.get("RootDeviceName")
     for mapping in instance.get("BlockDeviceMappings", []):
@@ -461,8 +429,8 @@ def key_blocker(facts: Facts, instance: Mapping[str, Any], granted: Iterable[str
         volume_id = mapping.get("Ebs", {}).get("VolumeId", "")
         volume = facts.volumes.get(volume_id) or {}
         key = volume.get("KmsKeyId")
-        if (strategy == ROOT_VOLUME and not is_root) or not volume.get("Encrypted") \
-                or not key or key in allowed:
+        if ("root" if is_root else "data") not in strategy.uses_keys_of \
+                or not volume.get("Encrypted") or not key or key in allowed:
             continue
         what = f"{'root' if is_root else 'data'} volume {volume_id}"
         if KMS_KEYS in facts.unreadable:
@@ -479,45 +447,24 @@ def key_blocker(facts: Facts, instance: Mapping[str, Any], granted: Iterable[str
 
 def review(inputs: PlanInputs, facts: Facts, instance: dict[str, Any],
            plan: InstancePlan) -> InstancePlan:
-    """A planned replacement, checked before anything changes: kept, moved to an in-place
-    root volume replacement, or skipped with the check that failed and its fix."""
+    """A planned replacement, checked before anything changes: its strategy's own checks
+    (which may move it to another strategy, or skip it), then the keys its volumes are
+    under and the room for the engine's tags; skipped with the check that failed and its
+    fix."""
     if plan.action != PlanAction.REPLACE:
         return plan
     ctx = inputs.ctx
-    goal = ctx.image
-    settings = ctx.settings.standalone
-    if plan.strategy == RELAUNCH:
-        refs = references(facts, instance, settings.preserve_private_ip)
-        if refs:
-            plan = not_relaunched(inputs, instance, "; ".join(refs))
-            if plan.action != PlanAction.REPLACE:
-                return plan
-        else:
-            blocker = (launch_blocker(facts, instance, goal.id, settings.preserve_private_ip)
-                       or volume_blocker(facts, instance))
-            if blocker:
-                return inputs.skip(plan.instance_id, f"preflight: {blocker}")
-    blocker = (key_blocker(facts, instance, ctx.settings.kms_key_arns, plan.strategy)
-               or tag_room_blocker(facts, instance, plan.strategy, plan.shape))
+    plan = inputs.strategies[plan.strategy].preflight(inputs, facts, instance, plan)
+    if plan.action != PlanAction.REPLACE:
+        return plan
+    strategy = inputs.strategies[plan.strategy]
+    blocker = (key_blocker(facts, instance, ctx.settings.kms_key_arns, strategy)
+               or tag_room_blocker(facts, instance, strategy, plan.shape))
     if blocker:
-        return inputs.skip(plan.instance_id, f"preflight: {blocker}")
+        return inputs.skip(plan.instance_id, f"preflight: {blocker}", Code.PREFLIGHT_FAILED)
     if plan.shape is not None:
-        plan = replace(plan, shape=complete(plan.shape, instance, facts, goal.id))
+        plan = replace(plan, shape=complete(plan.shape, instance, facts, ctx.image.id))
     return plan
-
-
-def not_relaunched(inputs: PlanInputs, instance: dict[str, Any], why: str) -> InstancePlan:
-    """An instance a relaunch would cut off (``why``): its root volume replaced in place
-    when that is allowed and possible, otherwise skipped with the references and the fix."""
-    goal, iid = inputs.ctx.image, instance["InstanceId"]
-    failure = precondition_failure(instance, current_image(inputs.images, instance), goal)
-    if REFERENCED_TO_ROOT_VOLUME and ROOT_VOLUME in inputs.strategies and failure is None:
-        return InstancePlan(iid, PlanAction.REPLACE, f"replace the root volume in place from "
-                            f"{goal.id} (not relaunched: {why})", ROOT_VOLUME)
-    return inputs.skip(iid, f"not relaunched: {why}" + (
-        f"; in-place root volume replacement is not possible either: {failure}" if failure
-        else "; tag ami-upgrade:strategy=replace-root-volume to replace its root volume in "
-             "place"))
 
 
 def interfaces_dropped(instance: Mapping[str, Any]) -> str | None:

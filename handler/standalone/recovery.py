@@ -16,19 +16,17 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from ..ami import AmiError, Image, check_owner, describe_images
-from ..aws import describe_instances, tag_map
+from ..aws import describe_instances
 from ..log import log_event
 from ..report import InstanceEntry
 from ..run import Outcome, RunContext
 from ..settings import AMI_ID_RE
-from .core import InstancePlan, PlanAction
-from .observation import LIVE_STATES
-from .plan import in_flight_replacements, inconsistent_record, not_ours
-from .registry import STRATEGIES
+from .plan import in_flight_replacements, in_flight_work, recorded_target, resume_plan
 from .runner import apply_instances
 
 if TYPE_CHECKING:
     from ..settings import Exclusions
+    from .plan import InFlight
 
 
 def _foreign(ctx: RunContext, image: Image | None) -> str | None:
@@ -39,6 +37,20 @@ def _foreign(ctx: RunContext, image: Image | None) -> str | None:
         check_owner(image, ctx.settings.allowed_ami_owners, ctx.account)
     except AmiError as exc:
         return str(exc)
+    return None
+
+
+def _why_roll_back(ctx: RunContext, work: InFlight, images: dict[str, Image], why: str
+                   ) -> str | None:
+    """Why ``work`` rolls back instead of going on: its recorded target is another owner's,
+    or no longer available; None when it goes on."""
+    image = images.get(work.target)
+    foreign = _foreign(ctx, image)
+    if foreign:
+        return f"its recorded target {foreign} ({why})"
+    if work.target and (image is None or image.state != "available"):
+        state = "does not exist or is not visible" if image is None else f"is {image.state}"
+        return f"its target AMI {work.target} {state} ({why})"
     return None
 
 
@@ -54,42 +66,17 @@ def recover_in_flight(ctx: RunContext, exclusions: Exclusions, why: str,
     if not in_flight:
         return Outcome()
     instances = {i["InstanceId"]: i for i in describe_instances(ec2, ids=sorted(in_flight))}
-    targets: dict[str, str] = {}
-    for old_id in in_flight:
-        tags = tag_map((instances.get(old_id) or {}).get("Tags"))
-        targets[old_id] = next((tags[s.target_tag] for s in STRATEGIES.values()
-                                if tags.get(s.target_tag)), "")
+    targets = {recorded_target(instances.get(old_id)) for old_id in in_flight}
     # A target that is not an AMI ID is refused below (inconsistent_record), unread.
-    images = describe_images(ec2, {t for t in targets.values() if AMI_ID_RE.match(t)})
-    plans = []
-    for old_id, name in sorted(in_flight.items()):
-        strategy, inst, target = STRATEGIES[name], instances.get(old_id), targets[old_id]
-        refused = (inconsistent_record(old_id, tag_map((inst or {}).get("Tags")))
-                   or not_ours(ctx.settings, exclusions, inst))
-        if refused:
-            plans.append(InstancePlan(old_id, PlanAction.SKIP, refused, name))
-            continue
-        alive = inst is not None and inst["State"]["Name"] in LIVE_STATES
-        shape = strategy.resume_shape(ec2, inst) if inst is not None and alive else None
-        volumes = tuple(v.volume_id for v in shape.data_volumes) if shape else ()
-        image = images.get(target)
-        foreign = _foreign(ctx, image)
-        if foreign:
-            plans.append(InstancePlan(old_id, PlanAction.ROLL_BACK, f"its recorded target "
-                                      f"{foreign} ({why})", name, shape, volumes, target))
-        elif target and (image is None or image.state != "available"):
-            state = "does not exist or is not visible" if image is None else \
-                f"is {image.state}"
-            plans.append(InstancePlan(old_id, PlanAction.ROLL_BACK,
-                                      f"its target AMI {target} {state} ({why})", name,
-                                      shape, volumes, target))
-        else:
-            plans.append(InstancePlan(old_id, PlanAction.RESUME,
-                                      f"resume the {name} onto {target or 'its target AMI'} "
-                                      f"already in flight", name, shape, volumes,
-                                      target or None))
-        log_event("in_flight_recovered", instance=old_id, action=plans[-1].action,
+    images = describe_images(ec2, {t for t in targets if AMI_ID_RE.match(t)})
+    refused, resumes = in_flight_work(ctx, exclusions, in_flight, instances)
+    plans = list(refused)
+    for work in resumes:
+        plans.append(resume_plan(work, _why_roll_back(ctx, work, images, why),
+                                 work.target or None))
+        log_event("in_flight_recovered", instance=work.old_id, action=plans[-1].action,
                   reason=plans[-1].reason)
+    plans.sort(key=lambda p: p.instance_id)
     recovery = replace(ctx, image=Image(id="", architecture="", platform="", state=""),
                        exclusions=exclusions)
     return apply_instances(recovery, tuple(plans), durable_follow_up=durable_follow_up)

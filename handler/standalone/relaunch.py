@@ -49,8 +49,10 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
+from ..ami import current_image
 from ..aws import describe_error, is_transient, tag_list, tag_map
 from ..log import log_event
+from ..outcomes import Code
 from ..passable import role_blocker
 from ..report import InstanceEntry
 from ..run import Action, Clock, RunContext, SystemClock
@@ -75,16 +77,18 @@ from ..tags import (
     VOLUMES,
     seconds_tag,
 )
-from . import retry
+from . import preflight, retry
 from .core import (
     FAIL,
     ROLL_BACK,
     Call,
     Finish,
     InstancePlan,
+    Machine,
     OnError,
     PlanAction,
     PlanInputs,
+    Strategy,
     Wait,
     finished_elsewhere,
     held_reason,
@@ -101,6 +105,8 @@ from .observation import (
     VolumeView,
     shape_template_name,
 )
+from .replace_root_volume import NAME as ROOT_VOLUME
+from .replace_root_volume import precondition_failure
 from .shape import InstanceShape, capture, from_template_data, relaunch_blocker, to_template_data
 
 if TYPE_CHECKING:
@@ -181,7 +187,7 @@ def launch_token(old_id: str, ami_id: str, attempt: str) -> str:
 
 
 @dataclass
-class Relaunch:
+class Relaunch(Machine):
     """The replacement of one old instance by a relaunched one."""
 
     old_id: str
@@ -225,7 +231,8 @@ class Relaunch:
             for v in obs.tagged_volumes()}}
         if len(obs.new) > 1:
             return self._fail(f"instances {', '.join(n.id for n in obs.new)} are all tagged as "
-                              f"replacing {self.old_id}; resolve by hand (progress tags kept)")
+                              f"replacing {self.old_id}; resolve by hand (progress tags kept)",
+                              Code.PROGRESS_TAGS_KEPT)
         new = obs.new[0] if obs.new else None
         if new is not None:
             self.new_id = new.id
@@ -249,14 +256,14 @@ class Relaunch:
         if ROLLBACK in tags:
             return self._rollback(obs, old, new, tags[ROLLBACK])
         if self.pending_rollback:     # the intent itself failed: nothing was changed
-            return self._fail(self.pending_rollback)
+            return self._fail(self.pending_rollback, Code.REPLACEMENT_FAILED)
         if TARGET_AMI not in tags:
             if (self.resume and IN_FLIGHT not in tags and not obs.new
                     and not obs.tagged_volumes() and obs.template is None):
                 return finished_elsewhere(old.id, _ended_elsewhere(tags))   # since planned
             if self.resume:
                 return self._fail(f"tagged as in flight, but {old.id} records no intent "
-                                  f"({TARGET_AMI}); not touched")
+                                  f"({TARGET_AMI}); not touched", Code.NEEDS_OPERATOR)
             return _with_addresses(record_intent(
                 old, {IN_FLIGHT: self.parameter, TARGET_AMI: self.goal_ami,
                       VOLUMES: ",".join(sorted(a.volume_id for a in old.attachments))},
@@ -271,66 +278,84 @@ class Relaunch:
     def _forward(self, obs: Observation, old: InstanceView, new: InstanceView | None,
                  tags: Mapping[str, str]) -> Call | Wait | Finish:
         token = tags.get(LAUNCH_TOKEN)
-        volumes = obs.volumes
         if new is None and not token:
-            for v in obs.untagged_volumes():
-                return Call("create_tags", {"Resources": [v.id], "Tags": tag_list({
-                    IN_FLIGHT: self.parameter, HOME_INSTANCE: old.id,
-                    HOME_DEVICE: v.device or "",
-                    HOME_DELETE_ON_TERMINATION: str(v.home_delete_on_termination).lower()})},
-                    ROLL_BACK, f"record the home of {v.id}")
-            unattachable = [v for v in volumes if old.state == "running"
-                            and v.attached_to == old.id and v.state != "in-use"]
-            if unattachable:      # checked before the stop: it might not attach again
-                v = unattachable[0]
-                self.pending_rollback = (f"volume {v.id} is {v.state}, so it might not attach "
-                                         f"again once detached; {old.id} was not stopped")
-                return Wait("rolling back")
-            stopping = _stop(old, "old", ROLL_BACK)
-            if stopping is not None:
-                return stopping
-            for v in volumes:
-                if v.attached_to not in (None, old.id):
-                    return self._fail(f"volume {v.id} is attached to {v.attached_to}, not "
-                                      f"{old.id}; resolve by hand (it keeps its tags)")
-                if v.attached_to == old.id and v.attach_state == "attached":
-                    return Call("detach_volume", {"VolumeId": v.id, "InstanceId": old.id,
-                                                  "Device": v.home_device or v.device},
-                                ROLL_BACK, f"detach {v.id}")
-            # Detaching from the stopped O is enough to fix the AMI and launch: the
-            # attach to N waits for the volume to be available.
-            busy = [v for v in volumes if v.state != "available"
-                    and not (v.attached_to == old.id and v.attach_state == "detaching")]
-            if busy:
-                return Wait(f"volume {busy[0].id} is {busy[0].attach_state or busy[0].state}")
-            token = launch_token(old.id, self.goal_ami, tags.get(ATTEMPT, "1"))
-            return Call("create_tags", {"Resources": [old.id], "Tags": tag_list(
-                {TARGET_AMI: self.goal_ami, LAUNCH_TOKEN: token})}, ROLL_BACK,
-                "fix the AMI and the launch token")
-        target = tags[TARGET_AMI]
+            return self._prepare(obs, old, tags)
+        if new is None:
+            return self._launch(obs, old, tags[TARGET_AMI], token)
+        return self._onto_new(obs, old, new)
+
+    def _prepare(self, obs: Observation, old: InstanceView, tags: Mapping[str, str]
+                 ) -> Call | Wait | Finish:
+        """Before the launch: each volume's home recorded, O stopped, the volumes
+        detached, then the AMI and the launch token fixed on O."""
+        volumes = obs.volumes
+        for v in obs.untagged_volumes():
+            return Call("create_tags", {"Resources": [v.id], "Tags": tag_list({
+                IN_FLIGHT: self.parameter, HOME_INSTANCE: old.id,
+                HOME_DEVICE: v.device or "",
+                HOME_DELETE_ON_TERMINATION: str(v.home_delete_on_termination).lower()})},
+                ROLL_BACK, f"record the home of {v.id}")
+        unattachable = [v for v in volumes if old.state == "running"
+                        and v.attached_to == old.id and v.state != "in-use"]
+        if unattachable:      # checked before the stop: it might not attach again
+            v = unattachable[0]
+            self.pending_rollback = (f"volume {v.id} is {v.state}, so it might not attach "
+                                     f"again once detached; {old.id} was not stopped")
+            return Wait("rolling back")
+        stopping = _stop(old, "old", ROLL_BACK)
+        if stopping is not None:
+            return stopping
+        for v in volumes:
+            if v.attached_to not in (None, old.id):
+                return self._fail(f"volume {v.id} is attached to {v.attached_to}, not "
+                                  f"{old.id}; resolve by hand (it keeps its tags)",
+                                  Code.NEEDS_OPERATOR)
+            if v.attached_to == old.id and v.attach_state == "attached":
+                return Call("detach_volume", {"VolumeId": v.id, "InstanceId": old.id,
+                                              "Device": v.home_device or v.device},
+                            ROLL_BACK, f"detach {v.id}")
+        # Detaching from the stopped O is enough to fix the AMI and launch: the
+        # attach to N waits for the volume to be available.
+        busy = [v for v in volumes if v.state != "available"
+                and not (v.attached_to == old.id and v.attach_state == "detaching")]
+        if busy:
+            return Wait(f"volume {busy[0].id} is {busy[0].attach_state or busy[0].state}")
+        token = launch_token(old.id, self.goal_ami, tags.get(ATTEMPT, "1"))
+        return Call("create_tags", {"Resources": [old.id], "Tags": tag_list(
+            {TARGET_AMI: self.goal_ami, LAUNCH_TOKEN: token})}, ROLL_BACK,
+            "fix the AMI and the launch token")
+
+    def _launch(self, obs: Observation, old: InstanceView, target: str, token: str | None
+                ) -> Call | Wait | Finish:
+        """No new instance yet, the AMI fixed: the launch (or, preserving the private IP,
+        the shape kept and O terminated first); a rollback when it launched and died."""
         died = [d for d in obs.dead_new if token and d.client_token == token]
-        if new is None and died:      # launched, then gone (e.g. failed to boot)
+        if died:      # launched, then gone (e.g. failed to boot)
             self.pending_rollback = (f"new instance {died[0].id} is {died[0].state}"
                                      + (f": {died[0].state_reason}" if died[0].state_reason
                                         else ""))
             return Wait("rolling back")
-        if new is None:
-            if obs.template is not None:      # shape kept: O goes, freeing its private IP
-                if old.attachments:
-                    return self._fail(f"volume {old.attachments[0].volume_id} is attached "
-                                      f"to {old.id}, which is therefore not terminated")
-                return Call("terminate_instances", {"InstanceIds": [old.id]}, ROLL_BACK,
-                            "terminate the old instance to free its private IP")
-            if self.shape is None:
-                return self._fail(f"the shape of {old.id} could not be captured")
-            kwargs = self.shape.run_instances_kwargs(
-                target, self.root_device_for(target), token or "",
-                {IN_FLIGHT: self.parameter, REPLACES: old.id},
-                data_devices=sorted(v.home_device or "" for v in obs.tagged_volumes()),
-                preserve_private_ip=self.preserve_private_ip)
-            if self.preserve_private_ip:
-                return self._keep_shape(old, obs, kwargs, token or "")
-            return Call("run_instances", kwargs, ROLL_BACK, f"launch on {target}")
+        if obs.template is not None:      # shape kept: O goes, freeing its private IP
+            return self._holding(old, "") or Call(
+                "terminate_instances", {"InstanceIds": [old.id]}, ROLL_BACK,
+                "terminate the old instance to free its private IP")
+        if self.shape is None:
+            return self._fail(f"the shape of {old.id} could not be captured",
+                Code.NEEDS_OPERATOR)
+        kwargs = self.shape.run_instances_kwargs(
+            target, self.root_device_for(target), token or "",
+            {IN_FLIGHT: self.parameter, REPLACES: old.id},
+            data_devices=sorted(v.home_device or "" for v in obs.tagged_volumes()),
+            preserve_private_ip=self.preserve_private_ip)
+        if self.preserve_private_ip:
+            return self._keep_shape(old, obs, kwargs, token or "")
+        return Call("run_instances", kwargs, ROLL_BACK, f"launch on {target}")
+
+    def _onto_new(self, obs: Observation, old: InstanceView, new: InstanceView
+                  ) -> Call | Wait | Finish:
+        """N launched: its source/dest check, the volumes moved onto it, its status checks,
+        the Elastic IPs; then O kept (tagged) or terminated."""
+        volumes = obs.volumes
         if new.state == "pending":
             return Wait(f"new instance {new.id} is pending")
         if new.state != "running":
@@ -351,21 +376,22 @@ class Relaunch:
                 return unhealthy
             self.pending_rollback = unhealthy.reason
             return Wait("rolling back")
-        step = self._move_volumes(volumes, new)
-        if step is not None:
-            return step
-        step = _settle(volumes, new, obs.addresses, ROLL_BACK, "move the Elastic IP",
-                       self.parameter)
+        step = self._move_volumes(volumes, new) or _settle(
+            volumes, new, obs.addresses, ROLL_BACK, "move the Elastic IP", self.parameter)
         if step is not None:
             return step
         if self.keep_old_instance:
             return Call("create_tags", {"Resources": [old.id], "Tags": tag_list(
                 {REPLACED_BY: new.id})}, FAIL, "mark the old instance as replaced")
-        if old.attachments:
-            return self._fail(f"volume {old.attachments[0].volume_id} is attached to the old "
-                              f"instance {old.id}, which is therefore not terminated")
-        return Call("terminate_instances", {"InstanceIds": [old.id]}, FAIL,
-                    "terminate the old instance")
+        return self._holding(old, "the old instance ") or Call(
+            "terminate_instances", {"InstanceIds": [old.id]}, FAIL, "terminate the old instance")
+
+    def _holding(self, old: InstanceView, which: str) -> Finish | None:
+        """The failure when O still holds a data volume: it is never terminated then."""
+        if not old.attachments:
+            return None
+        return self._fail(f"volume {old.attachments[0].volume_id} is attached to {which}"
+                          f"{old.id}, which is therefore not terminated", Code.NEEDS_OPERATOR)
 
     def _health(self, obs: Observation, new: InstanceView) -> Wait | None:
         """None when N passes its status checks; a health Wait while it may still pass;
@@ -406,7 +432,8 @@ class Relaunch:
                 return Wait(f"volume {v.id} is detaching")
             if v.attached_to is not None:
                 return self._fail(f"volume {v.id} is attached to {v.attached_to}, not "
-                                  f"{new.id}; resolve by hand (it keeps its tags)")
+                                  f"{new.id}; resolve by hand (it keeps its tags)",
+                                  Code.NEEDS_OPERATOR)
             if v.state != "available":
                 return Wait(f"volume {v.id} is {v.state}")
             return Call("attach_volume", {"VolumeId": v.id, "InstanceId": new.id,
@@ -417,6 +444,34 @@ class Relaunch:
             return Wait(f"volume {attaching[0].id} is {attaching[0].attach_state}")
         return None
 
+    def _nothing_launched(self, obs: Observation, template: Template | None,
+                          volumes: tuple[VolumeView, ...]) -> Call | Finish:
+        """O terminated and no N found: launch from the kept shape (private IP
+        preservation), or report what is left and where."""
+        token = template.tags.get(LAUNCH_TOKEN, "") if template is not None else ""
+        died = [d for d in obs.dead_new if token and d.client_token == token]
+        if died:
+            return self._fail(
+                f"new instance {died[0].id} is {died[0].state} and the old instance is "
+                "terminated (private IP preservation): the volumes are kept, tagged with "
+                f"their home, and launch template {template_name(self.old_id)} keeps the "
+                "shape", Code.NEEDS_OPERATOR)
+        if template is not None:          # private IP preservation: launch, no way back
+            unverified = _unverified_shape(template, obs.old_record, self.old_id)
+            if unverified:
+                return self._fail(unverified, Code.NEEDS_OPERATOR)
+            kwargs = from_template_data(dict(template.data),
+                                        template.tags.get(LAUNCH_TOKEN, ""))
+            return Call("run_instances", kwargs, FAIL,
+                        f"launch on {kwargs.get('ImageId')} with the old private IP")
+        if volumes:
+            return self._fail(
+                f"old instance {self.old_id} is gone and no replacement exists; volumes "
+                f"{', '.join(v.id for v in volumes)} are kept, tagged with their home",
+                Code.NEEDS_OPERATOR)
+        return finished_elsewhere(self.old_id, "the instance is gone and nothing of its "
+                                  "replacement is in flight any more")
+
     def _old_gone(self, obs: Observation, old: InstanceView | None,
                   new: InstanceView | None) -> Call | Wait | Finish:
         """O terminated: finish moving onto N, then remove the progress tags."""
@@ -426,28 +481,7 @@ class Relaunch:
                                                                    or template is not None):
             return Wait(f"old instance {old.id} is shutting down")
         if new is None:
-            token = template.tags.get(LAUNCH_TOKEN, "") if template is not None else ""
-            died = [d for d in obs.dead_new if token and d.client_token == token]
-            if died:
-                return self._fail(
-                    f"new instance {died[0].id} is {died[0].state} and the old instance is "
-                    "terminated (private IP preservation): the volumes are kept, tagged with "
-                    f"their home, and launch template {template_name(self.old_id)} keeps the "
-                    "shape")
-            if template is not None:          # private IP preservation: launch, no way back
-                unverified = _unverified_shape(template, obs.old_record, self.old_id)
-                if unverified:
-                    return self._fail(unverified)
-                kwargs = from_template_data(dict(template.data),
-                                            template.tags.get(LAUNCH_TOKEN, ""))
-                return Call("run_instances", kwargs, FAIL,
-                            f"launch on {kwargs.get('ImageId')} with the old private IP")
-            if volumes:
-                return self._fail(
-                    f"old instance {self.old_id} is gone and no replacement exists; volumes "
-                    f"{', '.join(v.id for v in volumes)} are kept, tagged with their home")
-            return finished_elsewhere(self.old_id, "the instance is gone and nothing of its "
-                                      "replacement is in flight any more")
+            return self._nothing_launched(obs, template, volumes)
         if template is not None:
             self.health_resource = template.id
             if self.health_waited is None:
@@ -456,7 +490,8 @@ class Relaunch:
             return Wait(f"new instance {new.id} is pending")
         if template is not None and new.state != "running":
             return self._fail(f"new instance {new.id} is {new.state}; the old instance is "
-                              "terminated (private IP preservation), so check it by hand")
+                              "terminated (private IP preservation), so check it by hand",
+                Code.NEEDS_OPERATOR)
         if new.state not in ("running", "stopped"):
             return Wait(f"new instance {new.id} is {new.state}")
         wanted_check = (template.tags.get(SOURCE_DEST_CHECK) != "false" if template is not None
@@ -474,7 +509,8 @@ class Relaunch:
                 return unhealthy
             if unhealthy is not None:
                 return self._fail(f"{unhealthy.reason}; the old instance is terminated (private "
-                                  f"IP preservation), so {new.id} keeps the volumes: check it")
+                                  f"IP preservation), so {new.id} keeps the volumes: check it",
+                                  Code.NEEDS_OPERATOR)
         step = _restore_delete_on_termination(volumes, new, FAIL)
         if step is not None:
             return step
@@ -587,10 +623,11 @@ class Relaunch:
         if self.hold is not None and old.tags.get(OPERATOR_HOLD) != self.hold:
             return Call("create_tags", {"Resources": [old.id], "Tags": tag_list(
                 {OPERATOR_HOLD: self.hold})}, FAIL, HOLD)
-        return self._fail(held_reason(self.old_id, old.tags.get(OPERATOR_HOLD) or ""))
+        return self._fail(held_reason(self.old_id, old.tags.get(OPERATOR_HOLD) or ""),
+                          Code.HELD_FOR_OPERATOR)
 
-    def _fail(self, reason: str) -> Finish:
-        return Finish(InstanceEntry(self.old_id, Action.FAILED, reason,
+    def _fail(self, reason: str, code: Code) -> Finish:
+        return Finish(InstanceEntry(self.old_id, Action.FAILED, code, reason,
                                     new_instance_id=self.new_id, volumes=self.volumes_seen))
 
     # ------------------------------------------------------------ the effects
@@ -650,6 +687,9 @@ class Relaunch:
     def refused(self, call: Call, error: ClientError, obs: Observation) -> Finish | None:
         return self.failed(call, error, obs)
 
+    def seen_volumes(self) -> tuple[str, ...]:
+        return self.volumes_seen
+
     def completed(self, call: Call, obs: Observation, response: Mapping[str, Any]
                   ) -> Finish | None:
         """After a successful call: the final entry when that call finished the work."""
@@ -659,18 +699,19 @@ class Relaunch:
         if old is not None and ROLLBACK in old.tags and REPLACED_BY not in old.tags:
             again = retry.Retry.parse(old.tags.get(RETRY))
             if retry.transient_rollback(old.tags[ROLLBACK]) and again is not None:
-                return Finish(InstanceEntry(self.old_id, Action.IN_PROGRESS, again.deferred(),
+                return Finish(InstanceEntry(self.old_id, Action.IN_PROGRESS,
+                                            Code.RETRY_SCHEDULED, again.deferred(),
                                             new_instance_id=self.new_id,
                                             volumes=self.volumes_seen))
             left = "".join(f"; left to an operator: {what}"
                            for what in self.left_to_operator.values())
-            return Finish(InstanceEntry(self.old_id, Action.FAILED,
+            return Finish(InstanceEntry(self.old_id, Action.FAILED, Code.ROLLED_BACK,
                                         f"rolled back: {old.tags[ROLLBACK]}{left}",
                                         new_instance_id=self.new_id, volumes=self.volumes_seen))
         new = obs.new[0] if obs.new else None
         ami = new.image_id if new else None
         return Finish(InstanceEntry(
-            self.old_id, Action.REPLACED,
+            self.old_id, Action.REPLACED, Code.REPLACED,
             f"replaced by {self.new_id} on {ami}"
             + (f"; {self.old_id} kept stopped" if old is not None
                and old.state not in ("shutting-down", "terminated") else ""),
@@ -695,11 +736,11 @@ class Relaunch:
             return None
         where = "rollback" if in_rollback else "replacement"
         return self._fail(f"{where} stopped at '{call.step}': {reason}; the next invocation "
-                          "resumes it (progress tags kept)")
+                          "resumes it (progress tags kept)", Code.PROGRESS_TAGS_KEPT)
 
     def progress_entry(self) -> InstanceEntry:
         waiting = self.waiting.reason if self.waiting else "started"
-        return InstanceEntry(self.old_id, Action.IN_PROGRESS,
+        return InstanceEntry(self.old_id, Action.IN_PROGRESS, Code.IN_PROGRESS,
                              f"in progress ({waiting}); continues in the next invocation",
                              new_instance_id=self.new_id, volumes=self.volumes_seen)
 
@@ -875,12 +916,23 @@ NEVER_SET_ATTRIBUTES = ("DisableApiStop", "EbsOptimized", "EnaSupport", "Enclave
                         "InstanceType", "Kernel", "Ramdisk", "SriovNetSupport", "UserData")
 
 
-class RelaunchStrategy:
+class RelaunchStrategy(Strategy):
     """Plans relaunches and builds their machines (see the module docstring)."""
 
     name = NAME
     target_tag = TARGET_AMI
     needs_addresses = True      # the old instance's Elastic IPs move to the new one
+    # its rollback starts the old instance on its root volume; every data volume moves
+    uses_keys_of = frozenset({"root", "data"})
+    engine_tags = {
+        "instance": (IN_FLIGHT, TARGET_AMI, ATTEMPT, LAUNCH_TOKEN, HEALTH_WAITED, ROLLBACK,
+                     REPLACED_BY, FAILED_AMI, FAILURE_REASON, RETRY, VOLUMES, OPERATOR_HOLD),
+        "volume": (IN_FLIGHT, HOME_INSTANCE, HOME_DEVICE, HOME_DELETE_ON_TERMINATION),
+        # at launch, on top of the inherited tags; RETRY when its health wait meets an error
+        "new instance": (IN_FLIGHT, REPLACES, RETRY),
+        # the old instance's Elastic IPs: the intent's tags, in its own call
+        "elastic-ip": (IN_FLIGHT, TARGET_AMI, ATTEMPT, VOLUMES),
+    }
     permissions = Permissions(
         # GetLaunchTemplateData reads through DescribeInstanceAttribute and
         # DescribeInstanceCreditSpecifications, so AWS wants those granted with it.
@@ -941,11 +993,40 @@ class RelaunchStrategy:
             # iam:PassRole: components/policy.py, for the roles in ami-upgrade:instanceRoles.
         ))
 
-    def recognises(self, tags: Mapping[str, str]) -> bool:
-        return TARGET_AMI in tags
-
     def claims(self, tags: Mapping[str, str]) -> str | None:
         return tags.get(REPLACES) or tags.get(HOME_INSTANCE) or None
+
+    def inconsistent(self, old_id: str, tags: Mapping[str, str]) -> str | None:
+        """A launch token that is not the one the engine derives from the instance, the
+        target AMI and the attempt."""
+        token = tags.get(LAUNCH_TOKEN)
+        if token is None or token == launch_token(old_id, tags.get(TARGET_AMI, ""),
+                                                  tags.get(ATTEMPT, "1")):
+            return None
+        return (f"tag {LAUNCH_TOKEN} holds {token[:64]!r}, which is not the token the engine "
+                f"derives from {old_id}, its {TARGET_AMI} and {ATTEMPT}; nothing is launched "
+                "for it and it is not touched (resolve by hand)")
+
+    def precheck(self, inputs: PlanInputs, instance: dict[str, Any]) -> InstancePlan | None:
+        """What a relaunch cannot carry over of its network interfaces (more in
+        :meth:`preflight`)."""
+        dropped = preflight.interfaces_dropped(instance)
+        return not_relaunched(inputs, instance, dropped) if dropped else None
+
+    def preflight(self, inputs: PlanInputs, facts: preflight.Facts, instance: dict[str, Any],
+                  plan: InstancePlan) -> InstancePlan:
+        """References a relaunch would drop (then its root volume replaced in place, or a
+        skip), else the launch's and the data volumes' preconditions."""
+        settings = inputs.ctx.settings.standalone
+        refs = preflight.references(facts, instance, settings.preserve_private_ip)
+        if refs:
+            return not_relaunched(inputs, instance, "; ".join(refs))
+        blocker = (preflight.launch_blocker(facts, instance, inputs.ctx.image.id,
+                                            settings.preserve_private_ip)
+                   or preflight.volume_blocker(facts, instance))
+        if blocker:
+            return inputs.skip(plan.instance_id, f"preflight: {blocker}", Code.PREFLIGHT_FAILED)
+        return plan
 
     def plan(self, inputs: PlanInputs, instance: dict[str, Any], note: str = "") -> InstancePlan:
         settings, goal = inputs.ctx.settings.standalone, inputs.ctx.image
@@ -955,14 +1036,14 @@ class RelaunchStrategy:
                                    instance["InstanceType"] in inputs.instance_store,
                                    settings.keep_old_instance, goal.root_device_name)
         if blocker:
-            return inputs.skip(iid, blocker)
+            return inputs.skip(iid, blocker, Code.NOT_SUPPORTED)
         if settings.preserve_private_ip and not shape.private_ip:
             return inputs.skip(iid, "preserve_private_ip is set but the instance has no "
-                               "private IP")
+                               "private IP", Code.NOT_SUPPORTED)
         unpassable = role_blocker(inputs.ctx.clients.iam, shape.iam_instance_profile_arn,
                                   inputs.ctx.settings.instance_roles, inputs.profile_roles)
         if unpassable:
-            return inputs.skip(iid, unpassable)
+            return inputs.skip(iid, unpassable, Code.PREFLIGHT_FAILED)
         volumes = tuple(v.volume_id for v in shape.data_volumes)
         return InstancePlan(iid, PlanAction.REPLACE, f"relaunch on {goal.id}, moving "
                             f"{len(volumes)} data volume(s){note}", NAME, shape, volumes)
@@ -984,6 +1065,21 @@ class RelaunchStrategy:
                         preserve_private_ip=s.standalone.preserve_private_ip,
                         pending_rollback=(plan.reason if plan.action == PlanAction.ROLL_BACK
                                           else None), clock=ctx.clock)
+
+
+def not_relaunched(inputs: PlanInputs, instance: dict[str, Any], why: str) -> InstancePlan:
+    """An instance a relaunch would cut off (``why``): its root volume replaced in place
+    when that is allowed and possible, otherwise skipped with the references and the fix."""
+    goal, iid = inputs.ctx.image, instance["InstanceId"]
+    failure = precondition_failure(instance, current_image(inputs.images, instance), goal)
+    if preflight.REFERENCED_TO_ROOT_VOLUME and ROOT_VOLUME in inputs.strategies \
+            and failure is None:
+        return InstancePlan(iid, PlanAction.REPLACE, f"replace the root volume in place from "
+                            f"{goal.id} (not relaunched: {why})", ROOT_VOLUME)
+    return inputs.skip(iid, f"not relaunched: {why}" + (
+        f"; in-place root volume replacement is not possible either: {failure}" if failure
+        else "; tag ami-upgrade:strategy=replace-root-volume to replace its root volume in "
+             "place"), Code.REFERENCES_DROPPED)
 
 
 STRATEGY = RelaunchStrategy()

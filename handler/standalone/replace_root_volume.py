@@ -23,14 +23,14 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
 from ..ami import Image, current_image
 from ..aws import describe, describe_error, tag_list
-from ..log import log_event
+from ..outcomes import Code
 from ..report import InstanceEntry
 from ..run import Action, RunContext
 from ..tags import ATTEMPT, FAILED_AMI, FAILURE_REASON, IN_FLIGHT, RETRY, ROOT_VOLUME_AMI
@@ -39,19 +39,22 @@ from .core import (
     Call,
     Finish,
     InstancePlan,
+    Machine,
     PlanAction,
     PlanInputs,
+    Strategy,
     Wait,
     finished_elsewhere,
+    log_refusal,
     record_intent,
+    stopped_at,
 )
 from .iam import Grant, Permissions
-from .observation import InstanceView, Needs, Observation
+from .observation import InstanceView, Observation
 
 if TYPE_CHECKING:
     from types_boto3_ec2.client import EC2Client
 
-    from .shape import InstanceShape
 
 NAME = "replace-root-volume"
 FALLBACK = "relaunch"    # with fallback_to_relaunch, when AWS's preconditions fail
@@ -93,13 +96,15 @@ def task_token(instance_id: str, ami_id: str, attempt: str) -> str:
 
 
 @dataclass
-class RootVolumeReplacement:
+class RootVolumeReplacement(Machine):
     """One instance's root volume replaced in place; resumable through its tags."""
 
     old_id: str
     parameter: str
     goal_ami: str
     pending_failure: str | None = None
+    # the code its failure is reported with: a roll-back plan's, or AWS's refusal
+    failure_code: Code = Code.REPLACEMENT_FAILED
     resume: bool = False                 # found in flight: never starts a new replacement
     waiting: Wait | None = None
     task_id: str | None = None
@@ -107,13 +112,13 @@ class RootVolumeReplacement:
     def decide(self, old: InstanceView | None, tasks: Sequence[Mapping[str, Any]]
                ) -> Call | Wait | Finish:
         if old is None:
-            return Finish(InstanceEntry(self.old_id, Action.FAILED,
+            return Finish(InstanceEntry(self.old_id, Action.FAILED, Code.REPLACEMENT_FAILED,
                                         "the instance is gone; nothing left in flight"))
         tags = old.tags
         target = tags.get(ROOT_VOLUME_AMI)
         if target is None and self.resume and IN_FLIGHT not in tags:   # ended meanwhile
             if old.image_id == self.goal_ami:
-                return Finish(InstanceEntry(self.old_id, Action.REPLACED,
+                return Finish(InstanceEntry(self.old_id, Action.REPLACED, Code.REPLACED,
                                             f"root volume already replaced from "
                                             f"{self.goal_ami} (by another invocation)",
                                             details={"strategy": NAME}),
@@ -122,11 +127,12 @@ class RootVolumeReplacement:
                                       "any more (another invocation ended it)")
         if target is None:
             if self.resume and self.pending_failure is None:
-                return Finish(InstanceEntry(self.old_id, Action.FAILED,
+                return Finish(InstanceEntry(self.old_id, Action.FAILED, Code.NEEDS_OPERATOR,
                                             f"tagged as in flight, but records no intent "
                                             f"({ROOT_VOLUME_AMI}); not touched"))
             if self.pending_failure:
-                return Finish(InstanceEntry(self.old_id, Action.FAILED, self.pending_failure))
+                return Finish(InstanceEntry(self.old_id, Action.FAILED, self.failure_code,
+                                            self.pending_failure))
             return record_intent(old, {IN_FLIGHT: self.parameter,
                                        ROOT_VOLUME_AMI: self.goal_ami}, FAIL)
         attempt = tags.get(ATTEMPT, "1")
@@ -163,47 +169,28 @@ class RootVolumeReplacement:
         if call.operation != "delete_tags" or old is None:
             return None
         if self.pending_failure:
-            return Finish(InstanceEntry(self.old_id, Action.FAILED, self.pending_failure))
+            return Finish(InstanceEntry(self.old_id, Action.FAILED, self.failure_code,
+                                        self.pending_failure))
         return Finish(InstanceEntry(
-            self.old_id, Action.REPLACED,
+            self.old_id, Action.REPLACED, Code.REPLACED,
             f"root volume replaced in place from {old.tags.get(ROOT_VOLUME_AMI)} "
             f"(task {self.task_id}); the replaced root volume is kept",
             details={"strategy": NAME}),
             ami_id=old.tags.get(ROOT_VOLUME_AMI))
 
     def failed(self, call: Call, error: ClientError, old: InstanceView | None) -> Finish | None:
-        reason = describe_error(error, call.operation)
-        log_event("replacement_call_failed", instance=self.old_id, step=call.step,
-                  reason=reason)
+        log_refusal(self.old_id, call, error)
         if call.operation == "create_replace_root_volume_task" and self.pending_failure is None:
-            self.pending_failure = reason      # AWS refused: record it, clear the intent
+            # AWS refused: record it, clear the intent
+            self.pending_failure = describe_error(error, call.operation)
             return None
-        return Finish(InstanceEntry(self.old_id, Action.FAILED,
-                                    f"stopped at '{call.step}': {reason}; the next invocation "
-                                    "resumes it (progress tags kept)"))
+        return stopped_at(self.old_id, call, error)
 
     def progress_entry(self) -> InstanceEntry:
-        waiting = self.waiting.reason if self.waiting else "started"
-        return InstanceEntry(self.old_id, Action.IN_PROGRESS,
-                             f"in progress ({waiting}); continues in the next invocation",
-                             details={"strategy": NAME})
+        return replace(super().progress_entry(), details={"strategy": NAME})
 
-    def note_health_wait(self, now: float) -> None:
-        """No status-check wait in this strategy (AWS's task reports the outcome)."""
-
-    def health_tag(self) -> Call | None:
-        return None
-
-
-    def health_pending(self) -> tuple[str, ...]:
-        return ()
-
-    def needs(self) -> Needs:
-        return Needs(search=False, template=False, homes={})   # the instance and its tasks
-
-    def effect(self, call: Call, obs: Observation,
-               response: Mapping[str, Any]) -> Observation | None:
-        return None
+    # No status-check wait (AWS's task reports the outcome) and no other read than the
+    # instance and its tasks: the base class's defaults.
 
     def step(self, obs: Observation, records: Sequence[Mapping[str, Any]]) -> Call | Wait | Finish:
         return self.decide(obs.old, records)
@@ -228,12 +215,15 @@ def describe_tasks(ec2: EC2Client, instance_ids: list[str]) -> dict[str, list[di
 # --------------------------------------------------------------- the strategy
 
 
-class RootVolumeStrategy:
+class RootVolumeStrategy(Strategy):
     """Plans in-place root volume replacements and builds their machines."""
 
     name = NAME
     target_tag = ROOT_VOLUME_AMI
-    needs_addresses = False     # the instance keeps its addresses
+    uses_keys_of = frozenset({"root"})   # it restores the root volume in place, nothing else
+    engine_tags = {
+        "instance": (IN_FLIGHT, ROOT_VOLUME_AMI, ATTEMPT, FAILED_AMI, FAILURE_REASON, RETRY),
+    }
     permissions = Permissions(
         describe=("ec2:DescribeReplaceRootVolumeTasks",),
         on_instances=("ec2:CreateReplaceRootVolumeTask",),
@@ -247,12 +237,6 @@ class RootVolumeStrategy:
                   ("replace-root-volume-task/*", "snapshot/*")),
         ))
 
-    def recognises(self, tags: Mapping[str, str]) -> bool:
-        return ROOT_VOLUME_AMI in tags
-
-    def claims(self, tags: Mapping[str, str]) -> str | None:
-        return None     # it makes and moves nothing that points back at the instance
-
     def plan(self, inputs: PlanInputs, instance: dict[str, Any], note: str = "") -> InstancePlan:
         goal, iid = inputs.ctx.image, instance["InstanceId"]
         failure = precondition_failure(instance, current_image(inputs.images, instance), goal)
@@ -260,11 +244,8 @@ class RootVolumeStrategy:
             return InstancePlan(iid, PlanAction.REPLACE, f"replace the root volume in place "
                                 f"from {goal.id}", NAME)
         if not inputs.ctx.settings.standalone.fallback_to_relaunch:
-            return inputs.skip(iid, failure)
+            return inputs.skip(iid, failure, Code.NOT_SUPPORTED)
         return inputs.strategies[FALLBACK].plan(inputs, instance, f" (fallback: {failure})")
-
-    def resume_shape(self, ec2: EC2Client, instance: dict[str, Any]) -> InstanceShape | None:
-        return None     # the instance stays: nothing to carry over
 
     def read(self, ec2: EC2Client, old_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
         return describe_tasks(ec2, old_ids)
@@ -274,7 +255,9 @@ class RootVolumeStrategy:
         return RootVolumeReplacement(
             plan.instance_id, ctx.settings.parameter_name, plan.target or ctx.image.id,
             resume=plan.action in (PlanAction.RESUME, PlanAction.ROLL_BACK),
-            pending_failure=plan.reason if plan.action == PlanAction.ROLL_BACK else None)
+            pending_failure=plan.reason if plan.action == PlanAction.ROLL_BACK else None,
+            failure_code=(Code.ROLLED_BACK if plan.action == PlanAction.ROLL_BACK
+                          else Code.REPLACEMENT_FAILED))
 
 
 STRATEGY = RootVolumeStrategy()

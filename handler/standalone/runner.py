@@ -25,12 +25,14 @@ from ..ami import describe_images
 from ..aws import describe, describe_error, describe_instances, is_transient, tag_list
 from ..batch import together_or_alone
 from ..log import log_event
+from ..outcomes import Code
 from ..report import InstanceEntry
 from ..run import Action, Outcome, RunContext
 from ..tags import RETRY
 from . import retry
 from .core import ROLL_BACK, Call, Finish, InstancePlan, Machine, PlanAction, Step, Strategy, Wait
 from .observation import Observation, instance_statuses, observe
+from .plan import complete_at_start
 from .registry import STRATEGIES
 
 START_BUDGET_SECONDS = 240      # a typical stop + launch + status checks
@@ -80,6 +82,7 @@ class _Runner:
     unobserved_error: str = ""   # the read that stopped the rounds, if one did
     unobserved_refused: bool = False   # ... and AWS refused it (retrying at once cannot help)
     sent: dict[str, _Sent] = field(default_factory=dict)       # old id -> its last call
+    profile_roles: dict[str, str | None] = field(default_factory=dict)  # plans' memo
 
     def root_device_for(self, ami_id: str) -> str:
         if ami_id == self.ctx.image.id:
@@ -161,22 +164,22 @@ class _Runner:
         """``plan`` made whole when it starts (its strategy's reads and the checks on
         them); None when that skips it, or cannot be read now (the next invocation
         plans it again)."""
-        if plan.completion is None:
+        if plan.unchecked is None:
             return plan
         try:
-            whole = plan.completion()
+            whole = complete_at_start(self.ctx, plan, self.profile_roles)
         except (ClientError, BotoCoreError) as error:
             reason = describe_error(error)
             log_event("instance_planning_failed", instance=plan.instance_id, reason=reason)
             if is_transient(error):
                 self.entries.append(InstanceEntry(plan.instance_id, Action.IN_PROGRESS,
-                                                  f"not started: {reason}; continues in the "
-                                                  "next invocation"))
+                                                  Code.NOT_STARTED, f"not started: {reason}; "
+                                                  "continues in the next invocation"))
                 self.continue_reasons.append(f"{plan.instance_id} could not be read")
             else:
                 self.entries.append(InstanceEntry(plan.instance_id, Action.SKIPPED,
-                                                  f"could not be read: {reason}; nothing "
-                                                  "was changed"))
+                                                  Code.UNREADABLE, f"could not be read: "
+                                                  f"{reason}; nothing was changed"))
             return None
         if whole.action == PlanAction.SKIP:
             self.entries.append(whole.entry())
@@ -354,8 +357,9 @@ class _Runner:
         """Counts one more call of ``m``; the failure when it exceeds the bound."""
         count = self.calls[m.old_id] = self.calls.get(m.old_id, 0) + 1
         if count > MAX_CALLS_PER_REPLACEMENT:
-            return Finish(InstanceEntry(m.old_id, Action.FAILED, f"no progress after {count - 1} "
-                                        "calls; progress tags kept for inspection"))
+            return Finish(InstanceEntry(m.old_id, Action.FAILED, Code.PROGRESS_TAGS_KEPT,
+                                        f"no progress after {count - 1} calls; progress tags "
+                                        "kept for inspection"))
         return None
 
     def call(self, m: Machine, step: Call, obs: Observation
@@ -389,7 +393,7 @@ class _Runner:
         again = m.step(obs, owner.read(ec2, [m.old_id]).get(m.old_id, []))
         if not isinstance(again, Finish) or not again.no_trace or again.ami_id:
             return obs, again
-        volumes = sorted({*self.plans[m.old_id].volumes, *getattr(m, "volumes_seen", ())})
+        volumes = sorted({*self.plans[m.old_id].volumes, *m.seen_volumes()})
         holders = {a.get("InstanceId") for v in (describe(
             ec2, "describe_volumes", "Volumes", ids=volumes, id_filter="volume-id")
             if volumes else []) for a in v.get("Attachments", [])}
@@ -402,8 +406,9 @@ class _Runner:
             return obs, again
         image = found[0].get("ImageId", "")
         return obs, Finish(InstanceEntry(
-            m.old_id, Action.REPLACED, f"replaced by {holder} on {image} (finished by another "
-            "invocation)", new_instance_id=str(holder), volumes=tuple(volumes)), ami_id=image)
+            m.old_id, Action.REPLACED, Code.REPLACED, f"replaced by {holder} on {image} "
+            "(finished by another invocation)", new_instance_id=str(holder),
+            volumes=tuple(volumes)), ami_id=image)
 
     def gate(self, m: Machine, step: Call, obs: Observation) -> retry.Retry | None:
         """The backoff this very step is under, while its time has not come."""
@@ -463,8 +468,9 @@ class _Runner:
             why = ("max_per_run reached" if plan.action == PlanAction.REPLACE and self.started
                    >= self.ctx.settings.standalone.max_per_run else "deadline reached")
             self.entries.append(InstanceEntry(plan.instance_id, Action.IN_PROGRESS,
-                                              f"not started yet ({why}); continues in the "
-                                              "next invocation", volumes=plan.volumes))
+                                              Code.NOT_STARTED, f"not started yet ({why}); "
+                                              "continues in the next invocation",
+                                              volumes=plan.volumes))
         if queue:
             self.continue_reasons.append(f"{len(queue)} replacement(s) not started yet")
 

@@ -38,7 +38,7 @@ def test_no_instance_roles_configured_reports_the_instance_before_stopping_it(aw
     old = estate.launch("app")
     report = function(aws, instance_roles="").invoke({})
     assert entry(report, old) == {
-        "id": old, "action": "skipped", "volumes": [],
+        "id": old, "action": "skipped", "code": "preflight_failed", "volumes": [],
         "reason": "its instance profile app passes a role and ami-upgrade:instanceRoles names "
                   "none, so the function may not pass it to EC2: add the role's ARN or path "
                   "to ami-upgrade:instanceRoles"}

@@ -10,8 +10,8 @@ from handler.run import Action, Status
 STARTED = AsgEntry("a", Action.REFRESH_STARTED, Code.REFRESH_STARTED)
 DEFERRED = AsgEntry("b", Action.DEFERRED, Code.READ_DEFERRED)
 FAILED = AsgEntry("c", Action.FAILED, Code.START_FAILED)
-IN_FLIGHT = InstanceEntry("i-1", Action.IN_PROGRESS)
-REPLACED = InstanceEntry("i-2", Action.REPLACED)
+IN_FLIGHT = InstanceEntry("i-1", Action.IN_PROGRESS, Code.IN_PROGRESS)
+REPLACED = InstanceEntry("i-2", Action.REPLACED, Code.REPLACED)
 
 
 def test_a_group_deferred_makes_the_run_in_progress():

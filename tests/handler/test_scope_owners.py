@@ -57,7 +57,7 @@ def test_an_instance_tagged_for_another_parameter_is_out_of_scope_in_all(aws, in
     report = _all_scope(aws).invoke({})
 
     assert entry(report, theirs) == {
-        "id": theirs, "action": "skipped", "volumes": [],
+        "id": theirs, "action": "skipped", "code": "out_of_scope", "volumes": [],
         "reason": f"tagged ami-upgrade:parameter=/ami/windows/prod, not {PARAMETER}"}
     assert instances.describe(theirs)["ImageId"] == instances.old_ami
 

@@ -230,9 +230,9 @@ def _written_keys(aws, resources: dict[str, str]) -> dict[str, set[str]]:
 
 
 def test_declared_engine_tags_cover_every_key_a_relaunch_and_its_rollback_write(aws, estate):
-    """The tag-room check counts ENGINE_TAGS: a replacement that rolls back (status checks
-    impaired) and one kept stopped write no key outside them."""
-    from handler.standalone.preflight import ENGINE_TAGS
+    """The tag-room check counts the strategy's engine_tags: a replacement that rolls back
+    (status checks impaired) and one kept stopped write no key outside them."""
+    from handler.standalone.registry import STRATEGIES
 
     failing = estate.launch("failing")
     volumes = set(estate.data_volumes(failing).values())
@@ -248,7 +248,7 @@ def test_declared_engine_tags_cover_every_key_a_relaunch_and_its_rollback_write(
     resources = {failing: "instance", kept: "instance", new: "new instance",
                  **{v: "volume" for v in volumes}}
     written = _written_keys(aws, resources)
-    declared = ENGINE_TAGS["relaunch"]
+    declared = STRATEGIES["relaunch"].engine_tags
     assert written["instance"] and written["volume"]
     for kind, keys in written.items():
         assert keys <= set(declared[kind]), (kind, keys - set(declared[kind]))

@@ -154,7 +154,7 @@ def test_interleaved_invocations_never_report_a_finished_replacement_as_failed(a
     assert entry(interleaved[0], old)["action"] == "replaced"
     assert entry(report, old)["action"] != "failed"
     assert entry(report, old) == {
-        "id": old, "action": "replaced", "new_instance_id": new,
+        "id": old, "action": "replaced", "code": "replaced", "new_instance_id": new,
         "reason": f"replaced by {new} on {estate.new_ami} (finished by another invocation)",
         "volumes": sorted(estate.data_volumes(new).values())}
 

@@ -94,7 +94,7 @@ def test_registered_instance_is_skipped_when_in_place_is_not_wanted(aws, estate,
     report = function(aws).invoke({})
 
     assert entry(report, api) == {
-        "id": api, "action": "skipped", "volumes": [],
+        "id": api, "action": "skipped", "code": "references_dropped", "volumes": [],
         "reason": "not relaunched: registered in target group(s) api (port 443), which a "
                   "relaunch would drop; tag ami-upgrade:strategy=replace-root-volume to "
                   "replace its root volume in place"}

@@ -38,7 +38,7 @@ def test_realistic_instance_is_relaunched_with_its_whole_shape(aws, estate):
 
     new = estate.replacement_of(old)
     assert entry(report, old) == {
-        "id": old, "action": "replaced", "new_instance_id": new["InstanceId"],
+        "id": old, "action": "replaced", "code": "replaced", "new_instance_id": new["InstanceId"],
         "reason": f"replaced by {new['InstanceId']} on {estate.new_ami}",
         "volumes": sorted(volumes.values())}
     assert report["status"] == "succeeded"
@@ -205,7 +205,7 @@ def test_dry_run_plans_and_touches_nothing(aws, estate):
 
     assert report["dry_run"] is True
     assert entry(report, old) == {
-        "id": old, "action": "planned", "strategy": "relaunch",
+        "id": old, "action": "planned", "code": "planned", "strategy": "relaunch",
         "reason": f"relaunch on {estate.new_ami}, moving 2 data volume(s)",
         "volumes": [volumes["/dev/sdf"], volumes["/dev/sdg"]]}
     assert aws.faults.mutating_calls[calls:] == []
@@ -224,8 +224,8 @@ def test_duplicate_delivery_replaces_nothing_twice(aws, estate, load_event):
     second = fn.invoke(event)
 
     assert entry(first, old)["action"] == "replaced"
-    assert entry(second, new) == {"id": new, "action": "skipped", "volumes": [],
-                                  "reason": f"already on {estate.new_ami}"}
+    assert entry(second, new) == {"id": new, "action": "skipped", "code": "already_current",
+                                  "volumes": [], "reason": f"already on {estate.new_ami}"}
     assert aws.faults.mutating_calls[calls:] == []
     assert estate.replacement_of(old)["InstanceId"] == new
 

@@ -42,7 +42,7 @@ def test_launch_failure_rolls_back_with_aws_reason(aws, estate):
 
     assert report["status"] == "failed"
     assert entry(report, old) == {
-        "id": old, "action": "failed", "volumes": sorted(volumes.values()),
+        "id": old, "action": "failed", "code": "rolled_back", "volumes": sorted(volumes.values()),
         "reason": "rolled back: RunInstances failed: Unsupported: The requested "
                   "configuration is currently not supported."}
     _assert_old_restored(estate, old, volumes)

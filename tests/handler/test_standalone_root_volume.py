@@ -51,7 +51,8 @@ def test_configured_in_place_strategy_keeps_the_instance(aws, estate):
     assert [op for _, op in aws.faults.mutating_calls[calls:]] == IN_PLACE
     (task,) = aws.root_volume.tasks
     assert entry(report, instance) == {
-        "id": instance, "action": "replaced", "volumes": [], "strategy": "replace-root-volume",
+        "id": instance, "action": "replaced", "code": "replaced", "volumes": [],
+        "strategy": "replace-root-volume",
         "reason": f"root volume replaced in place from {estate.new_ami} (task {task.id}); the "
                   "replaced root volume is kept"}
     assert (task.instance_id, task.image_id, task.delete_replaced) == (
@@ -79,7 +80,7 @@ def test_unmet_precondition_skips_with_the_reason(aws, estate):
     report = function(aws, strategy="replace-root-volume").invoke({})
 
     assert entry(report, instance) == {
-        "id": instance, "action": "skipped", "volumes": [],
+        "id": instance, "action": "skipped", "code": "not_supported", "volumes": [],
         "reason": "root volume replacement needs the same virtualization type: the instance "
                   f"has hvm, {paravirtual} has paravirtual"}
     assert estate.describe(instance) == before

@@ -108,11 +108,13 @@ RELAUNCH_FORWARD = {
             (t.ATTEMPT, "1"))})),
     "resumed, the intent removed meanwhile (issue 13): ended elsewhere": (
         {"resume": True}, obs(inst()),
-        ("finish", {"id": OLD, "action": "skipped", "reason": "nothing of its replacement is "
+        ("finish", {"id": OLD, "action": "skipped", "code": "ended_elsewhere",
+                    "reason": "nothing of its replacement is "
                     "in flight any more (another invocation ended it)", "volumes": []}, None)),
     "resumed, rolled back meanwhile (issue 13): says so": (
         {"resume": True}, obs(inst(tags={t.FAILED_AMI: GOAL, t.FAILURE_REASON: "no"})),
-        ("finish", {"id": OLD, "action": "skipped", "reason": "rolled back by another "
+        ("finish", {"id": OLD, "action": "skipped", "code": "ended_elsewhere",
+                    "reason": "rolled back by another "
                     f"invocation (no); {t.FAILED_AMI} is {GOAL}", "volumes": []}, None)),
     "a volume in error is not detached: nothing is stopped (issue 13)": (
         {}, obs(inst(tags=INTENT), volumes=(vol("vol-1", "error"),)),
@@ -121,12 +123,14 @@ RELAUNCH_FORWARD = {
                          f"detached; {OLD} was not stopped"))})),
     "resumed without intent: not touched": (
         {"resume": True}, obs(inst(tags={t.IN_FLIGHT: P})),
-        ("finish", {"id": OLD, "action": "failed", "reason": f"tagged as in flight, but {OLD} "
+        ("finish", {"id": OLD, "action": "failed", "code": "needs_operator",
+                    "reason": f"tagged as in flight, but {OLD} "
                     f"records no intent ({t.TARGET_AMI}); not touched", "volumes": []},
          None)),
     "stopped before starting: skipped": (
         {}, obs(inst(state="stopped")),
-        ("finish", {"id": OLD, "action": "skipped", "reason": "state changed to stopped "
+        ("finish", {"id": OLD, "action": "skipped", "code": "not_running",
+                    "reason": "state changed to stopped "
                     "before the replacement started; nothing was changed", "volumes": []},
          None)),
     "home of an untagged volume": (
@@ -161,7 +165,8 @@ RELAUNCH_FORWARD = {
         ("wait", "volume vol-2 is creating", False)),
     "volume elsewhere: resolve by hand": (
         {}, obs(inst(state="stopped", tags=INTENT), volumes=(vol("vol-1", on="i-other"),)),
-        ("finish", {"id": OLD, "action": "failed", "reason": "volume vol-1 is attached to "
+        ("finish", {"id": OLD, "action": "failed", "code": "needs_operator",
+                    "reason": "volume vol-1 is attached to "
                     f"i-other, not {OLD}; resolve by hand (it keeps its tags)",
                     "volumes": ["vol-1"]}, None)),
     "fix the AMI and the launch token": (
@@ -170,7 +175,8 @@ RELAUNCH_FORWARD = {
             (t.TARGET_AMI, GOAL), (t.LAUNCH_TOKEN, TOKEN))})),
     "no shape captured": (
         {"shape": None}, obs(inst(state="stopped", tags=LAUNCHED), volumes=(AVAILABLE,)),
-        ("finish", {"id": OLD, "action": "failed", "reason": f"the shape of {OLD} could not "
+        ("finish", {"id": OLD, "action": "failed", "code": "needs_operator",
+                    "reason": f"the shape of {OLD} could not "
                     "be captured", "volumes": ["vol-1"]}, None)),
     "new instance pending": (
         {}, obs(inst(state="stopped", tags=LAUNCHED), (inst(NEW, "pending", GOAL),),
@@ -232,7 +238,8 @@ RELAUNCH_FORWARD = {
     "never terminate an instance holding a volume": (
         {}, obs(inst(state="stopped", tags=LAUNCHED, attachments=(ON_OLD,)),
                 (inst(NEW, image=GOAL),), (ON_N,), statuses={NEW: ("ok", "ok")}),
-        ("finish", {"id": OLD, "action": "failed", "reason": "volume vol-1 is attached to the "
+        ("finish", {"id": OLD, "action": "failed", "code": "needs_operator",
+                    "reason": "volume vol-1 is attached to the "
                     f"old instance {OLD}, which is therefore not terminated",
                     "volumes": ["vol-1"], "new_instance_id": NEW}, None)),
     # N holds the volumes: O's termination under way is enough to finish.
@@ -263,16 +270,19 @@ RELAUNCH_FORWARD = {
                                        "Tags": [{"Key": k} for k in DONE_KEYS]})),
     "two new instances: resolve by hand": (
         {}, obs(inst(tags=LAUNCHED), (inst(NEW), inst("i-new2"))),
-        ("finish", {"id": OLD, "action": "failed", "reason": f"instances {NEW}, i-new2 are all "
+        ("finish", {"id": OLD, "action": "failed", "code": "progress_tags_kept",
+                    "reason": f"instances {NEW}, i-new2 are all "
                     f"tagged as replacing {OLD}; resolve by hand (progress tags kept)",
                     "volumes": []}, None)),
     "gone with nothing in flight (issue 13: ended elsewhere, not a failure)": (
         {}, obs(None),
-        ("finish", {"id": OLD, "action": "skipped", "reason": "the instance is gone and nothing "
+        ("finish", {"id": OLD, "action": "skipped", "code": "ended_elsewhere",
+                    "reason": "the instance is gone and nothing "
                     "of its replacement is in flight any more", "volumes": []}, None)),
     "gone, volumes kept": (
         {}, obs(None, volumes=(AVAILABLE,)),
-        ("finish", {"id": OLD, "action": "failed", "reason": f"old instance {OLD} is gone and "
+        ("finish", {"id": OLD, "action": "failed", "code": "needs_operator",
+                    "reason": f"old instance {OLD} is gone and "
                     "no replacement exists; volumes vol-1 are kept, tagged with their home",
                     "volumes": ["vol-1"]}, None)),
 }
@@ -494,7 +504,8 @@ def test_a_failure_after_the_termination_rolls_forward():
         None, (inst(NEW, image=GOAL),), (ON_N,), statuses={NEW: ("impaired", "ok")},
         template=Template("lt-1", {}, {})))
     assert step_of(step) == ("finish", {
-        "id": OLD, "action": "failed", "reason": f"status checks of {NEW} failed: instance "
+        "id": OLD, "action": "failed", "code": "needs_operator",
+        "reason": f"status checks of {NEW} failed: instance "
         f"impaired, system ok; the old instance is terminated (private IP preservation), so "
         f"{NEW} keeps the volumes: check it", "volumes": ["vol-1"], "new_instance_id": NEW},
         None)
@@ -512,7 +523,8 @@ def test_a_finished_replacement_is_reported_replaced():
     machine.new_id = NEW
     call = Call("delete_tags", {}, FAIL, "remove the progress tags")
     done = machine.completed(call, obs(None, (inst(NEW, image=GOAL),)), {})
-    assert step_of(done) == ("finish", {"id": OLD, "action": "replaced", "reason":
+    assert step_of(done) == ("finish", {"id": OLD, "action": "replaced", "code": "replaced",
+                                        "reason":
                                         f"replaced by {NEW} on {GOAL}", "volumes": [],
                                         "new_instance_id": NEW}, GOAL)
 
@@ -521,7 +533,7 @@ def test_a_finished_rollback_is_reported_failed():
     machine = relaunch()
     call = Call("delete_tags", {}, FAIL, "remove the progress tags")
     done = machine.completed(call, obs(inst(tags={t.ROLLBACK: "why"})), {})
-    assert step_of(done) == ("finish", {"id": OLD, "action": "failed",
+    assert step_of(done) == ("finish", {"id": OLD, "action": "failed", "code": "rolled_back",
                                         "reason": "rolled back: why", "volumes": []}, None)
 
 
@@ -572,7 +584,8 @@ def root(**kw) -> RootVolumeReplacement:
 
 
 ROOT_VOLUME = {
-    "gone": ({}, None, [], ("finish", {"id": OLD, "action": "failed", "reason":
+    "gone": ({}, None, [], ("finish", {"id": OLD, "action": "failed", "code": "replacement_failed",
+                                       "reason":
                                        "the instance is gone; nothing left in flight",
                                        "volumes": []}, None)),
     "intent": ({}, inst(tags={t.ATTEMPT: "1"}), [],
@@ -580,14 +593,17 @@ ROOT_VOLUME = {
                    (t.IN_FLIGHT, P), (t.ROOT_VOLUME_AMI, GOAL), (t.ATTEMPT, "2"))})),
     "resumed without intent": (
         {"resume": True}, inst(tags={t.IN_FLIGHT: P}), [],
-        ("finish", {"id": OLD, "action": "failed", "reason": "tagged as in flight, but records "
+        ("finish", {"id": OLD, "action": "failed", "code": "needs_operator",
+                    "reason": "tagged as in flight, but records "
                     f"no intent ({t.ROOT_VOLUME_AMI}); not touched", "volumes": []}, None)),
     "refused before the intent": (
         {"pending_failure": "no"}, inst(), [],
-        ("finish", {"id": OLD, "action": "failed", "reason": "no", "volumes": []}, None)),
+        ("finish", {"id": OLD, "action": "failed", "code": "replacement_failed",
+                    "reason": "no", "volumes": []}, None)),
     "stopped before starting": (
         {}, inst(state="stopped"), [],
-        ("finish", {"id": OLD, "action": "skipped", "reason": "state changed to stopped before "
+        ("finish", {"id": OLD, "action": "skipped", "code": "not_running",
+                    "reason": "state changed to stopped before "
                     "the replacement started; nothing was changed", "volumes": []}, None)),
     "start the task": (
         {}, inst(tags=ROOT_INTENT), [task("succeeded", attempt="0")],
@@ -633,7 +649,8 @@ def test_root_volume_completed_and_failed():
     machine.decide(inst(image=GOAL, tags=ROOT_INTENT), [task("succeeded")])
     call = Call("delete_tags", {}, FAIL, "remove the progress tags")
     assert step_of(machine.completed(call, inst(image=GOAL, tags=ROOT_INTENT), {})) == (
-        "finish", {"id": OLD, "action": "replaced", "reason": f"root volume replaced in place "
+        "finish", {"id": OLD, "action": "replaced", "code": "replaced",
+                   "reason": f"root volume replaced in place "
                    f"from {GOAL} (task replacevol-11); the replaced root volume is kept",
                    "volumes": [], "strategy": "replace-root-volume"}, GOAL)
     refused = root()
@@ -642,12 +659,14 @@ def test_root_volume_completed_and_failed():
                           inst(tags=ROOT_INTENT)) is None
     assert refused.pending_failure == "CreateReplaceRootVolumeTask failed: IncorrectState: no"
     assert step_of(refused.completed(call, inst(tags=ROOT_INTENT), {})) == (
-        "finish", {"id": OLD, "action": "failed", "reason": refused.pending_failure,
+        "finish", {"id": OLD, "action": "failed", "code": "replacement_failed",
+                   "reason": refused.pending_failure,
                    "volumes": []}, None)
     stuck = root().failed(call, client_error("Throttling", "DeleteTags"), inst())
     assert step_of(stuck)[1]["reason"] == ("stopped at 'remove the progress tags': DeleteTags "
                                            "failed: Throttling: no; the next invocation "
                                            "resumes it (progress tags kept)")
     assert root().progress_entry().to_dict() == {
-        "id": OLD, "action": "in_progress", "reason": "in progress (started); continues in "
+        "id": OLD, "action": "in_progress", "code": "in_progress",
+        "reason": "in progress (started); continues in "
         "the next invocation", "volumes": [], "strategy": "replace-root-volume"}

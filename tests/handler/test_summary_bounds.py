@@ -20,11 +20,13 @@ def _huge_report() -> Report:
     """3,000 entries, as a run over a large estate reports them; a few failures at the end."""
     reason = "replaced by i-0123456789abcdef0 on ami-0123456789abcdef0 " + "x" * 40
     instances = tuple(
-        InstanceEntry(f"i-{n:017x}", Action.REPLACED, reason, new_instance_id=f"i-{n + 1:017x}",
+        InstanceEntry(f"i-{n:017x}", Action.REPLACED, Code.REPLACED, reason,
+                      new_instance_id=f"i-{n + 1:017x}",
                       volumes=(f"vol-{n:017x}", f"vol-{n + 1:017x}"))
         for n in range(2_990))
-    failed = tuple(InstanceEntry(f"i-f{n:016x}", Action.FAILED, "RunInstances failed: "
-                                 "InsufficientInstanceCapacity: none left") for n in range(5))
+    failed = tuple(InstanceEntry(f"i-f{n:016x}", Action.FAILED, Code.ROLLED_BACK,
+                                 "RunInstances failed: InsufficientInstanceCapacity: none left")
+                   for n in range(5))
     asgs = (*(AsgEntry(f"group-{n}", Action.REFRESH_STARTED, Code.REFRESH_STARTED, "refresh")
               for n in range(4)),
             AsgEntry("zz-legacy", Action.FAILED, Code.MISCONFIGURED_LAUNCH_TEMPLATE,
