@@ -491,7 +491,7 @@ class Relaunch(Machine):
         if template is not None and new.state != "running":
             return self._fail(f"new instance {new.id} is {new.state}; the old instance is "
                               "terminated (private IP preservation), so check it by hand",
-                                  Code.NEEDS_OPERATOR)
+                              Code.NEEDS_OPERATOR)
         if new.state not in ("running", "stopped"):
             return Wait(f"new instance {new.id} is {new.state}")
         wanted_check = (template.tags.get(SOURCE_DEST_CHECK) != "false" if template is not None
