@@ -479,7 +479,8 @@ def test_a_kept_shape_the_old_instance_does_not_record_launches_nothing(record, 
         None, volumes=(AVAILABLE,), template=KEPT_SHAPE, old_record=record))
 
     assert step_of(step) == ("finish", {
-        "id": OLD, "action": "failed", "reason": f"launch template lt-1 (tag {t.REPLACES}="
+        "id": OLD, "action": "failed", "code": "needs_operator",
+        "reason": f"launch template lt-1 (tag {t.REPLACES}="
         f"{OLD}) keeps a shape for {OLD}, which {why}; {UNVERIFIED_FIX}",
         "volumes": ["vol-1"]}, None)
 
