@@ -27,11 +27,10 @@ from components.hub_policy import (
     promoter_policy,
     report_bus_policy,
 )
-from hub.settings import HubSettings, Wave
+from hub.settings import REPORT_BUS, HubSettings, Wave
 
 HUB_DIR = Path(__file__).resolve().parent.parent / "hub"
 PROMOTER_HANDLER = "hub.main.lambda_handler"
-REPORT_BUS = "ami-upgrade-hub-reports"
 REPORT_SOURCE = "ami-upgrade.spoke"
 PLACEHOLDER_VALUE = "unset"   # a wave parameter's value until the first promotion
 

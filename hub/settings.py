@@ -31,6 +31,7 @@ TARGET_KEYS = frozenset({"account", "region"})
 HUB_KEYS = frozenset({"sourceParameterName", "account", "region", "waves", "organizationId",
                       "parameterPrefix"})
 ORGANIZATION_RE = re.compile(r"^o-[a-z0-9]{10,32}$")
+REPORT_BUS = "ami-upgrade-hub-reports"   # the hub's bus for spoke reports, in every region
 
 
 class HubSettingsError(ValueError):
@@ -96,9 +97,15 @@ class HubSettings:
     def wave_of(self, target: Target) -> Wave | None:
         return next((w for w in self.waves if target in w.targets), None)
 
+    def report_bus_arn(self, region: str) -> str:
+        """The hub's report bus in ``region``: where the spokes there put their reports."""
+        return f"arn:aws:events:{region}:{self.account}:event-bus/{REPORT_BUS}"
+
     def check_spoke(self, account: str, region: str, parameter_arn: str,
-                    key: str = "parameterName") -> None:
-        """Refuse a spoke whose configured parameter is not the one of its wave and region."""
+                    hub_bus_arn: str | None = None, key: str = "parameterName",
+                    bus_key: str = "hubEventBusArn") -> None:
+        """Refuse a spoke whose configured parameter is not the one of its wave and region,
+        or (when ``hub_bus_arn`` is given) whose report bus is not the hub's in its region."""
         wave = self.wave_of(Target(account, region))
         if wave is None:
             raise HubSettingsError(f"{key}: spoke {account}/{region} is in no wave of the hub")
@@ -106,6 +113,9 @@ class HubSettings:
         if parameter_arn != expected:
             raise HubSettingsError(f"{key}: spoke {account}/{region} is in wave {wave.name!r}, "
                                    f"whose parameter is {expected!r}, not {parameter_arn!r}")
+        if hub_bus_arn is not None and hub_bus_arn != self.report_bus_arn(region):
+            raise HubSettingsError(f"{bus_key}: spoke {account}/{region} reports to the hub's "
+                                   f"bus {self.report_bus_arn(region)!r}, not {hub_bus_arn!r}")
 
     def to_document(self) -> str:
         """The configuration as JSON, parsed back by :func:`load_hub_settings`."""
