@@ -53,7 +53,8 @@ def waits_on(hub: HubSettings, rollout: Rollout) -> str:
         held = " (held)" if rollout.held else ""
         return f"wave {hub.waves[rollout.wave].name}: bake until {rollout.bake_until}{held}"
     if rollout.phase is Phase.HALTED:
-        return f"nothing: halted ({rollout.reason}); a newer AMI starts again"
+        return (f"the operator: halted ({rollout.reason}); resume retries the wave, "
+                "promote-now passes its gate, a newer AMI starts again")
     return "nothing"
 
 

@@ -86,6 +86,29 @@ def test_a_gate_alarm_without_rollback_halts_and_leaves_the_wave():
         assert world.wave_value("canary", R1) == NEW and fleet_values(world) == {OLD}
 
 
+def test_the_same_ami_published_after_a_halt_is_reported_and_resume_retries_the_wave(world):
+    world.publish(NEW)
+    world.set_gate("ALARM")
+    world.advance(61)
+
+    republished = world.publish(NEW)
+
+    assert republished["notifications"] == ["republished-halted"]
+    assert world.rollout().phase is Phase.HALTED
+    assert world.wave_value("canary", R1) == OLD and fleet_values(world) == {OLD}
+
+    world.set_gate("OK")
+    world.handle({"kind": "operator", "command": "resume"})
+    assert world.wave_value("canary", R1) == NEW
+    assert world.spokes[CANARY_SPOKE].reports[-1]["ami_id"] == NEW
+    assert world.rollout().phase is Phase.BAKING
+    world.advance(59)
+    assert fleet_values(world) == {OLD}, "promoted before the retried wave's bake"
+    world.advance(2)
+    assert fleet_values(world) == {NEW}
+    assert world.wave_history("canary", R1) == [OLD, NEW, OLD, NEW]
+
+
 def test_a_lost_forwarded_event_is_caught_by_the_spokes_reconcile(world):
     world.lost = {FLEET[2]}
     world.publish(NEW)
