@@ -207,7 +207,8 @@ def test_a_held_rollout_ignores_its_check_and_resume_schedules_it_again():
     assert decide(HUB, held, BakeElapsed(0, NEW, (), at(65))) == (held, ())
     resumed, actions = decide(HUB, held, Operator("resume", at(90)))
     assert not resumed.held
-    assert actions == (ScheduleCheck(schedule_name(0, NEW, "2026-01-01T00:00:00+00:00") + "-r", 0, NEW, at(90)),)
+    name = schedule_name(0, NEW, "2026-01-01T00:00:00+00:00") + "-r"
+    assert actions == (ScheduleCheck(name, 0, NEW, at(90)),)
 
 
 def test_promote_now_skips_the_bake():

@@ -315,7 +315,7 @@ def test_a_spoke_whose_report_statement_tips_the_policy_over_iams_limit_is_refus
 def test_without_the_account_a_spoke_of_the_hub_stack_must_follow_a_hub_parameter():
     values = {"parameterName": WAVE_ARN, "hubEventBusArn": HUB_BUS, "hubStack": "hub"}
     assert load_stack_settings(values, stack="s", region="us-east-1").hub_account == HUB
-    with pytest.raises(SettingsError, match="^ami-upgrade:parameterName: a spoke of the hub "
-                                            "stack 'hub' follows a parameter of the hub"):
+    with pytest.raises(SettingsError, match=r"^ami-upgrade:parameterName: a spoke of the "
+                                            r"hub stack 'hub' follows a parameter of the hub"):
         load_stack_settings({**values, "parameterName": "/ami/linux/test"}, stack="s",
                             region="us-east-1")
