@@ -22,6 +22,8 @@ ACCOUNT_RE = re.compile(r"^\d{12}$")
 REGION_RE = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
 WAVE_NAME_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?$")
 ALARM_NAME_RE = re.compile(r"^[^\x00-\x1f]{1,255}$")
+ALARM_ARN_RE = re.compile(r"^arn:aws[a-z-]*:cloudwatch:(?P<region>[a-z]{2}(?:-[a-z]+)+-\d{1,2}):"
+                          r"(?P<account>\d{12}):alarm:(?P<name>[^\x00-\x1f]{1,255})$")
 PARAMETER_NAME_RE = re.compile(r"^/?[a-zA-Z0-9_.\-/]{1,1011}$")
 BAKE_MINUTES_MAX = 7 * 24 * 60        # a week: longer waits are a hold, not a bake
 WAVE_TIERS = ("Advanced", "Intelligent-Tiering")  # RAM shares only advanced parameters
@@ -93,6 +95,21 @@ class HubSettings:
     def wave_parameter_arn(self, wave: Wave, region: str) -> str:
         return (f"arn:aws:ssm:{region}:{self.account}:parameter"
                 f"{self.wave_parameter_name(wave)}")
+
+    def alarm_location(self, alarm: str) -> tuple[str, str]:
+        """(region, name) of a gate alarm: an ARN's, else the hub region and the name."""
+        match = ALARM_ARN_RE.match(alarm)
+        return (match["region"], match["name"]) if match else (self.region, alarm)
+
+    def alarm_arn(self, alarm: str, partition: str = "aws") -> str:
+        region, name = self.alarm_location(alarm)
+        return f"arn:{partition}:cloudwatch:{region}:{self.account}:alarm:{name}"
+
+    @property
+    def alarm_regions(self) -> tuple[str, ...]:
+        """The regions whose CloudWatch the promoter reads gate alarms in."""
+        return tuple(sorted({self.alarm_location(a)[0] for w in self.waves
+                             for a in w.gate_alarms}))
 
     def wave_of(self, target: Target) -> Wave | None:
         return next((w for w in self.waves if target in w.targets), None)
@@ -178,6 +195,28 @@ def _bake_seconds(raw: Any, name: str) -> int:
     return raw * 60
 
 
+def _alarm(value: Any, name: str) -> str:
+    """An alarm's name (in the hub's region) or its ARN (any region of the hub account)."""
+    if isinstance(value, str) and value.startswith("arn:"):
+        return _text(value, ALARM_ARN_RE, name,
+                     "an alarm ARN (arn:aws:cloudwatch:<region>:<account>:alarm:<name>)")
+    return _text(value, ALARM_NAME_RE, name, "an alarm name or ARN")
+
+
+def _check_alarm_accounts(waves: Sequence[Wave], account: str) -> None:
+    """Gate alarms are the hub account's: CloudWatch reads no other account's alarms."""
+    for i, wave in enumerate(waves):
+        for j, alarm in enumerate(wave.gate_alarms):
+            match = ALARM_ARN_RE.match(alarm)
+            if match and match["account"] != account:
+                raise HubSettingsError(
+                    f"{key_name(f'waves[{i}].gateAlarms[{j}]')}: {alarm!r} is an alarm of "
+                    f"account {match['account']}; the promoter reads the hub account's "
+                    f"({account}) alarms only. Gate on a spoke's metrics with an alarm in the "
+                    "hub account, through CloudWatch cross-account observability "
+                    "(docs/multi-account.md)")
+
+
 def _wave(raw: Any, name: str) -> Wave:
     if not isinstance(raw, Mapping):
         raise HubSettingsError(f"{key_name(name)}: expected an object")
@@ -195,15 +234,15 @@ def _wave(raw: Any, name: str) -> Wave:
     parsed = tuple(_target(t, f"{name}.targets[{i}]") for i, t in enumerate(targets))
     alarms = raw.get("gateAlarms") or []
     if not isinstance(alarms, list):
-        raise HubSettingsError(f"{key_name(name)}.gateAlarms: expected a list of alarm names")
+        raise HubSettingsError(f"{key_name(name)}.gateAlarms: expected a list of alarm names "
+                               "or ARNs")
     rollback = raw.get("rollbackOnGate", False)
     if not isinstance(rollback, bool):
         raise HubSettingsError(f"{key_name(name)}.rollbackOnGate: expected true or false")
     return Wave(
         name=wave_name, targets=parsed,
         bake_seconds=_bake_seconds(raw.get("bakeMinutes", 0), f"{name}.bakeMinutes"),
-        gate_alarms=tuple(_text(a, ALARM_NAME_RE, f"{name}.gateAlarms[{i}]", "an alarm name")
-                          for i, a in enumerate(alarms)),
+        gate_alarms=tuple(_alarm(a, f"{name}.gateAlarms[{i}]") for i, a in enumerate(alarms)),
         rollback_on_gate=rollback, tier=tier)
 
 
@@ -241,8 +280,10 @@ def load_hub_settings(values: Mapping[str, Any]) -> HubSettings:
     if prefix.lower().lstrip("/").startswith(("aws", "ssm")):
         raise HubSettingsError(f"{key_name('parameterPrefix')}: {prefix!r} begins with 'aws' "
                                "or 'ssm', which SSM reserves")
+    account = _account(values.get("account"), "account")
+    _check_alarm_accounts(waves, account)
     return HubSettings(
-        account=_account(values.get("account"), "account"),
+        account=account,
         region=_region(values.get("region"), "region"),
         source_parameter_name=_text(values.get("sourceParameterName"), PARAMETER_NAME_RE,
                                     "sourceParameterName", "an SSM parameter name"),

@@ -91,12 +91,12 @@ class HubWorld:
     # ------------------------------------------------------------------- building
     def _build_hub(self) -> None:
         hub = self.hub
-        regions = sorted({hub.region, *hub.regions})
+        regions = sorted({hub.region, *hub.regions, *hub.alarm_regions})
         clients = HubClients(
             ssm={r: boto3.client("ssm", region_name=r) for r in regions},
             dynamodb=boto3.client("dynamodb", region_name=R1),
             scheduler=boto3.client("scheduler", region_name=R1),
-            cloudwatch=boto3.client("cloudwatch", region_name=R1))
+            cloudwatch={r: boto3.client("cloudwatch", region_name=r) for r in regions})
         for client in (*clients.ssm.values(), clients.dynamodb, clients.scheduler):
             client.meta.events.register("after-call", self._maybe_crash)
         clients.dynamodb.create_table(
@@ -105,7 +105,7 @@ class HubWorld:
             AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
             BillingMode="PAY_PER_REQUEST")
         clients.ssm[R1].put_parameter(Name=SOURCE, Value=OLD, Type="String")
-        clients.cloudwatch.put_metric_alarm(
+        clients.cloudwatch[R1].put_metric_alarm(
             AlarmName=GATE, MetricName="Errors", Namespace="Canary", Statistic="Sum",
             Period=60, EvaluationPeriods=1, Threshold=1, ComparisonOperator="GreaterThanThreshold")
         for wave in hub.waves:

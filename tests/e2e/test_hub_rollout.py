@@ -6,6 +6,9 @@ spokes are the real function, the promoter the real driver (tests/e2e/hub_world.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+import boto3
 import pytest
 
 from hub.promoter import Phase
@@ -13,6 +16,8 @@ from sandbox.core import embedded_aws
 from sandbox.hub_world import (
     CANARY_SPOKE,
     FLEET,
+    GATE,
+    HUB,
     NEW,
     NEWER,
     OLD,
@@ -20,6 +25,7 @@ from sandbox.hub_world import (
     R2,
     Crash,
     HubWorld,
+    as_hub,
     settings,
 )
 
@@ -107,6 +113,34 @@ def test_the_same_ami_published_after_a_halt_is_reported_and_resume_retries_the_
     world.advance(2)
     assert fleet_values(world) == {NEW}
     assert world.wave_history("canary", R1) == [OLD, NEW, OLD, NEW]
+
+
+@pytest.mark.parametrize("state", ["ALARM", "OK"])
+def test_a_gate_alarm_named_by_arn_is_read_in_its_own_region(state):
+    base = settings()
+    canary = replace(base.waves[0], gate_alarms=(
+        GATE, f"arn:aws:cloudwatch:{R2}:{HUB}:alarm:canary-latency"))
+    with embedded_aws() as aws:
+        world = HubWorld(aws, replace(base, waves=(canary, base.waves[1])))
+        with as_hub():
+            boto3.client("cloudwatch", region_name=R2).put_metric_alarm(
+                AlarmName="canary-latency", MetricName="Latency", Namespace="Canary",
+                Statistic="Average", Period=60, EvaluationPeriods=1, Threshold=1,
+                ComparisonOperator="GreaterThanThreshold")
+            boto3.client("cloudwatch", region_name=R2).set_alarm_state(
+                AlarmName="canary-latency", StateValue=state, StateReason="test")
+        world.set_gate("OK")
+        world.publish(NEW)
+        world.advance(61)
+
+        rollout = world.rollout()
+        if state == "OK":
+            assert (rollout.wave, rollout.phase) == (1, Phase.BAKING)
+            assert fleet_values(world) == {NEW}
+            return
+        assert rollout.phase is Phase.HALTED
+        assert rollout.reason.endswith(f"arn:aws:cloudwatch:{R2}:{HUB}:alarm:canary-latency")
+        assert fleet_values(world) == {OLD}
 
 
 def test_a_lost_forwarded_event_is_caught_by_the_spokes_reconcile(world):

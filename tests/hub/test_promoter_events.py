@@ -16,7 +16,7 @@ HUB = load_hub_settings({
                                               "region": "eu-west-1"}]}]})
 NOW = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 # Parsing these touches no client: none is given.
-PROMOTER = Promoter(HUB, HubClients(ssm={}, dynamodb=None, scheduler=None, cloudwatch=None),
+PROMOTER = Promoter(HUB, HubClients(ssm={}, dynamodb=None, scheduler=None, cloudwatch={}),
                     Deployment("t", "arn:f", "arn:r"), now=lambda: NOW)
 
 

@@ -147,6 +147,21 @@ def test_parliament_finds_nothing_in_the_promoter_policy_but_the_bounded_pass_ro
     assert pass_role_bounded(policy)
 
 
+def test_the_promoter_reads_gate_alarms_by_arn_in_their_own_region():
+    values = config_values()
+    waves = json.loads(json.dumps(values["waves"]))
+    waves[1]["gateAlarms"] = [f"arn:aws:cloudwatch:us-east-1:{HUB}:alarm:fleet-5xx"]
+    hub = load_hub_settings({**values, "waves": waves})
+    policy = promoter_policy(
+        hub, table_arn=f"arn:aws:dynamodb:eu-west-1:{HUB}:table/ami-upgrade-hub-state",
+        scheduler_role_arn=f"arn:aws:iam::{HUB}:role/ami-upgrade-hub-scheduler",
+        log_group_arn=f"arn:aws:logs:eu-west-1:{HUB}:log-group:/aws/lambda/ami-upgrade-hub")
+    [gates] = [s for s in policy["Statement"] if s["Sid"] == "ReadGates"]
+    assert gates["Resource"] == [f"arn:aws:cloudwatch:eu-west-1:{HUB}:alarm:canary-errors",
+                                 f"arn:aws:cloudwatch:us-east-1:{HUB}:alarm:fleet-5xx"]
+    assert [p for s in policy["Statement"] for p in reference_problems(s)] == []
+
+
 def test_the_promoter_writes_only_the_wave_parameters_not_the_source():
     [write] = [s for s in promoter()["Statement"] if s["Sid"] == "WriteWaves"]
     assert all("/ami-upgrade/hub/waves/" in r for r in write["Resource"])
