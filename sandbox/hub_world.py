@@ -29,6 +29,7 @@ from hub.settings import HubSettings, Target, load_hub_settings
 
 from .core import EmbeddedAws, environment
 from .cross_account_events import STATE_KEY
+from .lambda_invoke import STATE_KEY as INVOCATIONS
 from .lambda_runtime import LambdaFunction
 
 HUB, CANARY, FLEET_A, FLEET_B = "111111111111", "222222222222", "333333333333", "444444444444"
@@ -39,7 +40,8 @@ SOURCE = "/golden/al2023"
 CANARY_SPOKE = Target(CANARY, R1)
 FLEET = (Target(FLEET_A, R1), Target(FLEET_A, R2), Target(FLEET_B, R2))
 REPORT_BUS = "ami-upgrade-hub-reports"
-FUNCTION_ARN = f"arn:aws:lambda:{R1}:{HUB}:function:ami-upgrade-hub"
+PROMOTER = "ami-upgrade-hub"
+FUNCTION_ARN = f"arn:aws:lambda:{R1}:{HUB}:function:{PROMOTER}"
 
 
 class Crash(RuntimeError):
@@ -153,6 +155,17 @@ class HubWorld:
             result = self.promoter.handle(event)
         self.forward_wave_changes()
         return result
+
+    def deliver_invocations(self) -> list[dict]:
+        """Asynchronous invokes of the promoter (the operator CLI's commands), delivered as
+        Lambda delivers them; the promoter's results, in order."""
+        queue: list[dict] = self.aws.state.setdefault(INVOCATIONS, [])
+        results = []
+        while item := next((i for i in queue if i["function"] in (PROMOTER, FUNCTION_ARN)),
+                           None):
+            queue.remove(item)
+            results.append(self.handle(item["event"]))
+        return results
 
     def publish(self, ami: str) -> dict:
         with as_hub():
