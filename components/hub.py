@@ -131,6 +131,9 @@ class Hub(pulumi.ComponentResource):
         for account in accounts:
             aws.ram.PrincipalAssociation(f"{base}-share-{account}", principal=account,
                                          resource_share_arn=share.arn, opts=self._in(region))
+        for unit in wave.organizational_units:   # every account of the OU may read it
+            aws.ram.PrincipalAssociation(f"{base}-share-{unit}", principal=hub.ou_arn(unit),
+                                         resource_share_arn=share.arn, opts=self._in(region))
         rule = aws.cloudwatch.EventRule(
             f"{base}-rule", description=f"ami-upgrade hub: wave {wave.name} to its spokes",
             event_pattern=json.dumps({

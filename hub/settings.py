@@ -28,11 +28,12 @@ PARAMETER_NAME_RE = re.compile(r"^/?[a-zA-Z0-9_.\-/]{1,1011}$")
 BAKE_MINUTES_MAX = 7 * 24 * 60        # a week: longer waits are a hold, not a bake
 WAVE_TIERS = ("Advanced", "Intelligent-Tiering")  # RAM shares only advanced parameters
 WAVE_KEYS = frozenset({"name", "targets", "bakeMinutes", "gateAlarms", "rollbackOnGate",
-                       "tier"})
+                       "tier", "organizationalUnits"})
 TARGET_KEYS = frozenset({"account", "region"})
 HUB_KEYS = frozenset({"sourceParameterName", "account", "region", "waves", "organizationId",
-                      "parameterPrefix"})
+                      "organizationManagementAccount", "parameterPrefix"})
 ORGANIZATION_RE = re.compile(r"^o-[a-z0-9]{10,32}$")
+OU_RE = re.compile(r"^ou-[a-z0-9]{4,32}-[a-z0-9]{8,32}$")   # AWS Organizations' OU ID
 REPORT_BUS = "ami-upgrade-hub-reports"   # the hub's bus for spoke reports, in every region
 
 
@@ -64,6 +65,7 @@ class Wave:
     gate_alarms: tuple[str, ...] = ()
     rollback_on_gate: bool = False
     tier: str = "Advanced"
+    organizational_units: tuple[str, ...] = ()   # RAM principals besides the targets' accounts
 
     @property
     def regions(self) -> tuple[str, ...]:
@@ -84,6 +86,7 @@ class HubSettings:
     waves: tuple[Wave, ...]
     organization_id: str | None = None
     parameter_prefix: str = "/ami-upgrade/hub"
+    organization_management_account: str | None = None   # in an OU's ARN
 
     @property
     def regions(self) -> tuple[str, ...]:
@@ -114,6 +117,12 @@ class HubSettings:
     def wave_of(self, target: Target) -> Wave | None:
         return next((w for w in self.waves if target in w.targets), None)
 
+    def ou_arn(self, ou: str) -> str:
+        """An organisational unit as RAM names it: its ARN, made of the management
+        account, the organisation and the OU's ID."""
+        return (f"arn:aws:organizations::{self.organization_management_account}:ou/"
+                f"{self.organization_id}/{ou}")
+
     def report_bus_arn(self, region: str) -> str:
         """The hub's report bus in ``region``: where the spokes there put their reports."""
         return f"arn:aws:events:{region}:{self.account}:event-bus/{REPORT_BUS}"
@@ -140,9 +149,10 @@ class HubSettings:
             "account": self.account, "region": self.region,
             "sourceParameterName": self.source_parameter_name,
             "organizationId": self.organization_id, "parameterPrefix": self.parameter_prefix,
+            "organizationManagementAccount": self.organization_management_account,
             "waves": [{"name": w.name, "bakeMinutes": w.bake_seconds // 60,
                        "gateAlarms": list(w.gate_alarms), "rollbackOnGate": w.rollback_on_gate,
-                       "tier": w.tier,
+                       "tier": w.tier, "organizationalUnits": list(w.organizational_units),
                        "targets": [{"account": t.account, "region": t.region}
                                    for t in w.targets]} for w in self.waves]},
             sort_keys=True, separators=(",", ":"))
@@ -217,6 +227,28 @@ def _check_alarm_accounts(waves: Sequence[Wave], account: str) -> None:
                     "(docs/multi-account.md)")
 
 
+def _organization(values: Mapping[str, Any], waves: Sequence[Wave]
+                  ) -> tuple[str | None, str | None]:
+    """The organisation's ID and management account: both needed to name an OU's ARN."""
+    organization = values.get("organizationId") or None
+    if organization is not None:
+        _text(organization, ORGANIZATION_RE, "organizationId", "an organization ID (o-...)")
+    management = values.get("organizationManagementAccount") or None
+    if management is not None:
+        _account(management, "organizationManagementAccount")
+    first = next((i for i, w in enumerate(waves) if w.organizational_units), None)
+    if first is not None:
+        for key, value in (("organizationId", organization),
+                           ("organizationManagementAccount", management)):
+            if value is None:
+                raise HubSettingsError(
+                    f"{key_name(key)}: required when a wave shares with organisational units "
+                    f"({key_name(f'waves[{first}].organizationalUnits')}): RAM names an OU by "
+                    "its ARN, arn:aws:organizations::<management account>:ou/<organization>/"
+                    "<ou>")
+    return organization, management
+
+
 def _wave(raw: Any, name: str) -> Wave:
     if not isinstance(raw, Mapping):
         raise HubSettingsError(f"{key_name(name)}: expected an object")
@@ -236,6 +268,10 @@ def _wave(raw: Any, name: str) -> Wave:
     if not isinstance(alarms, list):
         raise HubSettingsError(f"{key_name(name)}.gateAlarms: expected a list of alarm names "
                                "or ARNs")
+    units = raw.get("organizationalUnits") or []
+    if not isinstance(units, list):
+        raise HubSettingsError(f"{key_name(name)}.organizationalUnits: expected a list of "
+                               "organisational unit IDs (ou-...)")
     rollback = raw.get("rollbackOnGate", False)
     if not isinstance(rollback, bool):
         raise HubSettingsError(f"{key_name(name)}.rollbackOnGate: expected true or false")
@@ -243,7 +279,11 @@ def _wave(raw: Any, name: str) -> Wave:
         name=wave_name, targets=parsed,
         bake_seconds=_bake_seconds(raw.get("bakeMinutes", 0), f"{name}.bakeMinutes"),
         gate_alarms=tuple(_alarm(a, f"{name}.gateAlarms[{i}]") for i, a in enumerate(alarms)),
-        rollback_on_gate=rollback, tier=tier)
+        rollback_on_gate=rollback, tier=tier,
+        organizational_units=tuple(
+            _text(u, OU_RE, f"{name}.organizationalUnits[{i}]",
+                  "an organisational unit ID (ou-<root>-<unit>, e.g. ou-ab12-cd34ef56)")
+            for i, u in enumerate(units)))
 
 
 def _check_disjoint(waves: Sequence[Wave]) -> None:
@@ -271,9 +311,7 @@ def load_hub_settings(values: Mapping[str, Any]) -> HubSettings:
         raise HubSettingsError(f"{key_name('waves')}: the hub needs at least one wave")
     waves = tuple(_wave(w, f"waves[{i}]") for i, w in enumerate(waves_raw))
     _check_disjoint(waves)
-    organization = values.get("organizationId") or None
-    if organization is not None:
-        _text(organization, ORGANIZATION_RE, "organizationId", "an organization ID (o-...)")
+    organization, management = _organization(values, waves)
     prefix = values.get("parameterPrefix") or "/ami-upgrade/hub"
     _text(prefix, re.compile(r"^(/[a-zA-Z0-9_.\-]+)+$"), "parameterPrefix",
           "a parameter path (/a/b)")
@@ -287,4 +325,5 @@ def load_hub_settings(values: Mapping[str, Any]) -> HubSettings:
         region=_region(values.get("region"), "region"),
         source_parameter_name=_text(values.get("sourceParameterName"), PARAMETER_NAME_RE,
                                     "sourceParameterName", "an SSM parameter name"),
-        waves=waves, organization_id=organization, parameter_prefix=prefix)
+        waves=waves, organization_id=organization, parameter_prefix=prefix,
+        organization_management_account=management)

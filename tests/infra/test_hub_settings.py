@@ -154,3 +154,40 @@ def test_a_gate_alarm_of_another_account_is_refused_naming_the_key():
 def test_a_malformed_gate_alarm_arn_is_refused_naming_the_key(arn):
     assert refused(with_wave(0, gateAlarms=[arn])).startswith(
         f"ami-upgrade-hub:waves[0].gateAlarms[0]: {arn!r} is not an alarm ARN")
+
+
+OU = "ou-ab12-cd34ef56"
+
+
+def with_units(**changes: object) -> dict:
+    values = with_wave(1, organizationalUnits=[OU])
+    return {**values, "organizationId": "o-abcdefghij",
+            "organizationManagementAccount": "999999999999", **changes}
+
+
+def test_a_wave_shares_with_organisational_units_named_by_their_arn():
+    hub = load_hub_settings(with_units())
+    assert hub.waves[1].organizational_units == (OU,)
+    assert hub.ou_arn(OU) == f"arn:aws:organizations::999999999999:ou/o-abcdefghij/{OU}"
+    assert load_hub_settings(json.loads(hub.to_document())) == hub
+
+
+@pytest.mark.parametrize("unit", ["ou-ab12", "OU-AB12-CD34EF56", "r-ab12", "ou-ab12-cd34"])
+def test_a_malformed_organisational_unit_is_refused_naming_the_key(unit):
+    assert refused(with_units(waves=with_wave(1, organizationalUnits=["ou-zz99-abcdefgh", unit])[
+        "waves"])).startswith(
+        f"ami-upgrade-hub:waves[1].organizationalUnits[1]: {unit!r} is not an organisational "
+        "unit ID")
+
+
+@pytest.mark.parametrize("key", ["organizationId", "organizationManagementAccount"])
+def test_organisational_units_need_the_organisation_and_its_management_account(key):
+    message = refused(with_units(**{key: None}))
+    assert message.startswith(f"ami-upgrade-hub:{key}: required when a wave shares with "
+                              "organisational units (ami-upgrade-hub:waves[1]."
+                              "organizationalUnits)")
+
+
+def test_an_invalid_management_account_is_refused_naming_the_key():
+    assert refused(with_units(organizationManagementAccount="mgmt")).startswith(
+        "ami-upgrade-hub:organizationManagementAccount: 'mgmt' is not an AWS account ID")

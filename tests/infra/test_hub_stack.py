@@ -57,6 +57,25 @@ def test_each_waves_parameter_is_advanced_and_shared_with_its_accounts_in_its_re
     assert principals == accounts
 
 
+def test_a_wave_naming_organisational_units_shares_with_each_ous_arn_in_each_region():
+    waves = json.loads(json.dumps(config_values()["waves"]))
+    waves[1]["organizationalUnits"] = ["ou-ab12-cd34ef56"]
+    stack = render("hub", {"ami-upgrade-hub:waves": waves,
+                           "ami-upgrade-hub:organizationId": "o-abcdefghij",
+                           "ami-upgrade-hub:organizationManagementAccount": "999999999999"})
+    ou_arn = "arn:aws:organizations::999999999999:ou/o-abcdefghij/ou-ab12-cd34ef56"
+    shared = {r.name: r.inputs["principal"] for r in stack.of_type(
+        "aws:ram/principalAssociation:PrincipalAssociation")}
+    assert {name: p for name, p in shared.items() if p == ou_arn} == {
+        f"ami-upgrade-hub-fleet-{region}-share-ou-ab12-cd34ef56": ou_arn
+        for region in ("eu-west-1", "us-east-1")}
+    assert shared["ami-upgrade-hub-fleet-us-east-1-share-444444444444"] == FLEET_B
+    assert not any(n.startswith("ami-upgrade-hub-canary-") and p == ou_arn
+                   for n, p in shared.items())
+    shares = stack.of_type("aws:ram/resourceShare:ResourceShare")
+    assert {s.inputs["allowExternalPrincipals"] for s in shares} == {False}
+
+
 def test_a_waves_rule_matches_its_parameter_and_targets_its_spokes_buses_through_a_role():
     stack, base = hub_stack(), "ami-upgrade-hub-fleet-us-east-1"
     rule = named(stack, "aws:cloudwatch/eventRule:EventRule", f"{base}-rule")
