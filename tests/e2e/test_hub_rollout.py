@@ -143,6 +143,25 @@ def test_a_gate_alarm_named_by_arn_is_read_in_its_own_region(state):
         assert fleet_values(world) == {OLD}
 
 
+def test_spokes_with_estates_refresh_and_replace_wave_by_wave():
+    with embedded_aws() as aws:
+        world = HubWorld(aws, estates=True)
+        world.publish(NEW)
+        world.advance(30)                 # the canary's group refresh runs its course
+
+        assert world.estate_images(CANARY_SPOKE) == {"db-1": NEW, "web": NEW}
+        assert {t: world.estate_images(t) for t in FLEET} == {
+            t: {"db-1": OLD, "web": OLD} for t in FLEET}, "a fleet spoke moved before its wave"
+        [canary_report] = world.spokes[CANARY_SPOKE].reports
+        assert {i["action"] for i in canary_report["instances"]} >= {"replaced"}
+        assert [g["action"] for g in canary_report["asgs"]] == ["refresh_started"]
+
+        world.advance(31 + 150)
+        assert world.rollout().phase is Phase.DONE and world.settled()
+        assert {t: world.estate_images(t) for t in FLEET} == {
+            t: {"db-1": NEW, "web": NEW} for t in FLEET}
+
+
 def test_a_lost_forwarded_event_is_caught_by_the_spokes_reconcile(world):
     world.lost = {FLEET[2]}
     world.publish(NEW)
