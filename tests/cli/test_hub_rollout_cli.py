@@ -150,3 +150,31 @@ def test_the_view_of_a_converging_wave_names_the_spokes_it_waits_for():
 def test_an_unknown_stack_is_a_usage_error(project):
     code, _ = run(project, "status", "--stack", "nope")
     assert code == EXIT_USAGE
+
+
+SPOKE_CONFIG = """config:
+  aws:region: us-east-1
+  ami-upgrade:parameterName: "arn:aws:ssm:us-east-1:111111111111:parameter\\
+    /ami-upgrade/hub/waves/fleet"
+  ami-upgrade:hubEventBusArn: "arn:aws:events:us-east-1:111111111111:event-bus\\
+    /ami-upgrade-hub-reports"
+  ami-upgrade:hubStack: {hub}
+"""
+
+
+def test_the_operator_cli_reads_a_spokes_hub_stack_from_the_project_directory(project):
+    from ami_upgrade_cli.errors import CliError
+    from ami_upgrade_cli.stack import load
+
+    (project / "Pulumi.hub.yaml").write_text(
+        HUB_CONFIG + "  ami-upgrade-hub:organizationId: o-abcdefghij\n")
+    (project / "Pulumi.spoke.yaml").write_text(SPOKE_CONFIG.format(hub="hub"))
+    settings = load("spoke", project)
+    assert (settings.hub_account, settings.hub_organization_id) == (
+        "111111111111", "o-abcdefghij")
+
+    (project / "Pulumi.spoke.yaml").write_text(SPOKE_CONFIG.format(hub="elsewhere"))
+    with pytest.raises(CliError) as refused:
+        load("spoke", project)
+    assert str(refused.value).startswith(
+        "Pulumi.spoke.yaml: ami-upgrade:hubStack: Pulumi.elsewhere.yaml cannot be read")
