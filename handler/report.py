@@ -7,7 +7,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from .run import Action, Status
+from .run import Action, RefreshState, Status
 
 
 def _entry(required: dict[str, Any], optional: dict[str, Any],
@@ -26,6 +26,13 @@ class AsgEntry:
     refresh_id: str | None = None
     launch_template_version: str | None = None
     details: dict[str, Any] = field(default_factory=dict)
+    refresh_state: RefreshState | None = field(default=None, compare=False)
+
+    @property
+    def refreshing(self) -> bool:
+        """A refresh toward the run's AMI started, or still running: not on the AMI yet."""
+        return (self.action == Action.REFRESH_STARTED
+                or self.refresh_state == RefreshState.RUNNING)
 
     def to_dict(self) -> dict[str, Any]:
         return _entry({"name": self.name, "action": str(self.action), "reason": self.reason},

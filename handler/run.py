@@ -38,6 +38,14 @@ class Action(StrEnum):
     DEFERRED = "deferred"        # not read or not started for lack of time: a continuation does
 
 
+class RefreshState(StrEnum):
+    """A group's instance refresh toward the run's AMI where its entry's ``action`` does not
+    say it (a skip): not in the report's JSON; the report a spoke sends its hub counts it."""
+
+    RUNNING = "running"           # in progress, or started by an earlier invocation (unread)
+    ROLLED_BACK = "rolled_back"   # ended without the AMI: the group stays off it
+
+
 class Status(StrEnum):
     """A run's overall ``status``."""
 

@@ -42,6 +42,9 @@ STATE_KEY = "rollout"
 SPOKE_SOURCE = "ami-upgrade.spoke"
 SPOKE_DETAIL_TYPE = "ami-upgrade report"
 BAKE_KIND = "bake-elapsed"
+# A spoke's report says how far its estate is (handler.engine.hub_counts): groups still
+# refreshing toward the AMI, groups whose refresh rolled back, resources with work left.
+REPORT_COUNTS = ("refreshing", "rolled_back", "pending")
 
 
 class StaleState(RuntimeError):
@@ -188,9 +191,13 @@ class Promoter:
         status = detail.get("status")
         if (ami is not None and not isinstance(ami, str)) or not isinstance(status, str):
             return "a report without ami_id and status"
+        counts = {key: n for key in REPORT_COUNTS if isinstance(n := detail.get(key), int)
+                  and not isinstance(n, bool) and n >= 0}
+        if len(counts) < len(REPORT_COUNTS):
+            return f"a report without its counts ({', '.join(REPORT_COUNTS)})"
         if detail.get("dry_run") is not False:
             status = "dry-run"   # a dry run changes nothing: never convergence
-        return SpokeReported(target, ami, status, self.now())
+        return SpokeReported(target, ami, status, self.now(), **counts)
 
     def _bake_event(self, event: Mapping[str, Any]) -> Event | str:
         wave, ami = event.get("wave"), event.get("ami")

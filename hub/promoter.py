@@ -65,12 +65,34 @@ class SourceChanged:
     at: dt.datetime
 
 
+SUCCEEDED, REFRESHING, ROLLED_BACK = "succeeded", "refreshing", "rolled_back"
+
+
 @dataclass(frozen=True)
 class SpokeReported:
+    """A spoke's run report. Converged: ``succeeded`` with its estate on the AMI, i.e. no
+    group whose refresh toward it is started or running (``refreshing``), none whose
+    refresh rolled back (``rolled_back``) and no resource with work left (``pending``)."""
+
     target: Target
     ami: str | None
-    status: str          # the spoke report's ``status``; "succeeded" is converged
+    status: str          # the spoke report's ``status``
     at: dt.datetime
+    refreshing: int = 0
+    rolled_back: int = 0
+    pending: int = 0
+
+    @property
+    def outcome(self) -> str:
+        """What the hub records for the spoke: ``succeeded`` only when converged; a
+        succeeded run whose refreshes still run is ``refreshing``."""
+        if self.status != SUCCEEDED:
+            return self.status
+        if self.refreshing:
+            return REFRESHING
+        if self.rolled_back:
+            return ROLLED_BACK
+        return "in_progress" if self.pending else SUCCEEDED
 
 
 @dataclass(frozen=True)
@@ -185,12 +207,12 @@ def _spoke_reported(hub: HubSettings, state: Rollout, event: SpokeReported
                     ) -> tuple[Rollout, tuple[Action, ...]]:
     key = event.target.key
     reports = (*(r for r in state.reports if r[0] != key),
-               (key, event.ami or "", event.status))
+               (key, event.ami or "", event.outcome))
     state = replace(state, reports=tuple(sorted(reports)))
     if (state.phase is not Phase.CONVERGING
             or event.ami != region_ami(state.ami, event.target.region)
             or event.target not in hub.waves[state.wave].targets
-            or event.status != "succeeded" or key in state.converged):
+            or event.outcome != SUCCEEDED or key in state.converged):
         return state, ()
     converged = state.converged | {key}
     wave = hub.waves[state.wave]
@@ -247,7 +269,7 @@ def _restart_halted(hub: HubSettings, state: Rollout, at: dt.datetime
     wave, started = hub.waves[state.wave], iso(at)
     reports = {key: (ami, status) for key, ami, status in state.reports}
     converged = frozenset(t.key for t in wave.targets
-                          if reports.get(t.key) == (region_ami(state.ami, t.region), "succeeded"))
+                          if reports.get(t.key) == (region_ami(state.ami, t.region), SUCCEEDED))
     restarted = replace(state, phase=Phase.CONVERGING, held=False, reason="",
                         converged=converged, wave_started_at=started, bake_until=None)
     actions: tuple[Action, ...] = (WriteWave(state.wave, state.ami),)

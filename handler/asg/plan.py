@@ -44,7 +44,7 @@ from ..passable import KEY as ROLES_KEY
 from ..passable import profile_name, role_blocker, template_profile
 from ..planning import error_text
 from ..report import AsgEntry
-from ..run import Action, RunContext
+from ..run import Action, RefreshState, RunContext
 from ..scope import skip_reason
 from ..settings import DEFAULT_KEY, InProgressPolicy
 from ..tags import EXCLUDE, FAILED_AMI, FAILURE_REASON, PARAMETER, REFRESH_AMI, REFRESH_ID
@@ -156,6 +156,8 @@ class AsgPlan:
     record_failed_ami: bool = False      # SKIPPED after a rolled-back refresh: tag the group
     clear_failed_ami: bool = False       # the group carries a failed-ami tag for an older AMI
     transient: bool = False              # FAILED by an error a later invocation may not meet
+    refresh_state: RefreshState | None = None   # SKIPPED: its refresh toward the AMI runs
+                                                # (or ended rolled back)
 
     @property
     def creates_version(self) -> bool:
@@ -203,7 +205,8 @@ class AsgPlan:
         """The report entry for a dry run: the full plan, nothing done."""
         if self.action != Action.PLANNED:
             return AsgEntry(self.name, self.action, self.reason,
-                            details={"fix": self.fix} if self.fix else {})
+                            details={"fix": self.fix} if self.fix else {},
+                            refresh_state=self.refresh_state)
         number = self.version if self.version is not None else self.predicted_version
         return AsgEntry(self.name, Action.PLANNED, self.reason,
                         launch_template_version=str(number) if number else None,
@@ -398,8 +401,9 @@ def _recorded_started(ctx: RunContext, group: Mapping[str, Any]) -> AsgPlan | No
     if ctx.attempt < 1 or not tags.get(REFRESH_ID) or tags.get(REFRESH_AMI) != ctx.image.id:
         return None
     name = group["AutoScalingGroupName"]
-    return _skip(name, f"instance refresh {tags[REFRESH_ID]} toward {ctx.image.id} was started "
-                       "by an earlier invocation of this rollout (recorded on the group)")
+    return replace(_skip(name, f"instance refresh {tags[REFRESH_ID]} toward {ctx.image.id} was "
+                               "started by an earlier invocation of this rollout (recorded on "
+                               "the group)"), refresh_state=RefreshState.RUNNING)
 
 
 def _needs_read(ctx: RunContext, group: Mapping[str, Any]) -> bool:
@@ -672,24 +676,27 @@ def _decide(ctx: RunContext, estate: _Estate, group: dict[str, Any], ref: Templa
 
     tags = tag_map(group.get("Tags"))
     if tags.get(FAILED_AMI) == new:
-        return _skip(name, f"an earlier instance refresh onto {new} was rolled back "
-                           f"({tags.get(FAILURE_REASON) or 'no reason recorded'}); remove tag "
-                           f"{FAILED_AMI} from the group to retry")
+        return replace(_skip(name, f"an earlier instance refresh onto {new} was rolled back "
+                                   f"({tags.get(FAILURE_REASON) or 'no reason recorded'}); remove "
+                                   f"tag {FAILED_AMI} from the group to retry"),
+                       refresh_state=RefreshState.ROLLED_BACK)
     if (refresh is not None and refresh.rolled_back and tags.get(REFRESH_ID) == refresh.id
             and tags.get(REFRESH_AMI) == new):
         why = f"{refresh.status}: {refresh.status_reason}".rstrip(": ")
         return replace(_skip(name, f"instance refresh {refresh.id} toward {new} ended {why}; not "
                                    f"restarted toward the same AMI: remove tag {FAILED_AMI} from "
                                    "the group to retry"),
-                       record_failed_ami=True, notes=(f"refresh {refresh.id}: {why}",))
+                       record_failed_ami=True, notes=(f"refresh {refresh.id}: {why}",),
+                       refresh_state=RefreshState.ROLLED_BACK)
     clear_failed = FAILED_AMI in tags
 
     blocker = None
     if refresh is not None and refresh.active:
         heading_to, source = _heading_to(ctx, estate, group, ref, refresh)
         if heading_to == new:
-            return _skip(name, f"instance refresh {refresh.id} ({refresh.status}) is already "
-                               f"in progress toward {new}")
+            return replace(_skip(name, f"instance refresh {refresh.id} ({refresh.status}) is "
+                                       f"already in progress toward {new}"),
+                           refresh_state=RefreshState.RUNNING)
         blocker = _blocker(group, in_use, refresh, heading_to, source)
         if settings.on_refresh_in_progress == InProgressPolicy.SKIP:
             return _skip(name, f"{blocker.describe()} is in progress and OnRefreshInProgress "

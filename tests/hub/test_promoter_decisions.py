@@ -82,6 +82,34 @@ def test_a_report_that_is_not_convergence_of_the_wave_in_flight_does_not_count(
     assert (target.key, ami, status) in next_state.reports
 
 
+def test_a_spoke_whose_refreshes_still_run_is_refreshing_not_converged():
+    state, _ = decide(HUB, Rollout(), SourceChanged(NEW, at(0)))
+    refreshing, actions = decide(HUB, state, SpokeReported(CANARY, NEW, "succeeded", at(5),
+                                                           refreshing=1))
+    assert actions == () and refreshing.phase is Phase.CONVERGING
+    assert refreshing.converged == frozenset() and refreshing.bake_until is None
+    assert refreshing.reports == ((CANARY.key, NEW, "refreshing"),)
+
+
+def test_the_later_report_once_the_refresh_ended_converges_and_the_bake_starts_then():
+    state, _ = decide(HUB, Rollout(), SourceChanged(NEW, at(0)))
+    state, _ = decide(HUB, state, SpokeReported(CANARY, NEW, "succeeded", at(5), refreshing=1))
+    state, actions = decide(HUB, state, SpokeReported(CANARY, NEW, "succeeded", at(40)))
+    assert state.phase is Phase.BAKING and state.converged == {CANARY.key}
+    assert state.reports == ((CANARY.key, NEW, "succeeded"),)
+    assert actions == (ScheduleCheck(schedule_name(0, NEW, "2026-01-01T00:00:00+00:00"), 0, NEW,
+                                     at(100)),)
+
+
+@pytest.mark.parametrize(("counts", "recorded"), [
+    ({"rolled_back": 1}, "rolled_back"), ({"pending": 2}, "in_progress")])
+def test_a_spoke_with_a_group_rolled_back_or_work_left_is_not_converged(counts, recorded):
+    state, _ = decide(HUB, Rollout(), SourceChanged(NEW, at(0)))
+    state, actions = decide(HUB, state, SpokeReported(CANARY, NEW, "succeeded", at(5), **counts))
+    assert actions == () and state.converged == frozenset()
+    assert state.reports == ((CANARY.key, NEW, recorded),)
+
+
 def test_a_wave_waits_for_every_spoke():
     state, _ = decide(HUB, Rollout(ami=NEW, phase=Phase.CONVERGING, wave=1), SpokeReported(
         FLEET[0], NEW, "succeeded", at(0)))
