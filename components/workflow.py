@@ -21,6 +21,7 @@ from components.schedule import Schedule, ScheduleArgs
 from components.stack_settings import StackSettings
 from components.tags import standard_tags
 from components.trigger import Trigger, TriggerArgs
+from handler.triggers import REFRESH_ENDED
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,7 @@ class AmiUpgradeWorkflow(pulumi.ComponentResource):
     configuration: Configuration | None
     function: Function
     trigger: Trigger
+    refresh_ended: Trigger | None
     follow_up: FollowUp
     schedule: Schedule | None
     refresh_events: RefreshEvents
@@ -104,6 +106,7 @@ class AmiUpgradeWorkflow(pulumi.ComponentResource):
             alias_arn=self.function.alias_arn,
             tags=tags,
         ), child)
+        self.refresh_ended = self._refresh_ended(name, s, tags)
         self.follow_up = FollowUp(f"{name}-follow-up", FollowUpArgs(
             function_name=s.function_name, parameter_name=s.parameter_name,
             alias_name=self.function.alias_name, alias_arn=self.function.alias_arn,
@@ -121,6 +124,19 @@ class AmiUpgradeWorkflow(pulumi.ComponentResource):
             "rule_arn": self.rule_arn,
             "role_arn": self.role_arn,
         })
+
+    def _refresh_ended(self, name: str, s: StackSettings, tags: dict[str, str]
+                       ) -> Trigger | None:
+        """A spoke (``hubEventBusArn``) runs again when an instance refresh of its estate
+        ends, so its hub hears when its groups are on the AMI, not only that their
+        refreshes started. A stack of no hub keeps its one trigger."""
+        if not s.values.get("hubEventBusArn"):
+            return None
+        return Trigger(f"{name}-refresh-ended", TriggerArgs(
+            trigger=REFRESH_ENDED, parameter_name=s.parameter_name,
+            function_name=self.function.function_name, alias_name=self.function.alias_name,
+            alias_arn=self.function.alias_arn, tags=tags),
+            pulumi.ResourceOptions(parent=self))
 
     def _admit_hub(self, name: str, s: StackSettings) -> aws.cloudwatch.EventBusPolicy | None:
         """A spoke's default bus admits its hub's forwarded wave events (the hub account, or

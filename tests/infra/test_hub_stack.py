@@ -13,6 +13,7 @@ from components import limits
 from components.hub_policy import promoter_policy, report_bus_policy, spoke_bus_policy
 from components.stack_settings import load_stack_settings
 from handler.schema import SettingsError
+from handler.triggers import REFRESH_ENDED, REGISTRY
 from hub.settings import load_hub_settings
 from infra import harness
 from infra.harness import ACCOUNT, REPO, Rendered, render
@@ -199,6 +200,27 @@ def test_a_spokes_rule_matches_only_the_hubs_change_of_its_wave_parameter():
     pattern = json.loads(rule.inputs["eventPattern"])
     assert pattern["account"] == [HUB]
     assert pattern["detail"]["name"] == ["/ami-upgrade/hub/waves/fleet"]
+
+
+def test_a_spoke_runs_again_when_an_instance_refresh_of_its_own_account_ends():
+    stack = spoke_stack()
+    rule = stack.one("aws:cloudwatch/eventRule:EventRule", "ami-upgrade-refresh-ended")
+    pattern = json.loads(rule.inputs["eventPattern"])
+    assert pattern == REGISTRY[REFRESH_ENDED].event_pattern(WAVE_ARN)
+    assert (pattern["source"], "account" in pattern, "detail" in pattern) == (
+        ["aws.autoscaling"], False, False)
+    assert "EC2 Auto Scaling Instance Refresh Succeeded" in pattern["detail-type"]
+    target = stack.one("aws:cloudwatch/eventTarget:EventTarget", "ami-upgrade-refresh-ended")
+    permission = stack.one("aws:lambda/permission:Permission", "ami-upgrade-refresh-ended")
+    assert (target.inputs["arn"], target.inputs.get("input")) == (
+        stack.one("aws:lambda/alias:Alias").outputs["arn"], None)
+    assert (permission.inputs["principal"], permission.inputs["sourceArn"]) == (
+        "events.amazonaws.com", rule.outputs["arn"])
+
+
+def test_a_single_account_stack_has_no_refresh_ended_rule():
+    rules = [r.name for r in render("dev").of_type("aws:cloudwatch/eventRule:EventRule")]
+    assert rules and not any(name.startswith("ami-upgrade-refresh-ended") for name in rules)
 
 
 def test_a_spoke_may_read_its_wave_parameter_by_arn_and_report_to_the_hub_bus_only():
