@@ -16,7 +16,10 @@ With ``estates``, each spoke has a small fleet of its own following its wave's p
 (an Auto Scaling group ``web`` of one instance and a standalone instance ``db-1``, on
 the old AMI) and its follow-up rule: a wave's change starts real instance refreshes and
 replacements, which finish over emulated time (continuations delivered, follow-up rules
-fired every period while enabled), and a spoke converges when its run says so.
+fired every period while enabled), and a spoke converges when its run says its estate is
+on the AMI: a refresh that ends emits EC2 Auto Scaling's event on the spoke's default bus,
+where the spoke's ``refresh-ended`` rule (the registry's pattern) runs the function again
+(unless the test marks that event lost: the spoke's reconcile then catches it).
 """
 
 from __future__ import annotations
@@ -32,14 +35,17 @@ from components.hub_policy import report_bus_policy
 from components.reconcile import reconcile_event
 from handler.follow_up import PERIOD_SECONDS, RATE, rule_name
 from handler.tags import PARAMETER
+from handler.triggers import REFRESH_ENDED
 from hub.driver import Deployment, HubClients, Promoter
 from hub.promoter import Phase, Rollout
 from hub.settings import HubSettings, Target, load_hub_settings
 
 from .core import EmbeddedAws, environment
 from .cross_account_events import STATE_KEY
+from .instance_refresh import ENDED_KEY, Ended
 from .lambda_invoke import STATE_KEY as INVOCATIONS
 from .lambda_runtime import LambdaFunction
+from .routing import Trigger, install_rule, publish_in, receive_in, refresh_ended_entry
 
 HUB, CANARY, FLEET_A, FLEET_B = "111111111111", "222222222222", "333333333333", "444444444444"
 R1, R2 = "eu-west-1", "us-east-1"
@@ -102,6 +108,8 @@ class HubWorld:
         self.clients: dict[tuple[str, str, str], Any] = {}
         self.busy: set[Target] = set()   # spokes whose last run left their follow-up enabled
         self.lost: set[Target] = set()
+        self.lost_refresh_ends: set[Target] = set()   # the next refresh end's event is lost
+        self.refresh_rules: dict[Target, Trigger] = {}
         self.versions: dict[tuple[str, str], int] = {}
         self.crashes: list[tuple[str, int]] = []   # (operation, nth call) to die after
         self.calls: dict[str, int] = {}
@@ -195,6 +203,8 @@ class HubWorld:
             NetworkInterfaces=[{"DeviceIndex": 0, "AssociatePublicIpAddress": False}],
             TagSpecifications=[{"ResourceType": "instance", "Tags": [
                 {"Key": "Name", "Value": SPOKE_INSTANCE}, {"Key": PARAMETER, "Value": parameter}]}])
+        self.refresh_rules[target] = install_rule(REFRESH_ENDED, parameter, function.name,
+                                                  region, suffix=REFRESH_ENDED)
         events = self.client(target.account, "events", region)
         events.put_rule(Name=rule_name(function.name), ScheduleExpression=RATE,
                         State="DISABLED")
@@ -284,6 +294,7 @@ class HubWorld:
             self.aws.advance(step)
             left -= step
             if self.estates:
+                self.route_refresh_ends()
                 self.fire_follow_ups()
             self.fire_due_schedules()
 
@@ -360,6 +371,28 @@ class HubWorld:
             if set(self.estate_images(target).values()) != {value}:
                 return False
         return True
+
+    def route_refresh_ends(self) -> list[tuple[Target, dict]]:
+        """EC2 Auto Scaling's events for the refreshes that ended, put on their account's
+        default bus; what a spoke's refresh-ended rule matches runs the spoke. The
+        (target, event) pairs delivered, in order."""
+        ended: list[Ended] = self.aws.state.pop(ENDED_KEY, [])
+        delivered = []
+        for end in ended:
+            target = Target(end.account, end.region)
+            rule = self.refresh_rules.get(target)
+            if rule is None:
+                continue
+            if target in self.lost_refresh_ends:
+                self.lost_refresh_ends.discard(target)
+                continue
+            with as_spoke(target):
+                publish_in(target.region, refresh_ended_entry(end))
+                events = receive_in(target.region, rule)
+            for event in events:
+                delivered.append((target, event))
+                self.run_spoke(target, event)
+        return delivered
 
     def follow_up_enabled(self, target: Target) -> bool:
         with as_spoke(target):

@@ -6,6 +6,7 @@ spokes are the real function, the promoter the real driver (tests/e2e/hub_world.
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import replace
 
 import boto3
@@ -23,9 +24,11 @@ from sandbox.hub_world import (
     OLD,
     R1,
     R2,
+    SPOKE_GROUP,
     Crash,
     HubWorld,
     as_hub,
+    as_spoke,
     settings,
 )
 
@@ -152,14 +155,60 @@ def test_spokes_with_estates_refresh_and_replace_wave_by_wave():
         assert world.estate_images(CANARY_SPOKE) == {"db-1": NEW, "web": NEW}
         assert {t: world.estate_images(t) for t in FLEET} == {
             t: {"db-1": OLD, "web": OLD} for t in FLEET}, "a fleet spoke moved before its wave"
-        [canary_report] = world.spokes[CANARY_SPOKE].reports
+        # the wave's run, then the run of its refresh's end (the group on the AMI)
+        canary_report, after_refresh = world.spokes[CANARY_SPOKE].reports
         assert {i["action"] for i in canary_report["instances"]} >= {"replaced"}
         assert [g["action"] for g in canary_report["asgs"]] == ["refresh_started"]
+        assert [g["action"] for g in after_refresh["asgs"]] == ["skipped"]
 
         world.advance(31 + 150)
         assert world.rollout().phase is Phase.DONE and world.settled()
         assert {t: world.estate_images(t) for t in FLEET} == {
             t: {"db-1": NEW, "web": NEW} for t in FLEET}
+
+
+def canary_refresh(world: HubWorld) -> dict:
+    with as_spoke(CANARY_SPOKE):
+        [refresh] = boto3.client("autoscaling", region_name=R1).describe_instance_refreshes(
+            AutoScalingGroupName=SPOKE_GROUP)["InstanceRefreshes"]
+    return refresh
+
+
+def test_the_canarys_bake_begins_only_after_its_refresh_ended():
+    with embedded_aws() as aws:
+        world = HubWorld(aws, estates=True)
+        world.publish(NEW)
+
+        rollout = world.rollout()
+        assert (rollout.phase, rollout.converged) == (Phase.CONVERGING, frozenset())
+        assert (CANARY_SPOKE.key, NEW, "refreshing") in rollout.reports
+        assert canary_refresh(world)["Status"] in ("Pending", "InProgress")
+
+        deadline = aws.clock.now() + dt.timedelta(hours=6)
+        while world.rollout().phase is Phase.CONVERGING:
+            world.advance(5)
+            assert aws.clock.now() < deadline, "the canary never converged"
+
+        refresh, rollout = canary_refresh(world), world.rollout()
+        assert refresh["Status"] == "Successful" and rollout.phase is Phase.BAKING
+        bake_start = dt.datetime.fromisoformat(rollout.bake_until) - dt.timedelta(minutes=60)
+        assert bake_start >= refresh["EndTime"]
+        assert (CANARY_SPOKE.key, NEW, "succeeded") in rollout.reports
+        assert {world.wave_value("fleet", R1), world.wave_value("fleet", R2)} == {OLD}
+
+
+def test_a_lost_refresh_end_is_caught_by_the_spokes_reconcile():
+    with embedded_aws() as aws:
+        world = HubWorld(aws, estates=True)
+        world.lost_refresh_ends = {CANARY_SPOKE}
+        world.publish(NEW)
+        world.advance(60)
+
+        assert canary_refresh(world)["Status"] == "Successful"
+        assert world.rollout().phase is Phase.CONVERGING, "converged while refreshing"
+        world.reconcile(CANARY_SPOKE)
+
+        assert world.rollout().phase is Phase.BAKING
 
 
 def test_a_lost_forwarded_event_is_caught_by_the_spokes_reconcile(world):
