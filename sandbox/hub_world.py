@@ -42,7 +42,8 @@ from hub.settings import HubSettings, Target, load_hub_settings
 
 from .core import EmbeddedAws, environment
 from .cross_account_events import STATE_KEY
-from .instance_refresh import ENDED_KEY, Ended
+from .instance_refresh import ENDED_KEY, Ended, Registry
+from .instance_refresh import STATE_KEY as REFRESHES
 from .lambda_invoke import STATE_KEY as INVOCATIONS
 from .lambda_runtime import LambdaFunction
 from .routing import Trigger, install_rule, publish_in, receive_in, refresh_ended_entry
@@ -361,8 +362,10 @@ class HubWorld:
 
     def settled(self) -> bool:
         """Every spoke's estate runs what its wave's parameter holds, and no spoke has work
-        left (its refreshes finished, its replacements done)."""
-        if self.busy:
+        left (its refreshes finished and their ends routed, its replacements done)."""
+        refreshes: Registry | None = self.aws.state.get(REFRESHES)
+        if self.busy or self.aws.state.get(ENDED_KEY) or (refreshes is not None and any(
+                refreshes.active(t.account, t.region, SPOKE_GROUP) for t in self.spokes)):
             return False
         for target in self.spokes:
             wave = self.hub.wave_of(target)
