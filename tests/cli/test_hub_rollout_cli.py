@@ -147,6 +147,17 @@ def test_the_view_of_a_converging_wave_names_the_spokes_it_waits_for():
     assert view["waves"][0]["targets"][0]["account"] == CANARY_SPOKE.account
 
 
+def test_the_view_says_a_spoke_of_the_wave_is_still_refreshing():
+    rollout = Rollout(ami=NEW, wave=1, phase=Phase.CONVERGING,
+                      converged=frozenset({FLEET[0].key}),
+                      reports=((FLEET[1].key, NEW, "refreshing"), (FLEET[2].key, OLD, "succeeded")))
+    view = rollout_view(settings(), rollout)
+    assert view["waits_on"] == (f"wave fleet: reports from {FLEET[1].key} (refreshing), "
+                                f"{FLEET[2].key}")
+    assert view["waves"][1]["targets"][1]["last_report"] == {"ami_id": NEW,
+                                                             "status": "refreshing"}
+
+
 def test_an_unknown_stack_is_a_usage_error(project):
     code, _ = run(project, "status", "--stack", "nope")
     assert code == EXIT_USAGE
