@@ -177,7 +177,9 @@ class AmiUpgradeWorkflow(pulumi.ComponentResource):
             tags=tags,
         ), child)
         rule_names = {"trigger": self.trigger.rule.name,
-                      **({"schedule": self.schedule.rule.name} if self.schedule else {})}
+                      **({"schedule": self.schedule.rule.name} if self.schedule else {}),
+                      **({REFRESH_ENDED: self.refresh_ended.rule.name}
+                         if self.refresh_ended else {})}
         self.monitoring = Monitoring(f"{name}-monitoring", MonitoringArgs(
             function_name=self.function.function_name,
             alias_name=self.function.alias_name,

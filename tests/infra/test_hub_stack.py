@@ -218,6 +218,15 @@ def test_a_spoke_runs_again_when_an_instance_refresh_of_its_own_account_ends():
         "events.amazonaws.com", rule.outputs["arn"])
 
 
+def test_a_spokes_refresh_ended_rule_has_its_failed_invocations_alarm():
+    stack = spoke_stack()
+    alarm = stack.one("aws:cloudwatch/metricAlarm:MetricAlarm",
+                      "ami-upgrade-monitoring-refresh-ended-failed-invocations")
+    rule = stack.one("aws:cloudwatch/eventRule:EventRule", "ami-upgrade-refresh-ended")
+    assert (alarm.inputs["metricName"], alarm.inputs["dimensions"]) == (
+        "FailedInvocations", {"RuleName": rule.outputs["name"]})
+
+
 def test_a_single_account_stack_has_no_refresh_ended_rule():
     rules = [r.name for r in render("dev").of_type("aws:cloudwatch/eventRule:EventRule")]
     assert rules and not any(name.startswith("ami-upgrade-refresh-ended") for name in rules)
