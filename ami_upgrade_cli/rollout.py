@@ -47,13 +47,18 @@ def waits_on(hub: HubSettings, rollout: Rollout) -> str:
     """What the rollout waits on now, in words."""
     if rollout.phase is Phase.CONVERGING:
         wave = hub.waves[rollout.wave]
-        missing = [t.key for t in wave.targets if t.key not in rollout.converged]
+        last = {key: (ami, status) for key, ami, status in rollout.reports}
+        missing = [t.key + (f" ({last[t.key][1]})"
+                            if last.get(t.key, ("", ""))[0] == region_ami(rollout.ami, t.region)
+                            else "")
+                   for t in wave.targets if t.key not in rollout.converged]
         return f"wave {wave.name}: reports from {', '.join(missing)}"
     if rollout.phase is Phase.BAKING:
         held = " (held)" if rollout.held else ""
         return f"wave {hub.waves[rollout.wave].name}: bake until {rollout.bake_until}{held}"
     if rollout.phase is Phase.HALTED:
-        return f"nothing: halted ({rollout.reason}); a newer AMI starts again"
+        return (f"the operator: halted ({rollout.reason}); resume retries the wave, "
+                "promote-now passes its gate, a newer AMI starts again")
     return "nothing"
 
 

@@ -49,6 +49,6 @@ def load(stack: str, root: Path) -> StackSettings:
               if isinstance(k, str) and k.startswith(prefix)}
     try:
         return load_stack_settings(values, stack=stack, region=config.get("aws:region"),
-                                   project=project)
+                                   project=project, root=root)
     except ValueError as exc:       # handler.settings.SettingsError names the key
         raise CliError(EXIT_USAGE, f"{path.name}: {exc}") from None

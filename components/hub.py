@@ -27,11 +27,10 @@ from components.hub_policy import (
     promoter_policy,
     report_bus_policy,
 )
-from hub.settings import HubSettings, Wave
+from hub.settings import REPORT_BUS, HubSettings, Wave
 
 HUB_DIR = Path(__file__).resolve().parent.parent / "hub"
 PROMOTER_HANDLER = "hub.main.lambda_handler"
-REPORT_BUS = "ami-upgrade-hub-reports"
 REPORT_SOURCE = "ami-upgrade.spoke"
 PLACEHOLDER_VALUE = "unset"   # a wave parameter's value until the first promotion
 
@@ -131,6 +130,9 @@ class Hub(pulumi.ComponentResource):
         accounts = sorted({t.account for t in wave.targets if t.region == region})
         for account in accounts:
             aws.ram.PrincipalAssociation(f"{base}-share-{account}", principal=account,
+                                         resource_share_arn=share.arn, opts=self._in(region))
+        for unit in wave.organizational_units:   # every account of the OU may read it
+            aws.ram.PrincipalAssociation(f"{base}-share-{unit}", principal=hub.ou_arn(unit),
                                          resource_share_arn=share.arn, opts=self._in(region))
         rule = aws.cloudwatch.EventRule(
             f"{base}-rule", description=f"ami-upgrade hub: wave {wave.name} to its spokes",

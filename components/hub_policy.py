@@ -26,8 +26,7 @@ def promoter_policy(hub: HubSettings, *, table_arn: str, scheduler_role_arn: str
               f"{hub.source_parameter_name.lstrip('/')}")
     waves = sorted(hub.wave_parameter_arn(w, r).replace("arn:aws:", f"arn:{partition}:", 1)
                    for w in hub.waves for r in w.regions)
-    alarms = sorted({f"arn:{partition}:cloudwatch:{region}:{account}:alarm:{a}"
-                     for w in hub.waves for a in w.gate_alarms})
+    alarms = sorted({hub.alarm_arn(a, partition) for w in hub.waves for a in w.gate_alarms})
     statements = [
         _statement("ReadSource", ["ssm:GetParameter"], [source]),
         _statement("WriteWaves", ["ssm:GetParameter", "ssm:PutParameter"], waves),

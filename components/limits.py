@@ -58,7 +58,7 @@ def parameter_arn_length(region: str, name: str) -> int:
 def role_policy(*, region: str, parameter_name: str, scope: str, function_name: str,
                 log_group_name: str, exclusions_parameter_name: str | None,
                 kms_key_arns: Sequence[str], notification_topic_arn: str | None,
-                instance_roles: Sequence[str] = (),
+                instance_roles: Sequence[str] = (), hub_event_bus_arn: str | None = None,
                 allowed_ami_owners: Sequence[str] = ("self",)) -> dict[str, Any]:
     """The role policy the stack renders, with the placeholder account (same size)."""
     return lambda_policy_document(
@@ -67,7 +67,7 @@ def role_policy(*, region: str, parameter_name: str, scope: str, function_name: 
         function_name=function_name, log_group_name=log_group_name,
         exclusions_parameter_name=exclusions_parameter_name, kms_key_arns=kms_key_arns,
         notification_topic_arn=notification_topic_arn, instance_roles=instance_roles,
-        allowed_ami_owners=allowed_ami_owners)
+        hub_event_bus_arn=hub_event_bus_arn, allowed_ami_owners=allowed_ami_owners)
 
 
 def configuration_tier(document: str) -> str:

@@ -21,8 +21,11 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
+from pathlib import Path
 from types import MappingProxyType
 from typing import Any
+
+import yaml
 
 from components import limits
 from components.tags import TagError, check_tags
@@ -41,10 +44,13 @@ from handler.settings import (
     settings_from_document,
 )
 from handler.triggers import trigger
+from hub.settings import NAMESPACE as HUB_NAMESPACE
+from hub.settings import HubSettings, HubSettingsError, load_hub_settings
 
 NAMESPACE = "ami-upgrade"
 KNOWN_KEYS = tuple(s.key for s in SCHEMA)
 REGION_RE = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
+REPOSITORY = Path(__file__).resolve().parent.parent   # where the Pulumi.<stack>.yaml files are
 
 __all__ = ["ENVIRONMENT_VARIABLES", "KNOWN_KEYS", "LOG_RETENTION_DAYS", "NAMESPACE",
            "StackSettings", "check_role_accounts", "key_name", "load_stack_settings"]
@@ -97,6 +103,17 @@ class StackSettings:
     reserved_concurrency: int | None = 1  # None: no reservation
     reconcile_schedule: str | None = DEFAULT_SCHEDULE  # None: no scheduled reconcile
     values: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    account: str | None = None                 # the deployment's, when the program knows it
+    hub_organization_id: str | None = None     # the hub's organisation (hubStack), if any
+
+    @property
+    def hub_account(self) -> str | None:
+        """A spoke's hub: the account owning the parameter it follows by ARN, when that is
+        another account than the deployment's (its change events come from there)."""
+        if not self.parameter_name.startswith("arn:"):
+            return None
+        owner = self.parameter_name.split(":")[4]
+        return None if owner == self.account else owner
 
     @property
     def log_group_name(self) -> str:
@@ -144,6 +161,7 @@ class StackSettings:
             exclusions_parameter_name=self.exclusions_parameter_name,
             kms_key_arns=self.kms_key_arns, notification_topic_arn=self.notification_topic_arn,
             instance_roles=self.instance_roles,
+            hub_event_bus_arn=self.values.get("hubEventBusArn"),
             allowed_ami_owners=tuple(self.values.get("allowedAmiOwners") or ("self",)))]
         if self.configuration_document() is not None:
             policies.append(read_policy(
@@ -179,6 +197,49 @@ def check_spoke(parameter: str, hub_bus: str | None, trigger_name: str, region: 
                             f"a spoke reports to the hub's bus in its own region")
 
 
+def load_hub_stack(stack: str, root: Path = REPOSITORY, key: str = "hubStack") -> HubSettings:
+    """The hub's waves from ``Pulumi.<stack>.yaml`` in ``root``, through the hub's parser;
+    a SettingsError naming ``key`` (and the hub's key) when the file is not a valid hub."""
+    path = root / f"Pulumi.{stack}.yaml"
+    try:
+        config = (yaml.safe_load(path.read_text()) or {}).get("config") or {}
+    except (OSError, yaml.YAMLError, AttributeError) as exc:
+        raise SettingsError(f"{key_name(key)}: {path.name} cannot be read: {exc}") from None
+    prefix = f"{HUB_NAMESPACE}:"
+    values = {k[len(prefix):]: v for k, v in config.items()
+              if isinstance(k, str) and k.startswith(prefix)}
+    if not values:
+        raise SettingsError(f"{key_name(key)}: {path.name} is not a hub stack (it sets no "
+                            f"{prefix}* key)")
+    try:
+        return load_hub_settings({"region": config.get("aws:region"), **values})
+    except HubSettingsError as exc:
+        raise SettingsError(f"{key_name(key)}: {path.name}: {exc}") from None
+
+
+def check_hub_spoke(hub: HubSettings, parsed: Mapping[str, Any], region: str,
+                    account: str | None) -> None:
+    """A spoke of ``hub``: in one of its waves (by the deployment's account and region),
+    following that wave's parameter and reporting to the hub's bus in its region."""
+    bus = parsed.get("hubEventBusArn")
+    if not bus:
+        raise SettingsError(f"{key_name('hubEventBusArn')}: required for a spoke of the hub "
+                            f"stack {parsed['hubStack']!r}; expected "
+                            f"{hub.report_bus_arn(region)!r}")
+    if account is None:   # the wave is known from the account: only the hub's names checked
+        owner = parsed["parameterName"].split(":")[4] if ":" in parsed["parameterName"] else ""
+        if owner != hub.account:
+            raise SettingsError(f"{key_name('parameterName')}: a spoke of the hub stack "
+                                f"{parsed['hubStack']!r} follows a parameter of the hub "
+                                f"account {hub.account} by ARN")
+        return
+    try:
+        hub.check_spoke(account, region, parsed["parameterName"], bus,
+                        key=key_name("parameterName"), bus_key=key_name("hubEventBusArn"))
+    except HubSettingsError as exc:
+        raise SettingsError(str(exc)) from None
+
+
 def check_role_accounts(roles: tuple[str, ...], account: str) -> tuple[str, ...]:
     """``roles``, once every role ARN among them is of ``account`` (the deployment's):
     EC2 cannot launch with another account's role, and passing one is never the intent."""
@@ -190,12 +251,13 @@ def check_role_accounts(roles: tuple[str, ...], account: str) -> tuple[str, ...]
 
 
 def load_stack_settings(values: Mapping[str, Any], *, stack: str, region: str | None,
-                        project: str = "ami-upgrade",
-                        account: str | None = None) -> StackSettings:
+                        project: str = "ami-upgrade", account: str | None = None,
+                        root: Path = REPOSITORY) -> StackSettings:
     """Validate one stack's ``ami-upgrade:*`` values (keys without the namespace).
 
     ``account`` (the deployment's, when the program knows it): role ARNs in
-    ``instanceRoles`` must be of it.
+    ``instanceRoles`` must be of it, and a spoke of ``hubStack`` (read from ``root``)
+    must be in one of the hub's waves.
 
     Raises :class:`handler.settings.SettingsError` whose message starts with the
     offending key, e.g. ``ami-upgrade:scope: expected one of tagged, all, got 'some'``.
@@ -222,6 +284,9 @@ def load_stack_settings(values: Mapping[str, Any], *, stack: str, region: str | 
             raise SettingsError(f"{key_name('kmsKeyArns')}: key {arn!r} is in {key_region}, "
                                 f"but EBS in {region} can only use keys of {region}")
     check_spoke(parsed["parameterName"], parsed.get("hubEventBusArn"), parsed["trigger"], region)
+    hub = load_hub_stack(parsed["hubStack"], root) if parsed.get("hubStack") else None
+    if hub is not None:
+        check_hub_spoke(hub, parsed, region, account)
     if account is not None:
         check_role_accounts(parsed["instanceRoles"], account)
     try:
@@ -231,7 +296,8 @@ def load_stack_settings(values: Mapping[str, Any], *, stack: str, region: str | 
 
     typed = {s.stack_attr: parsed[s.key] for s in SCHEMA if s.stack_attr in _FIELDS}
     settings = StackSettings(project=project, stack=stack, region=region,
-                             values=MappingProxyType(parsed), **typed)
+                             values=MappingProxyType(parsed), account=account,
+                             hub_organization_id=hub.organization_id if hub else None, **typed)
     # What the function will parse at start: it must accept exactly what we deploy.
     Settings.from_env(settings.environment())
     check_limits(settings)

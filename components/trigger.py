@@ -1,4 +1,8 @@
-"""The EventBridge rule, its target (the function's alias) and the invoke permission."""
+"""The EventBridge rule, its target (the function's alias) and the invoke permission.
+
+Any trigger of the registry: the stack's ``trigger`` (a change of the parameter) and, on a
+spoke's stack, ``refresh-ended`` (an instance refresh of the estate ended).
+"""
 
 from __future__ import annotations
 
@@ -11,7 +15,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.alias_target import invoke_alias
-from handler.triggers import TRIGGERS, trigger
+from handler.triggers import REGISTRY, trigger
 
 
 @dataclass(frozen=True)
@@ -24,8 +28,8 @@ class TriggerArgs:
     tags: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
 
     def __post_init__(self) -> None:
-        if self.trigger not in TRIGGERS:
-            raise ValueError(f"TriggerArgs.trigger: expected one of {', '.join(TRIGGERS)}, "
+        if self.trigger not in REGISTRY:
+            raise ValueError(f"TriggerArgs.trigger: expected one of {', '.join(REGISTRY)}, "
                              f"got {self.trigger!r}")
         if not self.parameter_name:
             raise ValueError("TriggerArgs.parameter_name: required")

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 import pulumi
+import pulumi_aws as aws
 
 from components.configuration import Configuration, ConfigurationArgs
 from components.dashboard import Dashboard, DashboardArgs
 from components.follow_up import FollowUp, FollowUpArgs
 from components.function import Function, FunctionArgs
-from components.limits import configuration_tier
+from components.hub_policy import spoke_bus_policy
+from components.limits import configuration_tier, partition_of
 from components.monitoring import Monitoring, MonitoringArgs
 from components.permissions import Permissions, PermissionsArgs
 from components.refresh_events import RefreshEvents, RefreshEventsArgs
@@ -18,6 +21,7 @@ from components.schedule import Schedule, ScheduleArgs
 from components.stack_settings import StackSettings
 from components.tags import standard_tags
 from components.trigger import Trigger, TriggerArgs
+from handler.triggers import REFRESH_ENDED
 
 
 @dataclass(frozen=True)
@@ -37,9 +41,11 @@ class AmiUpgradeWorkflow(pulumi.ComponentResource):
     configuration: Configuration | None
     function: Function
     trigger: Trigger
+    refresh_ended: Trigger | None
     follow_up: FollowUp
     schedule: Schedule | None
     refresh_events: RefreshEvents
+    hub_bus_policy: aws.cloudwatch.EventBusPolicy | None
     monitoring: Monitoring
     dashboard: Dashboard
     function_name: pulumi.Output[str]
@@ -100,10 +106,12 @@ class AmiUpgradeWorkflow(pulumi.ComponentResource):
             alias_arn=self.function.alias_arn,
             tags=tags,
         ), child)
+        self.refresh_ended = self._refresh_ended(name, s, tags)
         self.follow_up = FollowUp(f"{name}-follow-up", FollowUpArgs(
             function_name=s.function_name, parameter_name=s.parameter_name,
             alias_name=self.function.alias_name, alias_arn=self.function.alias_arn,
             dry_run=s.dry_run, tags=tags), child)
+        self.hub_bus_policy = self._admit_hub(name, s)
         self._observe(name, s, tags)
 
         self.function_name = self.function.function_name
@@ -116,6 +124,35 @@ class AmiUpgradeWorkflow(pulumi.ComponentResource):
             "rule_arn": self.rule_arn,
             "role_arn": self.role_arn,
         })
+
+    def _refresh_ended(self, name: str, s: StackSettings, tags: dict[str, str]
+                       ) -> Trigger | None:
+        """A spoke (``hubEventBusArn``) runs again when an instance refresh of its estate
+        ends, so its hub hears when its groups are on the AMI, not only that their
+        refreshes started. A stack of no hub keeps its one trigger."""
+        if not s.values.get("hubEventBusArn"):
+            return None
+        return Trigger(f"{name}-refresh-ended", TriggerArgs(
+            trigger=REFRESH_ENDED, parameter_name=s.parameter_name,
+            function_name=self.function.function_name, alias_name=self.function.alias_name,
+            alias_arn=self.function.alias_arn, tags=tags),
+            pulumi.ResourceOptions(parent=self))
+
+    def _admit_hub(self, name: str, s: StackSettings) -> aws.cloudwatch.EventBusPolicy | None:
+        """A spoke's default bus admits its hub's forwarded wave events (the hub account, or
+        the hub's organisation) and nothing else: its trigger rule listens there."""
+        if s.hub_account is None:
+            return None
+        hub_account, organization = s.hub_account, s.hub_organization_id
+        identity = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self))
+        bus = identity.account_id.apply(
+            lambda account: f"arn:{partition_of(s.region)}:events:{s.region}:{account}:"
+                            "event-bus/default")
+        return aws.cloudwatch.EventBusPolicy(
+            f"{name}-hub-bus-policy", event_bus_name="default",
+            policy=bus.apply(lambda arn: json.dumps(
+                spoke_bus_policy(hub_account, arn, organization))),
+            opts=pulumi.ResourceOptions(parent=self))
 
     def _observe(self, name: str, s: StackSettings, tags: dict[str, str]) -> None:
         """The scheduled reconcile, refresh outcomes, alarms and dashboard."""
@@ -140,7 +177,9 @@ class AmiUpgradeWorkflow(pulumi.ComponentResource):
             tags=tags,
         ), child)
         rule_names = {"trigger": self.trigger.rule.name,
-                      **({"schedule": self.schedule.rule.name} if self.schedule else {})}
+                      **({"schedule": self.schedule.rule.name} if self.schedule else {}),
+                      **({REFRESH_ENDED: self.refresh_ended.rule.name}
+                         if self.refresh_ended else {})}
         self.monitoring = Monitoring(f"{name}-monitoring", MonitoringArgs(
             function_name=self.function.function_name,
             alias_name=self.function.alias_name,

@@ -17,7 +17,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from . import asg, log, standalone
 from .ami import AmiError, AmiNotReady, Image, check_owner, read_parameter, validate_ami
-from .aws import Clients, error_code, is_transient
+from .aws import Clients, error_code, is_transient, tag_map
 from .events import Request, continuation_event
 from .follow_up import FollowUp
 from .freshness import check_not_behind
@@ -36,6 +36,7 @@ from .report import (
     size,
 )
 from .run import Action, Clock, Deadline, Outcome, RunContext, Status
+from .scope import GROUP, skip_reason
 from .settings import Exclusions, Settings, SettingsError, parse_exclusions_document
 from .standalone.core import PlanAction
 from .standalone.plan import in_flight_replacements
@@ -70,6 +71,11 @@ class Engine:
             log_event("rejected", reason=request.failure_reason, kind=request.kind)
             return self._finish(replace(base, reason=request.failure_reason,
                                         code=Code.EVENT_REJECTED))
+        outside = self._group_out_of_scope(request.group) if request.group else None
+        if outside:
+            log_event("ignored", reason=outside, kind=request.kind, group=request.group)
+            return self._finish(replace(base, status=Status.IGNORED, reason=outside,
+                                        code=Code.EVENT_IGNORED))
         follow_up = FollowUp.for_function(self.clients.events, self.function_arn)
         try:
             ctx = self._context(request, dry_run)
@@ -239,6 +245,22 @@ class Engine:
                           clock=self.clock, deadline=self.deadline, attempt=request.attempt,
                           account=self._account())
 
+    def _group_out_of_scope(self, group: str) -> str | None:
+        """Why an event of the estate (an instance refresh of ``group`` ended) concerns no
+        group of this deployment, or None: then the run re-derives the whole estate. A
+        group that cannot be read (gone, a failed read) is not ignored: the run sees."""
+        try:
+            found = self.clients.autoscaling.describe_auto_scaling_groups(
+                AutoScalingGroupNames=[group])["AutoScalingGroups"]
+            exclusions = self._exclusions()
+        except (ClientError, BotoCoreError, SettingsError):
+            return None
+        if not found:
+            return None
+        why = skip_reason(self.settings, exclusions, GROUP, group,
+                          tag_map(found[0].get("Tags")))
+        return f"an instance refresh of Auto Scaling group {group} ended: {why}" if why else None
+
     def _account(self) -> str | None:
         """This deployment's account, from the ARN it was invoked by (None: unknown)."""
         parts = (self.function_arn or "").split(":")
@@ -303,7 +325,8 @@ class Engine:
         return report
 
     def _report_to_hub(self, report: Report) -> None:
-        """A spoke sends its run's outcome to the hub's bus (the hub promotes on it).
+        """A spoke sends its run's outcome to the hub's bus (the hub promotes on it): the
+        status, and how many groups are still refreshing toward the AMI (``hub_counts``).
 
         Best effort: a report lost here is sent again by the next run (the reconcile).
         """
@@ -312,7 +335,7 @@ class Engine:
             return
         detail = {"region": self.clients.ssm.meta.region_name, "parameter": report.parameter,
                   "ami_id": report.ami_id, "status": str(report.status),
-                  "dry_run": report.dry_run}
+                  "dry_run": report.dry_run, **hub_counts(report)}
         try:
             response = self.clients.events.put_events(Entries=[{
                 "EventBusName": bus, "Source": HUB_REPORT_SOURCE,
@@ -328,6 +351,19 @@ class Engine:
 # The event a spoke sends its hub (hub/driver.py reads it).
 HUB_REPORT_SOURCE = "ami-upgrade.spoke"
 HUB_REPORT_DETAIL_TYPE = "ami-upgrade report"
+
+
+# A group whose refresh toward the run's AMI rolled back, now or in an earlier run.
+ROLLED_BACK_CODES = frozenset({Code.REFRESH_ROLLED_BACK, Code.FAILED_BEFORE})
+
+
+def hub_counts(report: Report) -> dict[str, int]:
+    """What the hub needs beyond the status to count a spoke converged (its estate on
+    the AMI): groups whose refresh toward it is started or still running, groups whose
+    refresh toward it rolled back, and resources with work left."""
+    return {"refreshing": sum(a.refreshing for a in report.asgs),
+            "rolled_back": sum(a.code in ROLLED_BACK_CODES for a in report.asgs),
+            "pending": sum((report.pending or {}).values())}
 
 
 # After a bad value (not an AMI, a missing parameter, malformed exclusions) or a refusal:

@@ -1,7 +1,7 @@
 """What an invocation asks for, parsed from the event (the contract's event shapes).
 
 EventBridge events are read by the trigger that routes them (``triggers.REGISTRY``).
-Neither EventBridge event carries the AMI value, and events can arrive late or
+No EventBridge event carries the AMI value, and events can arrive late or
 twice, so a request only says *which* parameter changed; the engine then reads
 the parameter's current value.
 """
@@ -34,6 +34,7 @@ class Request:
     ignored_reason: str | None = None
     failure_reason: str | None = None
     attempt: int = 0                     # continuation number (0 for the first invocation)
+    group: str | None = None             # an event of the estate (refresh-ended): its group
 
 
 def _normalise_name(name: str) -> str:
@@ -85,7 +86,8 @@ def _parse_eventbridge(event: dict) -> Request:
         raise EventError(f"unsupported event: source {source!r}, detail-type {detail_type!r}")
     parsed = spec.parse(detail)
     return Request(spec.name, parsed.parameter_name, event_version=parsed.event_version,
-                   ignored_reason=parsed.ignored_reason, failure_reason=parsed.failure_reason)
+                   ignored_reason=parsed.ignored_reason, failure_reason=parsed.failure_reason,
+                   group=parsed.group)
 
 
 def _check_direct_fields(event: dict) -> tuple[str | None, bool | None, str | None]:

@@ -17,6 +17,10 @@ def _entry(required: dict[str, Any], optional: dict[str, Any],
     return {**required, **{k: v for k, v in optional.items() if v is not None}, **details}
 
 
+# Skipped groups whose refresh toward the run's AMI still runs (started by this rollout).
+REFRESHING_CODES = frozenset({Code.REFRESH_ALREADY_RUNNING, Code.STARTED_EARLIER})
+
+
 @dataclass(frozen=True)
 class AsgEntry:
     """One Auto Scaling group's line in the report: ``code`` says why it has its ``action``
@@ -29,6 +33,11 @@ class AsgEntry:
     refresh_id: str | None = None
     launch_template_version: str | None = None
     details: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def refreshing(self) -> bool:
+        """A refresh toward the run's AMI started, or still running: not on the AMI yet."""
+        return self.action == Action.REFRESH_STARTED or self.code in REFRESHING_CODES
 
     def to_dict(self) -> dict[str, Any]:
         return _entry({"name": self.name, "action": str(self.action), "code": str(self.code),

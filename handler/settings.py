@@ -53,6 +53,7 @@ PARAMETER_NAME_RE = re.compile(r"^/?[A-Za-z0-9_.\-/]{1,1011}$")
 PARAMETER_ARN_RE = re.compile(r"^arn:aws[a-z-]*:ssm:[a-z0-9-]+:\d{12}:parameter(/.+)$")
 HUB_EVENT_BUS_ARN_RE = re.compile(r"^arn:aws[a-z-]*:events:[a-z0-9-]+:\d{12}:event-bus/"
                                   r"[A-Za-z0-9._\-/]{1,256}$")
+STACK_NAME_RE = re.compile(r"^[A-Za-z0-9_.\-]{1,100}$")   # a Pulumi stack's name
 TOPIC_ARN_RE = re.compile(r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}(\.fifo)?$")
 
 # An IAM role ARN (no wildcard) or a role path ("/ec2/"): what iam:PassRole may pass.
@@ -611,6 +612,13 @@ SCHEMA: tuple[Setting, ...] = (
                 "where each run's report is sent (`HUB_EVENT_BUS_ARN`)",
             env="HUB_EVENT_BUS_ARN", env_format="optional ARN",
             env_doc="where a spoke sends its run's report for the hub"),
+    Setting("hubStack", _named(STACK_NAME_RE, "a Pulumi stack name (letters, digits, "
+                                              "'-', '_', '.')"),
+            doc="a spoke of a hub deployed from this project (docs/multi-account.md): the hub "
+                "stack whose `Pulumi.<hubStack>.yaml` names the waves; the preview refuses a "
+                "spoke in none of its waves, a `parameterName` other than its wave's and a "
+                "`hubEventBusArn` other than the hub's bus in this region, and the stack "
+                "admits the hub (or its organisation) on the default event bus"),
     Setting("allowedAmiOwners", parse_ami_owners, default_doc="`self` (this account only)",
             doc="who may own the AMI the fleet moves onto: account IDs and/or `self`, "
                 "`amazon`, `aws-marketplace`, `aws-backup-vault`; an image of any other owner "

@@ -6,6 +6,12 @@ EventBridge pattern the stack deploys (``components/event_pattern.py``,
 rule's description, and the event the embedded AWS emits (``sandbox/routing.py``).
 A new trigger is one entry in :data:`REGISTRY` plus its recorded event in
 ``tests/fixtures/events/<fixture>.json`` (the tests walk the registry).
+
+Most triggers follow the parameter (a value of ``ami-upgrade:trigger``). One follows the
+estate: ``refresh-ended``, EC2 Auto Scaling's own event when an instance refresh ends,
+deployed on a spoke's stack so that the spoke reports again once its refreshes are over
+(the hub counts a spoke converged only then). Its event names a group, never the
+parameter: the run re-derives everything, and a group out of scope is ignored.
 """
 
 from __future__ import annotations
@@ -45,12 +51,14 @@ _KINDS: dict[type, str] = {str: "string", dict: "JSON object", int: "integer", b
 
 @dataclass(frozen=True)
 class Parsed:
-    """What one EventBridge event says: which parameter, and whether it changed anything."""
+    """What one EventBridge event says: which parameter (None: the configured one), which
+    group (an event of the estate), and whether it changed anything."""
 
-    parameter_name: str
+    parameter_name: str | None
     event_version: int | None = None
     ignored_reason: str | None = None
     failure_reason: str | None = None
+    group: str | None = None
 
 
 @dataclass(frozen=True)
@@ -64,6 +72,8 @@ class Emulation:
     time: datetime
     operation: str = "Update"
     error_code: str | None = None
+    group: str = ""            # an event of the estate: the group and its refresh
+    refresh_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -76,6 +86,14 @@ class TriggerSpec:
     parse: Callable[[dict], Parsed]                # the event's ``detail`` -> Parsed / EventError
     emulate: Callable[[Emulation], tuple[dict, list[str]]]  # -> (detail, resources)
     source: str = SOURCE
+    more_detail_types: tuple[str, ...] = ()        # further detail-types of the same trigger
+    follows_parameter: bool = True                 # False: an event of the estate, in the
+                                                   # stack's own account (not a choice of
+                                                   # ``ami-upgrade:trigger``)
+
+    @property
+    def detail_types(self) -> tuple[str, ...]:
+        return (self.detail_type, *self.more_detail_types)
 
     def rule_description(self, parameter_name: str) -> str:
         """The rule's description (EventBridge allows 512 characters)."""
@@ -86,8 +104,11 @@ class TriggerSpec:
         if not parameter_name:
             raise ValueError("parameter_name: required")
         owner, name = parameter_owner(parameter_name)
-        pattern = {"source": [self.source], "detail-type": [self.detail_type],
-                   "detail": self.detail_pattern(name)}
+        pattern: dict[str, Any] = {"source": [self.source],
+                                   "detail-type": list(self.detail_types)}
+        if not self.follows_parameter:   # the account's own service events, any group
+            return pattern
+        pattern["detail"] = self.detail_pattern(name)
         return pattern if owner is None else {"account": [owner], **pattern}
 
 
@@ -204,6 +225,43 @@ def _store_change_emulate(e: Emulation) -> tuple[dict, list[str]]:
     return detail, [f"arn:aws:ssm:{e.region}:{e.account}:parameter{e.parameter_name}"]
 
 
+# -------------------------------------------------------------- refresh-ended
+# EC2 Auto Scaling's events when an instance refresh ends (Amazon EventBridge events
+# reference, "Amazon EC2 Auto Scaling events"); emitted by AWS in the group's account and
+# region, on its default bus. Deployed on spoke stacks: the run they start re-derives the
+# estate and reports to the hub again.
+
+REFRESH_ENDED = "refresh-ended"
+AUTOSCALING_SOURCE = "aws.autoscaling"
+REFRESH_ENDED_DETAIL_TYPES: Mapping[str, str] = MappingProxyType({   # by refresh status
+    "Successful": "EC2 Auto Scaling Instance Refresh Succeeded",
+    "Failed": "EC2 Auto Scaling Instance Refresh Failed",
+    "Cancelled": "EC2 Auto Scaling Instance Refresh Cancelled",
+    "RollbackSuccessful": "EC2 Auto Scaling Instance Refresh Rollback Succeeded",
+    "RollbackFailed": "EC2 Auto Scaling Instance Refresh Rollback Failed",
+})
+
+
+def _refresh_ended_pattern(parameter_name: str) -> dict:
+    return {}   # a pattern cannot know the groups in scope: the run decides
+
+
+def _refresh_ended_parse(detail: dict) -> Parsed:
+    group = typed(detail, "AutoScalingGroupName", str, "detail")
+    if not group:
+        raise EventError("instance refresh event without detail.AutoScalingGroupName")
+    typed(detail, "InstanceRefreshId", str, "detail")
+    return Parsed(None, group=group)
+
+
+def _refresh_ended_emulate(e: Emulation) -> tuple[dict, list[str]]:
+    detail = {"InstanceRefreshId": e.refresh_id or str(uuid.uuid4()),
+              "AutoScalingGroupName": e.group}
+    arn = (f"arn:aws:autoscaling:{e.region}:{e.account}:autoScalingGroup:"
+           f"{uuid.uuid5(uuid.NAMESPACE_URL, e.group)}:autoScalingGroupName/{e.group}")
+    return detail, [arn]
+
+
 # -------------------------------------------------------------------- registry
 
 REGISTRY: Mapping[str, TriggerSpec] = MappingProxyType({spec.name: spec for spec in (
@@ -213,8 +271,15 @@ REGISTRY: Mapping[str, TriggerSpec] = MappingProxyType({spec.name: spec for spec
     TriggerSpec("parameter-store-change", "Parameter Store Change", "Parameter Store Change",
                 "parameter-store-change-update", _store_change_pattern, _store_change_parse,
                 _store_change_emulate),
+    TriggerSpec(REFRESH_ENDED, REFRESH_ENDED_DETAIL_TYPES["Successful"],
+                "an instance refresh ended in the estate", "autoscaling-refresh-succeeded",
+                _refresh_ended_pattern, _refresh_ended_parse, _refresh_ended_emulate,
+                source=AUTOSCALING_SOURCE,
+                more_detail_types=tuple(REFRESH_ENDED_DETAIL_TYPES.values())[1:],
+                follows_parameter=False),
 )})
-TRIGGERS = tuple(REGISTRY)
+TRIGGERS = tuple(name for name, spec in REGISTRY.items() if spec.follows_parameter)
+"""The values of ``ami-upgrade:trigger``: the triggers that follow the parameter."""
 DEFAULT_TRIGGER = "parameter-store-change"
 
 
@@ -229,4 +294,4 @@ def trigger(name: str, key: str = "trigger") -> TriggerSpec:
 def by_detail_type(source: Any, detail_type: Any) -> TriggerSpec | None:
     """The trigger whose events carry ``source`` and ``detail_type``, if any."""
     return next((s for s in REGISTRY.values()
-                 if s.source == source and s.detail_type == detail_type), None)
+                 if s.source == source and detail_type in s.detail_types), None)

@@ -42,6 +42,9 @@ STATE_KEY = "rollout"
 SPOKE_SOURCE = "ami-upgrade.spoke"
 SPOKE_DETAIL_TYPE = "ami-upgrade report"
 BAKE_KIND = "bake-elapsed"
+# A spoke's report says how far its estate is (handler.engine.hub_counts): groups still
+# refreshing toward the AMI, groups whose refresh rolled back, resources with work left.
+REPORT_COUNTS = ("refreshing", "rolled_back", "pending")
 
 
 class StaleState(RuntimeError):
@@ -50,12 +53,13 @@ class StaleState(RuntimeError):
 
 @dataclass(frozen=True)
 class HubClients:
-    """The hub account's clients: SSM per region the waves cover, the rest in the hub region."""
+    """The hub account's clients: SSM per region the waves cover, CloudWatch per region of
+    the gate alarms, the rest in the hub region."""
 
     ssm: Mapping[str, Any]
     dynamodb: Any
     scheduler: Any
-    cloudwatch: Any
+    cloudwatch: Mapping[str, Any]
 
 
 @dataclass(frozen=True)
@@ -187,9 +191,13 @@ class Promoter:
         status = detail.get("status")
         if (ami is not None and not isinstance(ami, str)) or not isinstance(status, str):
             return "a report without ami_id and status"
+        counts = {key: n for key in REPORT_COUNTS if isinstance(n := detail.get(key), int)
+                  and not isinstance(n, bool) and n >= 0}
+        if len(counts) < len(REPORT_COUNTS):
+            return f"a report without its counts ({', '.join(REPORT_COUNTS)})"
         if detail.get("dry_run") is not False:
             status = "dry-run"   # a dry run changes nothing: never convergence
-        return SpokeReported(target, ami, status, self.now())
+        return SpokeReported(target, ami, status, self.now(), **counts)
 
     def _bake_event(self, event: Mapping[str, Any]) -> Event | str:
         wave, ami = event.get("wave"), event.get("ami")
@@ -199,16 +207,23 @@ class Promoter:
         return BakeElapsed(wave, ami, self.alarms_in_alarm(wave), self.now())
 
     def alarms_in_alarm(self, wave: int) -> tuple[str, ...]:
-        """The wave's gate alarms in ALARM; one that does not exist counts as in ALARM."""
-        names = self.hub.waves[wave].gate_alarms
-        if not names:
-            return ()
-        found = self.clients.cloudwatch.describe_alarms(
-            AlarmNames=list(names), AlarmTypes=["MetricAlarm", "CompositeAlarm"])
-        states = {a["AlarmName"]: a["StateValue"]
-                  for kind in ("MetricAlarms", "CompositeAlarms") for a in found.get(kind, [])}
-        return tuple(n if n in states else f"{n} (missing)" for n in names
-                     if states.get(n, "ALARM") == "ALARM")
+        """The wave's gate alarms in ALARM, as configured (names or ARNs), read in each
+        alarm's region; one that does not exist counts as in ALARM."""
+        alarms = self.hub.waves[wave].gate_alarms
+        by_region: dict[str, list[str]] = {}
+        for alarm in alarms:
+            region, name = self.hub.alarm_location(alarm)
+            by_region.setdefault(region, []).append(name)
+        states: dict[tuple[str, str], str] = {}
+        for region, names in sorted(by_region.items()):
+            found = self.clients.cloudwatch[region].describe_alarms(
+                AlarmNames=sorted(set(names)), AlarmTypes=["MetricAlarm", "CompositeAlarm"])
+            states.update({(region, a["AlarmName"]): a["StateValue"]
+                           for kind in ("MetricAlarms", "CompositeAlarms")
+                           for a in found.get(kind, [])})
+        located = [(alarm, self.hub.alarm_location(alarm)) for alarm in alarms]
+        return tuple(alarm if at in states else f"{alarm} (missing)" for alarm, at in located
+                     if states.get(at, "ALARM") == "ALARM")
 
     # -- actions ----------------------------------------------------------------------
     def carry_out(self, action: Action) -> None:

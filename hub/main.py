@@ -18,7 +18,8 @@ from hub.settings import load_hub_settings
 
 
 def promoter_from_env(env: Mapping[str, str], session: Any = None) -> Promoter:
-    """The promoter with clients in the hub account: SSM in every region of the waves."""
+    """The promoter with clients in the hub account: SSM in every region of the waves,
+    CloudWatch in every region of a gate alarm."""
     import boto3
 
     hub = load_hub_settings(json.loads(env["HUB_SETTINGS"]))
@@ -28,7 +29,8 @@ def promoter_from_env(env: Mapping[str, str], session: Any = None) -> Promoter:
              for region in {hub.region, *hub.regions}},
         dynamodb=session.client("dynamodb", region_name=hub.region),
         scheduler=session.client("scheduler", region_name=hub.region),
-        cloudwatch=session.client("cloudwatch", region_name=hub.region))
+        cloudwatch={region: session.client("cloudwatch", region_name=region)
+                    for region in {hub.region, *hub.alarm_regions}})
     deployment = Deployment(table_name=env["HUB_STATE_TABLE"],
                             function_arn=env["HUB_FUNCTION_ARN"],
                             scheduler_role_arn=env["HUB_SCHEDULER_ROLE_ARN"])

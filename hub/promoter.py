@@ -11,6 +11,13 @@ A redelivered or stale event decides nothing: a spoke report counts once, for th
 AMI and wave in flight; a bake check counts only for the wave and AMI it was
 scheduled for. A newer source AMI supersedes the rollout in flight: it starts again
 at the first wave, and checks scheduled for the old one are then stale.
+
+A halted rollout moves on three things only: a newer AMI (a new rollout), the
+operator's ``resume`` (the halted wave again: its parameter written back with the
+rollout's AMI, its spokes' convergence, its bake and its gate) and ``promote-now``
+(the operator passes the gate: the halted wave keeps the AMI and the next one gets
+it). The same AMI published again is reported (``Notify("republished-halted")``),
+and changes nothing.
 """
 
 from __future__ import annotations
@@ -28,7 +35,7 @@ class Phase(StrEnum):
     IDLE = "idle"            # no AMI published yet
     CONVERGING = "converging"  # the wave's parameter is written; waiting for its spokes
     BAKING = "baking"        # every spoke converged; a check is scheduled at bake_until
-    HALTED = "halted"        # a gate alarm was in ALARM: nothing moves until a new AMI
+    HALTED = "halted"        # a gate alarm was in ALARM: a new AMI or the operator moves it
     DONE = "done"            # every wave converged and baked
 
 
@@ -58,12 +65,34 @@ class SourceChanged:
     at: dt.datetime
 
 
+SUCCEEDED, REFRESHING, ROLLED_BACK = "succeeded", "refreshing", "rolled_back"
+
+
 @dataclass(frozen=True)
 class SpokeReported:
+    """A spoke's run report. Converged: ``succeeded`` with its estate on the AMI, i.e. no
+    group whose refresh toward it is started or running (``refreshing``), none whose
+    refresh rolled back (``rolled_back``) and no resource with work left (``pending``)."""
+
     target: Target
     ami: str | None
-    status: str          # the spoke report's ``status``; "succeeded" is converged
+    status: str          # the spoke report's ``status``
     at: dt.datetime
+    refreshing: int = 0
+    rolled_back: int = 0
+    pending: int = 0
+
+    @property
+    def outcome(self) -> str:
+        """What the hub records for the spoke: ``succeeded`` only when converged; a
+        succeeded run whose refreshes still run is ``refreshing``."""
+        if self.status != SUCCEEDED:
+            return self.status
+        if self.refreshing:
+            return REFRESHING
+        if self.rolled_back:
+            return ROLLED_BACK
+        return "in_progress" if self.pending else SUCCEEDED
 
 
 @dataclass(frozen=True)
@@ -130,9 +159,11 @@ def region_ami(value: str | None, region: str) -> str | None:
     return found if isinstance(found, str) and found.startswith("ami-") else None
 
 
-def schedule_name(wave: int, ami: str) -> str:
-    """Deterministic, so a re-created schedule after a crash is the same schedule."""
-    digest = hashlib.sha256(f"{wave}:{ami}".encode()).hexdigest()[:16]
+def schedule_name(wave: int, ami: str, started_at: str | None) -> str:
+    """Deterministic, so a re-created schedule after a crash is the same schedule; named
+    after the wave's start too, so a wave the operator restarts has a check of its own."""
+    salt = f":{started_at}" if started_at else ""
+    digest = hashlib.sha256(f"{wave}:{ami}{salt}".encode()).hexdigest()[:16]
     return f"ami-upgrade-hub-w{wave}-{digest}"
 
 
@@ -155,6 +186,11 @@ def decide(hub: HubSettings, state: Rollout, event: Event
 def _source_changed(state: Rollout, event: SourceChanged
                     ) -> tuple[Rollout, tuple[Action, ...]]:
     if event.ami == state.ami:
+        if state.phase is Phase.HALTED:
+            return state, (Notify("republished-halted", {
+                "ami": event.ami, "reason": state.reason,
+                "next": "resume retries the halted wave; promote-now passes its gate; "
+                        "a newer AMI starts a new rollout"}),)
         return state, ()
     previous = state.ami if state.phase in (Phase.DONE, Phase.IDLE) else state.previous_ami
     actions: list[Action] = []
@@ -171,12 +207,12 @@ def _spoke_reported(hub: HubSettings, state: Rollout, event: SpokeReported
                     ) -> tuple[Rollout, tuple[Action, ...]]:
     key = event.target.key
     reports = (*(r for r in state.reports if r[0] != key),
-               (key, event.ami or "", event.status))
+               (key, event.ami or "", event.outcome))
     state = replace(state, reports=tuple(sorted(reports)))
     if (state.phase is not Phase.CONVERGING
             or event.ami != region_ami(state.ami, event.target.region)
             or event.target not in hub.waves[state.wave].targets
-            or event.status != "succeeded" or key in state.converged):
+            or event.outcome != SUCCEEDED or key in state.converged):
         return state, ()
     converged = state.converged | {key}
     wave = hub.waves[state.wave]
@@ -185,8 +221,8 @@ def _spoke_reported(hub: HubSettings, state: Rollout, event: SpokeReported
     bake_until = event.at + dt.timedelta(seconds=wave.bake_seconds)
     assert state.ami is not None
     return (replace(state, converged=converged, phase=Phase.BAKING, bake_until=iso(bake_until)),
-            (ScheduleCheck(schedule_name(state.wave, state.ami), state.wave, state.ami,
-                           bake_until),))
+            (ScheduleCheck(schedule_name(state.wave, state.ami, state.wave_started_at),
+                           state.wave, state.ami, bake_until),))
 
 
 def _bake_elapsed(hub: HubSettings, state: Rollout, event: BakeElapsed
@@ -225,18 +261,45 @@ def _promote(hub: HubSettings, state: Rollout, at: dt.datetime
             (WriteWave(state.wave + 1, state.ami),))
 
 
+def _restart_halted(hub: HubSettings, state: Rollout, at: dt.datetime
+                    ) -> tuple[Rollout, tuple[Action, ...]]:
+    """The halted wave again: its parameter holds the rollout's AMI (written back if the
+    gate rolled it back), its spokes already on it count, then its bake and gate."""
+    assert state.ami is not None
+    wave, started = hub.waves[state.wave], iso(at)
+    reports = {key: (ami, status) for key, ami, status in state.reports}
+    converged = frozenset(t.key for t in wave.targets
+                          if reports.get(t.key) == (region_ami(state.ami, t.region), SUCCEEDED))
+    restarted = replace(state, phase=Phase.CONVERGING, held=False, reason="",
+                        converged=converged, wave_started_at=started, bake_until=None)
+    actions: tuple[Action, ...] = (WriteWave(state.wave, state.ami),)
+    if len(converged) < len(wave.targets):
+        return restarted, actions
+    bake_until = at + dt.timedelta(seconds=wave.bake_seconds)
+    return (replace(restarted, phase=Phase.BAKING, bake_until=iso(bake_until)),
+            (*actions, ScheduleCheck(schedule_name(state.wave, state.ami, started),
+                                     state.wave, state.ami, bake_until)))
+
+
 def _operator(hub: HubSettings, state: Rollout, event: Operator
               ) -> tuple[Rollout, tuple[Action, ...]]:
     if event.command == "hold":
         return replace(state, held=True), ()
+    if state.phase is Phase.HALTED and state.ami is not None:
+        if event.command == "resume":
+            return _restart_halted(hub, state, event.at)
+        if event.command == "promote-now":
+            promoted, actions = _promote(hub, replace(state, held=False, reason=""), event.at)
+            return promoted, (WriteWave(state.wave, state.ami), *actions)
+        return state, ()
     if event.command == "resume":
         if not state.held:
             return state, ()
         resumed = replace(state, held=False)
         if state.phase is Phase.BAKING and state.ami is not None:
             due = max(event.at, dt.datetime.fromisoformat(state.bake_until or iso(event.at)))
-            return resumed, (ScheduleCheck(schedule_name(state.wave, state.ami) + "-r",
-                                           state.wave, state.ami, due),)
+            name = schedule_name(state.wave, state.ami, state.wave_started_at) + "-r"
+            return resumed, (ScheduleCheck(name, state.wave, state.ami, due),)
         return resumed, ()
     if event.command == "promote-now" and state.phase in (Phase.CONVERGING, Phase.BAKING):
         return _promote(hub, state, event.at)

@@ -27,7 +27,9 @@ documented behaviour:
   configuration is written to the group.
 
 Time is the sandbox's emulated clock: nothing moves until ``aws.advance`` (or an
-engine's ``clock.sleep``) moves it. CloudWatch alarms (``AlarmSpecification``) and
+engine's ``clock.sleep``) moves it. A refresh that ends as time moves is recorded in
+``aws.state[ENDED_KEY]``, the event EC2 Auto Scaling emits then
+(``sandbox.routing.refresh_ended_entry`` shapes it). CloudWatch alarms (``AlarmSpecification``) and
 warm pools are accepted and echoed but not acted on.
 """
 
@@ -532,8 +534,24 @@ def _apply_desired(group: FakeAutoScalingGroup, desired: dict) -> None:
 # --------------------------------------------------------------------------- registry
 
 
+ENDED_KEY = "instance_refreshes_ended"
+
+
+@dataclass(frozen=True)
+class Ended:
+    """A refresh that reached an end status, as its EventBridge event names it."""
+
+    account: str
+    region: str
+    group: str
+    refresh_id: str
+    status: str          # Successful, Failed, Cancelled, RollbackSuccessful, RollbackFailed
+    time: dt.datetime
+
+
 class Registry:
-    """Every refresh, by account, region and group; advanced by the emulated clock."""
+    """Every refresh, by account, region and group; advanced by the emulated clock. A
+    refresh that ends is announced as AWS announces it (:class:`Ended`)."""
 
     def __init__(self, aws: EmbeddedAws) -> None:
         self.aws = aws
@@ -547,9 +565,19 @@ class Registry:
                     None)
 
     def tick(self, now: dt.datetime) -> None:
-        for refreshes in self.refreshes.values():
+        for (account, region, name), refreshes in self.refreshes.items():
             for refresh in refreshes:
+                was = refresh.status
                 refresh.step(now)
+                if was in ACTIVE and refresh.status not in ACTIVE:
+                    self.ended(account, region, name, refresh)
+
+    def ended(self, account: str, region: str, name: str, refresh: Refresh) -> None:
+        """AWS's event for a refresh that ended (EventBridge, ``aws.autoscaling``), kept in
+        ``aws.state[ENDED_KEY]`` for whoever routes the account's default bus."""
+        self.aws.state.setdefault(ENDED_KEY, []).append(Ended(
+            account, region, name, refresh.id, refresh.status,
+            refresh.end_time or self.aws.clock.now()))
 
 
 def _preferences(group: FakeAutoScalingGroup, given: dict) -> dict:
@@ -659,6 +687,8 @@ def install(aws: EmbeddedAws) -> Callable[[], None]:
                 f"No in progress or pending Instance Refresh found for Auto Scaling group {name}")
         wait = self._get_param("WaitForTransitioningInstances")
         refresh.cancel(wait is not False and str(wait).lower() != "false", aws.clock.now())
+        if refresh.status not in ACTIVE:
+            registry.ended(*where(self), name, refresh)
         return ActionResult({"InstanceRefreshId": refresh.id})
 
     def rollback_instance_refresh(self):  # type: ignore[no-untyped-def]
@@ -684,5 +714,6 @@ def install(aws: EmbeddedAws) -> Callable[[], None]:
         for step in reversed(undo):
             step()
         aws.state.pop(STATE_KEY, None)
+        aws.state.pop(ENDED_KEY, None)
     return uninstall
 

@@ -11,6 +11,9 @@ to ``handler.main.lambda_handler`` through ``LambdaFunction`` with Lambda's
 asynchronous semantics: a failed invocation is retried (twice by default, after
 one and then two minutes of emulated time), and the function's own
 asynchronous invocations (continuations) are delivered the same way.
+
+A spoke's ``refresh-ended`` rule is routed the same way (:func:`install_rule`), fed by
+the events the refresh emulation records when a refresh ends (:func:`refresh_ended_entry`).
 """
 
 from __future__ import annotations
@@ -22,10 +25,11 @@ from dataclasses import dataclass
 import boto3
 
 from components.stack_settings import StackSettings
-from handler.triggers import Emulation, trigger
+from handler.triggers import REFRESH_ENDED, REFRESH_ENDED_DETAIL_TYPES, Emulation, trigger
 
 from .core import EmbeddedAws
 from .faults import SimulatedCrash
+from .instance_refresh import Ended
 from .lambda_invoke import STATE_KEY
 from .lambda_runtime import LambdaFunction
 
@@ -59,15 +63,23 @@ class Invocation:
 
 def install_trigger(stack: StackSettings) -> Trigger:
     """The stack's EventBridge rule with the trigger's pattern and an SQS target."""
-    events = boto3.client("events", region_name=stack.region)
-    sqs = boto3.client("sqs", region_name=stack.region)
-    spec = trigger(stack.trigger)
-    pattern = spec.event_pattern(stack.parameter_name)
-    rule_name = f"{stack.function_name}-trigger"
+    return install_rule(stack.trigger, stack.parameter_name, stack.function_name, stack.region)
+
+
+def install_rule(trigger_name: str, parameter_name: str, function_name: str, region: str,
+                 suffix: str = "trigger") -> Trigger:
+    """A registered trigger's rule (``<function>-<suffix>``), as the stack deploys it, on
+    the default bus of the caller's account, with an SQS target."""
+    events = boto3.client("events", region_name=region)
+    sqs = boto3.client("sqs", region_name=region)
+    spec = trigger(trigger_name)
+    pattern = spec.event_pattern(parameter_name)
+    rule_name = f"{function_name}-{suffix}"
     rule_arn = events.put_rule(Name=rule_name, EventPattern=json.dumps(pattern),
                                State="ENABLED",
-                               Description=spec.rule_description(stack.parameter_name))["RuleArn"]
-    queue_url = sqs.create_queue(QueueName=f"{stack.function_name}-invocations")["QueueUrl"]
+                               Description=spec.rule_description(parameter_name))["RuleArn"]
+    queue = f"{function_name}-invocations" + ("" if suffix == "trigger" else f"-{suffix}")
+    queue_url = sqs.create_queue(QueueName=queue)["QueueUrl"]
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"]
                                          )["Attributes"]["QueueArn"]
     events.put_targets(Rule=rule_name, Targets=[{"Id": "function", "Arn": queue_arn}])
@@ -94,9 +106,24 @@ def parameter_change_entry(aws: EmbeddedAws, stack: StackSettings, version: int,
             "Resources": resources, "Detail": json.dumps(detail)}
 
 
+def refresh_ended_entry(ended: Ended) -> dict:
+    """The ``PutEvents`` entry of EC2 Auto Scaling's event for a refresh that ended."""
+    spec = trigger(REFRESH_ENDED)
+    detail, resources = spec.emulate(Emulation(
+        "", ended.region, ended.account, 0, ended.time, group=ended.group,
+        refresh_id=ended.refresh_id))
+    return {"Source": spec.source, "DetailType": REFRESH_ENDED_DETAIL_TYPES[ended.status],
+            "Time": ended.time, "Resources": resources, "Detail": json.dumps(detail)}
+
+
 def publish(stack: StackSettings, entry: dict) -> str:
     """Put one event on the default bus; returns its ID."""
-    events = boto3.client("events", region_name=stack.region)
+    return publish_in(stack.region, entry)
+
+
+def publish_in(region: str, entry: dict) -> str:
+    """Put one event on the caller's default bus in ``region``; returns its ID."""
+    events = boto3.client("events", region_name=region)
     result = events.put_events(Entries=[entry])  # type: ignore[list-item]
     if result.get("FailedEntryCount"):
         raise RuntimeError(f"PutEvents rejected the event: {result['Entries']}")
@@ -105,7 +132,12 @@ def publish(stack: StackSettings, entry: dict) -> str:
 
 def receive(stack: StackSettings, trigger: Trigger) -> list[dict]:
     """Every event the rule delivered to its target so far (removed from the queue)."""
-    sqs = boto3.client("sqs", region_name=stack.region)
+    return receive_in(stack.region, trigger)
+
+
+def receive_in(region: str, trigger: Trigger) -> list[dict]:
+    """Every event ``trigger``'s rule delivered to its target so far (removed from the queue)."""
+    sqs = boto3.client("sqs", region_name=region)
     events: list[dict] = []
     while True:
         messages = sqs.receive_message(QueueUrl=trigger.queue_url, MaxNumberOfMessages=10,

@@ -79,6 +79,7 @@ def test_event_fixtures_are_read_from_inside_the_repository(fixtures_dir):
     assert fixtures_dir.resolve().is_relative_to(REPO)
     names = sorted(p.name for p in (fixtures_dir / "events").glob("*.json"))
     assert names == [
+        "autoscaling-refresh-succeeded.json",
         "cloudtrail-put-parameter-failed.json",
         "cloudtrail-put-parameter-other-name.json",
         "cloudtrail-put-parameter.json",

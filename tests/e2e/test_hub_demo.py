@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from sandbox.__main__ import main
+from sandbox.hub_world import OLD
 
 
 def test_the_playground_converges_the_waves_in_order_and_writes_the_document(tmp_path):
@@ -21,6 +22,9 @@ def test_the_playground_converges_the_waves_in_order_and_writes_the_document(tmp
     assert {t["status"] for w in doc["waves"] for t in w["targets"]} == {"converged"}
     canary, fleet = doc["waves"]
     assert canary["finished_at"] <= fleet["started_at"] < fleet["finished_at"]
+    new = doc["ami"]
+    assert [t["estate"] for w in doc["waves"] for t in w["targets"]] == [
+        {"db-1": new, "web": new}] * 6      # each spoke's group refreshed, instance replaced
 
 
 def test_the_playground_fault_trips_the_canary_alarm_and_halts(tmp_path):
@@ -33,3 +37,7 @@ def test_the_playground_fault_trips_the_canary_alarm_and_halts(tmp_path):
     fleet = doc["waves"][1]
     assert fleet["started_at"] is None
     assert {t["status"] for t in fleet["targets"]} == {"waiting"}
+    [canary] = doc["waves"][0]["targets"]
+    assert canary["status"] == f"succeeded on {OLD}"      # rolled back: its estate too
+    estates = [t["estate"] for w in doc["waves"] for t in w["targets"]]
+    assert estates == [{"db-1": OLD, "web": OLD}] * 6

@@ -43,7 +43,8 @@ def test_a_spokes_run_report_reaches_the_hub_bus_as_the_promoter_reads_it(hub_bu
         SPOKE, "ami-upgrade.spoke", "ami-upgrade report")
     assert event["detail"] == {"region": "us-east-1", "parameter": PARAMETER,
                                "ami_id": report["ami_id"], "status": report["status"],
-                               "dry_run": False}
+                               "dry_run": False, "refreshing": 0, "rolled_back": 0,
+                               "pending": 0}
 
 
 def test_a_bus_refusing_the_report_is_logged_and_the_run_still_reports(hub_bus, caplog):

@@ -16,19 +16,34 @@ HUB = load_hub_settings({
                                               "region": "eu-west-1"}]}]})
 NOW = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 # Parsing these touches no client: none is given.
-PROMOTER = Promoter(HUB, HubClients(ssm={}, dynamodb=None, scheduler=None, cloudwatch=None),
+PROMOTER = Promoter(HUB, HubClients(ssm={}, dynamodb=None, scheduler=None, cloudwatch={}),
                     Deployment("t", "arn:f", "arn:r"), now=lambda: NOW)
 
 
 def report(account: str = "222222222222", **detail: object) -> dict:
     return {"source": "ami-upgrade.spoke", "detail-type": "ami-upgrade report",
             "account": account, "detail": {"region": "eu-west-1", "ami_id": "ami-1",
-                                           "status": "succeeded", "dry_run": False, **detail}}
+                                           "status": "succeeded", "dry_run": False,
+                                           "refreshing": 0, "rolled_back": 0, "pending": 0,
+                                           **detail}}
 
 
 def test_a_spokes_report_is_read_with_the_account_eventbridge_set():
     assert PROMOTER.parse(report(), Rollout()) == SpokeReported(
         Target("222222222222", "eu-west-1"), "ami-1", "succeeded", NOW)
+
+
+def test_a_report_whose_refreshes_still_run_is_read_as_refreshing_not_converged():
+    parsed = PROMOTER.parse(report(refreshing=2), Rollout())
+    assert isinstance(parsed, SpokeReported)
+    assert (parsed.status, parsed.refreshing, parsed.outcome) == ("succeeded", 2, "refreshing")
+
+
+@pytest.mark.parametrize(("counts", "outcome"), [
+    ({}, "succeeded"), ({"rolled_back": 1}, "rolled_back"), ({"pending": 3}, "in_progress"),
+    ({"refreshing": 1, "rolled_back": 1}, "refreshing")])
+def test_a_succeeded_report_is_converged_only_with_its_estate_on_the_ami(counts, outcome):
+    assert PROMOTER.parse(report(**counts), Rollout()).outcome == outcome
 
 
 def test_a_dry_run_report_is_never_convergence():
@@ -42,6 +57,9 @@ def test_a_dry_run_report_is_never_convergence():
     (report(account=None), "a report without a sending account"),
     (report(region="Europe"), "a report without the spoke's region"),
     (report(status=None), "a report without ami_id and status"),
+    (report(refreshing=None), "a report without its counts (refreshing, rolled_back, pending)"),
+    (report(pending=-1), "a report without its counts"),
+    (report(rolled_back=True), "a report without its counts"),
     ({"kind": "bake-elapsed", "wave": 7, "ami": "ami-1"}, "a bake check without its wave"),
     ({"kind": "operator", "command": "rm -rf"}, "unknown operator command 'rm -rf'"),
     ({"source": "aws.ssm", "detail": {"name": "/other"}}, "a change of another parameter"),

@@ -13,7 +13,7 @@ from moto import mock_aws
 
 from components.event_pattern import event_pattern
 from handler.events import parse_event
-from handler.triggers import REGISTRY, TRIGGERS, Emulation
+from handler.triggers import REFRESH_ENDED, REGISTRY, TRIGGERS, Emulation
 from infra.harness import REPO
 
 PARAMETER = "/ami/linux/test"  # the parameter the shared fixture events name
@@ -147,7 +147,7 @@ def test_pattern_and_settings_modules_import_without_pulumi():
 # ----------------------------------------------------- the trigger registry, walked whole
 
 
-@pytest.mark.parametrize("name", TRIGGERS)
+@pytest.mark.parametrize("name", REGISTRY)
 def test_each_registered_trigger_routes_its_recorded_event_and_no_other(load_event, name):
     spec = REGISTRY[name]
     own = load_event(spec.fixture)
@@ -157,22 +157,44 @@ def test_each_registered_trigger_routes_its_recorded_event_and_no_other(load_eve
             assert delivered(spec.event_pattern(PARAMETER), load_event(other.fixture)) == []
 
 
-@pytest.mark.parametrize("name", TRIGGERS)
+@pytest.mark.parametrize("name", REGISTRY)
 def test_the_function_reads_each_triggers_event_as_that_trigger(load_event, name):
     request = parse_event(load_event(REGISTRY[name].fixture), PARAMETER)
     assert (request.kind, request.parameter_name, request.ignored_reason,
             request.failure_reason) == (name, PARAMETER, None, None)
 
 
-@pytest.mark.parametrize("name", TRIGGERS)
+@pytest.mark.parametrize("name", REGISTRY)
 def test_the_sandboxs_emulated_event_is_routed_and_read_like_the_recorded_one(name):
     spec = REGISTRY[name]
     detail, resources = spec.emulate(Emulation(PARAMETER, REGION, "123456789012", 7,
-                                               datetime(2026, 1, 1, tzinfo=UTC)))
+                                               datetime(2026, 1, 1, tzinfo=UTC), group="web"))
     event = {"source": spec.source, "detail-type": spec.detail_type, "detail": detail,
              "resources": resources}
     assert len(delivered(spec.event_pattern(PARAMETER), event)) == 1
     assert parse_event(event, PARAMETER).kind == name
+
+
+def test_the_choices_of_the_trigger_key_are_the_triggers_of_the_parameter():
+    assert TRIGGERS == ("cloudtrail", "parameter-store-change")
+    assert not REGISTRY[REFRESH_ENDED].follows_parameter
+
+
+def test_the_refresh_ended_pattern_is_every_end_of_a_refresh_in_the_account_whatever_group(
+        load_event):
+    arn = f"arn:aws:ssm:{REGION}:111111111111:parameter/ami-upgrade/hub/waves/canary"
+    pattern = REGISTRY[REFRESH_ENDED].event_pattern(arn)
+    assert pattern == {"source": ["aws.autoscaling"], "detail-type": [
+        "EC2 Auto Scaling Instance Refresh Succeeded", "EC2 Auto Scaling Instance Refresh Failed",
+        "EC2 Auto Scaling Instance Refresh Cancelled",
+        "EC2 Auto Scaling Instance Refresh Rollback Succeeded",
+        "EC2 Auto Scaling Instance Refresh Rollback Failed"]}
+    event = load_event("autoscaling-refresh-succeeded")
+    event["detail-type"] = "EC2 Auto Scaling Instance Refresh Rollback Succeeded"
+    event["detail"]["AutoScalingGroupName"] = "any-group"
+    assert len(delivered(pattern, event)) == 1
+    event["detail-type"] = "EC2 Auto Scaling Instance Refresh Started"
+    assert delivered(pattern, event) == []
 
 
 def test_the_rule_description_names_the_trigger_and_fits_eventbridges_limit():

@@ -123,3 +123,71 @@ def test_a_spoke_in_no_wave_is_refused():
     hub = load_hub_settings(config())
     with pytest.raises(HubSettingsError, match="is in no wave"):
         hub.check_spoke("444444444444", "us-east-1", "arn:x")
+
+
+GATE_ARN = "arn:aws:cloudwatch:us-east-1:111111111111:alarm:fleet-5xx"
+
+
+def test_a_gate_alarm_may_be_an_arn_of_the_hub_account_in_any_region():
+    hub = load_hub_settings(with_wave(1, gateAlarms=[GATE_ARN, "fleet-latency"]))
+    assert hub.waves[1].gate_alarms == (GATE_ARN, "fleet-latency")
+    assert hub.alarm_location(GATE_ARN) == ("us-east-1", "fleet-5xx")
+    assert hub.alarm_location("fleet-latency") == ("eu-west-1", "fleet-latency")
+    assert hub.alarm_regions == ("eu-west-1", "us-east-1")
+    assert hub.alarm_arn("fleet-latency") == (
+        "arn:aws:cloudwatch:eu-west-1:111111111111:alarm:fleet-latency")
+
+
+def test_a_gate_alarm_of_another_account_is_refused_naming_the_key():
+    message = refused(with_wave(1, gateAlarms=["ok", GATE_ARN.replace("1111", "3333", 1)]))
+    assert message.startswith("ami-upgrade-hub:waves[1].gateAlarms[1]: "
+                              "'arn:aws:cloudwatch:us-east-1:333311111111:alarm:fleet-5xx' is "
+                              "an alarm of account 333311111111")
+    assert "cross-account observability" in message
+
+
+@pytest.mark.parametrize("arn", [
+    "arn:aws:cloudwatch:us-east-1:1111:alarm:x",
+    "arn:aws:cloudwatch:Europe:111111111111:alarm:x",
+    "arn:aws:sns:us-east-1:111111111111:alarm:x",
+])
+def test_a_malformed_gate_alarm_arn_is_refused_naming_the_key(arn):
+    assert refused(with_wave(0, gateAlarms=[arn])).startswith(
+        f"ami-upgrade-hub:waves[0].gateAlarms[0]: {arn!r} is not an alarm ARN")
+
+
+OU = "ou-ab12-cd34ef56"
+
+
+def with_units(**changes: object) -> dict:
+    values = with_wave(1, organizationalUnits=[OU])
+    return {**values, "organizationId": "o-abcdefghij",
+            "organizationManagementAccount": "999999999999", **changes}
+
+
+def test_a_wave_shares_with_organisational_units_named_by_their_arn():
+    hub = load_hub_settings(with_units())
+    assert hub.waves[1].organizational_units == (OU,)
+    assert hub.ou_arn(OU) == f"arn:aws:organizations::999999999999:ou/o-abcdefghij/{OU}"
+    assert load_hub_settings(json.loads(hub.to_document())) == hub
+
+
+@pytest.mark.parametrize("unit", ["ou-ab12", "OU-AB12-CD34EF56", "r-ab12", "ou-ab12-cd34"])
+def test_a_malformed_organisational_unit_is_refused_naming_the_key(unit):
+    assert refused(with_units(waves=with_wave(1, organizationalUnits=["ou-zz99-abcdefgh", unit])[
+        "waves"])).startswith(
+        f"ami-upgrade-hub:waves[1].organizationalUnits[1]: {unit!r} is not an organisational "
+        "unit ID")
+
+
+@pytest.mark.parametrize("key", ["organizationId", "organizationManagementAccount"])
+def test_organisational_units_need_the_organisation_and_its_management_account(key):
+    message = refused(with_units(**{key: None}))
+    assert message.startswith(f"ami-upgrade-hub:{key}: required when a wave shares with "
+                              "organisational units (ami-upgrade-hub:waves[1]."
+                              "organizationalUnits)")
+
+
+def test_an_invalid_management_account_is_refused_naming_the_key():
+    assert refused(with_units(organizationManagementAccount="mgmt")).startswith(
+        "ami-upgrade-hub:organizationManagementAccount: 'mgmt' is not an AWS account ID")

@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import json
 from functools import cache
+from unittest import mock
 
 import parliament
 import pytest
 
-from components.hub_policy import promoter_policy, report_bus_policy
+from components import limits
+from components.hub_policy import promoter_policy, report_bus_policy, spoke_bus_policy
+from components.stack_settings import load_stack_settings
 from handler.schema import SettingsError
+from handler.triggers import REFRESH_ENDED, REGISTRY
 from hub.settings import load_hub_settings
-from infra.harness import Rendered, render
+from infra import harness
+from infra.harness import ACCOUNT, REPO, Rendered, render
 from infra.test_policy_reference import reference_problems
 
 HUB, CANARY, FLEET_A, FLEET_B = "111111111111", "222222222222", "333333333333", "444444444444"
@@ -51,6 +56,25 @@ def test_each_waves_parameter_is_advanced_and_shared_with_its_accounts_in_its_re
     principals = sorted(r.inputs["principal"] for r in stack.of_type(
         "aws:ram/principalAssociation:PrincipalAssociation") if r.name.startswith(base))
     assert principals == accounts
+
+
+def test_a_wave_naming_organisational_units_shares_with_each_ous_arn_in_each_region():
+    waves = json.loads(json.dumps(config_values()["waves"]))
+    waves[1]["organizationalUnits"] = ["ou-ab12-cd34ef56"]
+    stack = render("hub", {"ami-upgrade-hub:waves": waves,
+                           "ami-upgrade-hub:organizationId": "o-abcdefghij",
+                           "ami-upgrade-hub:organizationManagementAccount": "999999999999"})
+    ou_arn = "arn:aws:organizations::999999999999:ou/o-abcdefghij/ou-ab12-cd34ef56"
+    shared = {r.name: r.inputs["principal"] for r in stack.of_type(
+        "aws:ram/principalAssociation:PrincipalAssociation")}
+    assert {name: p for name, p in shared.items() if p == ou_arn} == {
+        f"ami-upgrade-hub-fleet-{region}-share-ou-ab12-cd34ef56": ou_arn
+        for region in ("eu-west-1", "us-east-1")}
+    assert shared["ami-upgrade-hub-fleet-us-east-1-share-444444444444"] == FLEET_B
+    assert not any(n.startswith("ami-upgrade-hub-canary-") and p == ou_arn
+                   for n, p in shared.items())
+    shares = stack.of_type("aws:ram/resourceShare:ResourceShare")
+    assert {s.inputs["allowExternalPrincipals"] for s in shares} == {False}
 
 
 def test_a_waves_rule_matches_its_parameter_and_targets_its_spokes_buses_through_a_role():
@@ -143,6 +167,21 @@ def test_parliament_finds_nothing_in_the_promoter_policy_but_the_bounded_pass_ro
     assert pass_role_bounded(policy)
 
 
+def test_the_promoter_reads_gate_alarms_by_arn_in_their_own_region():
+    values = config_values()
+    waves = json.loads(json.dumps(values["waves"]))
+    waves[1]["gateAlarms"] = [f"arn:aws:cloudwatch:us-east-1:{HUB}:alarm:fleet-5xx"]
+    hub = load_hub_settings({**values, "waves": waves})
+    policy = promoter_policy(
+        hub, table_arn=f"arn:aws:dynamodb:eu-west-1:{HUB}:table/ami-upgrade-hub-state",
+        scheduler_role_arn=f"arn:aws:iam::{HUB}:role/ami-upgrade-hub-scheduler",
+        log_group_arn=f"arn:aws:logs:eu-west-1:{HUB}:log-group:/aws/lambda/ami-upgrade-hub")
+    [gates] = [s for s in policy["Statement"] if s["Sid"] == "ReadGates"]
+    assert gates["Resource"] == [f"arn:aws:cloudwatch:eu-west-1:{HUB}:alarm:canary-errors",
+                                 f"arn:aws:cloudwatch:us-east-1:{HUB}:alarm:fleet-5xx"]
+    assert [p for s in policy["Statement"] for p in reference_problems(s)] == []
+
+
 def test_the_promoter_writes_only_the_wave_parameters_not_the_source():
     [write] = [s for s in promoter()["Statement"] if s["Sid"] == "WriteWaves"]
     assert all("/ami-upgrade/hub/waves/" in r for r in write["Resource"])
@@ -161,6 +200,36 @@ def test_a_spokes_rule_matches_only_the_hubs_change_of_its_wave_parameter():
     pattern = json.loads(rule.inputs["eventPattern"])
     assert pattern["account"] == [HUB]
     assert pattern["detail"]["name"] == ["/ami-upgrade/hub/waves/fleet"]
+
+
+def test_a_spoke_runs_again_when_an_instance_refresh_of_its_own_account_ends():
+    stack = spoke_stack()
+    rule = stack.one("aws:cloudwatch/eventRule:EventRule", "ami-upgrade-refresh-ended")
+    pattern = json.loads(rule.inputs["eventPattern"])
+    assert pattern == REGISTRY[REFRESH_ENDED].event_pattern(WAVE_ARN)
+    assert (pattern["source"], "account" in pattern, "detail" in pattern) == (
+        ["aws.autoscaling"], False, False)
+    assert "EC2 Auto Scaling Instance Refresh Succeeded" in pattern["detail-type"]
+    target = stack.one("aws:cloudwatch/eventTarget:EventTarget", "ami-upgrade-refresh-ended")
+    permission = stack.one("aws:lambda/permission:Permission", "ami-upgrade-refresh-ended")
+    assert (target.inputs["arn"], target.inputs.get("input")) == (
+        stack.one("aws:lambda/alias:Alias").outputs["arn"], None)
+    assert (permission.inputs["principal"], permission.inputs["sourceArn"]) == (
+        "events.amazonaws.com", rule.outputs["arn"])
+
+
+def test_a_spokes_refresh_ended_rule_has_its_failed_invocations_alarm():
+    stack = spoke_stack()
+    alarm = stack.one("aws:cloudwatch/metricAlarm:MetricAlarm",
+                      "ami-upgrade-monitoring-refresh-ended-failed-invocations")
+    rule = stack.one("aws:cloudwatch/eventRule:EventRule", "ami-upgrade-refresh-ended")
+    assert (alarm.inputs["metricName"], alarm.inputs["dimensions"]) == (
+        "FailedInvocations", {"RuleName": rule.outputs["name"]})
+
+
+def test_a_single_account_stack_has_no_refresh_ended_rule():
+    rules = [r.name for r in render("dev").of_type("aws:cloudwatch/eventRule:EventRule")]
+    assert rules and not any(name.startswith("ami-upgrade-refresh-ended") for name in rules)
 
 
 def test_a_spoke_may_read_its_wave_parameter_by_arn_and_report_to_the_hub_bus_only():
@@ -194,3 +263,124 @@ def test_a_spoke_configuration_aws_would_refuse_fails_the_preview_naming_the_key
     with pytest.raises(SettingsError) as refused:
         render("dev", values)
     assert str(refused.value).startswith(starts)
+
+
+SPOKE_BUS_POLICY = "aws:cloudwatch/eventBusPolicy:EventBusPolicy"
+
+
+def test_a_spoke_deploys_its_default_bus_policy_admitting_only_the_hubs_wave_events():
+    [resource] = spoke_stack().of_type(SPOKE_BUS_POLICY)
+    assert resource.inputs["eventBusName"] == "default"
+    assert json.loads(resource.inputs["policy"]) == {"Version": "2012-10-17", "Statement": [{
+        "Sid": "HubWaveEvents", "Effect": "Allow",
+        "Principal": {"AWS": f"arn:aws:iam::{HUB}:root"}, "Action": "events:PutEvents",
+        "Resource": f"arn:aws:events:us-east-1:{ACCOUNT}:event-bus/default",
+        "Condition": {"StringEquals": {"events:source": "aws.ssm"}}}]}
+
+
+def test_the_spokes_bus_policy_is_parliament_clean():
+    policy = spoke_stack().one(SPOKE_BUS_POLICY).inputs["policy"]
+    assert parliament.analyze_policy_string(policy, include_community_auditors=True
+                                            ).findings == []
+
+
+def test_a_single_account_stack_touches_no_bus_policy():
+    assert render("dev").of_type(SPOKE_BUS_POLICY) == []
+    own = f"arn:aws:ssm:us-east-1:{ACCOUNT}:parameter/ami/linux/test"
+    assert render("dev", {"ami-upgrade:parameterName": own}).of_type(SPOKE_BUS_POLICY) == []
+
+
+def test_a_spoke_of_an_organisations_hub_admits_the_organisation(tmp_path):
+    hub_file = tmp_path / "Pulumi.hub.yaml"
+    hub_file.write_text((REPO / "Pulumi.hub.yaml").read_text()
+                        + "  ami-upgrade-hub:organizationId: o-abcdefghij\n")
+    settings = load_stack_settings(
+        {"parameterName": WAVE_ARN, "hubEventBusArn": HUB_BUS, "hubStack": "hub"},
+        stack="spoke", region="us-east-1", account=FLEET_B, root=tmp_path)
+    assert (settings.hub_account, settings.hub_organization_id) == (HUB, "o-abcdefghij")
+    [statement] = spoke_bus_policy(settings.hub_account, "arn:bus",
+                                   settings.hub_organization_id)["Statement"]
+    assert (statement["Principal"], statement["Condition"]["StringEquals"]) == (
+        "*", {"aws:PrincipalOrgID": "o-abcdefghij", "events:source": "aws.ssm"})
+
+
+# ------------------------------------------------------------- a spoke of the hub stack
+
+def spoke_of_hub(account: str, **overrides: str) -> Rendered:
+    """A spoke rendered with ``hubStack: hub``, deployed in ``account`` (the mocks' caller)."""
+    values = {"parameterName": WAVE_ARN, "hubEventBusArn": HUB_BUS, "hubStack": "hub",
+              **overrides}
+    with mock.patch.object(harness, "ACCOUNT", account):
+        return render("dev", {f"ami-upgrade:{k}": v for k, v in values.items()})
+
+
+def test_a_spoke_of_the_hub_stack_in_its_wave_renders():
+    rendered = spoke_of_hub(FLEET_B)
+    [policy] = rendered.of_type(SPOKE_BUS_POLICY)
+    assert json.loads(policy.inputs["policy"])["Statement"][0]["Resource"] == (
+        f"arn:aws:events:us-east-1:{FLEET_B}:event-bus/default")
+
+
+@pytest.mark.parametrize(("account", "overrides", "starts"), [
+    (CANARY, {}, "ami-upgrade:parameterName: spoke 222222222222/us-east-1 is in no wave"),
+    (FLEET_B, {"parameterName": WAVE_ARN.replace("fleet", "canary")},
+     "ami-upgrade:parameterName: spoke 444444444444/us-east-1 is in wave 'fleet', whose "
+     f"parameter is '{WAVE_ARN}'"),
+    (FLEET_B, {"parameterName": WAVE_ARN.replace(HUB, "999999999999"),
+               "hubEventBusArn": HUB_BUS.replace(HUB, "999999999999")},
+     "ami-upgrade:parameterName: spoke 444444444444/us-east-1 is in wave 'fleet'"),
+    (FLEET_B, {"hubEventBusArn": HUB_BUS.replace("hub-reports", "other")},
+     f"ami-upgrade:hubEventBusArn: spoke 444444444444/us-east-1 reports to the hub's bus "
+     f"'{HUB_BUS}'"),
+    (FLEET_B, {"hubEventBusArn": ""}, "ami-upgrade:hubEventBusArn: required for a spoke of "
+                                      "the hub stack 'hub'"),
+    (FLEET_B, {"hubStack": "dev"}, "ami-upgrade:hubStack: Pulumi.dev.yaml is not a hub stack"),
+    (FLEET_B, {"hubStack": "nowhere"}, "ami-upgrade:hubStack: Pulumi.nowhere.yaml cannot be "
+                                       "read"),
+])
+def test_a_spoke_not_matching_its_hub_stack_is_refused_at_preview_naming_the_key(
+        account, overrides, starts):
+    with pytest.raises(SettingsError) as refused:
+        spoke_of_hub(account, **overrides)
+    assert str(refused.value).startswith(starts)
+
+
+# ------------------------------------------------------------- the spoke's policy size
+
+def spoke_values(name_length: int, bus: str | None) -> dict:
+    return {"parameterName": "/" + "p" * (name_length - 1),
+            **({"hubEventBusArn": bus} if bus else {})}
+
+
+def test_the_spokes_policy_size_counts_the_report_statement_it_deploys():
+    rendered = spoke_stack()
+    settings = load_stack_settings(
+        {k.split(":", 1)[1]: v for k, v in rendered.config.items()
+         if k.startswith("ami-upgrade:")}, stack="dev", region="us-east-1")
+    deployed = [json.loads(p.inputs["policy"])
+                for p in rendered.of_type("aws:iam/rolePolicy:RolePolicy")]
+    assert limits.policy_size(*deployed) == limits.policy_size(*settings.role_policies())
+
+
+def test_a_spoke_whose_report_statement_tips_the_policy_over_iams_limit_is_refused():
+    def fits(length: int, bus: str | None) -> bool:
+        try:
+            load_stack_settings(spoke_values(length, bus), stack="dev", region="us-east-1")
+        except SettingsError as exc:
+            assert "inline policy" in str(exc), exc
+            return False
+        return True
+    longest = max(n for n in range(100, 300) if fits(n, None))
+    assert not fits(longest, HUB_BUS)
+    with pytest.raises(SettingsError, match=r"^ami-upgrade:parameterName: the role's inline "
+                                            r"policy would be \d+ characters"):
+        load_stack_settings(spoke_values(longest, HUB_BUS), stack="dev", region="us-east-1")
+
+
+def test_without_the_account_a_spoke_of_the_hub_stack_must_follow_a_hub_parameter():
+    values = {"parameterName": WAVE_ARN, "hubEventBusArn": HUB_BUS, "hubStack": "hub"}
+    assert load_stack_settings(values, stack="s", region="us-east-1").hub_account == HUB
+    with pytest.raises(SettingsError, match=r"^ami-upgrade:parameterName: a spoke of the "
+                                            r"hub stack 'hub' follows a parameter of the hub"):
+        load_stack_settings({**values, "parameterName": "/ami/linux/test"}, stack="s",
+                            region="us-east-1")

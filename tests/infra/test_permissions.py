@@ -420,7 +420,7 @@ def test_topic_receives_failed_async_invocations_and_alarms():
     config = stack.one("aws:lambda/functionEventInvokeConfig:FunctionEventInvokeConfig").inputs
     assert config["destinationConfig"] == {"onFailure": {"destination": TOPIC}}
     alarms = stack.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")
-    assert len(alarms) == 8
+    assert len(alarms) == 9   # reporting to a hub: its refresh-ended rule is watched too
     assert [a.inputs["alarmActions"] for a in alarms] == [[TOPIC]] * len(alarms)
     assert stack.one("aws:lambda/function:Function").inputs["environment"]["variables"][
         "NOTIFICATION_TOPIC_ARN"] == TOPIC

@@ -7,7 +7,11 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
+from handler.events import parse_event
+from handler.triggers import REFRESH_ENDED, REGISTRY
 from sandbox import embedded_aws
+from sandbox.instance_refresh import ENDED_KEY
+from sandbox.routing import install_rule, publish_in, receive_in, refresh_ended_entry
 
 
 @pytest.fixture
@@ -386,3 +390,36 @@ def test_auto_rollback_undoes_a_refresh_that_fails_half_way(aws, fleet):
     assert rolling_back["RollbackDetails"]["InstancesToUpdateOnRollback"] == 2
     assert fleet.refresh()["Status"] == "RollbackSuccessful"
     assert fleet.count() == (4, 0)
+
+
+# ------------------------------------------------------------ the end, as an event
+
+
+def test_a_refresh_that_ends_emits_aws_event_routed_by_the_refresh_ended_rule(aws, fleet):
+    fleet.group(capacity=2)
+    refresh_id = fleet.start(MinHealthyPercentage=50, InstanceWarmup=60)
+    aws.advance(30)
+    assert aws.state.get(ENDED_KEY, []) == [], "announced before it ended"
+    aws.advance(600)
+
+    [ended] = aws.state[ENDED_KEY]
+    refresh = fleet.refresh()
+    assert (ended.group, ended.refresh_id, ended.status, ended.time) == (
+        "web", refresh_id, "Successful", refresh["EndTime"])
+    rule = install_rule(REFRESH_ENDED, "/ami/linux/test", "fn", "us-east-1", "refresh-ended")
+    publish_in("us-east-1", refresh_ended_entry(ended))
+    [event] = receive_in("us-east-1", rule)
+    assert (event["source"], event["detail-type"]) == (
+        REGISTRY[REFRESH_ENDED].source, "EC2 Auto Scaling Instance Refresh Succeeded")
+    assert event["detail"] == {"InstanceRefreshId": refresh_id, "AutoScalingGroupName": "web"}
+    assert parse_event(event, "/ami/linux/test").group == "web"
+
+
+def test_a_cancelled_refresh_emits_its_end_once(aws, fleet):
+    fleet.group(capacity=2)
+    fleet.start(InstanceWarmup=60)
+    fleet.autoscaling.cancel_instance_refresh(AutoScalingGroupName="web",
+                                              WaitForTransitioningInstances=False)
+    aws.advance(600)
+
+    assert [e.status for e in aws.state[ENDED_KEY]] == ["Cancelled"]
