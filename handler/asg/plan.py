@@ -350,7 +350,8 @@ def _read(ctx: RunContext, groups: list[tuple[dict[str, Any], TemplateRef]],
     estate.images = describe_images(ctx.clients.ec2, concrete - {ctx.image.id})
     estate.images[ctx.image.id] = ctx.image
     estate.member_images = _member_images(
-        ctx.clients.ec2, [i for group, _ in groups for i in _members(group)])
+        ctx.clients.ec2, [i for group in _reading_members(estate, groups, ctx.image.id)
+                          for i in _members(group)])
     estate.instance_images = {i: image.id for i, image in estate.member_images.items()}
     # A template whose image is gone, on a group with no instance: its instance types say
     # which architectures it can run (read only for such groups).
@@ -361,6 +362,17 @@ def _read(ctx: RunContext, groups: list[tuple[dict[str, Any], TemplateRef]],
     if types:
         estate.type_architectures = _type_architectures(ctx.clients.ec2, types)
     return estate
+
+
+def _reading_members(estate: _Estate, groups: list[tuple[dict[str, Any], TemplateRef]],
+                     new: str) -> list[dict[str, Any]]:
+    """The groups whose instances' images a decision reads: a template that resolves a
+    parameter (what its instances launched is checked), names the new image (are its
+    instances on it too?) or names an image that no longer exists (checked from the
+    instances). A template naming another existing image is checked from that image."""
+    return [group for group, ref in groups for version in _in_use(estate, [(group, ref)])
+            if version.alias is not None or version.image_id == new
+            or version.image_id not in estate.images]
 
 
 def _template_tags(ec2: EC2Client, template_ids: Iterable[str]) -> dict[str, dict[str, str]]:

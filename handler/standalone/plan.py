@@ -52,6 +52,7 @@ and so every IP, with no such trade-off.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import replace
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -257,7 +258,7 @@ def plan_instances(ctx: RunContext) -> tuple[InstancePlan, ...]:
                       if tag_map(i.get("Tags")).get(IN_FLIGHT) == ctx.settings.parameter_name
                       and _claim(tag_map(i.get("Tags"))) is not None}
     inputs = PlanInputs(ctx, STRATEGIES)
-    inputs.images = describe_images(ec2, {i["ImageId"] for i in by_id.values()})
+    inputs.images = describe_images(ec2, _own_images(by_id.values()))
     resumes, refused = [], []
     for old_id, name in sorted(in_flight.items()):
         inst = by_id.get(old_id)
@@ -320,6 +321,13 @@ def plan_instances(ctx: RunContext) -> tuple[InstancePlan, ...]:
                   reason=plan.reason)
         plans.append(plan)
     return tuple(plans)
+
+
+def _own_images(instances: Iterable[dict[str, Any]]) -> set[str]:
+    """The images to read: those of instances that are not group members (a member is
+    skipped, or refused when found in flight, before its image is looked at; the group's
+    own plan checks it)."""
+    return {i["ImageId"] for i in instances if ASG_MEMBER not in tag_map(i.get("Tags"))}
 
 
 def _untrusted_targets(ctx: RunContext, targets: set[str]) -> dict[str, str]:
