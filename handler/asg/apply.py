@@ -229,7 +229,8 @@ def start_asgs(ctx: RunContext, plans: Sequence[AsgPlan], workers: int | None = 
                     _remember_failed(ctx, plan)
                 if plan.transient:
                     run.retry.append(plan.name)
-            elif not batch and not ctx.deadline.has_time_for(START_BUDGET_SECONDS):
+            elif not batch and not ctx.deadline.has_time_for(
+                    ctx.deadline.budget(START_BUDGET_SECONDS)):
                 run.deferred.append(plan.name)
                 run.entries[plan.name] = AsgEntry(plan.name, Action.DEFERRED, (
                     "not started: too little time left in this invocation; continues in a "

@@ -431,6 +431,12 @@ def _needs_read(ctx: RunContext, group: Mapping[str, Any]) -> bool:
     return policy.on_refresh_in_progress != InProgressPolicy.CANCEL_AND_RESTART
 
 
+def _read_budget(ctx: RunContext) -> float:
+    """The time kept for one read: ``READ_BUDGET_SECONDS``, less in a short function
+    (``Deadline.budget``)."""
+    return ctx.deadline.budget(READ_BUDGET_SECONDS)
+
+
 def _read_refreshes(ctx: RunContext, candidates: list[tuple[dict[str, Any], TemplateRef]],
                     plans: dict[str, AsgPlan], every: bool) -> dict[str, Refresh | None]:
     """The latest refresh of the candidates that need it (``every``: all of them), one
@@ -443,8 +449,8 @@ def _read_refreshes(ctx: RunContext, candidates: list[tuple[dict[str, Any], Temp
             plans[name] = done
         elif not every and not _needs_read(ctx, group):
             continue
-        elif not ctx.deadline.has_time_for(2 * READ_BUDGET_SECONDS):   # and the batched
-            plans[name] = _deferred(name)                               # reads after it
+        elif not ctx.deadline.has_time_for(2 * _read_budget(ctx)):   # and the batched
+            plans[name] = _deferred(name)                             # reads after it
         else:
             try:
                 refreshes[name] = latest_refresh(ctx.clients.autoscaling, name)
@@ -483,7 +489,7 @@ def plan_asgs(ctx: RunContext, names: Sequence[str] | None = None, busy: bool = 
         else:
             candidates.append((group, ref))
     refreshes = _read_refreshes(ctx, candidates, plans, every=names is not None and busy)
-    if candidates and not ctx.deadline.has_time_for(READ_BUDGET_SECONDS):
+    if candidates and not ctx.deadline.has_time_for(_read_budget(ctx)):
         for group, _ in candidates:   # the batched reads would not fit: a later invocation
             plans[group["AutoScalingGroupName"]] = _deferred(group["AutoScalingGroupName"])
         candidates = []
