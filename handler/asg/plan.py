@@ -2,12 +2,12 @@
 
 Plan (reads only): discover the groups in scope (paginated; in tagged scope the
 scope tag is filtered server-side), read the launch-template version each group
-uses, the images of that version and of its instances, and its latest refresh;
-decide per group: skip, with the reason, or refresh toward a numbered template
-version with the group's preferences. Apply: write that version (the one in use
-with only ImageId changed; a deterministic ClientToken makes a repeat return the
-same version), start the refresh, and treat a refresh already running on the group
-per its ``OnRefreshInProgress`` policy (``apply.py``).
+uses, the image of that version (and its instances' images where a decision needs
+them), and its latest refresh; decide per group: skip, with the reason, or refresh
+toward a numbered template version with the group's preferences. Apply: write that
+version (the one in use with only ImageId changed; a deterministic ClientToken makes a
+repeat return the same version), start the refresh, and treat a refresh already
+running on the group per its ``OnRefreshInProgress`` policy (``apply.py``).
 
 Tags written on a group once its refresh started (``apply.py``, many groups a call):
 ``ami-upgrade:refresh-id`` and ``ami-upgrade:refresh-ami`` (see ``tags.py``).
