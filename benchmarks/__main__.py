@@ -176,6 +176,18 @@ def run_scale(args) -> str:
     return scale.render(runs, args.full, _bucket(args))
 
 
+def recorded_scale_section() -> str:
+    """RESULTS.md's section on thousands of groups as recorded (``--keep-scale``), or a
+    line saying it is not recorded."""
+    from . import scale
+
+    heading = "\n" + scale.render([], False).splitlines()[0] + "\n"
+    text = RESULTS.read_text() if RESULTS.exists() else ""
+    if heading not in text:
+        return heading.lstrip("\n") + "\nNot recorded: `python -m benchmarks --only scale`.\n"
+    return heading.lstrip("\n") + text.split(heading, 1)[1]
+
+
 def run_scale_only(args, argv: list[str] | None) -> int:
     """``--only scale``: that section alone, put in place of its own in RESULTS.md."""
     from . import scale
@@ -220,6 +232,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="also 500 standalone (calls), 5,000 groups and 1,000 standalone "
                              "(projections), 5,000 and 10,000 groups throttled (scale): long "
                              "on a small machine")
+    parser.add_argument("--keep-scale", action="store_true",
+                        help="run the other parts and keep RESULTS.md's section on thousands "
+                             "of groups as recorded (with --full it takes ~40 min more)")
     parser.add_argument("--only", choices=("demo", "real-aws", "scale"),
                         help="run one part only (RESULTS.md then holds that part; 'scale' "
                              "replaces only its own section of RESULTS.md)")
@@ -240,13 +255,16 @@ def main(argv: list[str] | None = None) -> int:
             f"# Benchmark results\n\n- recorded: {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC\n"
             f"- machine: {platform.machine()}, {os.cpu_count()} CPU(s), Python "
             f"{platform.python_version()}, {platform.system()}\n\n")
+    kept = recorded_scale_section() if args.keep_scale and args.only != "demo" else ""
     if args.only != "demo":
         text += run_real_aws(args)
-        text += "\n" + run_scale(args)
+        text += "" if kept else "\n" + run_scale(args)
     command = "python -m benchmarks" + (" " + " ".join(argv if argv is not None
                                                         else sys.argv[1:])).rstrip()
     text += (f"\nRecorded by `{command}` in {time.perf_counter() - started:.0f} s "
              f"({dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC).\n")
+    if kept:   # recorded by its own run, which its last line names
+        text += "\n" + kept
     print(text)
     if not args.no_record:
         RESULTS.write_text(text)

@@ -75,6 +75,7 @@ class Deadline:
     clock: Clock
     ends_at: float
     margin_seconds: float = 60.0
+    working_seconds: float | None = None   # the invocation's time before the margin
 
     @classmethod
     def from_context(cls, context: Any, clock: Clock, margin_seconds: float = 60.0,
@@ -90,7 +91,7 @@ class Deadline:
         if callable(getter):
             remaining = getter() / 1000.0
         margin = max(min(margin_seconds, max(10.0, remaining / 4)), remaining * HEADROOM)
-        return cls(clock, clock.monotonic() + remaining, margin)
+        return cls(clock, clock.monotonic() + remaining, margin, max(remaining - margin, 0.0))
 
     def remaining(self) -> float:
         return self.ends_at - self.clock.monotonic()
@@ -98,6 +99,16 @@ class Deadline:
     def has_time_for(self, seconds: float) -> bool:
         """True when ``seconds`` of work still fit before the margin."""
         return self.remaining() - self.margin_seconds >= seconds
+
+    def budget(self, seconds: float) -> float:
+        """The time to keep for a step of ``seconds`` (a read, a start, with botocore's
+        retries): ``seconds``, or a quarter of the invocation's working time when that is
+        shorter. A 15-minute function keeps ``seconds``; a 60 s one (45 s of work) keeps
+        11 s, so its first steps fit instead of being left to a continuation that would
+        meet the same limit."""
+        if self.working_seconds is None:
+            return seconds
+        return min(seconds, self.working_seconds / 4)
 
     def expired(self) -> bool:
         return not self.has_time_for(0)

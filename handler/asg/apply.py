@@ -232,7 +232,8 @@ def start_asgs(ctx: RunContext, plans: Sequence[AsgPlan], workers: int | None = 
             if isinstance(plan, RememberRollback):
                 run.entries[plan.name] = plan.entry()
                 _remember_failed(ctx, plan)
-            elif not batch and not ctx.deadline.has_time_for(START_BUDGET_SECONDS):
+            elif not batch and not ctx.deadline.has_time_for(
+                    ctx.deadline.budget(START_BUDGET_SECONDS)):
                 run.deferred.append(plan.name)
                 run.entries[plan.name] = AsgEntry(plan.name, Action.DEFERRED, Code.START_DEFERRED, (
                     "not started: too little time left in this invocation; continues in a "

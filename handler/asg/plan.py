@@ -2,12 +2,12 @@
 
 Plan (reads only): discover the groups in scope (paginated; in tagged scope the
 scope tag is filtered server-side), read the launch-template version each group
-uses, the images of that version and of its instances, and its latest refresh;
-decide per group: skip, with the reason, or refresh toward a numbered template
-version with the group's preferences. Apply: write that version (the one in use
-with only ImageId changed; a deterministic ClientToken makes a repeat return the
-same version), start the refresh, and treat a refresh already running on the group
-per its ``OnRefreshInProgress`` policy (``apply.py``).
+uses, the image of that version (and its instances' images where a decision needs
+them), and its latest refresh; decide per group: skip, with the reason, or refresh
+toward a numbered template version with the group's preferences. Apply: write that
+version (the one in use with only ImageId changed; a deterministic ClientToken makes a
+repeat return the same version), start the refresh, and treat a refresh already
+running on the group per its ``OnRefreshInProgress`` policy (``apply.py``).
 
 Tags written on a group once its refresh started (``apply.py``, many groups a call):
 ``ami-upgrade:refresh-id`` and ``ami-upgrade:refresh-ami`` (see ``tags.py``).
@@ -408,7 +408,8 @@ def _read(ctx: RunContext, groups: list[tuple[dict[str, Any], TemplateRef]],
     estate.images = describe_images(ctx.clients.ec2, concrete - {ctx.image.id})
     estate.images[ctx.image.id] = ctx.image
     estate.member_images = _member_images(
-        ctx.clients.ec2, [i for group, _ in groups for i in _members(group)])
+        ctx.clients.ec2, [i for group in _reading_members(estate, groups, ctx.image.id)
+                          for i in _members(group)])
     estate.instance_images = {i: image.id for i, image in estate.member_images.items()}
     # A template whose image is gone, on a group with no instance: its instance types say
     # which architectures it can run (read only for such groups).
@@ -419,6 +420,17 @@ def _read(ctx: RunContext, groups: list[tuple[dict[str, Any], TemplateRef]],
     if types:
         estate.type_architectures = _type_architectures(ctx.clients.ec2, types)
     return estate
+
+
+def _reading_members(estate: _Estate, groups: list[tuple[dict[str, Any], TemplateRef]],
+                     new: str) -> list[dict[str, Any]]:
+    """The groups whose instances' images a decision reads: a template that resolves a
+    parameter (what its instances launched is checked), names the new image (are its
+    instances on it too?) or names an image that no longer exists (checked from the
+    instances). A template naming another existing image is checked from that image."""
+    return [group for group, ref in groups for version in _in_use(estate, [(group, ref)])
+            if version.alias is not None or version.image_id == new
+            or version.image_id not in estate.images]
 
 
 def _template_tags(ec2: EC2Client, template_ids: Iterable[str]) -> dict[str, dict[str, str]]:
@@ -477,6 +489,12 @@ def _needs_read(ctx: RunContext, group: Mapping[str, Any]) -> bool:
     return policy.on_refresh_in_progress != InProgressPolicy.CANCEL_AND_RESTART
 
 
+def _read_budget(ctx: RunContext) -> float:
+    """The time kept for one read: ``READ_BUDGET_SECONDS``, less in a short function
+    (``Deadline.budget``)."""
+    return ctx.deadline.budget(READ_BUDGET_SECONDS)
+
+
 def _read_refreshes(ctx: RunContext, candidates: list[tuple[dict[str, Any], TemplateRef]],
                     plans: dict[str, AsgPlan], every: bool) -> dict[str, Refresh | None]:
     """The latest refresh of the candidates that need it (``every``: all of them), one
@@ -489,8 +507,8 @@ def _read_refreshes(ctx: RunContext, candidates: list[tuple[dict[str, Any], Temp
             plans[name] = done
         elif not every and not _needs_read(ctx, group):
             continue
-        elif not ctx.deadline.has_time_for(2 * READ_BUDGET_SECONDS):   # and the batched
-            plans[name] = _deferred(name)                               # reads after it
+        elif not ctx.deadline.has_time_for(2 * _read_budget(ctx)):   # and the batched
+            plans[name] = _deferred(name)                             # reads after it
         else:
             try:
                 refreshes[name] = latest_refresh(ctx.clients.autoscaling, name)
@@ -527,7 +545,7 @@ def plan_asgs(ctx: RunContext, names: Sequence[str] | None = None, busy: bool = 
         else:
             candidates.append((group, ref))
     refreshes = _read_refreshes(ctx, candidates, plans, every=names is not None and busy)
-    if candidates and not ctx.deadline.has_time_for(READ_BUDGET_SECONDS):
+    if candidates and not ctx.deadline.has_time_for(_read_budget(ctx)):
         for group, _ in candidates:   # the batched reads would not fit: a later invocation
             plans[group["AutoScalingGroupName"]] = _deferred(group["AutoScalingGroupName"])
         candidates = []

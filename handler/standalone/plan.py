@@ -52,7 +52,7 @@ and so every IP, with no such trade-off.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -350,7 +350,7 @@ def plan_instances(ctx: RunContext) -> tuple[InstancePlan, ...]:
                       if tag_map(i.get("Tags")).get(IN_FLIGHT) == ctx.settings.parameter_name
                       and _claim(tag_map(i.get("Tags"))) is not None}
     inputs = PlanInputs(ctx, STRATEGIES)
-    inputs.images = describe_images(ec2, {i["ImageId"] for i in by_id.values()})
+    inputs.images = describe_images(ec2, _own_images(by_id.values()))
     refused, resumes = in_flight_work(ctx, ctx.exclusions, in_flight, by_id)
     for plan in refused:
         log_event("instance_planned", instance=plan.instance_id, action=plan.action,
@@ -415,6 +415,13 @@ def _resumed(ctx: RunContext, facts: Facts, resumes: list[InFlight]) -> list[Ins
 def instance_store(facts: Facts) -> set[str]:
     """The instance types with instance storage, among those the facts read."""
     return {t for t, info in facts.types.items() if info.get("InstanceStorageSupported")}
+
+
+def _own_images(instances: Iterable[dict[str, Any]]) -> set[str]:
+    """The images to read: those of instances that are not group members (a member is
+    skipped, or refused when found in flight, before its image is looked at; the group's
+    own plan checks it)."""
+    return {i["ImageId"] for i in instances if ASG_MEMBER not in tag_map(i.get("Tags"))}
 
 
 def _untrusted_targets(ctx: RunContext, targets: set[str]) -> dict[str, str]:

@@ -107,3 +107,58 @@ def test_a_continuation_reports_the_groups_started_earlier_as_done(
             f"instance refresh {refresh_id} toward {images.new} was started by an earlier "
             "invocation of this rollout (recorded on the group)")
     assert {entries[n]["action"] for n in names if n not in started} == {"refresh_started"}
+
+
+WAIT = json.dumps({"default": {"OnRefreshInProgress": "wait"}})   # its refresh is read first
+SHORT = 60.0
+
+
+@pytest.mark.parametrize("dry_run", [False, True])
+def test_a_60_second_function_reads_and_starts_a_lone_group(
+        aws, estate, images, function, slow, api_calls, dry_run):
+    """A group whose latest refresh is read before deciding (OnRefreshInProgress wait), in
+    a 60 s function (45 s of work) whose reads take 17 s: 28 s are left when the group
+    starts, less than a 15-minute function keeps for a start (30 s), and the start fits;
+    nothing is deferred."""
+    (name,) = _groups(estate, 1)
+    estate.publish(images.new)
+    for operation, seconds in (("DescribeInstanceRefreshes", 2.0),
+                               ("DescribeLaunchTemplateVersions", 10.0),
+                               ("DescribeImages", 5.0), ("CreateLaunchTemplateVersion", 2.0),
+                               ("StartInstanceRefresh", 2.0)):
+        slow(operation, seconds)
+    begin = aws.clock.monotonic()
+
+    report = function(timeout_seconds=SHORT, ASG_CONFIGURATIONS=WAIT).invoke(
+        {"dry_run": True} if dry_run else {})
+
+    assert [(e["name"], e["action"]) for e in report["asgs"]] == [
+        (name, "planned" if dry_run else "refresh_started")]
+    assert report["status"] == "succeeded"
+    assert "pending" not in report and "continuation" not in report
+    assert len(api_calls.of("DescribeInstanceRefreshes")) == 1
+    assert len(estate.refreshes(name)) == (0 if dry_run else 1)
+    assert aws.clock.monotonic() - begin <= 0.8 * SHORT
+
+
+def test_a_60_second_function_reads_a_recorded_group_and_leaves_its_refresh_running(
+        aws, estate, images, function, slow, api_calls):
+    """The follow-up's invocation (attempt 0) of a 60 s function reads the group whose
+    refresh it recorded toward this AMI: still running, left alone, nothing deferred."""
+    (name,) = _groups(estate, 1)
+    estate.publish(images.new)
+    ours = function(timeout_seconds=SHORT, ASG_CONFIGURATIONS=LONG_REFRESHES)
+    started = ours.invoke({})["asgs"][0]["refresh_id"]
+    slow("DescribeInstanceRefreshes", 2.0)
+    api_calls.clear()
+
+    report = ours.invoke({})
+
+    (entry,) = report["asgs"]
+    assert (entry["name"], entry["action"]) == (name, "skipped")
+    assert entry["reason"] == (f"instance refresh {started} (InProgress) is already in "
+                               f"progress toward {images.new}")
+    assert report["status"] == "succeeded"
+    assert "pending" not in report
+    assert [c["AutoScalingGroupName"] for c in api_calls.of("DescribeInstanceRefreshes")] == [
+        name]

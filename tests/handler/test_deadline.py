@@ -40,3 +40,23 @@ def test_a_15_minute_invocation_stops_starting_work_at_80_percent():
     assert not deadline.expired()
     clock.sleep(2)                 # 721 s: past 80%
     assert deadline.expired()
+
+
+@pytest.mark.parametrize(("timeout", "budget"), [
+    (60, 11.25),     # 45 s of work: a quarter
+    (120, 22.5),     # 90 s of work: a quarter
+    (160, 30.0),     # 120 s of work: a quarter is the whole step
+    (900, 30.0),     # 720 s of work: the step's own time
+])
+def test_a_step_keeps_its_time_or_a_quarter_of_a_short_invocation(timeout, budget):
+    deadline = Deadline.from_context(_Context(timeout), EmulatedClock())
+
+    assert deadline.budget(30.0) == budget
+    assert deadline.has_time_for(2 * deadline.budget(30.0) + deadline.budget(30.0))
+
+
+def test_a_deadline_built_without_a_context_keeps_the_whole_step():
+    clock = EmulatedClock()
+    deadline = Deadline(clock, clock.monotonic() + 900)
+
+    assert deadline.budget(30.0) == 30.0
