@@ -43,6 +43,14 @@ def fleet_values(world: HubWorld) -> set[str]:
     return {world.wave_value("fleet", R1), world.wave_value("fleet", R2)}
 
 
+def _fleet_promoted_after_the_bake(world) -> None:
+    """The canary baking (60 minutes): the fleet keeps the old AMI until the bake ends."""
+    world.advance(59)
+    assert fleet_values(world) == {OLD}, "promoted before the canary's bake ended"
+    world.advance(2)
+    assert fleet_values(world) == {NEW}
+
+
 def test_the_canary_wave_gets_the_new_ami_first_and_the_fleet_only_after_its_bake(world):
     world.publish(NEW)
 
@@ -50,11 +58,7 @@ def test_the_canary_wave_gets_the_new_ami_first_and_the_fleet_only_after_its_bak
     assert world.spokes[CANARY_SPOKE].reports[-1]["ami_id"] == NEW
     assert world.rollout().phase is Phase.BAKING
 
-    world.advance(59)
-    assert fleet_values(world) == {OLD}, "promoted before the canary's bake time"
-
-    world.advance(2)
-    assert fleet_values(world) == {NEW}
+    _fleet_promoted_after_the_bake(world)
     assert all(world.spokes[t].reports[-1]["ami_id"] == NEW for t in FLEET)
 
 
@@ -111,10 +115,7 @@ def test_the_same_ami_published_after_a_halt_is_reported_and_resume_retries_the_
     assert world.wave_value("canary", R1) == NEW
     assert world.spokes[CANARY_SPOKE].reports[-1]["ami_id"] == NEW
     assert world.rollout().phase is Phase.BAKING
-    world.advance(59)
-    assert fleet_values(world) == {OLD}, "promoted before the retried wave's bake"
-    world.advance(2)
-    assert fleet_values(world) == {NEW}
+    _fleet_promoted_after_the_bake(world)
     assert world.wave_history("canary", R1) == [OLD, NEW, OLD, NEW]
 
 
