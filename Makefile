@@ -20,7 +20,7 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m ruff check .
-	$(PY) -m mypy handler components sandbox hub
+	$(PY) -m mypy handler components sandbox hub ami_upgrade_cli
 	$(PY) -m pytest -n auto --dist worksteal $(PYTEST_ARGS)
 
 lint: $(STAMP)

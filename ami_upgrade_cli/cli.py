@@ -165,13 +165,15 @@ class Context:
         return shlex.join(["ami-upgrade", command, *self.flags])
 
     def client(self, service: str, config: Config = CLIENT_CONFIG) -> Any:
-        return self.session.client(service, endpoint_url=self.endpoint_url, config=config)
+        make: Any = self.session.client    # the service is a runtime name: one stub for all
+        return make(service, endpoint_url=self.endpoint_url, config=config)
 
     def _alias_arn(self) -> str:
         stack = self.stack
         try:
-            return self.client("lambda").get_alias(FunctionName=stack.function_name,
-                                                   Name=stack.alias_name)["AliasArn"]
+            arn: str = self.client("lambda").get_alias(FunctionName=stack.function_name,
+                                                       Name=stack.alias_name)["AliasArn"]
+            return arn
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
                 raise CliError(EXIT_NOT_DEPLOYED, (

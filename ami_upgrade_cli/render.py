@@ -44,7 +44,7 @@ def report_tables(report: dict, members: Mapping[str, str] | None = None) -> lis
     rows = []
     for entry in report.get("instances", []):
         group = members.get(entry["id"])
-        if entry["action"] == "skipped" and group in grouped:
+        if entry["action"] == "skipped" and group is not None and group in grouped:
             folded[group] = folded.get(group, 0) + 1
         else:
             rows.append(entry)
