@@ -72,16 +72,24 @@ def report_bus_policy(hub: HubSettings, region: str, bus_arn: str) -> dict[str, 
         "Action": "events:PutEvents", "Resource": bus_arn, "Condition": condition}]}
 
 
-def spoke_bus_policy(hub_account: str, bus_arn: str,
-                     organization_id: str | None = None) -> dict[str, Any]:
-    """A spoke's default bus admits the hub's forwarded wave events only (or the org's)."""
+def spoke_bus_statement_id(function_name: str) -> str:
+    """The id of the statement a spoke adds to its default bus's policy: its own, so the
+    bus's other statements (a landing zone's, another tool's) stay as they are. Letters and
+    digits only, as IAM wants of a ``Sid`` (EventBridge would take ``-`` and ``_`` too)."""
+    return ("".join(c for c in function_name if c.isalnum()) + "HubWaves")[-64:]
+
+
+def spoke_bus_policy(hub_account: str, bus_arn: str, organization_id: str | None = None,
+                     statement_id: str = "HubWaveEvents") -> dict[str, Any]:
+    """The statement a spoke adds to its default bus (``events:PutPermission``, as
+    ``aws.cloudwatch.EventPermission`` writes it): ``PutEvents`` from the hub account, or
+    from any account of the hub's organisation. The spoke's rule matches only the hub
+    account's change of its wave parameter, so other events admitted trigger nothing."""
+    statement: dict[str, Any] = {"Sid": statement_id, "Effect": "Allow",
+                                 "Action": "events:PutEvents", "Resource": bus_arn}
     if organization_id:
-        principal: Any = "*"
-        condition: dict[str, Any] = {"StringEquals": {"aws:PrincipalOrgID": organization_id,
-                                                      "events:source": "aws.ssm"}}
+        statement["Principal"] = "*"
+        statement["Condition"] = {"StringEquals": {"aws:PrincipalOrgID": organization_id}}
     else:
-        principal = {"AWS": f"arn:aws:iam::{hub_account}:root"}
-        condition = {"StringEquals": {"events:source": "aws.ssm"}}
-    return {"Version": "2012-10-17", "Statement": [{
-        "Sid": "HubWaveEvents", "Effect": "Allow", "Principal": principal,
-        "Action": "events:PutEvents", "Resource": bus_arn, "Condition": condition}]}
+        statement["Principal"] = {"AWS": f"arn:aws:iam::{hub_account}:root"}
+    return {"Version": "2012-10-17", "Statement": [statement]}

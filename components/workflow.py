@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 import pulumi
@@ -12,8 +11,8 @@ from components.configuration import Configuration, ConfigurationArgs
 from components.dashboard import Dashboard, DashboardArgs
 from components.follow_up import FollowUp, FollowUpArgs
 from components.function import Function, FunctionArgs
-from components.hub_policy import spoke_bus_policy
-from components.limits import configuration_tier, partition_of
+from components.hub_policy import spoke_bus_statement_id
+from components.limits import configuration_tier
 from components.monitoring import Monitoring, MonitoringArgs
 from components.permissions import Permissions, PermissionsArgs
 from components.refresh_events import RefreshEvents, RefreshEventsArgs
@@ -45,7 +44,7 @@ class AmiUpgradeWorkflow(pulumi.ComponentResource):
     follow_up: FollowUp
     schedule: Schedule | None
     refresh_events: RefreshEvents
-    hub_bus_policy: aws.cloudwatch.EventBusPolicy | None
+    hub_bus_permission: aws.cloudwatch.EventPermission | None
     monitoring: Monitoring
     dashboard: Dashboard
     function_name: pulumi.Output[str]
@@ -111,7 +110,7 @@ class AmiUpgradeWorkflow(pulumi.ComponentResource):
             function_name=s.function_name, parameter_name=s.parameter_name,
             alias_name=self.function.alias_name, alias_arn=self.function.alias_arn,
             dry_run=s.dry_run, tags=tags), child)
-        self.hub_bus_policy = self._admit_hub(name, s)
+        self.hub_bus_permission = self._admit_hub(name, s)
         self._observe(name, s, tags)
 
         self.function_name = self.function.function_name
@@ -138,21 +137,22 @@ class AmiUpgradeWorkflow(pulumi.ComponentResource):
             alias_arn=self.function.alias_arn, tags=tags),
             pulumi.ResourceOptions(parent=self))
 
-    def _admit_hub(self, name: str, s: StackSettings) -> aws.cloudwatch.EventBusPolicy | None:
+    def _admit_hub(self, name: str,
+                   s: StackSettings) -> aws.cloudwatch.EventPermission | None:
         """A spoke's default bus admits its hub's forwarded wave events (the hub account, or
-        the hub's organisation) and nothing else: its trigger rule listens there."""
+        the hub's organisation): one statement of its own (``PutPermission``), so the
+        bus's other statements are left as they are; its trigger rule listens there."""
         if s.hub_account is None:
             return None
-        hub_account, organization = s.hub_account, s.hub_organization_id
-        identity = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self))
-        bus = identity.account_id.apply(
-            lambda account: f"arn:{partition_of(s.region)}:events:{s.region}:{account}:"
-                            "event-bus/default")
-        return aws.cloudwatch.EventBusPolicy(
-            f"{name}-hub-bus-policy", event_bus_name="default",
-            policy=bus.apply(lambda arn: json.dumps(
-                spoke_bus_policy(hub_account, arn, organization))),
-            opts=pulumi.ResourceOptions(parent=self))
+        organization = s.hub_organization_id
+        condition = (aws.cloudwatch.EventPermissionConditionArgs(
+            key="aws:PrincipalOrgID", type="StringEquals", value=organization)
+            if organization else None)
+        return aws.cloudwatch.EventPermission(
+            f"{name}-hub-bus-permission", event_bus_name="default",
+            statement_id=spoke_bus_statement_id(s.function_name),
+            action="events:PutEvents", principal="*" if organization else s.hub_account,
+            condition=condition, opts=pulumi.ResourceOptions(parent=self))
 
     def _observe(self, name: str, s: StackSettings, tags: dict[str, str]) -> None:
         """The scheduled reconcile, refresh outcomes, alarms and dashboard."""

@@ -265,23 +265,28 @@ def test_a_spoke_configuration_aws_would_refuse_fails_the_preview_naming_the_key
     assert str(refused.value).startswith(starts)
 
 
-SPOKE_BUS_POLICY = "aws:cloudwatch/eventBusPolicy:EventBusPolicy"
+SPOKE_BUS_POLICY = "aws:cloudwatch/eventPermission:EventPermission"
 
 
-def test_a_spoke_deploys_its_default_bus_policy_admitting_only_the_hubs_wave_events():
+def test_a_spoke_adds_one_statement_of_its_own_to_its_default_bus_admitting_the_hub():
     [resource] = spoke_stack().of_type(SPOKE_BUS_POLICY)
-    assert resource.inputs["eventBusName"] == "default"
-    assert json.loads(resource.inputs["policy"]) == {"Version": "2012-10-17", "Statement": [{
-        "Sid": "HubWaveEvents", "Effect": "Allow",
-        "Principal": {"AWS": f"arn:aws:iam::{HUB}:root"}, "Action": "events:PutEvents",
-        "Resource": f"arn:aws:events:us-east-1:{ACCOUNT}:event-bus/default",
-        "Condition": {"StringEquals": {"events:source": "aws.ssm"}}}]}
+    assert {k: resource.inputs.get(k) for k in (
+        "eventBusName", "action", "principal", "statementId", "condition")} == {
+        "eventBusName": "default", "action": "events:PutEvents", "principal": HUB,
+        "statementId": "amiupgradedevHubWaves", "condition": None}
 
 
-def test_the_spokes_bus_policy_is_parliament_clean():
-    policy = spoke_stack().one(SPOKE_BUS_POLICY).inputs["policy"]
-    assert parliament.analyze_policy_string(policy, include_community_auditors=True
-                                            ).findings == []
+def test_a_spoke_never_owns_its_default_buss_whole_policy():
+    """A landing zone's or another tool's statements on the default bus stay: the spoke
+    writes one statement (PutPermission), never the bus's policy (PutEventBusPolicy)."""
+    assert spoke_stack().of_type("aws:cloudwatch/eventBusPolicy:EventBusPolicy") == []
+
+
+def test_the_statement_a_spoke_adds_is_parliament_clean():
+    policy = spoke_bus_policy(HUB, f"arn:aws:events:us-east-1:{ACCOUNT}:event-bus/default",
+                              statement_id="amiupgradedevHubWaves")
+    assert parliament.analyze_policy_string(json.dumps(policy),
+                                            include_community_auditors=True).findings == []
 
 
 def test_a_single_account_stack_touches_no_bus_policy():
@@ -300,8 +305,8 @@ def test_a_spoke_of_an_organisations_hub_admits_the_organisation(tmp_path):
     assert (settings.hub_account, settings.hub_organization_id) == (HUB, "o-abcdefghij")
     [statement] = spoke_bus_policy(settings.hub_account, "arn:bus",
                                    settings.hub_organization_id)["Statement"]
-    assert (statement["Principal"], statement["Condition"]["StringEquals"]) == (
-        "*", {"aws:PrincipalOrgID": "o-abcdefghij", "events:source": "aws.ssm"})
+    assert (statement["Principal"], statement["Condition"]) == (
+        "*", {"StringEquals": {"aws:PrincipalOrgID": "o-abcdefghij"}})
 
 
 # ------------------------------------------------------------- a spoke of the hub stack
@@ -316,9 +321,8 @@ def spoke_of_hub(account: str, **overrides: str) -> Rendered:
 
 def test_a_spoke_of_the_hub_stack_in_its_wave_renders():
     rendered = spoke_of_hub(FLEET_B)
-    [policy] = rendered.of_type(SPOKE_BUS_POLICY)
-    assert json.loads(policy.inputs["policy"])["Statement"][0]["Resource"] == (
-        f"arn:aws:events:us-east-1:{FLEET_B}:event-bus/default")
+    [permission] = rendered.of_type(SPOKE_BUS_POLICY)
+    assert (permission.inputs["eventBusName"], permission.inputs["principal"]) == ("default", HUB)
 
 
 @pytest.mark.parametrize(("account", "overrides", "starts"), [
