@@ -16,7 +16,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from . import asg, log, standalone
-from .ami import AmiError, AmiNotReady, Image, check_owner, read_parameter, validate_ami
+from .ami import AmiError, AmiNotReady, check_owner, read_parameter, validate_ami
 from .aws import Clients, error_code, is_transient, tag_map
 from .events import Request, continuation_event
 from .follow_up import FollowUp
@@ -81,11 +81,11 @@ class Engine:
             ctx = self._context(request, dry_run)
         except (AmiError, SettingsError, StepFailed) as exc:
             return self._finish(self._not_started(request, base, exc, dry_run, follow_up))
-        base = replace(base, ami_id=ctx.image.id)
+        base = replace(base, ami_id=ctx.goal.id)
         data_type = ctx.parameter.data_type_warning() if ctx.parameter else None
         if data_type:
             base = replace(base, warnings=(*base.warnings, data_type))
-        log.bind(ami=ctx.image.id)
+        log.bind(ami=ctx.goal.id)
 
         asg_plans, instance_plans, failures, base = self._plan(ctx, base)
         if dry_run:
@@ -159,7 +159,7 @@ class Engine:
         resumed toward its recorded AMI, or rolled back when that AMI is gone."""
         static = Exclusions(self.settings.excluded_instances, self.settings.excluded_asgs)
         ctx = RunContext(settings=self.settings, clients=self.clients,
-                         image=Image(id="", architecture="", platform="", state=""),
+                         image=None,
                          parameter=None, exclusions=static, dry_run=False, clock=self.clock,
                          deadline=self.deadline, attempt=request.attempt,
                          account=self._account())

@@ -118,13 +118,24 @@ def clock_for(context: Any) -> Clock:
     return getattr(context, "ami_upgrade_clock", None) or SystemClock()
 
 
+class NoGoal(RuntimeError):
+    """A recovery run (no validated image) reached code that moves work onto the run's
+    image: a defect, raised instead of acting toward an image nobody checked."""
+
+
 @dataclass(frozen=True)
 class RunContext:
-    """Everything a rollout needs for one run; frozen, built once the AMI is validated."""
+    """Everything a rollout needs for one run; frozen.
+
+    ``image``: the AMI this run validated and moves work onto; None for a recovery run
+    (the run's own AMI could not be established), where work in flight goes only toward
+    its recorded target, checked, or back. Code that plans or starts work reads
+    :attr:`goal`; code shared with recovery reads ``image`` and handles None.
+    """
 
     settings: Settings
     clients: Clients
-    image: Image
+    image: Image | None
     parameter: ParameterValue | None
     exclusions: Exclusions
     dry_run: bool
@@ -132,6 +143,22 @@ class RunContext:
     deadline: Deadline
     attempt: int = 0
     account: str | None = None   # this deployment's account (AMI owner ``self``), if known
+
+    @property
+    def goal(self) -> Image:
+        """The validated image this run moves work onto; :class:`NoGoal` on a recovery run."""
+        if self.image is None:
+            raise NoGoal("a recovery run has no image of its own to move work onto")
+        return self.image
+
+    def goal_id(self, target: str | None) -> str | None:
+        """The AMI a replacement goes toward: its plan's ``target`` when it names one (the
+        target recorded in flight), else this run's image; None on a recovery run for work
+        that records none (it is then never started toward anything, only finished or
+        rolled back)."""
+        if target:
+            return target
+        return self.image.id if self.image is not None else None
 
 
 Entry = TypeVar("Entry", "AsgEntry", "InstanceEntry")

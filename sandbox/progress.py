@@ -23,6 +23,7 @@ from rich.progress import BarColumn, Progress, TaskID, TaskProgressColumn, TextC
 from rich.table import Table
 from rich.text import Text
 
+from handler.outcomes import Code
 from handler.tags import PARAMETER
 
 from .convergence import Snapshot, Verdict, final_entries, holder_of, read_refreshes
@@ -112,7 +113,7 @@ class FleetProgress:
         self._last_sample = -SAMPLE_EVERY_SECONDS
         self._unsubscribe = None
         self._peak: dict[str, int] = {}          # furthest stage seen per instance
-        self._failed: dict[str, str] = {}        # instance -> reason, from the reports
+        self._failed: dict[str, dict] = {}       # instance -> its failed entry, from the reports
 
     def __enter__(self) -> FleetProgress:
         self.live.start(refresh=True)
@@ -138,7 +139,7 @@ class FleetProgress:
             text = f"[red]crashed[/red]: {invocation.error}"
         else:
             report = invocation.report or {}
-            self._failed.update({e["id"]: e.get("reason", "") for e in report.get("instances", [])
+            self._failed.update({e["id"]: e for e in report.get("instances", [])
                                  if e.get("action") == "failed"})
             acted = [e for e in (*report.get("asgs", []), *report.get("instances", []))
                      if e.get("action") != "skipped"]
@@ -189,11 +190,17 @@ class FleetProgress:
                                       self.estate.new_image, self.keep_old)
             peak = self._peak[instance.id] = max(self._peak.get(instance.id, 0), stage.percent)
             if stage.percent == 0 and (peak or instance.id in self._failed):
-                reason = self._failed.get(instance.id, "")
-                text = reason if reason.startswith("rolled back") else f"rolled back {reason}"
-                stage = Stage(0, f"[red]{text.strip()[:70]}[/red]")
+                stage = Stage(0, f"[red]{rolled_back_label(self._failed.get(instance.id))}[/red]")
             self.progress.update(self.instances[instance.id], completed=stage.percent,
                                  status=stage.label)
+
+
+def rolled_back_label(entry: Mapping | None) -> str:
+    """The bar's label for a replacement back at its start: the failed entry's reason, said
+    as a rollback unless its code already makes it one (its reason then says so)."""
+    reason = (entry or {}).get("reason", "")
+    text = reason if (entry or {}).get("code") == Code.ROLLED_BACK else f"rolled back {reason}"
+    return text.strip()[:70]
 
 
 # ---------------------------------------------------------------------- final tables

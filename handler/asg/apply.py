@@ -136,7 +136,7 @@ class _Run:
                 self.ctx.clients.autoscaling.cancel_instance_refresh(
                     AutoScalingGroupName=plan.name)
                 log_event("asg_refresh_cancelled", group=plan.name, refresh=blocker.refresh_id,
-                          heading_to=blocker.heading_to, ami=self.ctx.image.id)
+                          heading_to=blocker.heading_to, ami=self.ctx.goal.id)
             except (ClientError, BotoCoreError) as exc:
                 ended = isinstance(exc, ClientError) and error_code(exc) == NOT_ACTIVE_ERROR
                 if not ended:   # it ended meanwhile: fine
@@ -179,7 +179,7 @@ class _Run:
             self.entries[plan.name] = AsgEntry(plan.name, Action.SKIPPED,
                                                Code.REFRESH_IN_PROGRESS_WAIT, (
                 f"{verb} {blocker.describe()}{foreign}, which has not ended yet; the refresh "
-                f"toward {self.ctx.image.id} starts in a follow-up invocation"), details={
+                f"toward {self.ctx.goal.id} starts in a follow-up invocation"), details={
                     "active_refresh": blocker.summary(),
                     "on_refresh_in_progress": plan.policy})
             log_event("asg_waiting", group=plan.name, refresh=blocker.refresh_id,
@@ -330,7 +330,7 @@ def _start(ctx: RunContext, plan: StartRefresh, written: int | None
     """Write the version (unless ``written``, by a group sharing the source), start the
     refresh; the version this wrote (for the caller to share), the record the caller's.
     Runs on a worker: reads ``ctx`` and ``plan`` (frozen), changes nothing of the run."""
-    ami = ctx.image.id
+    ami = ctx.goal.id
     version = plan.version if plan.version is not None else written
     created = None
     if version is None:
@@ -366,7 +366,7 @@ def _remember_failed(ctx: RunContext, plan: RememberRollback) -> None:
     """Tag the group with the AMI its refresh rolled back from; drop the refresh record, so
     that removing ``failed-ami`` is all an operator does to retry."""
     reason = plan.note
-    if _tag(ctx, plan.name, {FAILED_AMI: ctx.image.id, FAILURE_REASON: reason[:256]}):
+    if _tag(ctx, plan.name, {FAILED_AMI: ctx.goal.id, FAILURE_REASON: reason[:256]}):
         _tag(ctx, plan.name, {REFRESH_ID: "", REFRESH_AMI: ""}, delete=True)
         log_event("asg_failed_ami_recorded", group=plan.name, reason=reason)
 

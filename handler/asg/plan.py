@@ -405,10 +405,10 @@ def _read(ctx: RunContext, groups: list[tuple[dict[str, Any], TemplateRef]],
         estate.template_tags = _template_tags(
             ctx.clients.ec2, [v.template_id for v in _in_use(estate, groups)])
     concrete = {v.image_id for v in _in_use(estate, groups) if v.alias is None and v.image_id}
-    estate.images = describe_images(ctx.clients.ec2, concrete - {ctx.image.id})
-    estate.images[ctx.image.id] = ctx.image
+    estate.images = describe_images(ctx.clients.ec2, concrete - {ctx.goal.id})
+    estate.images[ctx.goal.id] = ctx.goal
     estate.member_images = _member_images(
-        ctx.clients.ec2, [i for group in _reading_members(estate, groups, ctx.image.id)
+        ctx.clients.ec2, [i for group in _reading_members(estate, groups, ctx.goal.id)
                           for i in _members(group)])
     estate.instance_images = {i: image.id for i, image in estate.member_images.items()}
     # A template whose image is gone, on a group with no instance: its instance types say
@@ -464,11 +464,11 @@ def _recorded_started(ctx: RunContext, group: Mapping[str, Any]) -> Skip | None:
     this AMI is done for this rollout: not read again (the next rollout's or follow-up's
     first invocation reads it, and remembers a rollback)."""
     tags = tag_map(group.get("Tags"))
-    if ctx.attempt < 1 or not tags.get(REFRESH_ID) or tags.get(REFRESH_AMI) != ctx.image.id:
+    if ctx.attempt < 1 or not tags.get(REFRESH_ID) or tags.get(REFRESH_AMI) != ctx.goal.id:
         return None
     name = group["AutoScalingGroupName"]
     return Skip(name, Code.STARTED_EARLIER,
-                f"instance refresh {tags[REFRESH_ID]} toward {ctx.image.id} was started by an "
+                f"instance refresh {tags[REFRESH_ID]} toward {ctx.goal.id} was started by an "
                 "earlier invocation of this rollout (recorded on the group)")
 
 
@@ -483,7 +483,7 @@ def _needs_read(ctx: RunContext, group: Mapping[str, Any]) -> bool:
     cancel-and-restart the group is written to in any case.
     """
     tags = tag_map(group.get("Tags"))
-    if ctx.dry_run or (tags.get(REFRESH_ID) and tags.get(REFRESH_AMI) == ctx.image.id):
+    if ctx.dry_run or (tags.get(REFRESH_ID) and tags.get(REFRESH_AMI) == ctx.goal.id):
         return True
     policy = ctx.settings.asg_configurations.for_group(group["AutoScalingGroupName"])
     return policy.on_refresh_in_progress != InProgressPolicy.CANCEL_AND_RESTART
@@ -627,7 +627,7 @@ def _hold_shared_writes(ctx: RunContext, plans: dict[str, AsgPlan],
                 name, Code.MISCONFIGURED_SHARED_TEMPLATE,
                 f"launch template {label} is shared with groups this run does not move, "
                 f"which use its $Latest version: {'; '.join(sorted(held))}; a version "
-                f"written now would move them to {ctx.image.id} too, so none is written",
+                f"written now would move them to {ctx.goal.id} too, so none is written",
                 f"point those groups at a numbered version (or $Default) of {label}, or give "
                 f"{name} its own launch template")
             log_event("asg_shared_template", group=name, template=plan.template_id,
@@ -638,7 +638,7 @@ def _compatibility(ctx: RunContext, estate: _Estate, group: dict[str, Any],
                    in_use: TemplateVersion) -> tuple[str | None, str | None]:
     """(why the group cannot move to the new AMI (architecture, platform), or None;
     a note when the current image is gone and the check was made from what is known)."""
-    new = ctx.image
+    new = ctx.goal
     if in_use.alias is None:
         if in_use.image_id == new.id:
             return None, None
@@ -806,7 +806,7 @@ def _foreign_alias(ctx: RunContext, group: Mapping[str, Any], in_use: TemplateVe
 def _rolled_back(ctx: RunContext, group: Mapping[str, Any], refresh: Refresh | None
                  ) -> Skip | RememberRollback | None:
     """A refresh toward this AMI rolled back (remembered on the group, or seen now)."""
-    name, new, tags = group["AutoScalingGroupName"], ctx.image.id, tag_map(group.get("Tags"))
+    name, new, tags = group["AutoScalingGroupName"], ctx.goal.id, tag_map(group.get("Tags"))
     if tags.get(FAILED_AMI) == new:
         return Skip(name, Code.FAILED_BEFORE,
                     f"an earlier instance refresh onto {new} was rolled back "
@@ -827,7 +827,7 @@ def _in_the_way(ctx: RunContext, estate: _Estate, group: dict[str, Any], ref: Te
                 in_use: TemplateVersion, refresh: Refresh) -> Blocker | Skip:
     """The active ``refresh`` as the blocker the plan cancels or waits for, or the skip
     when it already heads to the AMI or the group's policy is ``skip``."""
-    name, new = group["AutoScalingGroupName"], ctx.image.id
+    name, new = group["AutoScalingGroupName"], ctx.goal.id
     heading_to, source = _heading_to(ctx, estate, group, ref, refresh)
     if heading_to == new:
         return Skip(name, Code.REFRESH_ALREADY_RUNNING,
@@ -844,7 +844,7 @@ def _in_the_way(ctx: RunContext, estate: _Estate, group: dict[str, Any], ref: Te
 def _already_current(ctx: RunContext, estate: _Estate, group: Mapping[str, Any],
                      in_use: TemplateVersion, where: str) -> Skip | None:
     """Skipped when the template launches the AMI and every instance runs it."""
-    new = ctx.image.id
+    new = ctx.goal.id
     members = _members(group)
     if ((in_use.alias is not None or in_use.image_id == new)
             and all(estate.instance_images.get(i) == new for i in members)):
@@ -858,7 +858,7 @@ def _target_version(ctx: RunContext, estate: _Estate, ref: TemplateRef,
                     source: TemplateVersion) -> tuple[int | None, int | None, str]:
     """(the existing version the refresh names, or None; the number a version written
     now would get, or None; what the plan does, as the report says it)."""
-    new, parameter = ctx.image.id, ctx.settings.parameter_name
+    new, parameter = ctx.goal.id, ctx.settings.parameter_name
     if source.alias is not None:
         return source.number, None, \
             f"version {source.number} resolves {parameter}: refresh toward it"

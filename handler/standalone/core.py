@@ -294,7 +294,7 @@ class Strategy:
     def plan(self, inputs: PlanInputs, instance: dict[str, Any], note: str = "") -> InstancePlan:
         """Replace (with what it needs) or skip, with the reason; reads only."""
         return InstancePlan(instance["InstanceId"], PlanAction.REPLACE,
-                            f"{self.name} onto {inputs.ctx.image.id}{note}", self.name)
+                            f"{self.name} onto {inputs.ctx.goal.id}{note}", self.name)
 
     def preflight(self, inputs: PlanInputs, facts: Facts, instance: dict[str, Any],
                   plan: InstancePlan) -> InstancePlan:

@@ -241,7 +241,8 @@ def in_flight_work(ctx: RunContext, exclusions: Exclusions, in_flight: Mapping[s
 def resume_plan(work: InFlight, roll_back: str | None = None, goal: str | None = None
                 ) -> InstancePlan:
     """The plan driving ``work`` on: back to where it came from when ``roll_back`` says
-    why, otherwise on toward ``goal`` (None: the run's AMI)."""
+    why, otherwise on toward ``goal`` (None: the run's AMI, if it has one: see
+    ``RunContext.goal_id``)."""
     if roll_back is not None:
         return InstancePlan(work.old_id, PlanAction.ROLL_BACK, roll_back, work.strategy,
                             work.shape, work.volumes, work.target)
@@ -262,7 +263,7 @@ def _candidates(ec2: EC2Client, settings: Settings) -> list[dict[str, Any]]:
 
 def _first_skip(inputs: PlanInputs, inst: dict[str, Any]) -> InstancePlan | None:
     """The checks every strategy shares: the skip of the first that fails, or None."""
-    ctx, goal = inputs.ctx, inputs.ctx.image
+    ctx, goal = inputs.ctx, inputs.ctx.goal
     iid, tags = inst["InstanceId"], tag_map(inst.get("Tags"))
     state = inst["State"]["Name"]
     found = _shared_skip(inputs, inst, iid, tags, state)
@@ -285,7 +286,7 @@ def _first_skip(inputs: PlanInputs, inst: dict[str, Any]) -> InstancePlan | None
 def _shared_skip(inputs: PlanInputs, inst: dict[str, Any], iid: str, tags: dict[str, str],
                  state: str) -> tuple[str, Code] | None:
     """Membership, scope, the record, the state, the image: why not, or None."""
-    goal = inputs.ctx.image
+    goal = inputs.ctx.goal
     if ASG_MEMBER in tags:
         return (f"belongs to Auto Scaling group {tags[ASG_MEMBER]} (the group's entry says "
                 "what happens to it)", Code.ASG_MEMBER)
@@ -363,7 +364,7 @@ def plan_instances(ctx: RunContext) -> tuple[InstancePlan, ...]:
                if plan is None or plan.action == PlanAction.REPLACE]
     resumed = [r.instance for r in resumes if r.shape is not None and r.instance]
     facts = (read_facts(ctx, [*checked, *resumed],
-                        {ctx.image.id, *(r.target for r in resumes if r.shape is not None)})
+                        {ctx.goal.id, *(r.target for r in resumes if r.shape is not None)})
              if checked or resumed else Facts())
     # Read with the facts for every instance a strategy plans (relaunch_blocker asks).
     inputs.instance_store = instance_store(facts)
@@ -387,7 +388,7 @@ def _considered(inputs: PlanInputs, facts: Facts, inst: dict[str, Any],
     else:
         name = _strategy_name(inputs, inst)
         plan = InstancePlan(inst["InstanceId"], PlanAction.REPLACE, f"{name} onto "
-                            f"{inputs.ctx.image.id}, checked when it starts", name,
+                            f"{inputs.ctx.goal.id}, checked when it starts", name,
                             unchecked=Unchecked(inst, facts, inputs.images))
     log_event("instance_planned", instance=inst["InstanceId"], action=plan.action,
               reason=plan.reason)
@@ -429,7 +430,7 @@ def _untrusted_targets(ctx: RunContext, targets: set[str]) -> dict[str, str]:
     than ``allowedAmiOwners`` names), with why: a recorded target is a tag, written by
     whoever may tag the instance, so it passes the run's own image check. The run's
     image passed it already; a target no longer visible is left to the strategy."""
-    others = {t for t in targets if t and t != ctx.image.id}
+    others = {t for t in targets if t and t != ctx.goal.id}
     found: dict[str, str] = {}
     for image in describe_images(ctx.clients.ec2, others).values():
         try:

@@ -463,7 +463,7 @@ def review(inputs: PlanInputs, facts: Facts, instance: dict[str, Any],
     if blocker:
         return inputs.skip(plan.instance_id, f"preflight: {blocker}", Code.PREFLIGHT_FAILED)
     if plan.shape is not None:
-        plan = replace(plan, shape=complete(plan.shape, instance, facts, ctx.image.id))
+        plan = replace(plan, shape=complete(plan.shape, instance, facts, ctx.goal.id))
     return plan
 
 

@@ -58,8 +58,9 @@ def recover_in_flight(ctx: RunContext, exclusions: Exclusions, why: str,
                       durable_follow_up: bool = False) -> Outcome[InstanceEntry]:
     """Resume or roll back every replacement this deployment has in flight.
 
-    ``ctx`` carries no usable image (the run's own could not be established); each
-    plan carries its recorded target instead. ``why`` is the run's failure.
+    The replacements run with no image of the run's own (``image`` None): each plan
+    carries its recorded target, checked here, or rolls back; one with none recorded is
+    only finished or rolled back, never started. ``why`` is the run's failure.
     """
     ec2 = ctx.clients.ec2
     in_flight = in_flight_replacements(ec2, ctx.settings.parameter_name)
@@ -77,6 +78,5 @@ def recover_in_flight(ctx: RunContext, exclusions: Exclusions, why: str,
         log_event("in_flight_recovered", instance=work.old_id, action=plans[-1].action,
                   reason=plans[-1].reason)
     plans.sort(key=lambda p: p.instance_id)
-    recovery = replace(ctx, image=Image(id="", architecture="", platform="", state=""),
-                       exclusions=exclusions)
+    recovery = replace(ctx, image=None, exclusions=exclusions)
     return apply_instances(recovery, tuple(plans), durable_follow_up=durable_follow_up)

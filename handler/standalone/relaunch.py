@@ -192,7 +192,7 @@ class Relaunch(Machine):
 
     old_id: str
     parameter: str
-    goal_ami: str
+    goal_ami: str | None                 # None: a recovery run's, with no target recorded
     shape: InstanceShape | None
     root_device_for: Callable[[str], str]   # AMI ID -> its root device name
     keep_old_instance: bool = False
@@ -261,7 +261,7 @@ class Relaunch(Machine):
             if (self.resume and IN_FLIGHT not in tags and not obs.new
                     and not obs.tagged_volumes() and obs.template is None):
                 return finished_elsewhere(old.id, _ended_elsewhere(tags))   # since planned
-            if self.resume:
+            if self.resume or self.goal_ami is None:   # no goal: only ever resuming
                 return self._fail(f"tagged as in flight, but {old.id} records no intent "
                                   f"({TARGET_AMI}); not touched", Code.NEEDS_OPERATOR)
             return _with_addresses(record_intent(
@@ -287,7 +287,13 @@ class Relaunch(Machine):
     def _prepare(self, obs: Observation, old: InstanceView, tags: Mapping[str, str]
                  ) -> Call | Wait | Finish:
         """Before the launch: each volume's home recorded, O stopped, the volumes
-        detached, then the AMI and the launch token fixed on O."""
+        detached, then the AMI and the launch token fixed on O. Without a goal (a recovery
+        run that found no target recorded when it planned), nothing moves: it rolls back."""
+        if self.goal_ami is None:
+            self.pending_rollback = (f"no target AMI was checked for {old.id} when this run "
+                                     f"planned it ({TARGET_AMI} was written since); not "
+                                     "launched")
+            return Wait("rolling back")
         volumes = obs.volumes
         for v in obs.untagged_volumes():
             return Call("create_tags", {"Resources": [v.id], "Tags": tag_list({
@@ -1021,7 +1027,7 @@ class RelaunchStrategy(Strategy):
         refs = preflight.references(facts, instance, settings.preserve_private_ip)
         if refs:
             return not_relaunched(inputs, instance, "; ".join(refs))
-        blocker = (preflight.launch_blocker(facts, instance, inputs.ctx.image.id,
+        blocker = (preflight.launch_blocker(facts, instance, inputs.ctx.goal.id,
                                             settings.preserve_private_ip)
                    or preflight.volume_blocker(facts, instance))
         if blocker:
@@ -1029,7 +1035,7 @@ class RelaunchStrategy(Strategy):
         return plan
 
     def plan(self, inputs: PlanInputs, instance: dict[str, Any], note: str = "") -> InstancePlan:
-        settings, goal = inputs.ctx.settings.standalone, inputs.ctx.image
+        settings, goal = inputs.ctx.settings.standalone, inputs.ctx.goal
         iid = instance["InstanceId"]
         shape = capture(inputs.ctx.clients.ec2, instance, inputs.volumes)
         blocker = relaunch_blocker(instance, shape,
@@ -1057,7 +1063,7 @@ class RelaunchStrategy(Strategy):
     def machine(self, ctx: RunContext, plan: InstancePlan,
                 root_device_for: Callable[[str], str]) -> Relaunch:
         s = ctx.settings
-        return Relaunch(plan.instance_id, s.parameter_name, plan.target or ctx.image.id,
+        return Relaunch(plan.instance_id, s.parameter_name, ctx.goal_id(plan.target),
                         plan.shape, root_device_for,
                         keep_old_instance=s.standalone.keep_old_instance,
                         health_timeout=float(s.standalone.health_check_timeout_seconds),
@@ -1070,7 +1076,7 @@ class RelaunchStrategy(Strategy):
 def not_relaunched(inputs: PlanInputs, instance: dict[str, Any], why: str) -> InstancePlan:
     """An instance a relaunch would cut off (``why``): its root volume replaced in place
     when that is allowed and possible, otherwise skipped with the references and the fix."""
-    goal, iid = inputs.ctx.image, instance["InstanceId"]
+    goal, iid = inputs.ctx.goal, instance["InstanceId"]
     failure = precondition_failure(instance, current_image(inputs.images, instance), goal)
     if preflight.REFERENCED_TO_ROOT_VOLUME and ROOT_VOLUME in inputs.strategies \
             and failure is None:

@@ -101,7 +101,7 @@ class RootVolumeReplacement(Machine):
 
     old_id: str
     parameter: str
-    goal_ami: str
+    goal_ami: str | None                 # None: a recovery run's, with no target recorded
     pending_failure: str | None = None
     # the code its failure is reported with: a roll-back plan's, or AWS's refusal
     failure_code: Code = Code.REPLACEMENT_FAILED
@@ -126,13 +126,13 @@ class RootVolumeReplacement(Machine):
             return finished_elsewhere(self.old_id, "nothing of its replacement is in flight "
                                       "any more (another invocation ended it)")
         if target is None:
-            if self.resume and self.pending_failure is None:
-                return Finish(InstanceEntry(self.old_id, Action.FAILED, Code.NEEDS_OPERATOR,
-                                            f"tagged as in flight, but records no intent "
-                                            f"({ROOT_VOLUME_AMI}); not touched"))
             if self.pending_failure:
                 return Finish(InstanceEntry(self.old_id, Action.FAILED, self.failure_code,
                                             self.pending_failure))
+            if self.resume or self.goal_ami is None:   # no goal: only ever resuming
+                return Finish(InstanceEntry(self.old_id, Action.FAILED, Code.NEEDS_OPERATOR,
+                                            f"tagged as in flight, but records no intent "
+                                            f"({ROOT_VOLUME_AMI}); not touched"))
             return record_intent(old, {IN_FLIGHT: self.parameter,
                                        ROOT_VOLUME_AMI: self.goal_ami}, FAIL)
         attempt = tags.get(ATTEMPT, "1")
@@ -238,7 +238,7 @@ class RootVolumeStrategy(Strategy):
         ))
 
     def plan(self, inputs: PlanInputs, instance: dict[str, Any], note: str = "") -> InstancePlan:
-        goal, iid = inputs.ctx.image, instance["InstanceId"]
+        goal, iid = inputs.ctx.goal, instance["InstanceId"]
         failure = precondition_failure(instance, current_image(inputs.images, instance), goal)
         if failure is None:
             return InstancePlan(iid, PlanAction.REPLACE, f"replace the root volume in place "
@@ -253,7 +253,7 @@ class RootVolumeStrategy(Strategy):
     def machine(self, ctx: RunContext, plan: InstancePlan,
                 root_device_for: Callable[[str], str]) -> RootVolumeReplacement:
         return RootVolumeReplacement(
-            plan.instance_id, ctx.settings.parameter_name, plan.target or ctx.image.id,
+            plan.instance_id, ctx.settings.parameter_name, ctx.goal_id(plan.target),
             resume=plan.action in (PlanAction.RESUME, PlanAction.ROLL_BACK),
             pending_failure=plan.reason if plan.action == PlanAction.ROLL_BACK else None,
             failure_code=(Code.ROLLED_BACK if plan.action == PlanAction.ROLL_BACK

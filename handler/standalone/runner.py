@@ -85,8 +85,9 @@ class _Runner:
     profile_roles: dict[str, str | None] = field(default_factory=dict)  # plans' memo
 
     def root_device_for(self, ami_id: str) -> str:
-        if ami_id == self.ctx.image.id:
-            return self.ctx.image.root_device_name
+        goal = self.ctx.image   # None on a recovery run: every target is read
+        if goal is not None and ami_id == goal.id:
+            return goal.root_device_name
         if ami_id not in self.root_devices:
             image = describe_images(self.ctx.clients.ec2, [ami_id]).get(ami_id)
             self.root_devices[ami_id] = image.root_device_name if image else ""
@@ -104,11 +105,11 @@ class _Runner:
         if result.entry.action == Action.IN_PROGRESS and self.durable_follow_up:
             # ended for now, tried again later: the rule stays enabled until then
             self.continue_reasons.append(f"{machine.old_id} is tried again later")
-        if result.ami_id and self.ctx.image.id and result.ami_id != self.ctx.image.id:
+        current = self.ctx.image   # None on a recovery run: no current AMI to be behind
+        if result.ami_id and current is not None and result.ami_id != current.id:
             self.behind = True
             self.continue_reasons.append(
-                f"{machine.old_id} finished on {result.ami_id}, not the current "
-                f"{self.ctx.image.id}")
+                f"{machine.old_id} finished on {result.ami_id}, not the current {current.id}")
 
     def run(self, plans: list[InstancePlan]) -> None:
         queue = deque(plans)

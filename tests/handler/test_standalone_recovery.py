@@ -262,3 +262,39 @@ def test_a_lost_continuation_never_leaves_an_elastic_ip_on_the_stopped_old_insta
     (address,) = estate.ec2.describe_addresses(AllocationIds=[allocation])["Addresses"]
     assert address["InstanceId"] == new
     assert follow_up.state(fn) == "DISABLED"
+
+
+# ------------------------------------------------- recovery: only recorded targets
+
+FOREIGN = "ami-1e749f67"   # moto's public Ubuntu image: another account's
+
+
+@pytest.mark.parametrize(("recorded", "launched_on", "code"), [
+    ("new", "new", "replaced"),           # the target the run recorded
+    ("newer", "newer", "replaced"),       # another of this account's images, recorded since
+    ("foreign", None, "rolled_back"),     # another account's: rolled back, never launched
+    (None, None, "needs_operator"),       # none recorded: left to an operator, never launched
+])
+def test_a_recovery_run_launches_only_onto_the_recorded_allowed_target(
+        aws, estate, recorded, launched_on, code):
+    old = estate.launch("app")
+    fn = function(aws)
+    _stopped_midway(aws, fn)
+    images = {"new": estate.new_ami, "newer": estate.newer_ami, "foreign": FOREIGN}
+    if recorded is None:
+        estate.ec2.delete_tags(Resources=[old], Tags=[{"Key": "ami-upgrade:target-ami"}])
+    else:
+        estate.ec2.create_tags(Resources=[old], Tags=[{"Key": "ami-upgrade:target-ami",
+                                                       "Value": images[recorded]}])
+    boto3.client("ssm").delete_parameter(Name=PARAMETER)   # no image of the run's own
+    launched_before = len(aws.faults.requests("RunInstances"))
+
+    report = fn.invoke({})
+
+    launches = [r["ImageId"] for r in aws.faults.requests("RunInstances")[launched_before:]]
+    assert launches == ([images[launched_on]] if launched_on else [])
+    assert (report["status"], entry(report, old)["code"]) == ("failed", code)
+    if launched_on:
+        assert estate.replacement_of(old)["ImageId"] == images[launched_on]
+    else:
+        assert [i["InstanceId"] for i in estate.live_instances()] == [old]

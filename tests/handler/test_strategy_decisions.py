@@ -302,6 +302,21 @@ def test_relaunch_launches_the_captured_shape_with_the_token():
     assert step.kwargs["ClientToken"] == TOKEN and "PrivateIpAddress" not in step.kwargs
 
 
+def test_a_relaunch_without_a_goal_rolls_back_before_fixing_any_ami():
+    """A recovery run's machine for work that recorded no target when it was planned: the
+    target written since was checked by no one, so nothing is fixed or launched."""
+    machine = Relaunch(OLD, P, None, SHAPE, lambda ami: "/dev/xvda", resume=True)
+    seen = obs(inst(state="stopped", tags=INTENT), volumes=(AVAILABLE,))
+    assert step_of(machine.decide(seen)) == ("call", "create_tags", FAIL, {
+        "Resources": [OLD], "Tags": tagged(
+            (t.ROLLBACK, f"no target AMI was checked for {OLD} when this run planned it "
+                         f"({t.TARGET_AMI} was written since); not launched"),)})
+    with_goal = relaunch(resume=True).decide(seen)
+    assert step_of(with_goal)[:2] == ("call", "create_tags")
+    fixed = {tag["Key"]: tag["Value"] for tag in with_goal.kwargs["Tags"]}
+    assert fixed == {t.TARGET_AMI: GOAL, t.LAUNCH_TOKEN: TOKEN}
+
+
 # -------------------------------------------------------------- relaunch: rollback
 
 

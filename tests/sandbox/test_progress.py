@@ -6,7 +6,7 @@ import pytest
 
 from sandbox.convergence import final_entries
 from sandbox.fleet import DataVolume, Standalone
-from sandbox.progress import replacement_stage
+from sandbox.progress import replacement_stage, rolled_back_label
 
 OLD, NEW = "ami-0000000000000000a", "ami-0000000000000000b"
 DB = Standalone("i-old", "db-1", "in scope", "t3.small", OLD, "relaunch",
@@ -47,3 +47,18 @@ def test_the_most_telling_entry_wins_over_a_later_skip():
                {"instances": [{"id": "i-1", "action": "skipped", "reason": "already on it"}]}]
 
     assert final_entries(reports, "instances", "id")["i-1"]["action"] == "replaced"
+
+
+@pytest.mark.parametrize("entry,expected", [
+    # the code says it was undone: the reason is shown as it is, whatever its words
+    ({"action": "failed", "code": "rolled_back", "reason": "its target AMI ami-1 is gone"},
+     "its target AMI ami-1 is gone"),
+    ({"action": "failed", "code": "rolled_back", "reason": "rolled back: volume busy"},
+     "rolled back: volume busy"),
+    # any other failure back at its start is said as a rollback
+    ({"action": "failed", "code": "replacement_failed", "reason": "launch refused"},
+     "rolled back launch refused"),
+    (None, "rolled back"),
+])
+def test_a_replacement_back_at_its_start_is_labelled_from_its_code(entry, expected):
+    assert rolled_back_label(entry) == expected
