@@ -50,7 +50,7 @@ SWAP_AMI = f"{PREFIX}swap-ami"    # its intent on the instance: the AMI it heads
 class SwapRootMachine(Machine):
     old_id: str
     parameter: str
-    goal: str
+    goal: str | None          # None on a recovery run: only work already recorded goes on
     task_started: bool = False
 
     def step(self, obs: Observation, records: Sequence[Mapping[str, Any]]) -> Step:
@@ -59,6 +59,9 @@ class SwapRootMachine(Machine):
             return Finish(InstanceEntry(self.old_id, Action.FAILED, Code.REPLACEMENT_FAILED,
                                         "the instance is gone"))
         target = old.tags.get(SWAP_AMI)
+        if target is None and self.goal is None:
+            return Finish(InstanceEntry(self.old_id, Action.FAILED, Code.NEEDS_OPERATOR,
+                                        "no validated image to swap onto"))
         if target is None:
             return record_intent(old, {IN_FLIGHT: self.parameter, SWAP_AMI: self.goal}, FAIL)
         if old.image_id == target:
@@ -95,7 +98,7 @@ class SwapRoot(Strategy):
     def machine(self, ctx: RunContext, plan: InstancePlan,
                 root_device_for: Callable[[str], str]) -> Machine:
         return SwapRootMachine(plan.instance_id, ctx.settings.parameter_name,
-                               plan.target or ctx.image.id)
+                               ctx.goal_id(plan.target))
 
 
 STRATEGY = SwapRoot()
