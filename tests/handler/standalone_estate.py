@@ -141,6 +141,17 @@ def entry(report: dict, instance_id: str) -> dict:
     return next(e for e in report["instances"] if e["id"] == instance_id)
 
 
+def newer_ami_takes_the_volumes(estate: Estate, fn: LambdaFunction,
+                                volumes: list[str]) -> None:
+    """After a rollback, a newer AMI published: one instance on it, with the volumes."""
+    set_parameter(estate.newer_ami)
+    fn.invoke({})
+    fn.drain()
+    replaced = [i for i in estate.live_instances() if i["ImageId"] == estate.newer_ami]
+    assert len(replaced) == 1
+    assert estate.data_volumes(replaced[0]["InstanceId"]) == volumes
+
+
 def replayed(build: Callable[[], Any]) -> tuple[Any, Any, Any]:
     """Fixtures ``aws`` and ``built`` for a test module whose tests start from one estate.
 

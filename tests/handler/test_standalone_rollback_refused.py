@@ -7,7 +7,7 @@ instance is not held in flight, so a later AMI moves it. Each failed before the 
 from __future__ import annotations
 
 import pytest
-from standalone_estate import entry, function, published_estate, set_parameter
+from standalone_estate import entry, function, newer_ami_takes_the_volumes, published_estate
 
 
 @pytest.fixture
@@ -87,13 +87,7 @@ def test_after_a_step_left_to_an_operator_a_newer_ami_moves_the_instance(aws, es
     fn.drain()
     aws.faults.clear()
 
-    set_parameter(estate.newer_ami)
-    fn.invoke({})
-    fn.drain()
-
-    replaced = [i for i in estate.live_instances() if i["ImageId"] == estate.newer_ami]
-    assert len(replaced) == 1
-    assert estate.data_volumes(replaced[0]["InstanceId"]) == volumes
+    newer_ami_takes_the_volumes(estate, fn, volumes)
     assert estate.describe(old)["State"]["Name"] == "terminated"
 
 
