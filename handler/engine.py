@@ -52,6 +52,7 @@ class Engine:
         self.clock = clock
         self.deadline = deadline
         self.function_arn = function_arn
+        self._read_exclusions: Exclusions | None = None   # once read, for this invocation
 
     # ------------------------------------------------------------------ the run
     def run(self, request: Request) -> Report:
@@ -267,7 +268,13 @@ class Engine:
         return parts[4] if len(parts) > 4 and parts[4].isdigit() else None
 
     def _exclusions(self) -> Exclusions:
-        """Static lists plus the exclusions parameter, read at every run."""
+        """Static lists plus the exclusions parameter, read once per invocation (a failed
+        read is not kept: a later step reads again)."""
+        if self._read_exclusions is None:
+            self._read_exclusions = self._exclusions_now()
+        return self._read_exclusions
+
+    def _exclusions_now(self) -> Exclusions:
         static = Exclusions(self.settings.excluded_instances, self.settings.excluded_asgs)
         name = self.settings.exclusions_parameter_name
         if not name:

@@ -3,6 +3,7 @@ the function re-derive the estate; a group out of scope is ignored and nothing e
 
 from __future__ import annotations
 
+import boto3
 import pytest
 
 from handler.engine import hub_counts
@@ -93,3 +94,20 @@ def test_the_hub_counts_say_which_groups_are_not_on_the_ami_yet():
         AsgEntry("f", Action.SKIPPED, Code.FAILED_BEFORE)),
         pending={"asgs": 0, "instances": 1})
     assert hub_counts(report) == {"refreshing": 3, "rolled_back": 2, "pending": 1}
+
+
+def test_the_exclusions_parameter_is_read_once_for_a_refresh_end_and_its_run(
+        estate, images, function, load_event, aws, api_calls):
+    """The scope check of the event's group and the run share one read of it."""
+    boto3.client("ssm").put_parameter(Name="/ami-upgrade/exclusions", Type="String",
+                                      Value='{"asgs": ["legacy"]}')
+    estate.group("web")
+    estate.publish(images.new)
+    api_calls.clear()
+
+    report = function(EXCLUSIONS_PARAMETER_NAME="/ami-upgrade/exclusions").invoke(
+        ended(load_event, "web"))
+
+    assert [(g["name"], g["action"]) for g in report["asgs"]] == [("web", "refresh_started")]
+    reads = [params.get("Name") for _, op, params in api_calls.calls if op == "GetParameter"]
+    assert reads.count("/ami-upgrade/exclusions") == 1
